@@ -1,0 +1,141 @@
+//! What the CAA gatherer observed, and what the judge decides from it.
+//! These types are the boundary between the network half (`gather`) and the
+//! pure half (`judge`) of the CAA check: the gatherer only fills them in, the
+//! judge only reads them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::DomainName;
+
+/// One CAA resource record exactly as it came off the wire (RFC 8659 §4.1).
+/// The tag and value are kept raw: hickory-proto refuses some legal records
+/// (long tags, white space in issue values, `%%%%%`), and a record we cannot
+/// interpret must still be judged, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CaaRecord {
+    pub flags: u8,
+    /// The tag as sent, case preserved (comparison is case-insensitive).
+    pub tag: String,
+    /// The value octets; usually ASCII, but nothing guarantees it.
+    pub value: Vec<u8>,
+}
+
+impl CaaRecord {
+    pub fn new(flags: u8, tag: &str, value: &str) -> Self {
+        Self {
+            flags,
+            tag: tag.to_string(),
+            value: value.as_bytes().to_vec(),
+        }
+    }
+
+    /// The value as text, with non-UTF-8 octets replaced (for display only).
+    pub fn value_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.value).into_owned()
+    }
+
+    /// RFC 8659 §4.1: bit 0 (128) is the Issuer Critical flag. Boulder also
+    /// honours bit 1 (the RFC 6844 misreading), and so do we, so a record
+    /// some CA would treat as critical is reported as such.
+    pub fn is_critical(&self) -> bool {
+        self.flags & 0b1000_0000 != 0 || self.flags & 0b0000_0001 != 0
+    }
+}
+
+/// Why a CAA query did not produce a usable answer. Any of these at or below
+/// the relevant name makes a CA refuse (CA/B Forum BR §3.2.2.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LookupFailure {
+    /// The server answered with an error response code (SERVFAIL, REFUSED,
+    /// NOTIMP, ...), given by its mnemonic.
+    Rcode { rcode: String },
+    /// No answer within the time limit, over UDP or TCP.
+    Timeout,
+    /// An answer arrived but could not be parsed as DNS.
+    Malformed { detail: String },
+    /// The socket or resolver failed in another way.
+    Network { detail: String },
+}
+
+impl std::fmt::Display for LookupFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupFailure::Rcode { rcode } => write!(f, "the name server answered {rcode}"),
+            LookupFailure::Timeout => write!(f, "the name server did not answer in time"),
+            LookupFailure::Malformed { detail } => {
+                write!(f, "the answer could not be parsed ({detail})")
+            }
+            LookupFailure::Network { detail } => write!(f, "the query failed ({detail})"),
+        }
+    }
+}
+
+/// A successful CAA answer for one name. `records` is empty for NXDOMAIN and
+/// for NOERROR with no CAA records: "nothing here, keep climbing".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CaaAnswer {
+    /// The CNAME chain the resolver followed, starting with the queried name;
+    /// just `[queried]` when it is not an alias. The records belong to the
+    /// last name of the chain, but count as the queried name's own (RFC 8659 §3).
+    pub cname_chain: Vec<DomainName>,
+    pub records: Vec<CaaRecord>,
+    /// The final response code was NXDOMAIN.
+    pub nxdomain: bool,
+}
+
+/// The outcome of querying CAA at one name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaaLookup {
+    pub name: DomainName,
+    pub result: Result<CaaAnswer, LookupFailure>,
+}
+
+/// Everything the gatherer saw for one certificate name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaaObservation {
+    /// The name whose tree is climbed (for `*.example.com`, `example.com`).
+    pub queried: DomainName,
+    /// One lookup per name from `queried` up to the top-level domain, in
+    /// that order (RFC 8659 §3).
+    pub climb: Vec<CaaLookup>,
+    /// Lookups at the ancestors of alias targets met while climbing, for the
+    /// pre-erratum RFC 6844 §4 comparison, which climbed the target's tree.
+    /// Keyed by the name queried; may be empty when no alias was met.
+    pub alias_target_climb: Vec<CaaLookup>,
+}
+
+/// What the user wants to know: may this CA issue for this name?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuanceRequest {
+    /// Whether the certificate is for `*.queried` (issuewild applies).
+    pub wildcard: bool,
+    /// The CAA issuer domains that identify the CA (`sectigo.com`, ...).
+    pub issuer_domains: Vec<DomainName>,
+    /// RFC 8657 `accounturi` the order will be placed with, if known.
+    pub account_uri: Option<String>,
+    /// RFC 8657 validation method the order will use (`http-01`, `dns-01`,
+    /// ...), if known.
+    pub validation_method: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaaVerdictKind {
+    /// CAA permits issuance by this CA (or no CAA record restricts it).
+    Allowed,
+    /// The relevant record set does not authorize this CA.
+    Forbidden,
+    /// A lookup failed where a CA must treat it as a refusal.
+    Error,
+}
+
+impl CaaVerdictKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaaVerdictKind::Allowed => "allowed",
+            CaaVerdictKind::Forbidden => "forbidden",
+            CaaVerdictKind::Error => "error",
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The checks. Each gathers observations over the network, then judges them
+//! with a pure function into a verdict with findings.
+
+pub mod caa;
+pub mod risk;

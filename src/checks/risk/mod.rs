@@ -1,0 +1,1 @@
+//! Manual-review risk (issue 7).

@@ -1,0 +1,11 @@
+//! certvigil: watches the conditions that make a certificate authority refuse
+//! or delay a TLS certificate. See ARCHITECTURE.md for the map of modules
+//! and the invariants they keep.
+
+pub mod ca;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod domain;
+pub mod tls;
