@@ -139,3 +139,39 @@ impl CaaVerdictKind {
         }
     }
 }
+
+/// The judge's decision for one certificate name and one CA, with the
+/// explanation a person needs. Field names follow the `check --format json`
+/// contract in DESIGN.md (`caa` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaaVerdict {
+    pub verdict: CaaVerdictKind,
+    /// The name whose CAA RRset decided (RFC 8659 §3), `None` when no
+    /// name up to the TLD has CAA records (or a lookup error came first).
+    pub relevant_name: Option<DomainName>,
+    /// The relevant RRset, as found (empty when `relevant_name` is `None`).
+    pub records: Vec<CaaRecord>,
+    /// The alias chain at the relevant name (or at the queried name when
+    /// there is no relevant name): `[relevant]` if it is no alias,
+    /// `[relevant, target, ...]` if its records were inherited via CNAME.
+    pub cname_chain: Vec<DomainName>,
+    /// One or two sentences: which records, found where (through which
+    /// alias), authorize whom, and so why this verdict.
+    pub reason: String,
+    /// The exact fix, when the verdict is not `allowed`.
+    pub remedy: Option<String>,
+    /// For `error`: the name whose lookup failed, and how.
+    pub lookup_error: Option<(DomainName, LookupFailure)>,
+    /// What the pre-erratum RFC 6844 rule (which climbed the alias target's
+    /// parents) would decide, when it differs from the RFC 8659 verdict.
+    pub legacy_rfc6844: Option<LegacyDecision>,
+}
+
+/// The pre-erratum RFC 6844 §4 decision, reported only when it differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyDecision {
+    pub verdict: CaaVerdictKind,
+    pub relevant_name: Option<DomainName>,
+    /// Why a CA still following RFC 6844 would see a different policy.
+    pub explanation: String,
+}
