@@ -48,7 +48,9 @@ pub struct CaChoice {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CaError {
-    #[error("unknown CA {given:?}: use a catalogue name ({known}) or a CAA issuer domain such as \"sectigo.com\"")]
+    #[error(
+        "unknown CA {given:?}: use a catalogue name ({known}) or a CAA issuer domain such as \"sectigo.com\""
+    )]
     Unknown { given: String, known: String },
     #[error("CA {given:?} looks like an issuer domain but is not a valid domain name: {why}")]
     BadIssuerDomain { given: String, why: String },
@@ -115,7 +117,10 @@ impl Catalogue {
             })?;
             // An issuer domain that belongs to a catalogue entry keeps that
             // entry's display name, so alerts say "Sectigo", not "sectigo.com".
-            let owner = self.entries.iter().find(|e| e.issuer_domains.contains(&domain));
+            let owner = self
+                .entries
+                .iter()
+                .find(|e| e.issuer_domains.contains(&domain));
             return Ok(CaChoice {
                 name: domain.to_string(),
                 display: owner.map_or_else(|| domain.to_string(), |e| e.display_name().to_string()),

@@ -1,1 +1,480 @@
-//! Resolver construction.
+//! Talking to DNS: which name servers to ask ([`DnsSettings`], from the
+//! `[dns]` config section or the system's resolv.conf), and asking them
+//! ([`DnsHandle::lookup`]).
+//!
+//! Queries are sent by certvigil itself rather than through
+//! `hickory_resolver::Resolver`, for two reasons a monitor cares about:
+//! the answer must be seen exactly as the server sent it (hickory's decoder
+//! refuses some legal CAA records and would lose the whole answer, see
+//! `wire`), and nothing may be cached (a monitor must see a change at the
+//! next check, not after a TTL). hickory-resolver still supplies what it is
+//! good at: reading the system resolver configuration.
+//!
+//! The resolver behaviour follows the stub resolver of RFC 1034 §5.3.1 and
+//! glibc's: every server is tried in order, a timeout or an error response
+//! (SERVFAIL, REFUSED, ...) moves on to the next one, and the whole list is
+//! tried `attempts` times.
+
+mod exchange;
+mod wire;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+use crate::domain::{DomainName, NameError};
+use exchange::{ExchangeError, exchange};
+
+/// Where and how to ask. Built by the config module from `[dns]`; plain
+/// data so it can be compared on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// The recursive resolvers to ask, in order; `None` means the ones in
+    /// the system configuration (`/etc/resolv.conf`).
+    pub nameservers: Option<Vec<SocketAddr>>,
+    /// How long to wait for one server's answer, per transport.
+    pub timeout: Duration,
+    /// How many times the whole server list is tried.
+    pub attempts: usize,
+}
+
+impl Default for DnsSettings {
+    /// The resolv.conf defaults (timeout:5, attempts:2), resolv.conf(5).
+    fn default() -> Self {
+        Self {
+            nameservers: None,
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+        }
+    }
+}
+
+/// Why a [`DnsHandle`] could not be built.
+#[derive(Debug, Error)]
+pub enum DnsError {
+    #[error(
+        "could not read the system resolver configuration (/etc/resolv.conf): {detail}; \
+         fix the file or set [dns] nameservers in the config"
+    )]
+    SystemConfig { detail: String },
+    #[error(
+        "no name servers to ask: [dns] nameservers is empty; list at least one, or remove the key to use /etc/resolv.conf"
+    )]
+    NoNameservers,
+    #[error("[dns] timeout must be longer than zero")]
+    ZeroTimeout,
+    #[error("[dns] attempts must be at least 1")]
+    ZeroAttempts,
+}
+
+/// Why a query produced no answer to use. Each names the query and the
+/// server, so a message among thousands still says what to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum QueryError {
+    #[error("the {rtype} query for {name} was answered {rcode} by {server}")]
+    Rcode {
+        name: DomainName,
+        rtype: RecordType,
+        server: SocketAddr,
+        /// The mnemonic: SERVFAIL, REFUSED, NOTIMP, ...
+        rcode: String,
+    },
+    #[error(
+        "the {rtype} query for {name} got no answer from {} within {timeout:?} \
+         ({attempts} attempt(s)); check that the name servers are reachable, or raise [dns] timeout",
+        ServerList(servers)
+    )]
+    Timeout {
+        name: DomainName,
+        rtype: RecordType,
+        servers: Vec<SocketAddr>,
+        timeout: Duration,
+        attempts: usize,
+    },
+    #[error(
+        "the answer from {server} to the {rtype} query for {name} could not be parsed: {detail}"
+    )]
+    Malformed {
+        name: DomainName,
+        rtype: RecordType,
+        server: SocketAddr,
+        detail: String,
+    },
+    #[error("the {rtype} query for {name} failed: {detail}")]
+    Network {
+        name: DomainName,
+        rtype: RecordType,
+        server: SocketAddr,
+        detail: String,
+    },
+}
+
+impl QueryError {
+    /// Which failure says most about the servers, when several did fail: an
+    /// answer (even an error code) beats a broken answer, which beats a
+    /// socket error, which beats silence.
+    fn rank(&self) -> u8 {
+        match self {
+            QueryError::Rcode { .. } => 3,
+            QueryError::Malformed { .. } => 2,
+            QueryError::Network { .. } => 1,
+            QueryError::Timeout { .. } => 0,
+        }
+    }
+}
+
+struct ServerList<'a>(&'a [SocketAddr]);
+
+impl fmt::Display for ServerList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A usable answer: NOERROR (with or without records) or NXDOMAIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The alias chain the server followed, starting with the queried name;
+    /// `[queried]` when it is no alias.
+    pub cname_chain: Vec<DomainName>,
+    /// The record data (uninterpreted octets) of every record of the
+    /// queried type owned by the last name of the chain.
+    pub rdata: Vec<Vec<u8>>,
+    /// The response code was NXDOMAIN (for an alias: the target does not
+    /// exist, RFC 6604 §2.1).
+    pub nxdomain: bool,
+    /// The server that answered.
+    pub server: SocketAddr,
+    /// Whether the answer came over TCP (after a truncated UDP answer).
+    pub over_tcp: bool,
+}
+
+/// How many queries may be in flight at once per handle. Each holds one
+/// socket, so this bounds file descriptors however many names a caller
+/// checks concurrently; 256 is far below the default limit of 1024.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// A cheap-to-clone handle for asking the configured name servers. It opens
+/// one socket per query in flight, at most [`MAX_IN_FLIGHT`] at a time, and
+/// caches nothing.
+#[derive(Clone)]
+pub struct DnsHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
+    attempts: usize,
+    in_flight: Semaphore,
+}
+
+impl fmt::Debug for DnsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DnsHandle")
+            .field("servers", &self.inner.servers)
+            .field("timeout", &self.inner.timeout)
+            .field("attempts", &self.inner.attempts)
+            .finish()
+    }
+}
+
+impl DnsHandle {
+    /// Builds a handle: the configured name servers exactly, or those of
+    /// `/etc/resolv.conf` (port 53) when none are configured.
+    pub fn new(settings: &DnsSettings) -> Result<Self, DnsError> {
+        let servers = match &settings.nameservers {
+            Some(list) => list.clone(),
+            None => system_nameservers()?,
+        };
+        Self::with_servers(servers, settings)
+    }
+
+    /// Like [`DnsHandle::new`] with `nameservers` unset, but reading the
+    /// given resolv.conf text instead of the system's file.
+    pub fn from_resolv_conf(text: &str, settings: &DnsSettings) -> Result<Self, DnsError> {
+        Self::with_servers(parse_resolv_conf(text)?, settings)
+    }
+
+    fn with_servers(servers: Vec<SocketAddr>, settings: &DnsSettings) -> Result<Self, DnsError> {
+        if servers.is_empty() {
+            return Err(DnsError::NoNameservers);
+        }
+        if settings.timeout.is_zero() {
+            return Err(DnsError::ZeroTimeout);
+        }
+        if settings.attempts == 0 {
+            return Err(DnsError::ZeroAttempts);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                servers,
+                timeout: settings.timeout,
+                attempts: settings.attempts,
+                in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            }),
+        })
+    }
+
+    /// The name servers asked, in order.
+    pub fn nameservers(&self) -> &[SocketAddr] {
+        &self.inner.servers
+    }
+
+    /// Asks for the `rtype` records of `name`, with recursion desired, and
+    /// returns them as the server sent them.
+    pub async fn lookup(&self, name: &DomainName, rtype: RecordType) -> Result<Answer, QueryError> {
+        // Cannot fail: the semaphore is never closed.
+        let _permit = self
+            .inner
+            .in_flight
+            .acquire()
+            .await
+            .expect("the in-flight semaphore is never closed");
+        let mut best_failure: Option<QueryError> = None;
+        for _ in 0..self.inner.attempts {
+            for &server in &self.inner.servers {
+                match self.ask(server, name, rtype).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(e) => {
+                        tracing::debug!(%server, error = %e, "name server failed; trying the next");
+                        if best_failure.as_ref().is_none_or(|b| e.rank() >= b.rank()) {
+                            best_failure = Some(e);
+                        }
+                    }
+                }
+            }
+        }
+        Err(best_failure.expect("at least one server was asked at least once"))
+    }
+
+    /// One server, one question, with the EDNS fallback of RFC 6891 §7.
+    async fn ask(
+        &self,
+        server: SocketAddr,
+        name: &DomainName,
+        rtype: RecordType,
+    ) -> Result<Answer, QueryError> {
+        let timeout = self.inner.timeout;
+        let mut exchanged = exchange(server, name, rtype, true, timeout).await;
+        // RFC 6891 §7: a server that answers FORMERR to a query with OPT may
+        // not know EDNS; ask again without it.
+        if matches!(&exchanged, Ok(e) if e.response.rcode == 1) {
+            exchanged = exchange(server, name, rtype, false, timeout).await;
+        }
+        let exchanged = exchanged.map_err(|e| match e {
+            ExchangeError::Timeout => QueryError::Timeout {
+                name: name.clone(),
+                rtype,
+                servers: self.inner.servers.clone(),
+                timeout,
+                attempts: self.inner.attempts,
+            },
+            ExchangeError::Malformed(detail) => QueryError::Malformed {
+                name: name.clone(),
+                rtype,
+                server,
+                detail,
+            },
+            ExchangeError::Network(detail) => QueryError::Network {
+                name: name.clone(),
+                rtype,
+                server,
+                detail,
+            },
+        })?;
+        let response = exchanged.response;
+        let malformed = |detail: String| QueryError::Malformed {
+            name: name.clone(),
+            rtype,
+            server,
+            detail,
+        };
+        match response.rcode {
+            // NOERROR and NXDOMAIN are answers; the rest say the server
+            // could not answer (RFC 1035 §4.1.1).
+            0 | 3 => {}
+            other => {
+                return Err(QueryError::Rcode {
+                    name: name.clone(),
+                    rtype,
+                    server,
+                    rcode: wire::rcode_mnemonic(other),
+                });
+            }
+        }
+        let resolved = wire::follow_chain(name.as_str(), u16::from(rtype), &response.answers)
+            .map_err(|e| malformed(e.0))?;
+        let cname_chain = resolved
+            .chain
+            .iter()
+            .map(|n| DomainName::from_ascii(n))
+            .collect::<Result<Vec<_>, NameError>>()
+            .map_err(|e| malformed(format!("an alias target is not a host name: {e}")))?;
+        Ok(Answer {
+            cname_chain,
+            rdata: resolved.rdata,
+            nxdomain: response.rcode == 3,
+            server,
+            over_tcp: exchanged.over_tcp,
+        })
+    }
+
+    /// The TXT records at `name` (after aliases), each as the concatenation
+    /// of its character-strings (RFC 7208 §3.3 and the CAs' DNS validation
+    /// records read TXT this way).
+    pub async fn lookup_txt(&self, name: &DomainName) -> Result<TxtAnswer, QueryError> {
+        let answer = self.lookup(name, RecordType::TXT).await?;
+        let mut records = Vec::with_capacity(answer.rdata.len());
+        for rdata in &answer.rdata {
+            records.push(
+                join_character_strings(rdata).ok_or_else(|| QueryError::Malformed {
+                    name: name.clone(),
+                    rtype: RecordType::TXT,
+                    server: answer.server,
+                    detail: "a TXT record's character-strings overrun its data".into(),
+                })?,
+            );
+        }
+        Ok(TxtAnswer {
+            cname_chain: answer.cname_chain,
+            records,
+            nxdomain: answer.nxdomain,
+        })
+    }
+
+    /// The alias chain starting at `name` (`[name]` when it is no alias).
+    /// A query of any type but CNAME makes the server follow every alias
+    /// (RFC 1034 §3.6.2); TXT is asked because every server answers it.
+    pub async fn lookup_cname_chain(
+        &self,
+        name: &DomainName,
+    ) -> Result<Vec<DomainName>, QueryError> {
+        Ok(self.lookup(name, RecordType::TXT).await?.cname_chain)
+    }
+}
+
+/// TXT records read by [`DnsHandle::lookup_txt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxtAnswer {
+    pub cname_chain: Vec<DomainName>,
+    /// One entry per record, its character-strings joined.
+    pub records: Vec<Vec<u8>>,
+    pub nxdomain: bool,
+}
+
+/// RFC 1035 §3.3.14: TXT data is one or more <character-string>s, each a
+/// length octet and that many octets.
+fn join_character_strings(rdata: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(rdata.len());
+    let mut rest = rdata;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len);
+        if tail.len() < len {
+            return None;
+        }
+        out.extend_from_slice(&tail[..len]);
+        rest = &tail[len..];
+    }
+    Some(out)
+}
+
+fn system_nameservers() -> Result<Vec<SocketAddr>, DnsError> {
+    let (config, _) =
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| DnsError::SystemConfig {
+            detail: e.to_string(),
+        })?;
+    Ok(servers_of(&config))
+}
+
+fn parse_resolv_conf(text: &str) -> Result<Vec<SocketAddr>, DnsError> {
+    let (config, _) = hickory_resolver::system_conf::parse_resolv_conf(text).map_err(|e| {
+        DnsError::SystemConfig {
+            detail: e.to_string(),
+        }
+    })?;
+    Ok(servers_of(&config))
+}
+
+/// The UDP address of each name server, in order, each once (hickory lists
+/// a server once per protocol).
+fn servers_of(config: &hickory_resolver::config::ResolverConfig) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for ns in config.name_servers() {
+        let port = ns.connections.first().map_or(53, |c| c.port);
+        let addr = SocketAddr::new(ns.ip, port);
+        if !out.contains(&addr) {
+            out.push(addr);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_servers_are_used_in_order_on_port_53() {
+        let handle = DnsHandle::from_resolv_conf(
+            "# comment\nnameserver 192.0.2.1\nnameserver 2001:db8::1\noptions timeout:1\n",
+            &DnsSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            handle.nameservers(),
+            [
+                "192.0.2.1:53".parse().unwrap(),
+                "[2001:db8::1]:53".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn resolv_conf_without_servers_is_an_error_that_says_what_to_do() {
+        let err = DnsHandle::from_resolv_conf("search example.com\n", &DnsSettings::default())
+            .unwrap_err();
+        assert!(matches!(err, DnsError::SystemConfig { .. }), "{err:?}");
+        assert!(err.to_string().contains("[dns] nameservers"), "{err}");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let one = Some(vec!["127.0.0.1:53".parse().unwrap()]);
+        let s = |nameservers, timeout, attempts| DnsSettings {
+            nameservers,
+            timeout,
+            attempts,
+        };
+        assert!(matches!(
+            DnsHandle::new(&s(Some(vec![]), Duration::from_secs(1), 1)),
+            Err(DnsError::NoNameservers)
+        ));
+        assert!(matches!(
+            DnsHandle::new(&s(one.clone(), Duration::ZERO, 1)),
+            Err(DnsError::ZeroTimeout)
+        ));
+        assert!(matches!(
+            DnsHandle::new(&s(one, Duration::from_secs(1), 0)),
+            Err(DnsError::ZeroAttempts)
+        ));
+    }
+
+    #[test]
+    fn txt_character_strings_are_joined() {
+        assert_eq!(join_character_strings(b"\x03abc\x02de").unwrap(), b"abcde");
+        assert_eq!(join_character_strings(b"\x00").unwrap(), b"");
+        assert!(join_character_strings(b"\x05ab").is_none());
+    }
+}

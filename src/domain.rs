@@ -16,11 +16,15 @@ use thiserror::Error;
 pub enum NameError {
     #[error("{input:?} is not a domain name: it is empty")]
     Empty { input: String },
-    #[error("{input:?} is not a domain name: it has an empty label (two dots in a row, or a dot at the start)")]
+    #[error(
+        "{input:?} is not a domain name: it has an empty label (two dots in a row, or a dot at the start)"
+    )]
     EmptyLabel { input: String },
     #[error("{input:?} is not a domain name: label {label:?} is longer than 63 octets")]
     LabelTooLong { input: String, label: String },
-    #[error("{input:?} is not a domain name: it is {len} octets long as A-labels, the limit is 253")]
+    #[error(
+        "{input:?} is not a domain name: it is {len} octets long as A-labels, the limit is 253"
+    )]
     TooLong { input: String, len: usize },
     #[error("{input:?} is not a domain name: {why}")]
     BadCharacters { input: String, why: String },
@@ -76,9 +80,14 @@ impl DomainName {
     /// Accepts a name that is already ASCII, as found on the wire. Case is
     /// folded; characters outside letters, digits, `-` and `_` are refused.
     pub fn from_ascii(ascii: &str) -> Result<Self, NameError> {
-        let name = ascii.strip_suffix('.').unwrap_or(ascii).to_ascii_lowercase();
+        let name = ascii
+            .strip_suffix('.')
+            .unwrap_or(ascii)
+            .to_ascii_lowercase();
         if name.is_empty() {
-            return Err(NameError::Empty { input: ascii.into() });
+            return Err(NameError::Empty {
+                input: ascii.into(),
+            });
         }
         if name.len() > 253 {
             return Err(NameError::TooLong {
@@ -127,7 +136,9 @@ impl DomainName {
 
     /// The name with its leftmost label removed, or `None` for a top-level name.
     pub fn parent(&self) -> Option<DomainName> {
-        self.0.split_once('.').map(|(_, rest)| Self(rest.to_string()))
+        self.0
+            .split_once('.')
+            .map(|(_, rest)| Self(rest.to_string()))
     }
 
     /// This name and each ancestor up to, not including, the root:
@@ -166,7 +177,11 @@ impl DomainName {
     /// The Unicode form for display (U-labels), falling back to ASCII.
     pub fn to_unicode(&self) -> String {
         let (unicode, result) = idna::domain_to_unicode(&self.0);
-        if result.is_ok() { unicode } else { self.0.clone() }
+        if result.is_ok() {
+            unicode
+        } else {
+            self.0.clone()
+        }
     }
 }
 
@@ -299,7 +314,15 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_the_input_named() {
-        for bad in ["", "a..b", ".a", "exa mple.com", "a/b.com", "*.*.a.com", "a.*.com"] {
+        for bad in [
+            "",
+            "a..b",
+            ".a",
+            "exa mple.com",
+            "a/b.com",
+            "*.*.a.com",
+            "a.*.com",
+        ] {
             let err = CertName::parse(bad).unwrap_err();
             assert!(
                 err.to_string().contains(&format!("{bad:?}")),
@@ -326,15 +349,26 @@ mod tests {
             .iter()
             .map(|d| d.to_string())
             .collect();
-        assert_eq!(names, ["a.b.example.com", "b.example.com", "example.com", "com"]);
+        assert_eq!(
+            names,
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
     }
 
     #[test]
     fn at_or_below_respects_label_boundaries() {
         let parent = DomainName::parse("example.com").unwrap();
-        assert!(DomainName::parse("www.example.com").unwrap().is_at_or_below(&parent));
+        assert!(
+            DomainName::parse("www.example.com")
+                .unwrap()
+                .is_at_or_below(&parent)
+        );
         assert!(parent.is_at_or_below(&parent));
-        assert!(!DomainName::parse("badexample.com").unwrap().is_at_or_below(&parent));
+        assert!(
+            !DomainName::parse("badexample.com")
+                .unwrap()
+                .is_at_or_below(&parent)
+        );
     }
 
     #[test]

@@ -2,10 +2,17 @@
 //! or delay a TLS certificate. See ARCHITECTURE.md for the map of modules
 //! and the invariants they keep.
 
+pub mod alert;
 pub mod ca;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dns;
 pub mod domain;
+pub mod drift;
+pub mod findings;
+pub mod report;
+pub mod scheduler;
+pub mod store;
 pub mod tls;

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use certvigil::cli;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(

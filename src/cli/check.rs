@@ -1,11 +1,417 @@
-//! `certvigil check`.
+//! `certvigil check`: a one-shot pre-flight for names and CAs, no database.
+//! Exit codes (DESIGN.md): 0 nothing blocks issuance, 1 something blocks,
+//! 2 bad usage, bad config or a bad name (the other names are still checked).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::ca::{CaChoice, Catalogue};
+use crate::checks::caa::{self, IssuanceRequest};
+use crate::config::{self, Config};
+use crate::dns::{DnsHandle, DnsSettings};
+use crate::domain::CertName;
+use crate::report::CheckReport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Names to check; `*.example.com` asks about a wildcard certificate
     pub domains: Vec<String>,
+    /// CA to judge for: a catalogue name (letsencrypt, sectigo, digicert, ...) or a CAA issuer domain; repeatable. Default: the CAs the config names for the domain
+    #[arg(long = "ca", value_name = "CA")]
+    pub ca: Vec<String>,
+    /// Recursive resolver to ask, IP or IP:PORT; repeatable. Default: [dns] in the config, else /etc/resolv.conf
+    #[arg(long = "nameserver", value_name = "IP:PORT")]
+    pub nameservers: Vec<String>,
+    /// RFC 8657 validation method the order will use (http-01, dns-01, ...)
+    #[arg(long, value_name = "METHOD")]
+    pub validation_method: Option<String>,
+    /// RFC 8657 ACME account URI the order will be placed with
+    #[arg(long, value_name = "URI")]
+    pub account_uri: Option<String>,
+    /// Read names from a file, one a line (`#` starts a comment); `-` is standard input
+    #[arg(long, value_name = "LIST")]
+    pub file: Option<PathBuf>,
+    /// Output: text for people, json for one JSON object per line (JSON Lines)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Names checked at once
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// Per-query DNS timeout, e.g. "2s" (default: [dns] timeout, else 5s)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Configuration file for [dns], [[ca]], [risk] and per-domain settings; optional
+    #[arg(long, env = "CERTVIGIL_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
-pub fn main(_args: CheckArgs) -> u8 {
-    super::EXIT_USAGE
+/// One name from the command line or the list file, parsed or not.
+enum Input {
+    Name(CertName),
+    Bad { given: String, error: String },
+}
+
+pub fn main(args: CheckArgs) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("certvigil check: cannot start the async runtime: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: CheckArgs) -> u8 {
+    let config = match &args.config {
+        Some(path) => match config::load(path) {
+            Ok(c) => c,
+            Err(errors) => {
+                eprint!("{errors}");
+                return super::EXIT_USAGE;
+            }
+        },
+        None => Config::default_for_check(),
+    };
+    let inputs = match collect_inputs(&args) {
+        Ok(i) if i.is_empty() => {
+            eprintln!("certvigil check: no names given: pass them as arguments or with --file");
+            return super::EXIT_USAGE;
+        }
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    let cli_cas = match resolve_cas(&config.catalogue, &args.ca) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    let settings = match dns_settings(&args, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    let dns = match DnsHandle::new(&settings) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+
+    let ctx = Arc::new(Context {
+        dns,
+        config,
+        cli_cas,
+        validation_method: args.validation_method.clone(),
+        account_uri: args.account_uri.clone(),
+    });
+    let printer = Printer::new(args.format, &inputs);
+    let mut usage_error = false;
+    let mut blocking = false;
+    let mut results = futures::stream::iter(inputs)
+        .map(|input| {
+            let ctx = Arc::clone(&ctx);
+            async move { ctx.diagnose(input).await }
+        })
+        .buffered(args.concurrency as usize);
+    let stdout = std::io::stdout();
+    while let Some(outcome) = results.next().await {
+        let mut out = stdout.lock();
+        let written = match &outcome {
+            Outcome::Reports(reports) => {
+                blocking |= reports.iter().any(|r| !r.issuable);
+                reports.iter().try_for_each(|r| printer.report(&mut out, r))
+            }
+            Outcome::Bad { given, error } => {
+                usage_error = true;
+                printer.bad_name(&mut out, given, error)
+            }
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            // stdout closed (e.g. piped into `head`): nothing left to tell.
+            return super::EXIT_USAGE;
+        }
+    }
+    if usage_error {
+        super::EXIT_USAGE
+    } else if blocking {
+        super::EXIT_BLOCKING
+    } else {
+        super::EXIT_OK
+    }
+}
+
+fn collect_inputs(args: &CheckArgs) -> Result<Vec<Input>, String> {
+    let mut given: Vec<String> = args.domains.clone();
+    if let Some(path) = &args.file {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())
+                .map_err(|e| format!("cannot read names from standard input: {e}"))?
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the name list {}: {e}", path.display()))?
+        };
+        given.extend(parse_name_list(&text));
+    }
+    Ok(given
+        .into_iter()
+        .map(|g| match CertName::parse(&g) {
+            Ok(n) => Input::Name(n),
+            Err(e) => Input::Bad {
+                given: g,
+                error: e.to_string(),
+            },
+        })
+        .collect())
+}
+
+/// One name a line; `#` starts a comment; blank lines are skipped.
+pub fn parse_name_list(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
+fn resolve_cas(catalogue: &Catalogue, given: &[String]) -> Result<Vec<CaChoice>, String> {
+    given
+        .iter()
+        .map(|g| catalogue.resolve(g).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn dns_settings(args: &CheckArgs, config: &Config) -> Result<DnsSettings, String> {
+    let mut settings = DnsSettings {
+        timeout: config.dns.timeout,
+        ..DnsSettings::default()
+    };
+    if let Some(t) = args.timeout {
+        settings.timeout = t;
+    }
+    if !args.nameservers.is_empty() {
+        let parsed = args
+            .nameservers
+            .iter()
+            .map(|s| config::parse_nameserver(s).map_err(|e| format!("--nameserver: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        settings.nameservers = Some(parsed);
+    } else if !config.dns.nameservers.is_empty() {
+        settings.nameservers = Some(config.dns.nameservers.clone());
+    }
+    Ok(settings)
+}
+
+struct Context {
+    dns: DnsHandle,
+    config: Config,
+    cli_cas: Vec<CaChoice>,
+    validation_method: Option<String>,
+    account_uri: Option<String>,
+}
+
+enum Outcome {
+    Reports(Vec<CheckReport>),
+    Bad { given: String, error: String },
+}
+
+impl Context {
+    async fn diagnose(&self, input: Input) -> Outcome {
+        let name = match input {
+            Input::Name(n) => n,
+            Input::Bad { given, error } => return Outcome::Bad { given, error },
+        };
+        // Settings of a configured domain apply unless the command line
+        // says otherwise.
+        let configured = self
+            .config
+            .domains
+            .iter()
+            .find(|d| d.cert_names().contains(&name) || d.name.base() == name.base());
+        let cas = if !self.cli_cas.is_empty() {
+            self.cli_cas.clone()
+        } else if let Some(d) = configured {
+            d.ca.clone()
+        } else {
+            return Outcome::Bad {
+                given: name.to_string(),
+                error: format!(
+                    "no CA to judge {name} for: pass --ca (e.g. --ca letsencrypt) or configure the domain in [[domains]]"
+                ),
+            };
+        };
+        let validation_method = self
+            .validation_method
+            .clone()
+            .or_else(|| configured.and_then(|d| d.validation_method.clone()));
+        let account_uri = self
+            .account_uri
+            .clone()
+            .or_else(|| configured.and_then(|d| d.account_uri.clone()));
+
+        // One gather per name, however many CAs are judged.
+        let observation = caa::gather::gather_caa(&self.dns, name.base()).await;
+        let reports = cas
+            .iter()
+            .map(|ca| {
+                let request = IssuanceRequest {
+                    wildcard: name.is_wildcard(),
+                    issuer_domains: ca.issuer_domains.clone(),
+                    account_uri: account_uri.clone(),
+                    validation_method: validation_method.clone(),
+                };
+                let verdict = caa::judge::judge(&observation, &request);
+                CheckReport::new(&name, ca, &verdict, Vec::new())
+            })
+            .collect();
+        Outcome::Reports(reports)
+    }
+}
+
+/// Writes reports as text (aligned, coloured only on a terminal) or JSON Lines.
+struct Printer {
+    format: Format,
+    colour: bool,
+    name_width: usize,
+}
+
+impl Printer {
+    fn new(format: Format, inputs: &[Input]) -> Self {
+        let name_width = inputs
+            .iter()
+            .map(|i| match i {
+                Input::Name(n) => n.to_string().len(),
+                Input::Bad { given, .. } => given.len(),
+            })
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self {
+            format,
+            colour,
+            name_width,
+        }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn report(&self, out: &mut impl Write, r: &CheckReport) -> std::io::Result<()> {
+        match self.format {
+            Format::Json => {
+                serde_json::to_writer(&mut *out, r)?;
+                writeln!(out)
+            }
+            Format::Text => {
+                let (word, code) = match r.caa.verdict {
+                    caa::CaaVerdictKind::Allowed if r.issuable => ("ok", "32"),
+                    caa::CaaVerdictKind::Allowed => ("blocked", "31"),
+                    caa::CaaVerdictKind::Forbidden => ("forbidden", "31"),
+                    caa::CaaVerdictKind::Error => ("error", "33"),
+                };
+                writeln!(
+                    out,
+                    "{:<width$}  {:<12}  {}",
+                    r.domain,
+                    r.ca.name,
+                    self.paint(word, code),
+                    width = self.name_width
+                )?;
+                writeln!(out, "    {}", r.caa.reason)?;
+                for f in &r.findings {
+                    if f.check != crate::findings::CheckKind::Caa
+                        || f.severity != crate::findings::Severity::Blocking
+                    {
+                        writeln!(
+                            out,
+                            "    {} ({}): {}",
+                            f.check.as_str(),
+                            f.severity.as_str(),
+                            f.summary
+                        )?;
+                    }
+                }
+                let remedies = std::iter::once(r.caa.remedy.as_ref())
+                    .chain(
+                        r.findings
+                            .iter()
+                            .filter(|f| f.check != crate::findings::CheckKind::Caa)
+                            .map(|f| f.remedy.as_ref()),
+                    )
+                    .flatten();
+                for remedy in remedies {
+                    let mut lines = remedy.lines();
+                    if let Some(first) = lines.next() {
+                        writeln!(out, "    {} {first}", self.paint("fix:", "1"))?;
+                    }
+                    for l in lines {
+                        writeln!(out, "         {l}")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn bad_name(&self, out: &mut impl Write, given: &str, error: &str) -> std::io::Result<()> {
+        match self.format {
+            Format::Json => {
+                serde_json::to_writer(
+                    &mut *out,
+                    &serde_json::json!({"domain": given, "error": error}),
+                )?;
+                writeln!(out)?;
+            }
+            Format::Text => {
+                writeln!(
+                    out,
+                    "{:<width$}  {:<12}  {}",
+                    given,
+                    "-",
+                    self.paint("bad name", "33"),
+                    width = self.name_width
+                )?;
+            }
+        }
+        eprintln!("certvigil check: {error}");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_lists_skip_comments_and_blank_lines() {
+        let names: Vec<_> =
+            parse_name_list("# header\nexample.com\n\n  www.example.org # shop\n#x\n").collect();
+        assert_eq!(names, ["example.com", "www.example.org"]);
+    }
 }

@@ -1,13 +1,320 @@
-//! `certvigil history`.
+//! `certvigil history [DOMAIN] [--since DATE] [--format text|json]`: the
+//! timeline of state changes, oldest first, with before/after diffs of the
+//! relevant CAA record set. Reads the database (safe while the daemon runs).
+
+use std::io::Write;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
+
+use super::status::{read_database, time};
+use crate::checks::caa::{CaaRecord, CaaVerdict};
+use crate::domain::CertName;
+use crate::drift::{EventKind, record_diff};
+use crate::store::{HistoryEntry, HistoryFilter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    /// One JSON object per event, one per line
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
-    /// Configuration file
+    /// Only this name (`example.com` includes `*.example.com`; `*.example.com` is the wildcard only)
+    #[arg(value_parser = parse_domain)]
+    pub domain: Option<CertName>,
+    /// Only changes at or after this time: YYYY-MM-DD (UTC midnight) or RFC 3339
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<DateTime<Utc>>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Configuration file (to find the database)
     #[arg(long, env = "CERTVIGIL_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: std::path::PathBuf,
 }
 
-pub fn main(_args: HistoryArgs) -> u8 {
-    eprintln!("certvigil history: not built yet");
-    super::EXIT_USAGE
+fn parse_domain(s: &str) -> Result<CertName, String> {
+    CertName::parse(s).map_err(|e| e.to_string())
+}
+
+/// `2026-11-20` (midnight UTC) or `2026-11-20T10:00:00+08:00`.
+pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-11-20T10:00:00+08:00"))
+}
+
+pub fn main(args: HistoryArgs) -> u8 {
+    let filter = HistoryFilter {
+        domain: args.domain.as_ref().map(|n| n.base().clone()),
+        wildcard: args
+            .domain
+            .as_ref()
+            .and_then(|n| n.is_wildcard().then_some(true)),
+        since: args.since,
+    };
+    let entries = match read_database(
+        &args.config,
+        |store| async move { store.history(&filter).await },
+    ) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let text = match args.format {
+        Format::Text => render_text(&entries),
+        Format::Json => entries
+            .iter()
+            .map(|e| format!("{}\n", to_json(e)))
+            .collect(),
+    };
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    super::EXIT_OK
+}
+
+/// A record in zone-file presentation form: `0 issue "letsencrypt.org"`.
+pub fn present(r: &CaaRecord) -> String {
+    let value = r.value_lossy().replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{} {} \"{}\"", r.flags, r.tag, value)
+}
+
+fn name_of(e: &HistoryEntry) -> String {
+    e.target().cert_name()
+}
+
+fn chain(v: &CaaVerdict) -> String {
+    v.cname_chain
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+fn holder(v: &CaaVerdict) -> String {
+    v.relevant_name.as_ref().map_or_else(
+        || "(no CAA records up to the TLD)".into(),
+        |n| n.to_string(),
+    )
+}
+
+pub fn render_text(entries: &[HistoryEntry]) -> String {
+    if entries.is_empty() {
+        return "no state changes recorded\n".into();
+    }
+    let mut out = String::new();
+    for e in entries {
+        let transition = match e.before_status {
+            Some(b) => format!("{} -> {}", b.as_str(), e.after_status.as_str()),
+            None => e.after_status.as_str().to_string(),
+        };
+        let blocks = if e.blocks {
+            format!("blocks {}", e.ca)
+        } else {
+            format!("{} may issue", e.ca)
+        };
+        out.push_str(&format!(
+            "{}  {}  {}  {}  {}  ({})\n",
+            time(e.at),
+            name_of(e),
+            e.ca,
+            e.kind.as_str(),
+            transition,
+            blocks
+        ));
+        match (&e.before, &e.after) {
+            (Some(before), Some(after)) if e.kind == EventKind::CaaDrift => {
+                if before.relevant_name != after.relevant_name {
+                    out.push_str(&format!(
+                        "    relevant name: {} -> {}\n",
+                        holder(before),
+                        holder(after)
+                    ));
+                }
+                if before.cname_chain != after.cname_chain {
+                    out.push_str(&format!(
+                        "    alias chain: {} -> {}\n",
+                        chain(before),
+                        chain(after)
+                    ));
+                }
+                let (removed, added) = record_diff(&before.records, &after.records);
+                for r in removed {
+                    out.push_str(&format!("    - {}\n", present(r)));
+                }
+                for r in added {
+                    out.push_str(&format!("    + {}\n", present(r)));
+                }
+                for r in after.records.iter().filter(|r| before.records.contains(r)) {
+                    out.push_str(&format!("      {}\n", present(r)));
+                }
+                if before.verdict != after.verdict && before.records == after.records {
+                    out.push_str("    (same records; the verdict changed with the configured CA or account)\n");
+                }
+                out.push_str(&format!("    {}\n", after.reason));
+            }
+            (_, Some(after)) => {
+                out.push_str(&format!(
+                    "    at {} (alias chain {})\n",
+                    holder(after),
+                    chain(after)
+                ));
+                for r in &after.records {
+                    out.push_str(&format!("      {}\n", present(r)));
+                }
+                out.push_str(&format!("    {}\n", after.reason));
+            }
+            (_, None) => {
+                if let Some(d) = &e.detail {
+                    out.push_str(&format!("    {d}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn records_json(records: &[CaaRecord]) -> Value {
+    records
+        .iter()
+        .map(|r| json!({"flags": r.flags, "tag": r.tag, "value": r.value_lossy()}))
+        .collect()
+}
+
+fn state_json(v: &CaaVerdict) -> Value {
+    json!({
+        "verdict": v.verdict.as_str(),
+        "relevant_name": v.relevant_name,
+        "records": records_json(&v.records),
+        "cname_chain": v.cname_chain,
+        "reason": v.reason,
+        "remedy": v.remedy,
+    })
+}
+
+/// One event as JSON: `before`/`after` are the CAA states (null for none,
+/// and `after` is null for a lookup error), `diff` the record changes.
+pub fn to_json(e: &HistoryEntry) -> Value {
+    let diff = match (&e.before, &e.after) {
+        (Some(b), Some(a)) => {
+            let (removed, added) = record_diff(&b.records, &a.records);
+            let removed: Vec<CaaRecord> = removed.into_iter().cloned().collect();
+            let added: Vec<CaaRecord> = added.into_iter().cloned().collect();
+            json!({"removed": records_json(&removed), "added": records_json(&added)})
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "id": e.id,
+        "at": time(e.at),
+        "event": e.kind.as_str(),
+        "domain": name_of(e),
+        "ca": e.ca,
+        "before_status": e.before_status.map(|s| s.as_str()),
+        "after_status": e.after_status.as_str(),
+        "blocks": e.blocks,
+        "before": e.before.as_ref().map(state_json),
+        "after": e.after.as_ref().map(state_json),
+        "diff": diff,
+        "detail": e.detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::caa::CaaVerdictKind;
+    use crate::domain::DomainName;
+    use crate::drift::CaaStatus;
+    use chrono::TimeZone;
+
+    fn verdict(kind: CaaVerdictKind, issuers: &[&str]) -> CaaVerdict {
+        let n = DomainName::parse("example.com").unwrap();
+        CaaVerdict {
+            verdict: kind,
+            relevant_name: Some(n.clone()),
+            records: issuers
+                .iter()
+                .map(|i| CaaRecord::new(0, "issue", i))
+                .collect(),
+            cname_chain: vec![n],
+            reason: "because".into(),
+            remedy: None,
+            lookup_error: None,
+            legacy_rfc6844: None,
+        }
+    }
+
+    fn drift() -> HistoryEntry {
+        HistoryEntry {
+            id: 7,
+            at: Utc.with_ymd_and_hms(2026, 11, 20, 10, 15, 2).unwrap(),
+            domain: DomainName::parse("example.com").unwrap(),
+            wildcard: false,
+            ca: "letsencrypt".into(),
+            kind: EventKind::CaaDrift,
+            before_status: Some(CaaStatus::Allowed),
+            after_status: CaaStatus::Forbidden,
+            blocks: true,
+            before: Some(verdict(
+                CaaVerdictKind::Allowed,
+                &["letsencrypt.org", "pki.goog"],
+            )),
+            after: Some(verdict(
+                CaaVerdictKind::Forbidden,
+                &["sectigo.com", "pki.goog"],
+            )),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn drift_shows_the_record_diff() {
+        let text = render_text(&[drift()]);
+        assert_eq!(
+            text,
+            "2026-11-20T10:15:02Z  example.com  letsencrypt  caa_drift  allowed -> forbidden  (blocks letsencrypt)\n\
+             \x20   - 0 issue \"letsencrypt.org\"\n\
+             \x20   + 0 issue \"sectigo.com\"\n\
+             \x20     0 issue \"pki.goog\"\n\
+             \x20   because\n"
+        );
+    }
+
+    #[test]
+    fn json_carries_before_after_and_diff() {
+        let v = to_json(&drift());
+        assert_eq!(v["event"], "caa_drift");
+        assert_eq!(v["diff"]["removed"][0]["value"], "letsencrypt.org");
+        assert_eq!(v["diff"]["added"][0]["value"], "sectigo.com");
+        assert_eq!(v["before"]["records"].as_array().unwrap().len(), 2);
+        assert_eq!(v["after"]["verdict"], "forbidden");
+    }
+
+    #[test]
+    fn since_takes_a_day_or_a_time() {
+        assert_eq!(
+            time(parse_since("2026-11-20").unwrap()),
+            "2026-11-20T00:00:00Z"
+        );
+        assert_eq!(
+            time(parse_since("2026-11-20T10:00:00+08:00").unwrap()),
+            "2026-11-20T02:00:00Z"
+        );
+        let err = parse_since("last tuesday").unwrap_err();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+    }
+
+    #[test]
+    fn values_with_quotes_are_escaped() {
+        assert_eq!(
+            present(&CaaRecord::new(128, "tbs", "a\"b")),
+            "128 tbs \"a\\\"b\""
+        );
+    }
 }

@@ -1,4 +1,6 @@
-//! `certvigil run`.
+//! `certvigil run`: the daemon (see `crate::daemon`).
+
+use tracing::error;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -7,7 +9,33 @@ pub struct RunArgs {
     pub config: std::path::PathBuf,
 }
 
-pub fn main(_args: RunArgs) -> u8 {
-    eprintln!("certvigil run: not built yet");
-    super::EXIT_USAGE
+pub fn main(args: RunArgs) -> u8 {
+    crate::daemon::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(crate::daemon::run(&args.config));
+    // Do not wait for tasks the scheduler library may have left behind.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => super::EXIT_OK,
+        Err(e) => {
+            // Config problems go to stderr in the same form as `config
+            // check`, one per line; the log gets a summary.
+            if let crate::daemon::DaemonError::Config(_) = e {
+                eprintln!("{e}");
+                error!("not started: the configuration has problems (listed on stderr)");
+            } else {
+                error!("{e}");
+            }
+            e.exit_code()
+        }
+    }
 }

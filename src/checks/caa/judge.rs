@@ -1,1 +1,261 @@
-//! TODO
+//! The CAA judge: a pure function from what the gatherer saw to a verdict
+//! for one certificate name and one CA (RFC 8659 §3-§4, RFC 8657).
+//!
+//! Steps, each its own function so each rule has one place:
+//! 1. [`locate`]: climb from the queried name towards the TLD; the first
+//!    non-empty RRset is the Relevant RRset (RFC 8659 §3), and a failed
+//!    lookup before it ends the search (CA/B BR §3.2.2.8).
+//! 2. [`evaluate_set`]: decide what that RRset says to this request.
+//! 3. [`super::explain`]: say it in words, with the fix.
+//! 4. [`super::legacy`]: what a CA still using the pre-erratum RFC 6844
+//!    climb would decide, reported when it differs.
+
+use super::binding::{BindingMismatch, check_binding};
+use super::explain;
+use super::legacy;
+use super::model::{
+    CaaLookup, CaaObservation, CaaRecord, CaaVerdict, CaaVerdictKind, IssuanceRequest,
+    LookupFailure,
+};
+use super::property::PropertyTag;
+use super::value::{IssueValue, IssueValueError, parse_issue_value};
+use crate::domain::DomainName;
+
+/// Judges whether the CA of `req` may issue for `obs.queried` (or its
+/// wildcard). Pure: no I/O, no clock.
+pub fn judge(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerdict {
+    let mut verdict = match locate(&obs.climb) {
+        Search::Failed { lookup, failure } => explain::lookup_failed(obs, lookup, failure),
+        Search::Nothing => explain::no_records(obs, req),
+        Search::Found { lookup, records } => {
+            let chain = chain_of(lookup);
+            let eval = evaluate_set(records, req);
+            explain::decided(obs, req, &lookup.name, &chain, records, &eval)
+        }
+    };
+    verdict.legacy_rfc6844 = legacy::compare(obs, req, &verdict);
+    verdict
+}
+
+/// The outcome of the RFC 8659 §3 climb.
+pub(crate) enum Search<'o> {
+    /// A lookup failed before any non-empty RRset was found.
+    Failed {
+        lookup: &'o CaaLookup,
+        failure: &'o LookupFailure,
+    },
+    /// The Relevant RRset, found at `lookup.name` (possibly through an alias).
+    Found {
+        lookup: &'o CaaLookup,
+        records: &'o [CaaRecord],
+    },
+    /// No name up to the TLD has CAA records.
+    Nothing,
+}
+
+/// RFC 8659 §3: the Relevant RRset is the first non-empty CAA RRset met
+/// climbing from the name towards the root. A failed lookup at or below
+/// that point could hide records that would decide, so it decides instead;
+/// a failure above it does not matter, because the climb stops first.
+pub(crate) fn locate(climb: &[CaaLookup]) -> Search<'_> {
+    for lookup in climb {
+        match &lookup.result {
+            Err(failure) => return Search::Failed { lookup, failure },
+            Ok(answer) if !answer.records.is_empty() => {
+                return Search::Found {
+                    lookup,
+                    records: &answer.records,
+                };
+            }
+            Ok(_) => {}
+        }
+    }
+    Search::Nothing
+}
+
+/// The alias chain of a lookup, starting with its own name. A gatherer that
+/// left the chain empty means "no alias".
+pub(crate) fn chain_of(lookup: &CaaLookup) -> Vec<DomainName> {
+    match &lookup.result {
+        Ok(answer) if !answer.cname_chain.is_empty() => answer.cname_chain.clone(),
+        _ => vec![lookup.name.clone()],
+    }
+}
+
+/// Which property tag decided (RFC 8659 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountedTag {
+    Issue,
+    IssueWild,
+}
+
+impl CountedTag {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CountedTag::Issue => "issue",
+            CountedTag::IssueWild => "issuewild",
+        }
+    }
+}
+
+/// One `issue`/`issuewild` record that counts for this request.
+#[derive(Debug)]
+pub(crate) struct CountedRecord<'r> {
+    pub record: &'r CaaRecord,
+    pub value: Result<IssueValue, IssueValueError>,
+    /// Whether its issuer domain is one of the CA's.
+    pub names_ca: bool,
+    /// For records that name the CA: whether the RFC 8657 binding holds.
+    pub binding: Result<(), BindingMismatch>,
+}
+
+impl CountedRecord<'_> {
+    pub(crate) fn authorizes(&self) -> bool {
+        self.names_ca && self.binding.is_ok()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SetOutcome {
+    /// No property in the set restricts this request (RFC 8659 §4: e.g. only
+    /// iodef, or only issuewild for a non-wildcard name).
+    NotRestricted,
+    /// `counted[index]` authorizes the CA.
+    Authorized { index: usize },
+    /// An unknown property is marked critical (RFC 8659 §4.1).
+    CriticalUnknown,
+    /// Restricting records exist and none authorizes the CA.
+    NotAuthorized,
+}
+
+/// What one RRset says to one request, before any wording.
+#[derive(Debug)]
+pub(crate) struct SetEvaluation<'r> {
+    pub outcome: SetOutcome,
+    pub counted_tag: CountedTag,
+    pub counted: Vec<CountedRecord<'r>>,
+    /// Critical records with a tag no CA is required to know.
+    pub critical_unknown: Vec<&'r CaaRecord>,
+    /// Critical records with a registered tag that not every CA implements
+    /// (issuemail, contactemail, ...): fine by RFC 8659, refused by some CAs.
+    pub critical_optional: Vec<&'r CaaRecord>,
+    pub has_issue: bool,
+    pub has_issuewild: bool,
+}
+
+impl SetEvaluation<'_> {
+    pub(crate) fn allows(&self) -> bool {
+        matches!(
+            self.outcome,
+            SetOutcome::NotRestricted | SetOutcome::Authorized { .. }
+        )
+    }
+
+    /// The distinct issuer domains the counted records name, in order.
+    pub(crate) fn issuers(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for c in &self.counted {
+            if let Ok(IssueValue {
+                issuer: Some(issuer),
+                ..
+            }) = &c.value
+                && !out.contains(&issuer.as_str())
+            {
+                out.push(issuer);
+            }
+        }
+        out
+    }
+}
+
+/// Decides what the Relevant RRset says to `req`.
+pub(crate) fn evaluate_set<'r>(
+    records: &'r [CaaRecord],
+    req: &IssuanceRequest,
+) -> SetEvaluation<'r> {
+    let mut issue = Vec::new();
+    let mut issuewild = Vec::new();
+    let mut critical_unknown = Vec::new();
+    let mut critical_optional = Vec::new();
+    for record in records {
+        let tag = PropertyTag::classify(&record.tag);
+        match tag {
+            PropertyTag::Issue => issue.push(record),
+            PropertyTag::IssueWild => issuewild.push(record),
+            PropertyTag::Unknown if record.is_critical() => critical_unknown.push(record),
+            _ if record.is_critical() && !tag.recognized_by_every_ca() => {
+                critical_optional.push(record)
+            }
+            _ => {}
+        }
+    }
+    // RFC 8659 §4.3: issuewild is ignored for a non-wildcard name; for a
+    // wildcard, any issuewild property makes every issue property moot.
+    let (counted_tag, applicable) = if req.wildcard && !issuewild.is_empty() {
+        (CountedTag::IssueWild, &issuewild)
+    } else {
+        (CountedTag::Issue, &issue)
+    };
+    let counted: Vec<CountedRecord<'r>> = applicable
+        .iter()
+        .map(|record| count_record(record, req))
+        .collect();
+    // RFC 8659 §4.1: "A CA MUST NOT issue certificates for any FQDN if the
+    // Relevant RRset for that FQDN contains a CAA critical Property for an
+    // unknown or unsupported Property Tag" - whatever else the set says.
+    let outcome = if !critical_unknown.is_empty() {
+        SetOutcome::CriticalUnknown
+    } else if counted.is_empty() {
+        SetOutcome::NotRestricted
+    } else if let Some(index) = counted.iter().position(CountedRecord::authorizes) {
+        SetOutcome::Authorized { index }
+    } else {
+        SetOutcome::NotAuthorized
+    };
+    SetEvaluation {
+        outcome,
+        counted_tag,
+        counted,
+        critical_unknown,
+        critical_optional,
+        has_issue: !issue.is_empty(),
+        has_issuewild: !issuewild.is_empty(),
+    }
+}
+
+fn count_record<'r>(record: &'r CaaRecord, req: &IssuanceRequest) -> CountedRecord<'r> {
+    let value = parse_issue_value(&record.value);
+    // Issuer domains compare as DNS names: case-insensitive, exact, no
+    // subdomain match (a record for "example-ca.com" does not authorize
+    // "sub.example-ca.com").
+    let names_ca = match &value {
+        Ok(IssueValue {
+            issuer: Some(issuer),
+            ..
+        }) => req.issuer_domains.iter().any(|d| d.as_str() == issuer),
+        _ => false,
+    };
+    let binding = match &value {
+        Ok(v) if names_ca => check_binding(v, req),
+        _ => Ok(()),
+    };
+    CountedRecord {
+        record,
+        value,
+        names_ca,
+        binding,
+    }
+}
+
+/// The verdict kind for a set evaluation.
+pub(crate) fn kind_of(eval: &SetEvaluation<'_>) -> CaaVerdictKind {
+    if eval.allows() {
+        CaaVerdictKind::Allowed
+    } else {
+        CaaVerdictKind::Forbidden
+    }
+}
+
+#[cfg(test)]
+#[path = "judge_tests.rs"]
+mod tests;

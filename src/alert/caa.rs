@@ -1,0 +1,61 @@
+//! The CAA check in the policy's terms: what the daemon passes to
+//! [`super::policy::decide`] and [`super::policy::decide_drift`] for a CAA
+//! verdict.
+
+use super::Severity;
+use super::policy::{CaaRrset, CheckStatus, Observation};
+use crate::checks::caa::{CaaVerdict, CaaVerdictKind};
+
+/// The observation for one (certificate name, CA) from its CAA verdict.
+/// `domain` is the certificate name for display, `ca` the CA's display name.
+pub fn observation(verdict: &CaaVerdict, domain: &str, ca: &str) -> Observation {
+    let (status, summary, change) = match verdict.verdict {
+        CaaVerdictKind::Allowed => (
+            CheckStatus::Ok,
+            format!("CAA at {domain} allows {ca}"),
+            format!("CAA at {domain} allows {ca} again"),
+        ),
+        CaaVerdictKind::Forbidden => (
+            CheckStatus::Blocking,
+            format!("CAA at {domain} forbids {ca}"),
+            format!("CAA at {domain} now forbids {ca}"),
+        ),
+        CaaVerdictKind::Error => {
+            let failed = match &verdict.lookup_error {
+                Some((name, how)) => format!("at {name}: {how}"),
+                None => "for it".to_string(),
+            };
+            (
+                CheckStatus::Error,
+                format!("CAA lookup for {domain} fails ({failed}); {ca} would refuse"),
+                format!("CAA lookup for {domain} keeps failing ({failed}); {ca} would refuse"),
+            )
+        }
+    };
+    let text = match verdict.verdict {
+        CaaVerdictKind::Error => format!("lookup failed: {}", verdict.reason),
+        _ => rrset(verdict).map(|r| r.to_text()).unwrap_or_default(),
+    };
+    Observation {
+        status,
+        severity: Severity::Blocking,
+        summary,
+        change,
+        reason: verdict.reason.clone(),
+        remedy: verdict.remedy.clone(),
+        detail: serde_json::to_value(verdict).unwrap_or_default(),
+        detail_text: text,
+    }
+}
+
+/// The relevant record set a verdict was decided on, for drift; `None` when
+/// the lookup failed (a failure is not a change of records).
+pub fn rrset(verdict: &CaaVerdict) -> Option<CaaRrset> {
+    if verdict.verdict == CaaVerdictKind::Error {
+        return None;
+    }
+    Some(CaaRrset::new(
+        verdict.relevant_name.as_ref().map(|n| n.to_string()),
+        verdict.records.clone(),
+    ))
+}

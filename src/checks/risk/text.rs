@@ -1,0 +1,247 @@
+//! String helpers for reading a DNS label the way a person (or a CA's
+//! keyword filter) reads it: split into words, folded so that look-alike
+//! spellings compare equal, and compared with one edit of slack. All pure.
+
+use unicode_security::skeleton;
+
+/// How a label's text was normalised before matching. The same fold is
+/// applied to the brand and word lists, so that both sides compare equal
+/// exactly when they look alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Fold {
+    /// Lower-case, as found in the name.
+    Raw,
+    /// Digits read as the letters they imitate, and the ASCII look-alike
+    /// sequences dnstwist's homoglyph fuzzer uses (`rn` for `m`, `vv` for
+    /// `w`, `i` and `1` for `l`): `paypa1`, `rnicrosoft`, `g00gle`.
+    Leet,
+    /// The Unicode TS #39 skeleton with accents removed: `аpple` with a
+    /// Cyrillic "а", or `ġoogle`, reads as the Latin brand.
+    Visual,
+}
+
+impl Fold {
+    pub(super) const ALL: [Fold; 3] = [Fold::Raw, Fold::Leet, Fold::Visual];
+
+    pub(super) fn apply(self, text: &str) -> String {
+        match self {
+            Fold::Raw => text.to_lowercase(),
+            Fold::Leet => leet_fold(text),
+            Fold::Visual => visual_fold(text),
+        }
+    }
+}
+
+/// Digits for letters and ASCII look-alike sequences. A piece made only of
+/// digits is left alone: `12306` and `10086` are brands as numbers, and a
+/// number is not a spelling of a word.
+pub(super) fn leet_fold(text: &str) -> String {
+    text.split('-')
+        .map(|piece| {
+            if !piece.chars().any(|c| c.is_ascii_alphabetic()) {
+                return piece.to_string();
+            }
+            let lower = piece.to_ascii_lowercase();
+            let mut out = lower.replace("rn", "m").replace("vv", "w");
+            out = out
+                .chars()
+                .map(|c| match c {
+                    '0' => 'o',
+                    '1' | 'i' => 'l',
+                    '3' => 'e',
+                    '4' => 'a',
+                    '5' => 's',
+                    '7' => 't',
+                    '8' => 'b',
+                    other => other,
+                })
+                .collect();
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// UTS #39 skeleton, then without combining marks, lower-cased. The
+/// skeleton maps confusable characters to a prototype (Cyrillic "а" to
+/// Latin "a", "0" to "O", "m" to "rn"); the accents are dropped because
+/// `ġ` and `g` pass for each other in a browser's address bar although
+/// UTS #39 does not list them as confusable.
+pub(super) fn visual_fold(text: &str) -> String {
+    skeleton(text)
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Combining marks left by the skeleton's NFD step (the blocks that carry
+/// the accents of Latin, Greek and Cyrillic letters).
+fn is_combining_mark(c: char) -> bool {
+    matches!(c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
+/// A hyphen-separated piece of a label, with its byte range in the label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Piece<'a> {
+    pub text: &'a str,
+    pub start: usize,
+}
+
+/// The hyphen-separated pieces of a label: the words a person sees in
+/// `paypal-login` or `tencent-cloud-verify`.
+pub(super) fn pieces(label: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for part in label.split('-') {
+        if !part.is_empty() {
+            out.push(Piece { text: part, start });
+        }
+        start += part.len() + 1;
+    }
+    out
+}
+
+/// Runs of letters and runs of digits: `qq123` reads as `qq` and `123`, and
+/// `12306cn` as `12306` and `cn`. A digit ends a word the way a hyphen does.
+pub(super) fn letter_digit_runs(piece: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut prev_digit: Option<bool> = None;
+    for (i, c) in piece.char_indices() {
+        let digit = c.is_ascii_digit();
+        if let Some(p) = prev_digit
+            && p != digit
+        {
+            out.push(&piece[start..i]);
+            start = i;
+        }
+        prev_digit = Some(digit);
+    }
+    if start < piece.len() {
+        out.push(&piece[start..]);
+    }
+    out
+}
+
+/// Whether `a` becomes `b` by one edit: one insertion or deletion, one
+/// swap of neighbouring characters, or (with `substitution`) one replaced
+/// character. Equal strings are not one edit apart.
+pub(super) fn one_edit_apart(a: &str, b: &str, substitution: bool) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a == b {
+        return false;
+    }
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    match long.len() - short.len() {
+        0 => {
+            let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+            match diffs.as_slice() {
+                [_] => substitution,
+                [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+                _ => false,
+            }
+        }
+        1 => {
+            // Skip the first mismatch in the longer string; the rest must agree.
+            let first = (0..short.len())
+                .find(|&i| short[i] != long[i])
+                .unwrap_or(short.len());
+            short[first..] == long[first + 1..]
+        }
+        _ => false,
+    }
+}
+
+/// Splits `text` entirely into known words, preferring longer words first.
+/// Returns the byte ranges of the words, or `None` when some part of the
+/// text is not a known word (`pineapple` = "pine" + "apple" is not read as
+/// a phrase because "pine" is not a word these names are built from).
+pub(super) fn segment(
+    text: &str,
+    is_word: impl Fn(&str) -> bool,
+    max_word_len: usize,
+) -> Option<Vec<(usize, usize)>> {
+    let n = text.len();
+    // best[i]: the start of the last word of a split of text[..i], if any.
+    let mut best: Vec<Option<usize>> = vec![None; n + 1];
+    let mut reachable = vec![false; n + 1];
+    reachable[0] = true;
+    for end in 1..=n {
+        if !text.is_char_boundary(end) {
+            continue;
+        }
+        let lowest = end.saturating_sub(max_word_len);
+        // Longest word first, so `qqmail` reads as "qq" + "mail".
+        for start in lowest..end {
+            if reachable[start] && text.is_char_boundary(start) && is_word(&text[start..end]) {
+                reachable[end] = true;
+                best[end] = Some(start);
+                break;
+            }
+        }
+    }
+    if !reachable[n] {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut end = n;
+    while end > 0 {
+        let start = best[end]?;
+        words.push((start, end));
+        end = start;
+    }
+    words.reverse();
+    Some(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leet_fold_reads_digits_as_letters_but_keeps_numbers() {
+        assert_eq!(leet_fold("paypa1"), "paypal");
+        assert_eq!(leet_fold("g00gle-l0gin"), "google-login");
+        assert_eq!(leet_fold("rnicrosoft"), "microsoft");
+        assert_eq!(leet_fold("12306-cn"), "12306-cn");
+    }
+
+    #[test]
+    fn visual_fold_maps_cyrillic_and_accents_to_latin() {
+        // "аpple" with U+0430 CYRILLIC SMALL LETTER A.
+        assert_eq!(visual_fold("\u{430}pple"), visual_fold("apple"));
+        assert_eq!(visual_fold("\u{121}oogle"), visual_fold("google"));
+        assert_ne!(visual_fold("appel"), visual_fold("apple"));
+    }
+
+    #[test]
+    fn pieces_and_runs_split_at_hyphens_and_digit_boundaries() {
+        let p = pieces("paypal--login-2");
+        let texts: Vec<_> = p.iter().map(|p| (p.text, p.start)).collect();
+        assert_eq!(texts, [("paypal", 0), ("login", 8), ("2", 14)]);
+        assert_eq!(letter_digit_runs("qq123mail"), ["qq", "123", "mail"]);
+        assert_eq!(letter_digit_runs("12306"), ["12306"]);
+    }
+
+    #[test]
+    fn one_edit_covers_dnstwist_kinds_of_typo() {
+        assert!(one_edit_apart("paypall", "paypal", true)); // addition
+        assert!(one_edit_apart("papal", "paypal", true)); // omission
+        assert!(one_edit_apart("paypla", "paypal", true)); // transposition
+        assert!(one_edit_apart("paypak", "paypal", true)); // replacement
+        assert!(!one_edit_apart("paypak", "paypal", false));
+        assert!(!one_edit_apart("paypal", "paypal", true));
+        assert!(!one_edit_apart("pyapla", "paypal", true));
+        assert!(!one_edit_apart("adobe", "abode", true)); // two replacements
+    }
+
+    #[test]
+    fn segment_needs_every_part_to_be_a_word() {
+        let words = ["apple", "support", "pin", "qq", "mail", "login"];
+        let known = |w: &str| words.contains(&w);
+        assert_eq!(segment("applesupport", known, 20), Some(vec![(0, 5), (5, 12)]));
+        assert_eq!(segment("qqmail", known, 20), Some(vec![(0, 2), (2, 6)]));
+        assert_eq!(segment("pineapple", known, 20), None);
+    }
+}

@@ -1,0 +1,407 @@
+//! The configuration file (DESIGN.md "Configuration contract"): what the
+//! daemon watches, how often, and whom it tells.
+//!
+//! [`load`] and [`parse`] turn TOML into a [`Config`] whose values are
+//! already checked and typed — durations are `Duration`s, schedules are
+//! [`CronSchedule`]s, names are [`CertName`]s, CAs are [`CaChoice`]s — so
+//! nothing downstream re-validates. Every problem in a file is reported at
+//! once, each with line, column and key path (`problem`). Secrets are only
+//! named here and read at use (`secret`).
+
+mod problem;
+mod raw;
+mod resolve;
+mod schedule;
+mod secret;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use lettre::message::Mailbox;
+use reqwest::Url;
+
+use crate::ca::{CaChoice, CaEntry, Catalogue};
+use crate::checks::risk::RiskConfig;
+use crate::domain::{CertName, DomainName};
+
+pub use problem::{ConfigErrors, Location, Problem};
+pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
+pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
+
+/// Where the daemon looks when neither `--config` nor `CERTVIGIL_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/certvigil/config.toml";
+
+/// The database file name under `$STATE_DIRECTORY` or the working directory.
+pub const DATABASE_FILE_NAME: &str = "certvigil.db";
+
+/// How often every target is re-checked when `[daemon] schedule` is absent.
+pub const DEFAULT_SCHEDULE: &str = "0 */15 * * * *";
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub dns: DnsConfig,
+    /// `[[domains]]`, in file order.
+    pub domains: Vec<DomainTarget>,
+    pub alerts: AlertsConfig,
+    pub reach: ReachConfig,
+    /// `[[vantage]]`, in file order; empty means "this host only".
+    pub vantage: Vec<Vantage>,
+    pub providers: Vec<Provider>,
+    pub orders: Vec<Order>,
+    pub risk: RiskConfig,
+    /// `[[ca]]` entries as written (already applied to `catalogue`).
+    pub ca: Vec<CaEntry>,
+    /// The built-in CA catalogue with the `[[ca]]` overrides applied; use it
+    /// to resolve CA names given on the command line.
+    pub catalogue: Catalogue,
+    /// Things that do not stop certvigil but that an operator should fix
+    /// (e.g. a password sent without TLS). The daemon logs them at start;
+    /// `config check` prints them.
+    pub warnings: Vec<Problem>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// The SQLite database. Default: `$STATE_DIRECTORY/certvigil.db` when
+    /// started by systemd with `StateDirectory=`, else `./certvigil.db`
+    /// (see [`default_database_path`]).
+    pub database: PathBuf,
+    /// When every target is re-checked (unless a domain has its own).
+    pub schedule: CronSchedule,
+    /// Checks in flight at once. Default 64.
+    pub concurrency: usize,
+    /// Each target's check starts after a random delay of up to this, so
+    /// thousands of targets sharing a schedule do not hit the name servers
+    /// in the same second. Default 30s.
+    pub jitter: Duration,
+    /// How long raw check runs are kept; state changes are kept forever.
+    /// Default 90 days.
+    pub retention: Duration,
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// Recursive resolvers to ask; empty means the system resolver
+    /// (`/etc/resolv.conf`). A bare IP in the file means port 53.
+    pub nameservers: Vec<std::net::SocketAddr>,
+    /// How long one query may take before it counts as a timeout (which a
+    /// CA treats as a refusal for CAA). Default 5s.
+    pub timeout: Duration,
+}
+
+/// One `[[domains]]` entry: a name a certificate is wanted for, and from whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainTarget {
+    /// As written, converted to A-labels; may itself be a wildcard.
+    pub name: CertName,
+    /// The CAs the user buys from, in the order given; never empty.
+    pub ca: Vec<CaChoice>,
+    /// Also judge `*.name` (CAA `issuewild`).
+    pub wildcard: bool,
+    /// RFC 8657 `validationmethods` label (`http-01`, `dns-01`, `file`, `dns`, ...).
+    pub validation_method: Option<String>,
+    /// RFC 8657 `accounturi`, compared exactly as a CA compares it.
+    pub account_uri: Option<String>,
+    /// Overrides `[daemon] schedule` for this domain.
+    pub schedule: Option<CronSchedule>,
+    /// File-validation canary path, starting with `/.well-known/`.
+    pub canary_path: Option<String>,
+    /// What the canary file must contain.
+    pub canary_content: Option<String>,
+}
+
+impl DomainTarget {
+    /// The certificate names to judge: `name`, and `*.name` when
+    /// `wildcard` is set and `name` is not already a wildcard.
+    pub fn cert_names(&self) -> Vec<CertName> {
+        let mut names = vec![self.name.clone()];
+        if self.wildcard && !self.name.is_wildcard() {
+            names.push(CertName::new(self.name.base().clone(), true));
+        }
+        names
+    }
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    /// Repeat a blocking alert this often while it lasts; `None` when
+    /// `reminder = "off"`. Default 24h.
+    pub reminder: Option<Duration>,
+    /// Consecutive lookup errors before a lookup error alerts; a single
+    /// timeout is noise, three in a row is an outage a CA would also see.
+    /// Default 3, at least 1.
+    pub error_threshold: u32,
+    /// How long delivery of one alert is retried before it is marked failed
+    /// (and that failure logged loudly). Default 24h.
+    pub give_up_after: Duration,
+    pub email: Vec<EmailChannel>,
+    pub webhook: Vec<WebhookChannel>,
+}
+
+/// How an SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP (only sensible to a relay on this host).
+    None,
+    /// Plain connection upgraded with STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+}
+
+/// One `[[alerts.email]]` channel.
+#[derive(Debug, Clone)]
+pub struct EmailChannel {
+    /// The SMTP server's host name or IP address.
+    pub server: String,
+    /// Default by `tls`: 25 for none, 587 for starttls, 465 for tls.
+    pub port: u16,
+    /// Default starttls.
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    /// Present exactly when `username` is.
+    pub password: Option<SecretSource>,
+    pub from: Mailbox,
+    /// Never empty.
+    pub to: Vec<Mailbox>,
+}
+
+/// The body a webhook expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// certvigil's own JSON event (DESIGN.md).
+    Generic,
+    Slack,
+    Feishu,
+    Dingtalk,
+    Wecom,
+}
+
+/// One `[[alerts.webhook]]` channel.
+#[derive(Debug, Clone)]
+pub struct WebhookChannel {
+    /// http or https. May itself carry a token (Slack, DingTalk, WeCom put
+    /// one in the URL): do not log it whole.
+    pub url: Url,
+    /// Default generic.
+    pub format: WebhookFormat,
+    /// HMAC-SHA256 signing secret, optional.
+    pub secret: Option<SecretSource>,
+}
+
+/// `[reach]`: the ports file validation is tried on. Only tests change them
+/// (BR §3.2.2.4.18 allows 80 and 443 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReachConfig {
+    pub http_port: u16,
+    pub https_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VantageKind {
+    /// This host.
+    Local,
+    /// An HTTP or SOCKS5 proxy abroad.
+    Proxy,
+    /// A certvigil running `certvigil probe` on a host abroad.
+    Agent,
+    /// The Globalping measurement service.
+    Globalping,
+}
+
+/// One `[[vantage]]` point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vantage {
+    /// Unique among vantage points.
+    pub name: String,
+    pub kind: VantageKind,
+    /// Proxy: `http://`, `https://` or `socks5://`/`socks5h://` (required).
+    /// Agent: `http(s)://` (required). Globalping: API base (optional).
+    /// Local: none.
+    pub url: Option<Url>,
+    /// Agent bearer token or Globalping API token.
+    pub token: Option<SecretSource>,
+    /// Whether this point is outside the mainland (DESIGN.md cause 2).
+    pub overseas: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Tencent Cloud SSL API.
+    Tencent,
+    /// An ACME server.
+    Acme,
+}
+
+/// One `[[providers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// Unique among providers.
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Required for tencent.
+    pub secret_id: Option<SecretSource>,
+    /// Required for tencent.
+    pub secret_key: Option<SecretSource>,
+    /// API endpoint; `None` means the provider's public one.
+    pub endpoint: Option<Url>,
+}
+
+/// One `[[orders]]` entry: an order placed by hand, for CAs without an API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Unique among orders.
+    pub name: String,
+    pub ca: CaChoice,
+    /// Never empty.
+    pub domains: Vec<CertName>,
+    pub validation: Option<OrderValidation>,
+    pub placed_at: Option<DateTime<FixedOffset>>,
+}
+
+/// The validation the CA asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderValidation {
+    /// `method = "dns"`: a record to publish.
+    Dns {
+        record: DomainName,
+        record_type: ValidationRecordType,
+        value: String,
+    },
+    /// `method = "file"`: a file to serve at `url`.
+    File { url: Url, value: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationRecordType {
+    Txt,
+    Cname,
+}
+
+impl Config {
+    /// Every section at its default, no targets: what `certvigil check`
+    /// uses when no configuration file is given. Reads `STATE_DIRECTORY`.
+    pub fn default_for_check() -> Config {
+        resolve::defaults(std::env::var_os("STATE_DIRECTORY").as_deref())
+    }
+
+    /// Where the database is (already resolved at load).
+    pub fn database_path(&self) -> &Path {
+        &self.daemon.database
+    }
+
+    /// Email plus webhook channels.
+    pub fn alert_channel_count(&self) -> usize {
+        self.alerts.email.len() + self.alerts.webhook.len()
+    }
+
+    /// Every secret the configuration names.
+    pub fn secret_sources(&self) -> Vec<&SecretSource> {
+        let email = self.alerts.email.iter().filter_map(|e| e.password.as_ref());
+        let webhook = self.alerts.webhook.iter().filter_map(|w| w.secret.as_ref());
+        let vantage = self.vantage.iter().filter_map(|v| v.token.as_ref());
+        let providers = self
+            .providers
+            .iter()
+            .flat_map(|p| p.secret_id.iter().chain(p.secret_key.iter()));
+        email
+            .chain(webhook)
+            .chain(vantage)
+            .chain(providers)
+            .collect()
+    }
+
+    /// Tries to read every secret now and describes each that cannot be
+    /// read (never a value). For `config check`; the daemon reads them at use.
+    pub fn unreadable_secrets(&self) -> Vec<SecretError> {
+        self.secret_sources()
+            .into_iter()
+            .filter_map(|s| s.read().err())
+            .collect()
+    }
+}
+
+/// The database path when `[daemon] database` is absent: the first entry
+/// of systemd's `STATE_DIRECTORY` (it may list several, colon-separated),
+/// else `./certvigil.db`.
+pub fn default_database_path(state_directory: Option<&OsStr>) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let first = state_directory
+        .and_then(|dirs| dirs.as_bytes().split(|b| *b == b':').next())
+        .filter(|dir| !dir.is_empty());
+    match first {
+        Some(dir) => Path::new(OsStr::from_bytes(dir)).join(DATABASE_FILE_NAME),
+        None => Path::new(".").join(DATABASE_FILE_NAME),
+    }
+}
+
+/// A name server given as something other than an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{given:?} is not a name server address: write IP or IP:PORT (e.g. \"127.0.0.1:53\", \"[2001:db8::1]:53\"); a name server cannot be given by name, since resolving it would need a name server"
+)]
+pub struct NameserverError {
+    pub given: String,
+}
+
+/// Parses a name server as `[dns] nameservers` and `--nameserver` take it:
+/// `IP:PORT`, `[IPv6]:PORT`, or a bare IP meaning port 53.
+pub fn parse_nameserver(text: &str) -> Result<std::net::SocketAddr, NameserverError> {
+    use std::net::{IpAddr, SocketAddr};
+    let trimmed = text.trim();
+    let bad = || NameserverError {
+        given: text.to_string(),
+    };
+    if let Ok(addr) = trimmed.parse::<SocketAddr>() {
+        return if addr.port() == 0 {
+            Err(bad())
+        } else {
+            Ok(addr)
+        };
+    }
+    let bare = trimmed
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(trimmed);
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| bad())
+}
+
+/// Reads and validates the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigErrors::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Validates `text`; `path_for_messages` prefixes every problem. Reads
+/// `STATE_DIRECTORY` for the database default.
+pub fn parse(text: &str, path_for_messages: &str) -> Result<Config, ConfigErrors> {
+    parse_with_state_directory(
+        text,
+        path_for_messages,
+        std::env::var_os("STATE_DIRECTORY").as_deref(),
+    )
+}
+
+/// [`parse`] with the `STATE_DIRECTORY` value given, for tests and callers
+/// that must not read the environment.
+pub fn parse_with_state_directory(
+    text: &str,
+    path_for_messages: &str,
+    state_directory: Option<&OsStr>,
+) -> Result<Config, ConfigErrors> {
+    resolve::parse(text, path_for_messages, state_directory)
+}

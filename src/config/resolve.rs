@@ -1,0 +1,1155 @@
+//! From TOML text to a typed [`Config`], collecting every problem.
+//!
+//! Sections, and each element of the top-level arrays (`[[domains]]`, ...),
+//! are deserialized one by one, so a type error in `domains[0]` does not
+//! hide a bad duration in `[alerts]` or an unknown CA in `domains[3]`.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use reqwest::Url;
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::problem::{ConfigErrors, Problems};
+use super::raw::{self, SECTIONS, Text};
+use super::schedule::{CronSchedule, parse_duration};
+use super::secret::SecretSource;
+use super::*;
+use crate::ca::{CaChoice, CaEntry, Catalogue};
+use crate::checks::risk::RiskConfig;
+use crate::domain::{CertName, DomainName};
+
+const DEFAULT_CONCURRENCY: usize = 64;
+const DEFAULT_JITTER: Duration = Duration::from_secs(30);
+const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+const DEFAULT_DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_REMINDER: Duration = Duration::from_secs(86_400);
+const DEFAULT_ERROR_THRESHOLD: u32 = 3;
+const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(86_400);
+
+/// The configuration with nothing configured.
+pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
+    Config {
+        daemon: DaemonConfig {
+            database: default_database_path(state_directory),
+            schedule: CronSchedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid"),
+            concurrency: DEFAULT_CONCURRENCY,
+            jitter: DEFAULT_JITTER,
+            retention: DEFAULT_RETENTION,
+        },
+        dns: DnsConfig {
+            nameservers: Vec::new(),
+            timeout: DEFAULT_DNS_TIMEOUT,
+        },
+        domains: Vec::new(),
+        alerts: AlertsConfig {
+            reminder: Some(DEFAULT_REMINDER),
+            error_threshold: DEFAULT_ERROR_THRESHOLD,
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
+            email: Vec::new(),
+            webhook: Vec::new(),
+        },
+        reach: ReachConfig {
+            http_port: 80,
+            https_port: 443,
+        },
+        vantage: Vec::new(),
+        providers: Vec::new(),
+        orders: Vec::new(),
+        risk: RiskConfig::default(),
+        ca: Vec::new(),
+        catalogue: Catalogue::builtin(),
+        warnings: Vec::new(),
+    }
+}
+
+/// The file's sections as serde read them; `None`/empty where absent or
+/// where deserializing failed (the failure is already recorded).
+#[derive(Default)]
+struct RawSections {
+    daemon: Option<raw::RawDaemon>,
+    dns: Option<raw::RawDns>,
+    domains: Vec<Spanned<raw::RawDomain>>,
+    alerts: Option<raw::RawAlerts>,
+    reach: Option<raw::RawReach>,
+    vantage: Vec<Spanned<raw::RawVantage>>,
+    providers: Vec<Spanned<raw::RawProvider>>,
+    orders: Vec<Spanned<raw::RawOrder>>,
+    risk: Option<RiskConfig>,
+    ca: Vec<Spanned<CaEntry>>,
+}
+
+pub(crate) fn parse(
+    text: &str,
+    file: &str,
+    state_directory: Option<&OsStr>,
+) -> Result<Config, ConfigErrors> {
+    let mut p = Problems::new(file, text);
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        let root = DeValue::Table(root.into_inner());
+        for err in &syntax_errors {
+            p.toml_error(err, "", Some(&root));
+        }
+        return Err(ConfigErrors::Invalid(p.into_sorted()));
+    }
+
+    let mut raw = RawSections::default();
+    for (key, value) in root.into_inner() {
+        let name = key.get_ref().as_ref();
+        match name {
+            "daemon" => raw.daemon = table(value, name, &mut p),
+            "dns" => raw.dns = table(value, name, &mut p),
+            "alerts" => raw.alerts = table(value, name, &mut p),
+            "reach" => raw.reach = table(value, name, &mut p),
+            "risk" => raw.risk = table(value, name, &mut p),
+            "domains" => raw.domains = array_of_tables(value, name, &mut p),
+            "vantage" => raw.vantage = array_of_tables(value, name, &mut p),
+            "providers" => raw.providers = array_of_tables(value, name, &mut p),
+            "orders" => raw.orders = array_of_tables(value, name, &mut p),
+            "ca" => raw.ca = array_of_tables(value, name, &mut p),
+            other => p.at(
+                key.span(),
+                other,
+                format!(
+                    "unknown section {other:?}; the sections are {} (see config.example.toml)",
+                    SECTIONS.join(", ")
+                ),
+            ),
+        }
+    }
+
+    let mut config = defaults(state_directory);
+    let mut warnings = Problems::new(file, text);
+    resolve_ca(&raw.ca, &mut config, &mut p);
+    if let Some(daemon) = raw.daemon {
+        resolve_daemon(daemon, &mut config.daemon, &mut p);
+    }
+    if let Some(dns) = raw.dns {
+        resolve_dns(dns, &mut config.dns, &mut p);
+    }
+    config.domains = resolve_domains(&raw.domains, &config.catalogue, &mut p, &mut warnings);
+    if let Some(alerts) = raw.alerts {
+        resolve_alerts(alerts, &mut config.alerts, &mut p, &mut warnings);
+    }
+    if let Some(reach) = raw.reach {
+        resolve_reach(reach, &mut config.reach, &mut p, &mut warnings);
+    }
+    config.vantage = resolve_vantage(&raw.vantage, &mut p, &mut warnings);
+    config.providers = resolve_providers(&raw.providers, &mut p);
+    config.orders = resolve_orders(&raw.orders, &config.catalogue, &mut p);
+    if let Some(risk) = raw.risk {
+        config.risk = risk;
+    }
+
+    if p.list.is_empty() {
+        config.warnings = warnings.into_sorted();
+        Ok(config)
+    } else {
+        Err(ConfigErrors::Invalid(p.into_sorted()))
+    }
+}
+
+/// Deserializes one value, recording a failure under `key`.
+///
+/// serde stops at the first error, which would hide every later mistake in
+/// the same table. So after an error at a key (unknown key, wrong type), that
+/// key is dropped and the table deserialized again, until it succeeds or a
+/// required key is missing; the value is then still checked semantically,
+/// and the file still fails because the error was recorded.
+fn value<T: for<'de> Deserialize<'de>>(
+    value: Spanned<DeValue<'_>>,
+    key: &str,
+    p: &mut Problems<'_>,
+) -> Option<T> {
+    let span = value.span();
+    let mut current = value.into_inner();
+    let mut dropped: Vec<String> = Vec::new();
+    // Each round drops one key, so a table of n keys needs at most n + 1.
+    loop {
+        let mut copy = current.clone();
+        match T::deserialize(ValueDeserializer::from(Spanned::new(span.clone(), current))) {
+            Ok(v) => return Some(v),
+            Err(err) => {
+                // A required key we dropped ourselves was already reported.
+                let missing_dropped = dropped
+                    .iter()
+                    .any(|k| err.message().starts_with(&format!("missing field `{k}`")));
+                if !missing_dropped {
+                    p.toml_error(&err, key, Some(&copy));
+                }
+                if err.message().starts_with("missing field") {
+                    return None;
+                }
+                let name = err.span().and_then(|s| drop_key_at(&mut copy, s.start))?;
+                dropped.push(name);
+                current = copy;
+            }
+        }
+    }
+}
+
+/// Removes the innermost key whose key or value span holds `offset`, and
+/// returns its name.
+fn drop_key_at(value: &mut DeValue<'_>, offset: usize) -> Option<String> {
+    match value {
+        DeValue::Table(table) => {
+            for (_, v) in table.iter_mut() {
+                if let Some(name) = drop_key_at(v.get_mut(), offset) {
+                    return Some(name);
+                }
+            }
+            let key = table
+                .iter()
+                .find(|(k, v)| k.span().contains(&offset) || v.span().contains(&offset))
+                .map(|(k, _)| k.clone())?;
+            table.remove(&key);
+            Some(key.into_inner().into_owned())
+        }
+        DeValue::Array(array) => array
+            .iter_mut()
+            .filter(|item| matches!(item.get_ref(), DeValue::Table(_)))
+            .find_map(|item| drop_key_at(item.get_mut(), offset)),
+        _ => None,
+    }
+}
+
+fn table<T: for<'de> Deserialize<'de>>(
+    v: Spanned<DeValue<'_>>,
+    key: &str,
+    p: &mut Problems<'_>,
+) -> Option<T> {
+    if !matches!(v.get_ref(), DeValue::Table(_)) {
+        p.at(
+            v.span(),
+            key,
+            format!(
+                "must be a table: write it as [{key}] on a line of its own, with its keys below"
+            ),
+        );
+        return None;
+    }
+    value(v, key, p)
+}
+
+fn array_of_tables<T: for<'de> Deserialize<'de>>(
+    v: Spanned<DeValue<'_>>,
+    key: &str,
+    p: &mut Problems<'_>,
+) -> Vec<Spanned<T>> {
+    let span = v.span();
+    let DeValue::Array(items) = v.into_inner() else {
+        p.at(
+            span,
+            key,
+            format!(
+                "must be an array of tables: write each entry as [[{key}]] with its keys below"
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let item_key = format!("{key}[{i}]");
+        let item_span = item.span();
+        if !matches!(item.get_ref(), DeValue::Table(_)) {
+            p.at(
+                item_span,
+                item_key,
+                format!("must be a table: write each entry as [[{key}]] with its keys below"),
+            );
+            continue;
+        }
+        if let Some(parsed) = value(item, &item_key, p) {
+            out.push(Spanned::new(item_span, parsed));
+        }
+    }
+    out
+}
+
+fn duration(text: &Text, key: &str, p: &mut Problems<'_>) -> Option<Duration> {
+    match parse_duration(text.get_ref()) {
+        Ok(d) if d.is_zero() => {
+            p.on(
+                text,
+                key,
+                format!(
+                    "{:?} is zero; give a positive duration such as \"90s\"",
+                    text.get_ref()
+                ),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            p.on(text, key, e.to_string());
+            None
+        }
+    }
+}
+
+fn cron(text: &Text, key: &str, p: &mut Problems<'_>) -> Option<CronSchedule> {
+    CronSchedule::parse(text.get_ref())
+        .map_err(|e| p.on(text, key, e.to_string()))
+        .ok()
+}
+
+fn url(text: &Text, key: &str, schemes: &[&str], p: &mut Problems<'_>) -> Option<Url> {
+    // The URL itself is never echoed: webhook and proxy URLs often carry a
+    // token or a password.
+    match Url::parse(text.get_ref()) {
+        Ok(u) if !schemes.contains(&u.scheme()) => {
+            p.on(
+                text,
+                key,
+                format!(
+                    "the URL's scheme is {:?}; use one of {}",
+                    u.scheme(),
+                    schemes.join(", ")
+                ),
+            );
+            None
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+            p.on(
+                text,
+                key,
+                "the URL has no host; write it as scheme://host[:port]/path",
+            );
+            None
+        }
+        Ok(u) => Some(u),
+        Err(e) => {
+            p.on(
+                text,
+                key,
+                format!("not a valid URL ({e}); write it as scheme://host[:port]/path"),
+            );
+            None
+        }
+    }
+}
+
+/// `<base>_file` / `<base>_env`: at most one of them.
+fn secret(
+    file: &Option<Spanned<PathBuf>>,
+    env: &Option<Text>,
+    prefix: &str,
+    base: &str,
+    p: &mut Problems<'_>,
+) -> Option<SecretSource> {
+    match (file, env) {
+        (Some(_), Some(e)) => {
+            p.on(
+                e,
+                format!("{prefix}.{base}_env"),
+                format!("both {base}_file and {base}_env are set; keep one"),
+            );
+            None
+        }
+        (Some(f), None) => {
+            if f.get_ref().as_os_str().is_empty() {
+                p.on(
+                    f,
+                    format!("{prefix}.{base}_file"),
+                    "the path is empty; name the file holding the secret",
+                );
+                return None;
+            }
+            Some(SecretSource::file(
+                format!("{prefix}.{base}_file"),
+                f.get_ref().clone(),
+            ))
+        }
+        (None, Some(e)) => {
+            let var = e.get_ref();
+            let valid = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                p.on(
+                    e,
+                    format!("{prefix}.{base}_env"),
+                    format!(
+                        "{var:?} is not an environment variable name; give the variable's name (letters, digits, '_'), not the secret"
+                    ),
+                );
+                return None;
+            }
+            Some(SecretSource::env(
+                format!("{prefix}.{base}_env"),
+                var.clone(),
+            ))
+        }
+        (None, None) => None,
+    }
+}
+
+fn resolve_ca(entries: &[Spanned<CaEntry>], config: &mut Config, p: &mut Problems<'_>) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut ok = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let key = format!("ca[{i}]");
+        let e = entry.get_ref();
+        let name = e.name.to_ascii_lowercase();
+        let before = p.list.len();
+        if name.is_empty() || name.contains('.') || name.contains(char::is_whitespace) {
+            p.on(
+                entry,
+                format!("{key}.name"),
+                format!("{:?} cannot be a catalogue name: a name with a dot would be read as a CAA issuer domain; use a short word such as \"myca\"", e.name),
+            );
+        }
+        if e.issuer_domains.is_empty() {
+            p.on(
+                entry,
+                format!("{key}.issuer_domains"),
+                "no issuer domains: list the CAA issuer domains that authorize this CA",
+            );
+        }
+        if let Some(first) = seen.insert(name.clone(), i) {
+            p.on(
+                entry,
+                format!("{key}.name"),
+                format!("CA {name:?} is already defined by ca[{first}]; merge the two entries"),
+            );
+        }
+        if p.list.len() == before {
+            ok.push(e.clone());
+        }
+    }
+    config.catalogue = Catalogue::with_overrides(&ok);
+    config.ca = ok;
+}
+
+fn resolve_daemon(raw: raw::RawDaemon, out: &mut DaemonConfig, p: &mut Problems<'_>) {
+    if let Some(db) = raw.database {
+        if db.get_ref().as_os_str().is_empty() {
+            p.on(
+                &db,
+                "daemon.database",
+                "the path is empty; remove the key for the default or name a file",
+            );
+        } else {
+            out.database = db.into_inner();
+        }
+    }
+    if let Some(s) = raw
+        .schedule
+        .as_ref()
+        .and_then(|t| cron(t, "daemon.schedule", p))
+    {
+        out.schedule = s;
+    }
+    if let Some(c) = raw.concurrency {
+        if *c.get_ref() == 0 {
+            p.on(
+                &c,
+                "daemon.concurrency",
+                "0 checks at once would check nothing; give at least 1",
+            );
+        } else {
+            out.concurrency = *c.get_ref();
+        }
+    }
+    if let Some(j) = raw.jitter.as_ref() {
+        // Zero jitter is legitimate: it turns spreading off.
+        match parse_duration(j.get_ref()) {
+            Ok(d) => out.jitter = d,
+            Err(e) => p.on(j, "daemon.jitter", e.to_string()),
+        }
+    }
+    if let Some(d) = raw
+        .retention
+        .as_ref()
+        .and_then(|t| duration(t, "daemon.retention", p))
+    {
+        out.retention = d;
+    }
+}
+
+fn resolve_dns(raw: raw::RawDns, out: &mut DnsConfig, p: &mut Problems<'_>) {
+    for (i, ns) in raw.nameservers.iter().flatten().enumerate() {
+        match parse_nameserver(ns.get_ref()) {
+            Ok(addr) => out.nameservers.push(addr),
+            Err(e) => p.on(ns, format!("dns.nameservers[{i}]"), e.to_string()),
+        }
+    }
+    if let Some(d) = raw
+        .timeout
+        .as_ref()
+        .and_then(|t| duration(t, "dns.timeout", p))
+    {
+        out.timeout = d;
+    }
+}
+
+/// RFC 8657 §4: `label = (ALPHA / DIGIT) *( *("-") (ALPHA / DIGIT))`.
+fn is_method_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn resolve_domains(
+    raw: &[Spanned<raw::RawDomain>],
+    catalogue: &Catalogue,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) -> Vec<DomainTarget> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<CertName, (usize, usize)> = HashMap::new();
+    for (i, item) in raw.iter().enumerate() {
+        let d = item.get_ref();
+        let key = format!("domains[{i}]");
+        let before = p.list.len();
+        let name = CertName::parse(d.name.get_ref())
+            .map_err(|e| p.on(&d.name, format!("{key}.name"), e.to_string()))
+            .ok();
+        if d.ca.get_ref().is_empty() {
+            p.on(
+                &d.ca,
+                format!("{key}.ca"),
+                "no CA given: list the CAs you buy certificates from, e.g. ca = [\"letsencrypt\"]",
+            );
+        }
+        let mut cas: Vec<CaChoice> = Vec::new();
+        for (j, given) in d.ca.get_ref().iter().enumerate() {
+            match catalogue.resolve(given.get_ref()) {
+                Ok(ca) if cas.iter().any(|c| c.name == ca.name) => w.on(
+                    given,
+                    format!("{key}.ca[{j}]"),
+                    format!(
+                        "{:?} is listed twice (as {}); the second is ignored",
+                        given.get_ref(),
+                        ca.name
+                    ),
+                ),
+                Ok(ca) => cas.push(ca),
+                Err(e) => p.on(given, format!("{key}.ca[{j}]"), e.to_string()),
+            }
+        }
+        let method = d.validation_method.as_ref().and_then(|m| {
+            let v = m.get_ref().trim().to_ascii_lowercase();
+            if is_method_label(&v) {
+                Some(v)
+            } else {
+                p.on(
+                    m,
+                    format!("{key}.validation_method"),
+                    format!("{:?} is not a validation method label (RFC 8657 §4: letters, digits, inner '-'); e.g. \"http-01\", \"dns-01\", \"file\", \"dns\"", m.get_ref()),
+                );
+                None
+            }
+        });
+        let account_uri = d.account_uri.as_ref().and_then(|a| {
+            // RFC 8657 §3: the CA compares accounturi exactly, so it is kept
+            // as written, only checked to be a URI.
+            match Url::parse(a.get_ref()) {
+                Ok(_) => Some(a.get_ref().clone()),
+                Err(e) => {
+                    p.on(a, format!("{key}.account_uri"), format!("not a URI ({e}); give the ACME account URL, e.g. \"https://acme-v02.api.letsencrypt.org/acme/acct/123\""));
+                    None
+                }
+            }
+        });
+        let schedule = d
+            .schedule
+            .as_ref()
+            .and_then(|s| cron(s, &format!("{key}.schedule"), p));
+        let canary_path = d.canary_path.as_ref().and_then(|c| {
+            let path = c.get_ref();
+            // CAs fetch validation files only under /.well-known/
+            // (BR §3.2.2.4.18 pki-validation, RFC 8555 §8.3 acme-challenge).
+            if path.starts_with("/.well-known/") && !path.contains(['?', '#', ' ']) {
+                Some(path.clone())
+            } else {
+                p.on(
+                    c,
+                    format!("{key}.canary_path"),
+                    format!("{path:?} is not where a CA looks: use a path under /.well-known/pki-validation/ (or /.well-known/acme-challenge/ for http-01), without query or spaces"),
+                );
+                None
+            }
+        });
+        if let (Some(content), None) = (&d.canary_content, &d.canary_path) {
+            p.on(
+                content,
+                format!("{key}.canary_content"),
+                "canary_content needs canary_path: say where the canary file is served",
+            );
+        }
+        if let Some(name) = &name {
+            if d.wildcard && name.is_wildcard() {
+                w.on(
+                    &d.name,
+                    format!("{key}.wildcard"),
+                    format!("{name} is already a wildcard; wildcard = true adds nothing"),
+                );
+            }
+            let wants_wildcard = d.wildcard || name.is_wildcard();
+            if wants_wildcard && matches!(method.as_deref(), Some("file" | "http-01" | "http")) {
+                w.on(
+                    d.validation_method.as_ref().unwrap_or(&d.name),
+                    format!("{key}.validation_method"),
+                    "file and HTTP validation cannot prove control of a wildcard name (BR §3.2.2.4.18, RFC 8555 §7.1.3): the CA will insist on DNS validation for it",
+                );
+            }
+            let target = DomainTarget {
+                name: name.clone(),
+                ca: Vec::new(),
+                wildcard: d.wildcard,
+                validation_method: None,
+                account_uri: None,
+                schedule: None,
+                canary_path: None,
+                canary_content: None,
+            };
+            for cert_name in target.cert_names() {
+                let here = p.locate(&d.name.span());
+                if let Some((first, line)) = seen.get(&cert_name) {
+                    p.on(
+                        &d.name,
+                        format!("{key}.name"),
+                        format!("{cert_name} is already watched by domains[{first}] (line {line}); keep one entry"),
+                    );
+                } else {
+                    seen.insert(cert_name, (i, here.line));
+                }
+            }
+        }
+        if p.list.len() == before
+            && let Some(name) = name
+        {
+            out.push(DomainTarget {
+                name,
+                ca: cas,
+                wildcard: d.wildcard,
+                validation_method: method,
+                account_uri,
+                schedule,
+                canary_path,
+                canary_content: d.canary_content.as_ref().map(|c| c.get_ref().clone()),
+            });
+        }
+    }
+    out
+}
+
+fn resolve_alerts(
+    raw: raw::RawAlerts,
+    out: &mut AlertsConfig,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) {
+    if let Some(r) = &raw.reminder {
+        if r.get_ref().trim().eq_ignore_ascii_case("off") {
+            out.reminder = None;
+        } else if let Some(d) = duration(r, "alerts.reminder", p) {
+            out.reminder = Some(d);
+        }
+    }
+    if let Some(t) = &raw.error_threshold {
+        if *t.get_ref() == 0 {
+            p.on(
+                t,
+                "alerts.error_threshold",
+                "0 would alert before any error happened; give at least 1",
+            );
+        } else {
+            out.error_threshold = *t.get_ref();
+        }
+    }
+    if let Some(d) = raw
+        .give_up_after
+        .as_ref()
+        .and_then(|t| duration(t, "alerts.give_up_after", p))
+    {
+        out.give_up_after = d;
+    }
+    for (i, email) in raw.email.iter().enumerate() {
+        if let Some(e) = resolve_email(email, &format!("alerts.email[{i}]"), p, w) {
+            out.email.push(e);
+        }
+    }
+    for (i, hook) in raw.webhook.iter().enumerate() {
+        let key = format!("alerts.webhook[{i}]");
+        let h = hook.get_ref();
+        let before = p.list.len();
+        let url = url(&h.url, &format!("{key}.url"), &["http", "https"], p);
+        let secret = secret(&h.secret_file, &h.secret_env, &key, "secret", p);
+        if p.list.len() == before
+            && let Some(url) = url
+        {
+            out.webhook.push(WebhookChannel {
+                url,
+                format: match h.format.unwrap_or(raw::RawWebhookFormat::Generic) {
+                    raw::RawWebhookFormat::Generic => WebhookFormat::Generic,
+                    raw::RawWebhookFormat::Slack => WebhookFormat::Slack,
+                    raw::RawWebhookFormat::Feishu => WebhookFormat::Feishu,
+                    raw::RawWebhookFormat::Dingtalk => WebhookFormat::Dingtalk,
+                    raw::RawWebhookFormat::Wecom => WebhookFormat::Wecom,
+                },
+                secret,
+            });
+        }
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn resolve_email(
+    item: &Spanned<raw::RawEmail>,
+    key: &str,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) -> Option<EmailChannel> {
+    let e = item.get_ref();
+    let before = p.list.len();
+    let server = e.server.get_ref().trim();
+    if server.parse::<IpAddr>().is_err() && DomainName::parse(server).is_err() {
+        p.on(
+            &e.server,
+            format!("{key}.server"),
+            format!("{server:?} is not a host name or IP address; give the SMTP server's host alone (no scheme, no port), e.g. \"smtp.example.com\""),
+        );
+    }
+    let tls = match e.tls.as_ref().map(|t| *t.get_ref()) {
+        None | Some(raw::RawSmtpTls::Starttls) => SmtpTls::Starttls,
+        Some(raw::RawSmtpTls::None) => SmtpTls::None,
+        Some(raw::RawSmtpTls::Tls) => SmtpTls::Tls,
+    };
+    let port = match &e.port {
+        Some(port) if *port.get_ref() == 0 => {
+            p.on(
+                port,
+                format!("{key}.port"),
+                "port 0 is not a port; use 587 (starttls), 465 (tls) or 25",
+            );
+            0
+        }
+        Some(port) => *port.get_ref(),
+        None => match tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        },
+    };
+    let password = secret(&e.password_file, &e.password_env, key, "password", p);
+    match (&e.username, &password) {
+        (Some(u), None) if e.password_file.is_none() && e.password_env.is_none() => p.on(
+            u,
+            format!("{key}.username"),
+            "a username without a password: add password_file (or password_env), or remove username",
+        ),
+        (None, Some(_)) => p.on(
+            item,
+            format!("{key}.username"),
+            "a password without a username: add username, or remove the password",
+        ),
+        _ => {}
+    }
+    if password.is_some() && tls == SmtpTls::None && !is_loopback_host(server) {
+        let at = e.tls.as_ref().map_or_else(|| item.span(), |t| t.span());
+        w.at(
+            at,
+            format!("{key}.tls"),
+            format!("tls = \"none\" sends the SMTP password to {server} unencrypted; use \"starttls\" or \"tls\""),
+        );
+    }
+    let from = e
+        .from
+        .get_ref()
+        .parse::<Mailbox>()
+        .map_err(|err| {
+            p.on(
+                &e.from,
+                format!("{key}.from"),
+                format!("{:?} is not an email address ({err}); e.g. \"certvigil@example.com\" or \"certvigil <certvigil@example.com>\"", e.from.get_ref()),
+            )
+        })
+        .ok();
+    if e.to.is_empty() {
+        p.on(
+            item,
+            format!("{key}.to"),
+            "no recipients: add to = [\"ops@example.com\"]",
+        );
+    }
+    let mut to = Vec::new();
+    for (j, addr) in e.to.iter().enumerate() {
+        match addr.get_ref().parse::<Mailbox>() {
+            Ok(m) => to.push(m),
+            Err(err) => p.on(
+                addr,
+                format!("{key}.to[{j}]"),
+                format!("{:?} is not an email address ({err})", addr.get_ref()),
+            ),
+        }
+    }
+    if p.list.len() != before {
+        return None;
+    }
+    Some(EmailChannel {
+        server: server.to_string(),
+        port,
+        tls,
+        username: e.username.as_ref().map(|u| u.get_ref().clone()),
+        password,
+        from: from?,
+        to,
+    })
+}
+
+fn resolve_reach(
+    raw: raw::RawReach,
+    out: &mut ReachConfig,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) {
+    for (port, key, standard, slot) in [
+        (&raw.http_port, "reach.http_port", 80, &mut out.http_port),
+        (
+            &raw.https_port,
+            "reach.https_port",
+            443,
+            &mut out.https_port,
+        ),
+    ] {
+        let Some(port) = port else { continue };
+        match *port.get_ref() {
+            0 => p.on(
+                port,
+                key,
+                format!("port 0 is not a port; remove the key for {standard}"),
+            ),
+            n => {
+                if n != standard {
+                    w.on(
+                        port,
+                        key,
+                        format!("CAs validate files only on ports 80 and 443 (BR §3.2.2.4.18); port {n} is for tests"),
+                    );
+                }
+                *slot = n;
+            }
+        }
+    }
+}
+
+/// Records `name` as used; reports it when an earlier entry had it.
+fn unique_name(
+    name: &Text,
+    key: &str,
+    section: &str,
+    seen: &mut HashMap<String, usize>,
+    i: usize,
+    p: &mut Problems<'_>,
+) -> Option<String> {
+    let n = name.get_ref().trim();
+    if n.is_empty() {
+        p.on(
+            name,
+            key,
+            "the name is empty; give each entry a short unique name",
+        );
+        return None;
+    }
+    if let Some(first) = seen.get(n) {
+        p.on(
+            name,
+            key,
+            format!("{n:?} is already the name of {section}[{first}]; names must be unique"),
+        );
+        return None;
+    }
+    seen.insert(n.to_string(), i);
+    Some(n.to_string())
+}
+
+fn resolve_vantage(
+    raw: &[Spanned<raw::RawVantage>],
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) -> Vec<Vantage> {
+    let mut out = Vec::new();
+    let mut seen = HashMap::new();
+    for (i, item) in raw.iter().enumerate() {
+        let v = item.get_ref();
+        let key = format!("vantage[{i}]");
+        let before = p.list.len();
+        let name = unique_name(&v.name, &format!("{key}.name"), "vantage", &mut seen, i, p);
+        let kind = match v.kind.get_ref() {
+            raw::RawVantageKind::Local => VantageKind::Local,
+            raw::RawVantageKind::Proxy => VantageKind::Proxy,
+            raw::RawVantageKind::Agent => VantageKind::Agent,
+            raw::RawVantageKind::Globalping => VantageKind::Globalping,
+        };
+        let url_key = format!("{key}.url");
+        let url = match (kind, &v.url) {
+            (VantageKind::Local, Some(u)) => {
+                p.on(u, &url_key, "a local vantage point has no URL; remove it, or use kind = \"proxy\" or \"agent\"");
+                None
+            }
+            (VantageKind::Local, None) => None,
+            (VantageKind::Proxy, Some(u)) => {
+                url(u, &url_key, &["http", "https", "socks5", "socks5h"], p)
+            }
+            (VantageKind::Agent | VantageKind::Globalping, Some(u)) => {
+                url(u, &url_key, &["http", "https"], p)
+            }
+            (VantageKind::Proxy | VantageKind::Agent, None) => {
+                p.on(
+                    &v.kind,
+                    &url_key,
+                    "this kind needs url = \"...\": the proxy or agent to go through",
+                );
+                None
+            }
+            (VantageKind::Globalping, None) => None,
+        };
+        let token = secret(&v.token_file, &v.token_env, &key, "token", p);
+        if p.list.len() == before
+            && let Some(name) = name
+        {
+            out.push(Vantage {
+                name,
+                kind,
+                url,
+                token,
+                overseas: v.overseas,
+            });
+        }
+    }
+    if let Some(first) = raw.first()
+        && !raw.iter().any(|v| v.get_ref().overseas)
+    {
+        w.on(
+            first,
+            "vantage",
+            "no vantage point has overseas = true, so a site reachable here but blocked abroad (where CAs validate from) cannot be told apart",
+        );
+    }
+    out
+}
+
+fn resolve_providers(raw: &[Spanned<raw::RawProvider>], p: &mut Problems<'_>) -> Vec<Provider> {
+    let mut out = Vec::new();
+    let mut seen = HashMap::new();
+    for (i, item) in raw.iter().enumerate() {
+        let v = item.get_ref();
+        let key = format!("providers[{i}]");
+        let before = p.list.len();
+        let name = unique_name(
+            &v.name,
+            &format!("{key}.name"),
+            "providers",
+            &mut seen,
+            i,
+            p,
+        );
+        let kind = match v.kind.get_ref() {
+            raw::RawProviderKind::Tencent => ProviderKind::Tencent,
+            raw::RawProviderKind::Acme => ProviderKind::Acme,
+        };
+        let secret_id = secret(&v.secret_id_file, &v.secret_id_env, &key, "secret_id", p);
+        let secret_key = secret(&v.secret_key_file, &v.secret_key_env, &key, "secret_key", p);
+        if kind == ProviderKind::Tencent {
+            if v.secret_id_file.is_none() && v.secret_id_env.is_none() {
+                p.on(
+                    &v.kind,
+                    format!("{key}.secret_id_file"),
+                    "the Tencent Cloud API needs a SecretId: add secret_id_file (or secret_id_env)",
+                );
+            }
+            if v.secret_key_file.is_none() && v.secret_key_env.is_none() {
+                p.on(&v.kind, format!("{key}.secret_key_file"), "the Tencent Cloud API needs a SecretKey: add secret_key_file (or secret_key_env)");
+            }
+        }
+        let endpoint = v
+            .endpoint
+            .as_ref()
+            .and_then(|u| url(u, &format!("{key}.endpoint"), &["http", "https"], p));
+        if p.list.len() == before
+            && let Some(name) = name
+        {
+            out.push(Provider {
+                name,
+                kind,
+                secret_id,
+                secret_key,
+                endpoint,
+            });
+        }
+    }
+    out
+}
+
+fn resolve_orders(
+    raw: &[Spanned<raw::RawOrder>],
+    catalogue: &Catalogue,
+    p: &mut Problems<'_>,
+) -> Vec<Order> {
+    let mut out = Vec::new();
+    let mut seen = HashMap::new();
+    for (i, item) in raw.iter().enumerate() {
+        let o = item.get_ref();
+        let key = format!("orders[{i}]");
+        let before = p.list.len();
+        let name = unique_name(&o.name, &format!("{key}.name"), "orders", &mut seen, i, p);
+        let ca = catalogue
+            .resolve(o.ca.get_ref())
+            .map_err(|e| p.on(&o.ca, format!("{key}.ca"), e.to_string()))
+            .ok();
+        if o.domains.get_ref().is_empty() {
+            p.on(
+                &o.domains,
+                format!("{key}.domains"),
+                "no domains: list the names the order is for",
+            );
+        }
+        let mut domains = Vec::new();
+        for (j, d) in o.domains.get_ref().iter().enumerate() {
+            match CertName::parse(d.get_ref()) {
+                Ok(n) => domains.push(n),
+                Err(e) => p.on(d, format!("{key}.domains[{j}]"), e.to_string()),
+            }
+        }
+        let validation = o
+            .validation
+            .as_ref()
+            .and_then(|v| order_validation(v, &format!("{key}.validation"), p));
+        let placed_at = o.placed_at.as_ref().and_then(|t| {
+            chrono::DateTime::parse_from_rfc3339(t.get_ref())
+                .map_err(|e| {
+                    p.on(
+                        t,
+                        format!("{key}.placed_at"),
+                        format!("{:?} is not an RFC 3339 time ({e}); e.g. \"2026-11-20T10:00:00+08:00\"", t.get_ref()),
+                    )
+                })
+                .ok()
+        });
+        if p.list.len() == before
+            && let (Some(name), Some(ca)) = (name, ca)
+        {
+            out.push(Order {
+                name,
+                ca,
+                domains,
+                validation,
+                placed_at,
+            });
+        }
+    }
+    out
+}
+
+fn order_validation(
+    item: &Spanned<raw::RawOrderValidation>,
+    key: &str,
+    p: &mut Problems<'_>,
+) -> Option<OrderValidation> {
+    let v = item.get_ref();
+    let need = |field: &Option<Text>, name: &str, p: &mut Problems<'_>| -> Option<String> {
+        match field {
+            Some(t) => Some(t.get_ref().clone()),
+            None => {
+                p.on(
+                    item,
+                    format!("{key}.{name}"),
+                    format!("method {:?} needs {name} = \"...\"", v.method.get_ref()),
+                );
+                None
+            }
+        }
+    };
+    let refuse = |field: &Option<Text>, name: &str, p: &mut Problems<'_>| {
+        if let Some(t) = field {
+            p.on(
+                t,
+                format!("{key}.{name}"),
+                format!("method {:?} has no {name}; remove it", v.method.get_ref()),
+            );
+        }
+    };
+    match v.method.get_ref().trim().to_ascii_lowercase().as_str() {
+        "dns" | "dns-01" => {
+            refuse(&v.url, "url", p);
+            let record = v.record.as_ref().and_then(|r| {
+                DomainName::parse(r.get_ref())
+                    .map_err(|e| p.on(r, format!("{key}.record"), e.to_string()))
+                    .ok()
+            });
+            if v.record.is_none() {
+                need(&v.record, "record", p);
+            }
+            let record_type = match v.record_type.as_ref() {
+                None => Some(ValidationRecordType::Txt),
+                Some(t) if t.get_ref().eq_ignore_ascii_case("txt") => {
+                    Some(ValidationRecordType::Txt)
+                }
+                Some(t) if t.get_ref().eq_ignore_ascii_case("cname") => {
+                    Some(ValidationRecordType::Cname)
+                }
+                Some(t) => {
+                    p.on(
+                        t,
+                        format!("{key}.type"),
+                        format!(
+                            "{:?} is not a validation record type; use \"TXT\" or \"CNAME\"",
+                            t.get_ref()
+                        ),
+                    );
+                    None
+                }
+            };
+            let value = need(&v.value, "value", p);
+            Some(OrderValidation::Dns {
+                record: record?,
+                record_type: record_type?,
+                value: value?,
+            })
+        }
+        "file" | "http" | "http-01" => {
+            refuse(&v.record, "record", p);
+            refuse(&v.record_type, "type", p);
+            let url = match &v.url {
+                Some(u) => url(u, &format!("{key}.url"), &["http", "https"], p),
+                None => need(&v.url, "url", p).and(None),
+            };
+            let value = need(&v.value, "value", p);
+            Some(OrderValidation::File {
+                url: url?,
+                value: value?,
+            })
+        }
+        other => {
+            p.on(
+                &v.method,
+                format!("{key}.method"),
+                format!("unknown validation method {other:?}; use \"dns\" or \"file\""),
+            );
+            None
+        }
+    }
+}
+
+/// Problems found, for tests.
+#[cfg(test)]
+pub(crate) fn problems_of(text: &str) -> Vec<super::Problem> {
+    match parse(text, "config.toml", None) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems().to_vec(),
+    }
+}

@@ -1,0 +1,488 @@
+//! Tests of the configuration contract: each mistake an operator can make
+//! is reported with the right key, line and column.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use toml::de::{DeTable, DeValue};
+
+use super::resolve::problems_of;
+use super::*;
+
+fn ok(text: &str) -> Config {
+    match parse_with_state_directory(text, "config.toml", None) {
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
+    }
+}
+
+/// The single problem `text` has, rendered as `config.toml` would print it.
+fn only_problem(text: &str) -> String {
+    let problems = problems_of(text);
+    assert_eq!(problems.len(), 1, "expected one problem, got {problems:#?}");
+    problems[0].to_string()
+}
+
+const EXAMPLE: &str = include_str!("../../config.example.toml");
+
+#[test]
+fn the_example_config_is_valid() {
+    let config = ok(EXAMPLE);
+    assert_eq!(config.domains.len(), 2);
+    assert_eq!(config.alert_channel_count(), 2);
+    assert_eq!(
+        config.dns.nameservers,
+        vec!["127.0.0.1:53".parse::<std::net::SocketAddr>().unwrap()]
+    );
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    // The [[ca]] entry of the example is usable by name and alias.
+    assert_eq!(
+        config.catalogue.resolve("exlab").unwrap().issuer_domains[0].as_str(),
+        "ca.example.net"
+    );
+}
+
+/// Records the field names serde asks for, without deserializing anything:
+/// the struct definitions are the list of keys the example must show.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(de::Error::custom("fields recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut fields));
+    assert!(!fields.is_empty());
+    fields
+}
+
+/// Key paths present in a document, arrays written `[]`: `domains[].name`.
+fn key_paths(prefix: &str, value: &DeValue<'_>, out: &mut BTreeSet<String>) {
+    match value {
+        DeValue::Table(t) => {
+            for (k, v) in t.iter() {
+                let path = if prefix.is_empty() {
+                    k.get_ref().to_string()
+                } else {
+                    format!("{prefix}.{}", k.get_ref())
+                };
+                out.insert(path.clone());
+                key_paths(&path, v.get_ref(), out);
+            }
+        }
+        DeValue::Array(a) => {
+            for item in a.iter() {
+                key_paths(&format!("{prefix}[]"), item.get_ref(), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_example_config_shows_every_key() {
+    let root = DeTable::parse(EXAMPLE).unwrap();
+    let mut present = BTreeSet::new();
+    key_paths("", &DeValue::Table(root.into_inner()), &mut present);
+    let tables: &[(&str, &[&str])] = &[
+        ("", raw::SECTIONS),
+        ("daemon", fields_of::<raw::RawDaemon>()),
+        ("dns", fields_of::<raw::RawDns>()),
+        ("domains[]", fields_of::<raw::RawDomain>()),
+        ("alerts", fields_of::<raw::RawAlerts>()),
+        ("alerts.email[]", fields_of::<raw::RawEmail>()),
+        ("alerts.webhook[]", fields_of::<raw::RawWebhook>()),
+        ("reach", fields_of::<raw::RawReach>()),
+        ("vantage[]", fields_of::<raw::RawVantage>()),
+        ("providers[]", fields_of::<raw::RawProvider>()),
+        ("orders[]", fields_of::<raw::RawOrder>()),
+        (
+            "orders[].validation",
+            fields_of::<raw::RawOrderValidation>(),
+        ),
+        ("risk", fields_of::<crate::checks::risk::RiskConfig>()),
+        ("ca[]", fields_of::<crate::ca::CaEntry>()),
+    ];
+    let mut missing = Vec::new();
+    for (table, fields) in tables {
+        for field in *fields {
+            let path = if table.is_empty() {
+                field.to_string()
+            } else {
+                format!("{table}.{field}")
+            };
+            // Alternatives that cannot be set beside their twin (password_env
+            // beside password_file) may be shown commented out.
+            let commented = EXAMPLE
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("# {field} = ")));
+            if !present.contains(&path) && !commented {
+                missing.push(path);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "config.example.toml does not show: {missing:?}"
+    );
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let config = ok("");
+    assert_eq!(config.daemon.database, Path::new("./certvigil.db"));
+    assert_eq!(config.daemon.schedule.as_str(), DEFAULT_SCHEDULE);
+    assert_eq!(config.daemon.concurrency, 64);
+    assert_eq!(config.alerts.reminder, Some(Duration::from_secs(86_400)));
+    assert_eq!(config.alerts.error_threshold, 3);
+    assert_eq!(config.alerts.give_up_after, Duration::from_secs(86_400));
+    assert_eq!(config.reach.http_port, 80);
+    assert_eq!(config.reach.https_port, 443);
+    assert!(config.dns.nameservers.is_empty());
+    assert_eq!(config.alert_channel_count(), 0);
+}
+
+#[test]
+fn the_database_defaults_to_the_first_state_directory() {
+    assert_eq!(default_database_path(None), Path::new("./certvigil.db"));
+    assert_eq!(
+        default_database_path(Some(OsStr::new("/var/lib/certvigil"))),
+        Path::new("/var/lib/certvigil/certvigil.db")
+    );
+    assert_eq!(
+        default_database_path(Some(OsStr::new("/var/lib/certvigil:/var/lib/other"))),
+        Path::new("/var/lib/certvigil/certvigil.db")
+    );
+    assert_eq!(
+        default_database_path(Some(OsStr::new(""))),
+        Path::new("./certvigil.db")
+    );
+    let config = parse_with_state_directory("", "c.toml", Some(OsStr::new("/srv/state"))).unwrap();
+    assert_eq!(config.database_path(), Path::new("/srv/state/certvigil.db"));
+    // An explicit path wins over STATE_DIRECTORY.
+    let config = parse_with_state_directory(
+        "[daemon]\ndatabase = \"/tmp/x.db\"\n",
+        "c.toml",
+        Some(OsStr::new("/srv/state")),
+    )
+    .unwrap();
+    assert_eq!(config.database_path(), Path::new("/tmp/x.db"));
+}
+
+#[test]
+fn an_unknown_key_is_reported_at_the_key() {
+    let text = "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\nwildcrd = true\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with("config.toml:4:1: domains[0].wildcrd: unknown field `wildcrd`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unknown_section_is_reported() {
+    let msg = only_problem("[alert]\nreminder = \"1h\"\n");
+    assert!(
+        msg.starts_with("config.toml:1:2: alert: unknown section \"alert\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_reported_at_the_value() {
+    let msg = only_problem("[daemon]\nconcurrency = \"many\"\n");
+    assert!(
+        msg.starts_with("config.toml:2:15: daemon.concurrency: invalid type: string"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_syntax_error_has_a_line_and_column() {
+    let msg = only_problem("[dns]\ntimeout = \"5s\n");
+    assert!(msg.starts_with("config.toml:2:"), "{msg}");
+}
+
+#[test]
+fn a_bad_duration_says_how_to_write_one() {
+    let msg = only_problem("[alerts]\nreminder = \"a day\"\n");
+    assert!(
+        msg.starts_with("config.toml:2:12: alerts.reminder: \"a day\" is not a duration"),
+        "{msg}"
+    );
+    assert!(msg.contains("\"24h\""), "{msg}");
+}
+
+#[test]
+fn a_reminder_can_be_turned_off() {
+    assert_eq!(ok("[alerts]\nreminder = \"off\"\n").alerts.reminder, None);
+}
+
+#[test]
+fn a_bad_cron_is_reported_with_its_key() {
+    let text =
+        "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\nschedule = \"*/5 * * * *\"\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with(
+            "config.toml:4:12: domains[0].schedule: \"*/5 * * * *\" is not a cron schedule"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unknown_ca_is_reported_at_its_array_element() {
+    let text = "[[domains]]\nname = \"a.example\"\nca = [\"letsencrypt\"]\n\n[[domains]]\nname = \"b.example\"\nca = [\"sectgo\"]\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with(
+            "config.toml:7:7: domains[1].ca[0]: unknown CA \"sectgo\": use a catalogue name ("
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("sectigo"), "{msg}");
+}
+
+#[test]
+fn an_invalid_domain_is_reported() {
+    let msg = only_problem("[[domains]]\nname = \"exa mple.com\"\nca = [\"letsencrypt\"]\n");
+    assert!(
+        msg.starts_with("config.toml:2:8: domains[0].name: \"exa mple.com\" is not a domain name"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unicode_names_become_a_labels_and_wildcard_adds_a_name() {
+    let config =
+        ok("[[domains]]\nname = \"Bücher.example\"\nca = [\"sectigo.com\"]\nwildcard = true\n");
+    let names: Vec<String> = config.domains[0]
+        .cert_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(names, ["xn--bcher-kva.example", "*.xn--bcher-kva.example"]);
+    assert_eq!(config.domains[0].ca[0].name, "sectigo.com");
+}
+
+#[test]
+fn a_domain_watched_twice_is_reported_at_the_second() {
+    let text = "[[domains]]\nname = \"example.com\"\nwildcard = true\nca = [\"letsencrypt\"]\n[[domains]]\nname = \"*.EXAMPLE.com\"\nca = [\"sectigo\"]\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with("config.toml:6:8: domains[1].name: *.example.com is already watched by domains[0] (line 2)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_domain_needs_a_ca() {
+    let msg = only_problem("[[domains]]\nname = \"example.com\"\nca = []\n");
+    assert!(
+        msg.starts_with("config.toml:3:6: domains[0].ca: no CA given"),
+        "{msg}"
+    );
+    let msg = only_problem("[[domains]]\nname = \"example.com\"\n");
+    assert!(msg.contains("domains[0]: missing field `ca`"), "{msg}");
+}
+
+#[test]
+fn an_email_without_recipients_is_reported() {
+    let text = "[[alerts.email]]\nserver = \"127.0.0.1\"\nfrom = \"certvigil@example.com\"\n";
+    let msg = only_problem(text);
+    assert!(msg.contains("alerts.email[0].to: no recipients"), "{msg}");
+}
+
+#[test]
+fn email_defaults_follow_tls() {
+    let text = "[[alerts.email]]\nserver = \"smtp.example.com\"\ntls = \"tls\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
+    let email = &ok(text).alerts.email[0];
+    assert_eq!(email.port, 465);
+    assert_eq!(email.tls, SmtpTls::Tls);
+}
+
+#[test]
+fn a_secret_has_one_source() {
+    let text = "[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_file = \"/etc/s\"\nsecret_env = \"S\"\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with("config.toml:4:14: alerts.webhook[0].secret_env: both secret_file and secret_env are set"),
+        "{msg}"
+    );
+    let text = "[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_env = \"CERTVIGIL_HOOK\"\n";
+    let hook = &ok(text).alerts.webhook[0];
+    assert_eq!(
+        hook.secret.as_ref().unwrap().location,
+        SecretLocation::Env("CERTVIGIL_HOOK".into())
+    );
+}
+
+#[test]
+fn a_password_in_the_clear_is_a_warning() {
+    let text = "[[alerts.email]]\nserver = \"smtp.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"/p\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
+    let config = ok(text);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(
+        config.warnings[0]
+            .to_string()
+            .starts_with("config.toml:3:7: alerts.email[0].tls:")
+    );
+}
+
+#[test]
+fn nameservers_take_a_default_port() {
+    let config =
+        ok("[dns]\nnameservers = [\"192.0.2.1\", \"[2001:db8::1]:5353\", \"2001:db8::2\"]\n");
+    let got: Vec<String> = config
+        .dns
+        .nameservers
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(
+        got,
+        ["192.0.2.1:53", "[2001:db8::1]:5353", "[2001:db8::2]:53"]
+    );
+    let msg = only_problem("[dns]\nnameservers = [\"dns.google\"]\n");
+    assert!(
+        msg.starts_with("config.toml:2:16: dns.nameservers[0]:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_in_file_order() {
+    let text = r#"[daemon]
+schedule = "every minute"
+concurrency = 0
+
+[[domains]]
+name = "example.com"
+ca = ["nosuchca"]
+
+[[domains]]
+name = "a..example"
+ca = "letsencrypt"
+
+[alerts]
+give_up_after = "soon"
+"#;
+    let problems = problems_of(text);
+    let keys: Vec<(usize, &str)> = problems
+        .iter()
+        .map(|p| (p.location.as_ref().unwrap().line, p.key.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (2, "daemon.schedule"),
+            (3, "daemon.concurrency"),
+            (7, "domains[0].ca[0]"),
+            (11, "domains[1].ca"),
+            (14, "alerts.give_up_after"),
+        ]
+    );
+}
+
+#[test]
+fn orders_are_typed() {
+    let config = ok(EXAMPLE);
+    let order = &config.orders[0];
+    assert_eq!(order.ca.name, "sectigo");
+    assert_eq!(
+        order.placed_at.unwrap().to_rfc3339(),
+        "2026-11-20T10:00:00+08:00"
+    );
+    match &order.validation {
+        Some(OrderValidation::Dns {
+            record,
+            record_type,
+            ..
+        }) => {
+            assert_eq!(record.as_str(), "_dnsauth.www.example.com");
+            assert_eq!(*record_type, ValidationRecordType::Txt);
+        }
+        other => panic!("expected DNS validation, got {other:?}"),
+    }
+    let msg = only_problem(
+        "[[orders]]\nname = \"o\"\nca = \"sectigo\"\ndomains = [\"a.example\"]\nvalidation = { method = \"dns\", value = \"v\" }\n",
+    );
+    assert!(
+        msg.contains("orders[0].validation.record: method \"dns\" needs record"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_proxy_vantage_needs_a_url_and_unique_names() {
+    let text = "[[vantage]]\nname = \"p\"\nkind = \"proxy\"\noverseas = true\n[[vantage]]\nname = \"p\"\nkind = \"local\"\n";
+    let problems = problems_of(text);
+    let rendered: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(rendered.len(), 2, "{rendered:#?}");
+    assert!(
+        rendered[0].starts_with("config.toml:3:8: vantage[0].url: this kind needs url"),
+        "{rendered:#?}"
+    );
+    assert!(
+        rendered[1].starts_with(
+            "config.toml:6:8: vantage[1].name: \"p\" is already the name of vantage[0]"
+        ),
+        "{rendered:#?}"
+    );
+}
+
+#[test]
+fn a_webhook_url_is_never_echoed() {
+    let text = "[[alerts.webhook]]\nurl = \"ftp://hooks.example.com/T0KEN-SECRET\"\n";
+    let msg = only_problem(text);
+    assert!(msg.contains("alerts.webhook[0].url"), "{msg}");
+    assert!(!msg.contains("T0KEN-SECRET"), "{msg}");
+}
+
+#[test]
+fn an_unknown_key_does_not_hide_other_mistakes_in_its_table() {
+    let text = "[[domains]]\nname = \"example.com\"\nca = [\"sectgo\"]\ncolour = \"blue\"\nwildcard = \"yes\"\n";
+    let keys: Vec<String> = problems_of(text)
+        .iter()
+        .map(|p| p.key.clone().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "domains[0].ca[0]",
+            "domains[0].colour",
+            "domains[0].wildcard"
+        ]
+    );
+    // A required key with the wrong type is reported once, not again as missing.
+    let msg = only_problem("[[domains]]\nname = 5\nca = [\"letsencrypt\"]\n");
+    assert!(
+        msg.starts_with("config.toml:2:8: domains[0].name: invalid type: integer"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,293 @@
+//! `certvigil run`: load the config, open the store, start the scheduler,
+//! and live by the signals: SIGHUP reloads the config (a bad one is refused
+//! and the old one kept), SIGTERM/SIGINT drain in-flight checks for a few
+//! seconds, cancel what is left, and return. Tells systemd what it is doing
+//! (Type=notify: READY, RELOADING, STOPPING, STATUS).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use sd_notify::NotifyState;
+use thiserror::Error;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{Event, Level, Subscriber, error, info, warn};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, format};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::{self, Config, ConfigErrors};
+use crate::dns::{DnsError, DnsHandle, DnsSettings};
+use crate::scheduler::{self, CheckSettings, Scheduler, SchedulerError};
+use crate::store::{Store, StoreError};
+
+/// How long checks in flight at SIGTERM may take to finish before they are
+/// cancelled. systemd's default stop timeout is 90 s; this stays well
+/// inside it, and a cancelled check simply runs again after the restart.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// How often raw runs older than the retention period are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(ConfigErrors),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot set up DNS: {0}")]
+    Dns(#[from] DnsError),
+    #[error("{0}")]
+    Scheduler(#[from] SchedulerError),
+    #[error("cannot listen for signals ({signal}): {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DaemonError {
+    /// Exit code: 2 for a configuration the operator must fix, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Config(_) => crate::cli::EXIT_USAGE,
+            _ => 1,
+        }
+    }
+}
+
+/// Installs the global tracing subscriber: stdout, RUST_LOG respected
+/// (default `info`), colour only on a terminal. Under systemd
+/// (`JOURNAL_STREAM` set) lines carry no timestamp — journald stamps them —
+/// and start with a `<N>` syslog priority so `journalctl -p` filters work.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn,sqlx=warn"));
+    let ansi = std::io::stdout().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(ansi)
+        .with_target(false);
+    // Err: a subscriber is already installed (tests); keep it.
+    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder
+            .event_format(JournalPriority(
+                format().without_time().with_target(false).with_ansi(false),
+            ))
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Prefixes each line with its sd-daemon(3) priority (`<3>` error ... `<7>`
+/// debug), which journald strips and stores as the entry's priority.
+struct JournalPriority<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for JournalPriority<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            Level::ERROR => 3,
+            Level::WARN => 4,
+            Level::INFO => 6,
+            Level::DEBUG | Level::TRACE => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// Errors from sd_notify are ignored: outside systemd there is no socket,
+/// and under systemd a lost notification shows up as a start timeout,
+/// which is the better place to see it.
+fn notify(states: &[NotifyState]) {
+    let _ = sd_notify::notify(states);
+}
+
+fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
+    let defaults = DnsSettings::default();
+    let dns = DnsHandle::new(&DnsSettings {
+        nameservers: (!config.dns.nameservers.is_empty()).then(|| config.dns.nameservers.clone()),
+        timeout: config.dns.timeout,
+        attempts: defaults.attempts,
+    })?;
+    Ok(CheckSettings {
+        dns,
+        concurrency: config.daemon.concurrency,
+        jitter: config.daemon.jitter,
+    })
+}
+
+fn log_config_warnings(config: &Config) {
+    for w in &config.warnings {
+        warn!("config: {w}");
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. Returns `Ok` after a clean
+/// shutdown.
+pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
+    // Signal handlers first: SIGHUP's default action is to terminate, and
+    // systemd may send it as soon as the unit is started.
+    let listen = |kind: SignalKind, name: &'static str| {
+        signal(kind).map_err(|source| DaemonError::Signal {
+            signal: name,
+            source,
+        })
+    };
+    let mut hangup = listen(SignalKind::hangup(), "SIGHUP")?;
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+
+    let mut config = config::load(config_path).map_err(DaemonError::Config)?;
+    log_config_warnings(&config);
+    let database = config.database_path().to_path_buf();
+    let store = Store::open(&database).await?;
+    info!(database = %database.display(), "database open");
+    let settings = check_settings(&config)?;
+    let jobs = scheduler::plan(&store, &config).await?;
+    let mut scheduler = Scheduler::start(store.clone(), settings, jobs).await?;
+
+    let retention = Arc::new(AtomicU64::new(config.daemon.retention.as_secs()));
+    let pruner = tokio::spawn(prune_periodically(store.clone(), retention.clone()));
+
+    info!(
+        config = %config_path.display(),
+        domains = config.domains.len(),
+        schedule = %config.daemon.schedule,
+        concurrency = config.daemon.concurrency,
+        "certvigil is running"
+    );
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status(&format!("watching {} domains", config.domains.len())),
+    ]);
+
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                reload(config_path, &database, &mut config, &store, &mut scheduler, &retention).await;
+            }
+            _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }
+        }
+    }
+
+    notify(&[
+        NotifyState::Stopping,
+        NotifyState::Status("finishing checks in flight"),
+    ]);
+    let cancelled = scheduler.shutdown(DRAIN_GRACE).await;
+    pruner.abort();
+    store.close().await;
+    info!(cancelled, "stopped");
+    Ok(())
+}
+
+async fn reload(
+    config_path: &Path,
+    database: &PathBuf,
+    current: &mut Config,
+    store: &Store,
+    scheduler: &mut Scheduler,
+    retention: &AtomicU64,
+) {
+    // systemd (Type=notify-reload or ExecReload with notify) wants the
+    // monotonic time with RELOADING=1.
+    let mut states = vec![
+        NotifyState::Reloading,
+        NotifyState::Status("reloading the configuration"),
+    ];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    notify(&states);
+    let outcome = apply_reload(config_path, database, current, store, scheduler, retention).await;
+    if let Err(message) = outcome {
+        error!("configuration reload refused, still running the previous configuration: {message}");
+    }
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status(&format!("watching {} domains", current.domains.len())),
+    ]);
+}
+
+async fn apply_reload(
+    config_path: &Path,
+    database: &PathBuf,
+    current: &mut Config,
+    store: &Store,
+    scheduler: &mut Scheduler,
+    retention: &AtomicU64,
+) -> Result<(), String> {
+    let new = config::load(config_path).map_err(|e| match e {
+        ConfigErrors::Invalid(problems) => problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    })?;
+    log_config_warnings(&new);
+    if new.database_path() != database.as_path() {
+        warn!(
+            configured = %new.database_path().display(),
+            in_use = %database.display(),
+            "a new database path takes effect only after a restart; still using the current one"
+        );
+    }
+    // Everything that can fail on its own comes before the store is
+    // touched, so a refused reload leaves the targets as they were.
+    let settings = check_settings(&new).map_err(|e| e.to_string())?;
+    let jobs = scheduler::plan(store, &new)
+        .await
+        .map_err(|e| e.to_string())?;
+    let before = current.domains.len();
+    scheduler
+        .reload(settings, jobs)
+        .await
+        .map_err(|e| e.to_string())?;
+    retention.store(new.daemon.retention.as_secs(), Ordering::Relaxed);
+    info!(
+        domains = new.domains.len(),
+        before, "configuration reloaded"
+    );
+    *current = new;
+    Ok(())
+}
+
+async fn prune_periodically(store: Store, retention_secs: Arc<AtomicU64>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let keep = Duration::from_secs(retention_secs.load(Ordering::Relaxed));
+        let Ok(keep) = chrono::Duration::from_std(keep) else {
+            continue;
+        };
+        match store.prune_runs(Utc::now() - keep).await {
+            Ok(r) if r.runs_deleted > 0 => info!(
+                runs = r.runs_deleted,
+                "pruned raw runs past the retention period"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "could not prune old runs; will retry in an hour"),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! One query to one name server over real sockets: UDP first, TCP when the
+//! UDP answer is truncated (RFC 1035 §4.2.1, RFC 7766 §5).
+//!
+//! Each exchange uses a fresh UDP socket on an ephemeral port, connected to
+//! the server, so the kernel drops datagrams from other addresses and the
+//! source port is unpredictable (RFC 5452 §9.2); the ID is random and the
+//! question must match (RFC 5452 §4.1). Datagrams that fail those checks are
+//! ignored, not trusted, and the wait goes on until the deadline.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
+
+use super::wire::{self, CLASS_IN, Response};
+use crate::domain::DomainName;
+
+/// Why an exchange with one server produced no response to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExchangeError {
+    Timeout,
+    Malformed(String),
+    Network(String),
+}
+
+/// The response of one server, and whether it came over TCP.
+pub(crate) struct Exchanged {
+    pub response: Response,
+    pub over_tcp: bool,
+}
+
+/// Sends one query to `server` and waits at most `timeout` for the UDP
+/// answer, then (if it is truncated) at most `timeout` again for the TCP one.
+pub(crate) async fn exchange(
+    server: SocketAddr,
+    name: &DomainName,
+    rtype: RecordType,
+    edns: bool,
+    timeout: Duration,
+) -> Result<Exchanged, ExchangeError> {
+    let id: u16 = rand::random();
+    let query = wire::encode_query(id, name, rtype, edns);
+    let expected = wire::Question {
+        name: name.as_str().to_string(),
+        rtype: u16::from(rtype),
+        class: CLASS_IN,
+    };
+    let response = udp(server, &query, id, &expected, timeout).await?;
+    if !response.head.truncated {
+        return Ok(Exchanged {
+            response,
+            over_tcp: false,
+        });
+    }
+    // RFC 7766 §5: a truncated answer is retried over TCP, with a new ID so
+    // a late UDP datagram can never be mistaken for it.
+    let id: u16 = rand::random();
+    let query = wire::encode_query(id, name, rtype, edns);
+    let response = tcp(server, &query, id, &expected, timeout).await?;
+    Ok(Exchanged {
+        response,
+        over_tcp: true,
+    })
+}
+
+/// Whether a decoded response answers our question. A server may omit the
+/// question from an error response (RFC 1035 §4.1.2 does not require it,
+/// and some do for FORMERR/NOTIMP), so that is accepted for error codes only.
+fn answers_question(response: &Response, expected: &wire::Question) -> bool {
+    match &response.head.question {
+        Some(q) => q == expected,
+        None => !matches!(response.rcode, 0 | 3),
+    }
+}
+
+async fn udp(
+    server: SocketAddr,
+    query: &[u8],
+    id: u16,
+    expected: &wire::Question,
+    timeout: Duration,
+) -> Result<Response, ExchangeError> {
+    let deadline = Instant::now() + timeout;
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(|e| ExchangeError::Network(format!("cannot open a UDP socket: {e}")))?;
+    socket
+        .connect(server)
+        .await
+        .map_err(|e| ExchangeError::Network(format!("cannot reach {server} over UDP: {e}")))?;
+    socket
+        .send(query)
+        .await
+        .map_err(|e| ExchangeError::Network(format!("cannot send to {server} over UDP: {e}")))?;
+    // 65535 octets: the largest datagram, so an oversized answer is read
+    // whole and judged rather than cut by us.
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            Err(_) => return Err(ExchangeError::Timeout),
+            Ok(Err(e)) => {
+                return Err(ExchangeError::Network(format!(
+                    "no UDP answer from {server}: {e}"
+                )));
+            }
+            Ok(Ok(len)) => len,
+        };
+        let datagram = &buf[..len];
+        if wire::peek_id(datagram) != Some(id) {
+            continue;
+        }
+        match wire::decode_response(datagram) {
+            Ok(response) if !response.head.is_response => continue,
+            Ok(response) if !answers_question(&response, expected) => continue,
+            Ok(response) => return Ok(response),
+            // The ID matched, so this is most likely the server's answer,
+            // broken; waiting on would turn it into a misleading timeout.
+            Err(e) => return Err(ExchangeError::Malformed(e.0)),
+        }
+    }
+}
+
+async fn tcp(
+    server: SocketAddr,
+    query: &[u8],
+    id: u16,
+    expected: &wire::Question,
+    timeout: Duration,
+) -> Result<Response, ExchangeError> {
+    let deadline = Instant::now() + timeout;
+    let exchange = async {
+        let mut stream = TcpStream::connect(server).await.map_err(|e| {
+            ExchangeError::Network(format!("cannot connect to {server} over TCP: {e}"))
+        })?;
+        // RFC 1035 §4.2.2: each message is prefixed with its length.
+        let mut framed = Vec::with_capacity(query.len() + 2);
+        framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
+        framed.extend_from_slice(query);
+        let io = |e: std::io::Error| {
+            ExchangeError::Network(format!("TCP exchange with {server} failed: {e}"))
+        };
+        stream.write_all(&framed).await.map_err(io)?;
+        let len = stream.read_u16().await.map_err(io)?;
+        let mut buf = vec![0u8; usize::from(len)];
+        stream.read_exact(&mut buf).await.map_err(io)?;
+        Ok::<_, ExchangeError>(buf)
+    };
+    let buf = timeout_at(deadline, exchange)
+        .await
+        .map_err(|_| ExchangeError::Timeout)??;
+    // Over TCP the connection is ours alone, so a wrong ID or question is
+    // not a stray datagram to skip but a broken server.
+    if wire::peek_id(&buf) != Some(id) {
+        return Err(ExchangeError::Malformed(format!(
+            "the TCP answer from {server} carries another query's ID"
+        )));
+    }
+    let response = wire::decode_response(&buf).map_err(|e| ExchangeError::Malformed(e.0))?;
+    if !response.head.is_response || !answers_question(&response, expected) {
+        return Err(ExchangeError::Malformed(format!(
+            "the TCP answer from {server} does not answer the question asked"
+        )));
+    }
+    Ok(response)
+}

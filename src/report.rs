@@ -1,0 +1,130 @@
+//! The one-shot diagnosis of a name for a CA, as `certvigil check` prints it.
+//! The JSON shape is the contract in DESIGN.md ("The `check --format json`
+//! contract"): change it only additively.
+
+use serde::Serialize;
+
+use crate::ca::CaChoice;
+use crate::checks::caa::{CaaRecord, CaaVerdict, CaaVerdictKind, LegacyDecision, LookupFailure};
+use crate::domain::{CertName, DomainName};
+use crate::findings::{CheckKind, Finding, Severity};
+
+/// One JSON Lines object: one name, one CA.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub domain: String,
+    pub ca: CaChoice,
+    /// Nothing found blocks issuance by this CA.
+    pub issuable: bool,
+    pub caa: CaaSection,
+    pub findings: Vec<Finding>,
+}
+
+/// The `caa` object of the contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaaSection {
+    pub verdict: CaaVerdictKind,
+    pub relevant_name: Option<DomainName>,
+    pub records: Vec<RecordView>,
+    pub cname_chain: Vec<DomainName>,
+    pub reason: String,
+    pub remedy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_error: Option<LookupErrorView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_rfc6844: Option<LegacyDecision>,
+}
+
+/// A CAA record for people and scripts: the value as text. Octets that are
+/// not UTF-8 are shown as U+FFFD; such a value never matches the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordView {
+    pub flags: u8,
+    pub tag: String,
+    pub value: String,
+}
+
+impl From<&CaaRecord> for RecordView {
+    fn from(r: &CaaRecord) -> Self {
+        Self {
+            flags: r.flags,
+            tag: r.tag.clone(),
+            value: r.value_lossy(),
+        }
+    }
+}
+
+impl RecordView {
+    /// The record as a zone-file line would show its data: `0 issue "x"`.
+    pub fn presentation(&self) -> String {
+        format!("{} {} {:?}", self.flags, self.tag, self.value)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupErrorView {
+    pub name: DomainName,
+    pub failure: LookupFailure,
+    pub message: String,
+}
+
+impl CaaSection {
+    pub fn from_verdict(v: &CaaVerdict) -> Self {
+        Self {
+            verdict: v.verdict,
+            relevant_name: v.relevant_name.clone(),
+            records: v.records.iter().map(RecordView::from).collect(),
+            cname_chain: v.cname_chain.clone(),
+            reason: v.reason.clone(),
+            remedy: v.remedy.clone(),
+            lookup_error: v
+                .lookup_error
+                .as_ref()
+                .map(|(name, failure)| LookupErrorView {
+                    name: name.clone(),
+                    failure: failure.clone(),
+                    message: failure.to_string(),
+                }),
+            legacy_rfc6844: v.legacy_rfc6844.clone(),
+        }
+    }
+}
+
+/// The finding a CAA verdict contributes, if any: `forbidden` and `error`
+/// block issuance; a divergent legacy reading is worth knowing about.
+pub fn caa_findings(v: &CaaVerdict) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match v.verdict {
+        CaaVerdictKind::Allowed => {}
+        CaaVerdictKind::Forbidden | CaaVerdictKind::Error => out.push(Finding {
+            check: CheckKind::Caa,
+            severity: Severity::Blocking,
+            summary: v.reason.clone(),
+            remedy: v.remedy.clone(),
+        }),
+    }
+    if let Some(legacy) = &v.legacy_rfc6844 {
+        out.push(Finding {
+            check: CheckKind::Caa,
+            severity: Severity::Info,
+            summary: legacy.explanation.clone(),
+            remedy: None,
+        });
+    }
+    out
+}
+
+impl CheckReport {
+    pub fn new(name: &CertName, ca: &CaChoice, verdict: &CaaVerdict, extra: Vec<Finding>) -> Self {
+        let mut findings = caa_findings(verdict);
+        findings.extend(extra);
+        let issuable = !findings.iter().any(|f| f.severity == Severity::Blocking);
+        Self {
+            domain: name.to_string(),
+            ca: ca.clone(),
+            issuable,
+            caa: CaaSection::from_verdict(verdict),
+            findings,
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The database: SQLite through sqlx, schema in `migrations/`, applied when
+//! the daemon opens it. The daemon is the only writer; `status` and
+//! `history` read the same file while it runs (WAL mode).
+//!
+//! Storage model (history grows with changes, not with checks):
+//! - `targets`: one row per (name, wildcard, CA); never deleted, retired
+//!   when the config drops them.
+//! - `caa_state`: the current state of each target, rewritten in place.
+//! - `observations`: each distinct CAA state of a target, stored once
+//!   (deduplicated by fingerprint), with the judge's full verdict.
+//! - `runs`: one ~20-byte row per raw check run, pruned after the retention
+//!   period into `run_days` (one row per target and day).
+//! - `events`: state changes (baseline, caa_drift, lookup_error,
+//!   lookup_recovered) pointing at the before/after observations; never
+//!   pruned.
+
+mod checks;
+mod queries;
+mod retention;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use thiserror::Error;
+
+pub use checks::{NewEvent, RecordedEvent, TargetCheck, record_event};
+pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
+pub use retention::PruneReport;
+
+use crate::domain::DomainName;
+
+/// The schema, compiled in (see build.rs for the rebuild trigger).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How long a connection waits for another writer before giving up. The
+/// daemon's transactions are short; this covers a `status` reader's
+/// checkpoint and a busy disk.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the database {path}: {source}; check that its directory exists and is writable by the user certvigil runs as"
+    )]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error(
+        "there is no database at {path}: the daemon (`certvigil run`) creates it on its first start; check `database` under [daemon] in the config"
+    )]
+    Missing { path: PathBuf },
+    #[error(
+        "cannot upgrade the database {path} to this certvigil's schema: {source}; the file is unchanged (each migration is one transaction)"
+    )]
+    Migrate { path: PathBuf, source: MigrateError },
+    #[error(
+        "the database {path} was written by a newer certvigil (schema version {found}, this one knows up to {known}); run the newer certvigil, or point `database` at another file"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "the database {path} has schema version {found} and this certvigil expects {known}: it is upgraded when the daemon (`certvigil run`) next starts"
+    )]
+    TooOld {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "{path} is not a certvigil database (it has no schema version table); check `database` under [daemon] in the config"
+    )]
+    NotCertvigil { path: PathBuf },
+    #[error("database {what} failed: {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database holds a value certvigil cannot read ({what}: {detail}); was it edited by hand?"
+    )]
+    Corrupt { what: &'static str, detail: String },
+}
+
+impl StoreError {
+    pub(crate) fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { what, source }
+    }
+}
+
+/// What identifies a target: a name, whether the certificate is a wildcard,
+/// and the CA (its catalogue name, or the issuer domain given).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey {
+    pub domain: DomainName,
+    pub wildcard: bool,
+    pub ca: String,
+}
+
+impl TargetKey {
+    /// `*.example.com` or `example.com`.
+    pub fn cert_name(&self) -> String {
+        if self.wildcard {
+            format!("*.{}", self.domain)
+        } else {
+            self.domain.to_string()
+        }
+    }
+}
+
+/// A target as stored, with the id checks are recorded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: i64,
+    pub key: TargetKey,
+    /// Whether it has never been checked (no state yet).
+    pub never_checked: bool,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        // WAL lets `status` and `history` read while the daemon writes;
+        // NORMAL sync is durable across process crashes and only risks the
+        // last transactions on power loss, which the next check redoes.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and upgrades its schema to
+    /// this version's: a file written by an older certvigil is migrated in
+    /// place, never discarded. For the daemon.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options(path).create_if_missing(true))
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        if let Err(source) = MIGRATOR.run(&pool).await {
+            pool.close().await;
+            return Err(match source {
+                MigrateError::VersionMissing(found) => StoreError::TooNew {
+                    path: path.to_owned(),
+                    found,
+                    known: latest_known_version(),
+                },
+                source => StoreError::Migrate {
+                    path: path.to_owned(),
+                    source,
+                },
+            });
+        }
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing database for `status` and `history`, without
+    /// creating or migrating it: a reader must not change the schema under
+    /// a running daemon.
+    pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options(path).create_if_missing(false))
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let store = Store {
+            pool,
+            path: path.to_owned(),
+        };
+        let found = store.schema_version().await?;
+        let known = latest_known_version();
+        let err = match found {
+            None => Some(StoreError::NotCertvigil {
+                path: path.to_owned(),
+            }),
+            Some(found) if found > known => Some(StoreError::TooNew {
+                path: path.to_owned(),
+                found,
+                known,
+            }),
+            Some(found) if found < known => Some(StoreError::TooOld {
+                path: path.to_owned(),
+                found,
+                known,
+            }),
+            Some(_) => None,
+        };
+        match err {
+            Some(e) => {
+                store.close().await;
+                Err(e)
+            }
+            None => Ok(store),
+        }
+    }
+
+    /// The highest migration applied, `None` when the file has no sqlx
+    /// migration table at all.
+    pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        let has_table: Option<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the schema version"))?;
+        if has_table.is_none() {
+            return Ok(None);
+        }
+        let (version,): (Option<i64>,) =
+            sqlx::query_as("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::query("reading the schema version"))?;
+        Ok(Some(version.unwrap_or(0)))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection pool, for modules that keep their own tables in the
+    /// same database (the alert outbox).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Waits for in-flight queries and closes every connection, which lets
+    /// SQLite checkpoint the WAL into the main file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The newest schema version this build knows.
+pub fn latest_known_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Times are stored as Unix milliseconds.
+pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}

@@ -1,0 +1,201 @@
+//! Reading: what `status` and `history` show.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Store, StoreError, TargetKey, from_millis, to_millis};
+use crate::checks::caa::CaaVerdict;
+use crate::domain::DomainName;
+use crate::drift::{CaaStatus, EventKind};
+
+/// The current state of one configured target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRow {
+    pub domain: DomainName,
+    pub wildcard: bool,
+    pub ca: String,
+    /// `None` while the target has never been checked.
+    pub status: Option<CaaStatus>,
+    pub since: Option<DateTime<Utc>>,
+    pub last_checked: Option<DateTime<Utc>>,
+    pub checks: i64,
+    pub consecutive_errors: i64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// Which events `history` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    pub domain: Option<DomainName>,
+    /// With a domain: only the wildcard (`Some(true)`) or only the plain
+    /// name (`Some(false)`); `None` for both.
+    pub wildcard: Option<bool>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// One state change with the states before and after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub domain: DomainName,
+    pub wildcard: bool,
+    pub ca: String,
+    pub kind: EventKind,
+    pub before_status: Option<CaaStatus>,
+    pub after_status: CaaStatus,
+    pub blocks: bool,
+    pub before: Option<CaaVerdict>,
+    pub after: Option<CaaVerdict>,
+    pub detail: Option<String>,
+}
+
+impl HistoryEntry {
+    pub fn target(&self) -> TargetKey {
+        TargetKey {
+            domain: self.domain.clone(),
+            wildcard: self.wildcard,
+            ca: self.ca.clone(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StatusDbRow {
+    domain: String,
+    wildcard: bool,
+    ca: String,
+    status: Option<String>,
+    since: Option<i64>,
+    last_checked: Option<i64>,
+    checks: Option<i64>,
+    consecutive_errors: Option<i64>,
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryDbRow {
+    id: i64,
+    at: i64,
+    domain: String,
+    wildcard: bool,
+    ca: String,
+    kind: String,
+    before_status: Option<String>,
+    after_status: String,
+    blocks: bool,
+    detail: Option<String>,
+    before_json: Option<String>,
+    after_json: Option<String>,
+}
+
+fn domain(s: &str) -> Result<DomainName, StoreError> {
+    DomainName::from_ascii(s).map_err(|e| StoreError::Corrupt {
+        what: "targets.domain",
+        detail: e.to_string(),
+    })
+}
+
+fn status(s: &str) -> Result<CaaStatus, StoreError> {
+    CaaStatus::parse(s).ok_or_else(|| StoreError::Corrupt {
+        what: "a status",
+        detail: s.to_string(),
+    })
+}
+
+fn verdict(json: Option<&str>) -> Result<Option<CaaVerdict>, StoreError> {
+    json.map(|j| {
+        serde_json::from_str(j).map_err(|e| StoreError::Corrupt {
+            what: "observations.verdict_json",
+            detail: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+impl Store {
+    /// Every configured (not retired) target, ordered by name, wildcard, CA.
+    pub async fn status(&self) -> Result<Vec<StatusRow>, StoreError> {
+        let rows: Vec<StatusDbRow> = sqlx::query_as(
+            "SELECT t.domain, t.wildcard, t.ca, s.status, s.since, s.last_checked, s.checks,
+                    s.consecutive_errors, s.last_error, s.last_error_at
+             FROM targets t LEFT JOIN caa_state s ON s.target_id = t.id
+             WHERE t.retired_at IS NULL
+             ORDER BY t.domain, t.wildcard, t.ca",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the status"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StatusRow {
+                    domain: domain(&r.domain)?,
+                    wildcard: r.wildcard,
+                    ca: r.ca,
+                    status: r.status.as_deref().map(status).transpose()?,
+                    since: r.since.map(from_millis),
+                    last_checked: r.last_checked.map(from_millis),
+                    checks: r.checks.unwrap_or(0),
+                    consecutive_errors: r.consecutive_errors.unwrap_or(0),
+                    last_error: r.last_error,
+                    last_error_at: r.last_error_at.map(from_millis),
+                })
+            })
+            .collect()
+    }
+
+    /// State changes, oldest first, including those of retired targets.
+    pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows: Vec<HistoryDbRow> = sqlx::query_as(
+            "SELECT e.id, e.at, t.domain, t.wildcard, t.ca, e.kind, e.before_status,
+                    e.after_status, e.blocks, e.detail,
+                    bo.verdict_json AS before_json, ao.verdict_json AS after_json
+             FROM events e
+             JOIN targets t ON t.id = e.target_id
+             LEFT JOIN observations bo ON bo.id = e.before_observation
+             LEFT JOIN observations ao ON ao.id = e.after_observation
+             WHERE (?1 IS NULL OR t.domain = ?1)
+               AND (?2 IS NULL OR t.wildcard = ?2)
+               AND e.at >= ?3
+             ORDER BY e.at, e.id",
+        )
+        .bind(filter.domain.as_ref().map(DomainName::as_str))
+        .bind(filter.wildcard)
+        .bind(filter.since.map_or(i64::MIN, to_millis))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the history"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    id: r.id,
+                    at: from_millis(r.at),
+                    domain: domain(&r.domain)?,
+                    wildcard: r.wildcard,
+                    ca: r.ca,
+                    kind: EventKind::parse(&r.kind).ok_or_else(|| StoreError::Corrupt {
+                        what: "events.kind",
+                        detail: r.kind.clone(),
+                    })?,
+                    before_status: r.before_status.as_deref().map(status).transpose()?,
+                    after_status: status(&r.after_status)?,
+                    blocks: r.blocks,
+                    before: verdict(r.before_json.as_deref())?,
+                    after: verdict(r.after_json.as_deref())?,
+                    detail: r.detail,
+                })
+            })
+            .collect()
+    }
+
+    /// How many raw runs are stored (all targets).
+    pub async fn run_count(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM runs")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("counting runs"))?;
+        Ok(n)
+    }
+}

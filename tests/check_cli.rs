@@ -1,0 +1,390 @@
+//! `certvigil check`, the real binary against a real DNS server on loopback.
+//! Each test builds a small zone, runs the binary and asserts its exit code
+//! and its JSON Lines (the contract in DESIGN.md) or text output.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use certvigil::checks::caa::CaaRecord;
+use serde_json::Value;
+use support::dns::{Behaviour, TestDns};
+
+fn issue(v: &str) -> CaaRecord {
+    CaaRecord::new(0, "issue", v)
+}
+
+fn run_check(dns: &TestDns, args: &[&str]) -> Output {
+    run_check_stdin(dns, args, None)
+}
+
+fn run_check_stdin(dns: &TestDns, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .arg("check")
+        .args([
+            "--nameserver",
+            &dns.addr().to_string(),
+            "--timeout",
+            "300ms",
+        ])
+        .args(args)
+        .env_remove("CERTVIGIL_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start certvigil");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("certvigil ran")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+#[test]
+fn an_authorized_ca_is_allowed_and_exits_0() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    dns.set_a("www.example.com", &["192.0.2.1".parse().unwrap()]);
+    let out = run_check(
+        &dns,
+        &["--ca", "letsencrypt", "--format", "json", "www.example.com"],
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    let r = &lines[0];
+    assert_eq!(r["domain"], "www.example.com");
+    assert_eq!(r["ca"]["name"], "letsencrypt");
+    assert_eq!(r["ca"]["issuer_domains"][0], "letsencrypt.org");
+    assert_eq!(r["issuable"], true);
+    assert_eq!(r["caa"]["verdict"], "allowed");
+    assert_eq!(r["caa"]["relevant_name"], "example.com");
+    assert_eq!(r["caa"]["records"][0]["tag"], "issue");
+    assert_eq!(r["caa"]["records"][0]["value"], "letsencrypt.org");
+    assert_eq!(r["findings"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn an_unauthorized_ca_is_forbidden_with_the_fix_and_exits_1() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "example.com"],
+    );
+    assert_eq!(code(&out), 1);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["issuable"], false);
+    assert_eq!(r["caa"]["verdict"], "forbidden");
+    assert_eq!(r["caa"]["relevant_name"], "example.com");
+    let remedy = r["caa"]["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(r#"example.com. CAA 0 issue "sectigo.com""#),
+        "{remedy}"
+    );
+    assert_eq!(r["findings"][0]["check"], "caa");
+    assert_eq!(r["findings"][0]["severity"], "blocking");
+}
+
+#[test]
+fn a_policy_inherited_through_a_cname_names_the_alias() {
+    // The FAQ case: a site CNAMEd to <user>.github.io takes github.io's policy.
+    let dns = TestDns::start_sync();
+    dns.set_cname("www.example.com", "example.github.io");
+    dns.set_a("example.github.io", &["192.0.2.7".parse().unwrap()]);
+    dns.set_caa("github.io", [issue("letsencrypt.org")]);
+    dns.set_caa("example.github.io", [issue("letsencrypt.org")]);
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "www.example.com"],
+    );
+    assert_eq!(code(&out), 1);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "forbidden");
+    assert_eq!(r["caa"]["relevant_name"], "www.example.com");
+    assert_eq!(
+        r["caa"]["cname_chain"],
+        serde_json::json!(["www.example.com", "example.github.io"])
+    );
+    let reason = r["caa"]["reason"].as_str().unwrap();
+    assert!(reason.contains("example.github.io"), "{reason}");
+    let remedy = r["caa"]["remedy"].as_str().unwrap();
+    assert!(remedy.contains("CNAME"), "{remedy}");
+}
+
+#[test]
+fn the_pre_erratum_reading_is_reported_when_it_differs() {
+    // www.example.com is an alias of example.github.io, which has no CAA;
+    // RFC 8659 climbs to example.com (allows sectigo), RFC 6844 climbed to
+    // github.io (letsencrypt only).
+    let dns = TestDns::start_sync();
+    dns.set_cname("www.example.com", "example.github.io");
+    dns.set_a("example.github.io", &["192.0.2.7".parse().unwrap()]);
+    dns.set_caa("github.io", [issue("letsencrypt.org")]);
+    dns.set_caa("example.com", [issue("sectigo.com")]);
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "www.example.com"],
+    );
+    assert_eq!(code(&out), 0);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "allowed");
+    assert_eq!(r["caa"]["relevant_name"], "example.com");
+    assert_eq!(r["caa"]["legacy_rfc6844"]["verdict"], "forbidden");
+    assert_eq!(r["caa"]["legacy_rfc6844"]["relevant_name"], "github.io");
+}
+
+#[test]
+fn servfail_at_the_name_is_an_error_that_blocks() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example.com", [issue("sectigo.com")]);
+    dns.set_behaviour("shop.example.com", Behaviour::Servfail);
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "shop.example.com"],
+    );
+    assert_eq!(code(&out), 1);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "error");
+    assert_eq!(r["caa"]["lookup_error"]["name"], "shop.example.com");
+    assert_eq!(r["caa"]["lookup_error"]["failure"]["rcode"], "SERVFAIL");
+    assert_eq!(r["issuable"], false);
+}
+
+#[test]
+fn a_silent_server_times_out_into_an_error_not_ok() {
+    let dns = TestDns::start_sync();
+    dns.set_behaviour("example.com", Behaviour::Silent);
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "example.com"],
+    );
+    assert_eq!(code(&out), 1);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "error");
+    assert_eq!(r["caa"]["lookup_error"]["failure"]["kind"], "timeout");
+}
+
+#[test]
+fn thirty_records_come_back_whole_over_tcp() {
+    let dns = TestDns::start_sync();
+    let mut records: Vec<_> = (0..29)
+        .map(|i| issue(&format!("ca{i}.example.net")))
+        .collect();
+    records.push(issue("sectigo.com"));
+    dns.set_caa("big.example", records);
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "big.example"],
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["records"].as_array().unwrap().len(), 30);
+    assert!(
+        dns.queries().iter().any(|q| q.tcp),
+        "the truncated answer was retried over TCP"
+    );
+}
+
+#[test]
+fn records_hickory_cannot_parse_are_kept_and_judged() {
+    // A 16-octet tag (legal in RFC 8659, refused by hickory-proto) with the
+    // critical flag: an unknown critical property forbids issuance.
+    let dns = TestDns::start_sync();
+    dns.set_caa(
+        "example.org",
+        [
+            issue("sectigo.com"),
+            CaaRecord::new(128, "someverylongtag1", "x"),
+        ],
+    );
+    let out = run_check(
+        &dns,
+        &["--ca", "sectigo", "--format", "json", "example.org"],
+    );
+    assert_eq!(code(&out), 1);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "forbidden");
+    let tags: Vec<_> = r["caa"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["tag"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tags.contains(&"someverylongtag1".to_string()), "{tags:?}");
+}
+
+#[test]
+fn wildcards_are_judged_by_issuewild() {
+    let dns = TestDns::start_sync();
+    dns.set_caa(
+        "example.net",
+        [issue("sectigo.com"), CaaRecord::new(0, "issuewild", ";")],
+    );
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "sectigo",
+            "--format",
+            "json",
+            "example.net",
+            "*.example.net",
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["domain"], "example.net");
+    assert_eq!(lines[0]["caa"]["verdict"], "allowed");
+    assert_eq!(lines[1]["domain"], "*.example.net");
+    assert_eq!(lines[1]["caa"]["verdict"], "forbidden");
+}
+
+#[test]
+fn unicode_names_are_checked_as_a_labels() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("xn--bcher-kva.example", [issue("letsencrypt.org")]);
+    let out = run_check(
+        &dns,
+        &["--ca", "letsencrypt", "--format", "json", "bücher.example"],
+    );
+    assert_eq!(code(&out), 0);
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["domain"], "xn--bcher-kva.example");
+    assert_eq!(r["caa"]["relevant_name"], "xn--bcher-kva.example");
+}
+
+#[test]
+fn one_object_per_domain_and_ca_in_input_order() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("a.example", [issue("letsencrypt.org")]);
+    dns.set_caa("b.example", [issue("sectigo.com")]);
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--ca",
+            "sectigo.com",
+            "--format",
+            "json",
+            "a.example",
+            "b.example",
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let got: Vec<_> = json_lines(&out)
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["domain"].as_str().unwrap(),
+                r["ca"]["name"].as_str().unwrap(),
+                r["caa"]["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "a.example letsencrypt allowed",
+            "a.example sectigo.com forbidden",
+            "b.example letsencrypt forbidden",
+            "b.example sectigo.com allowed",
+        ]
+    );
+}
+
+#[test]
+fn a_bad_name_exits_2_without_stopping_the_others() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("good.example", [issue("letsencrypt.org")]);
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--format",
+            "json",
+            "bad..example",
+            "good.example",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["domain"], "bad..example");
+    assert!(lines[0]["error"].as_str().unwrap().contains("empty label"));
+    assert_eq!(lines[1]["caa"]["verdict"], "allowed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"bad..example\""), "{stderr}");
+}
+
+#[test]
+fn names_come_from_a_file_with_comments() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("one.example", [issue("letsencrypt.org")]);
+    dns.set_caa("two.example", [issue("letsencrypt.org")]);
+    let list = "# names to renew\none.example\n\ntwo.example  # shop\n";
+    let out = run_check_stdin(
+        &dns,
+        &["--ca", "letsencrypt", "--format", "json", "--file", "-"],
+        Some(list),
+    );
+    assert_eq!(code(&out), 0);
+    let domains: Vec<_> = json_lines(&out)
+        .iter()
+        .map(|r| r["domain"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(domains, ["one.example", "two.example"]);
+}
+
+#[test]
+fn an_unknown_ca_is_a_usage_error_naming_the_catalogue() {
+    let dns = TestDns::start_sync();
+    let out = run_check(&dns, &["--ca", "sectgo", "example.com"]);
+    assert_eq!(code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"sectgo\"") && stderr.contains("letsencrypt"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn text_output_says_verdict_reason_and_fix() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let out = run_check(&dns, &["--ca", "sectigo", "example.com"]);
+    assert_eq!(code(&out), 1);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("example.com") && first.contains("forbidden"),
+        "{text}"
+    );
+    assert!(text.contains("fix:"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+}

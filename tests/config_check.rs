@@ -1,0 +1,247 @@
+//! `certvigil config check` run as an operator runs it: the real binary on
+//! real files in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the certvigil binary runs");
+    Run {
+        code: status.code().expect("certvigil exits normally"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn certvigil() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certvigil"));
+    // The test's own environment must not pick the file.
+    cmd.env_remove("CERTVIGIL_CONFIG");
+    cmd
+}
+
+fn check(path: &Path) -> Run {
+    run(certvigil().args(["config", "check", "--config"]).arg(path))
+}
+
+/// Writes `text` as `config.toml` in a fresh directory.
+fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// Asserts exit 2 and that stderr has a line starting with
+/// `<path>:<expected>`.
+fn assert_reported(text: &str, expected: &str) {
+    let (_dir, path) = config_file(text);
+    let out = check(&path);
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    let want = format!("{}:{expected}", path.display());
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with(&want)),
+        "expected a line starting with {want:?}, got:\n{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
+fn the_example_config_is_ok() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let out = check(&path);
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("{}: ok (2 domains, 2 alert channels)\n", path.display())
+    );
+}
+
+#[test]
+fn the_config_path_can_come_from_the_environment() {
+    let (_dir, path) = config_file("[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n");
+    let out = run(certvigil()
+        .args(["config", "check"])
+        .env("CERTVIGIL_CONFIG", &path));
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("{}: ok (1 domain, 0 alert channels)\n", path.display())
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let out = check(&path);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "{}: cannot read the configuration file",
+            path.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--config"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unknown_key_is_reported_with_line_and_column() {
+    assert_reported(
+        "[dns]\nnameservers = [\"127.0.0.1\"]\n\n[daemon]\nshedule = \"0 * * * * *\"\n",
+        "5:1: daemon.shedule: unknown field `shedule`",
+    );
+}
+
+#[test]
+fn a_wrong_type_is_reported_with_line_and_column() {
+    assert_reported(
+        "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\nwildcard = \"yes\"\n",
+        "4:12: domains[0].wildcard: invalid type: string \"yes\", expected a boolean",
+    );
+}
+
+#[test]
+fn a_bad_duration_is_reported_with_line_and_column() {
+    assert_reported(
+        "[dns]\ntimeout = \"5 seconds-ish\"\n",
+        "2:11: dns.timeout: \"5 seconds-ish\" is not a duration",
+    );
+}
+
+#[test]
+fn a_bad_cron_is_reported_with_line_and_column() {
+    assert_reported(
+        "[daemon]\nschedule = \"0 */15 * * *\"\n",
+        "2:12: daemon.schedule: \"0 */15 * * *\" is not a cron schedule",
+    );
+}
+
+#[test]
+fn an_unknown_ca_is_reported_with_line_and_column() {
+    assert_reported(
+        "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\", \"sectgo\"]\n",
+        "3:22: domains[0].ca[1]: unknown CA \"sectgo\": use a catalogue name (letsencrypt, sectigo,",
+    );
+}
+
+#[test]
+fn an_invalid_domain_is_reported_with_line_and_column() {
+    assert_reported(
+        "[[domains]]\nname = \"*.*.example.com\"\nca = [\"letsencrypt\"]\n",
+        "2:8: domains[0].name: \"*.*.example.com\" is not a domain name",
+    );
+}
+
+#[test]
+fn every_mistake_in_a_file_is_reported() {
+    let (_dir, path) = config_file(
+        r#"[daemon]
+concurrency = -1
+
+[[domains]]
+name = "example.com"
+ca = ["nosuchca"]
+
+[[domains]]
+name = "example.com"
+ca = ["letsencrypt"]
+
+[alerts]
+reminder = "daily"
+
+[[alerts.email]]
+server = "smtp.example.com"
+from = "certvigil@example.com"
+to = []
+"#,
+    );
+    let out = check(&path);
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    let p = path.display();
+    let expected = [
+        format!("{p}:2:15: daemon.concurrency: "),
+        format!("{p}:6:7: domains[0].ca[0]: unknown CA \"nosuchca\""),
+        format!("{p}:9:8: domains[1].name: example.com is already watched by domains[0] (line 5)"),
+        format!("{p}:13:12: alerts.reminder: \"daily\" is not a duration"),
+        format!("{p}:15:1: alerts.email[0].to: no recipients"),
+        format!("{p}: 5 problems found"),
+    ];
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{}", out.stderr);
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line:?} should start with {want:?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("smtp.password");
+    std::fs::write(&password, "hunter2-file-secret\n").unwrap();
+    let valid = format!(
+        "[[alerts.email]]\nserver = \"smtp.example.com\"\nusername = \"u\"\npassword_file = {:?}\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\n[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_env = \"CERTVIGIL_TEST_HOOK_SECRET\"\n",
+        password.display().to_string()
+    );
+    // The same file with a mistake, so the error path is covered too.
+    let invalid = format!("{valid}format = \"teams\"\n");
+    for (text, code) in [(&valid, 0), (&invalid, 2)] {
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = run(certvigil()
+            .args(["config", "check", "--config"])
+            .arg(&path)
+            .env("CERTVIGIL_TEST_HOOK_SECRET", "hunter2-env-secret"));
+        assert_eq!(out.code, code, "stderr:\n{}", out.stderr);
+        for secret in ["hunter2-file-secret", "hunter2-env-secret"] {
+            assert!(!out.stdout.contains(secret), "stdout leaks: {}", out.stdout);
+            assert!(!out.stderr.contains(secret), "stderr leaks: {}", out.stderr);
+        }
+    }
+}
+
+#[test]
+fn an_unreadable_secret_is_a_warning_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("webhook.secret");
+    let (_cfg_dir, path) = config_file(&format!(
+        "[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_file = {:?}\n",
+        missing.display().to_string()
+    ));
+    let out = check(&path);
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    assert!(
+        out.stdout.contains(": ok (0 domains, 1 alert channel)"),
+        "{}",
+        out.stdout
+    );
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_else(|| panic!("no warning in:\n{}", out.stderr));
+    assert!(
+        warning.contains("alerts.webhook[0].secret_file"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&missing.display().to_string()),
+        "{warning}"
+    );
+}

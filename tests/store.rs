@@ -1,0 +1,506 @@
+//! The store against real SQLite files in temporary directories: schema
+//! upgrades, drift and error states as recorded, history growth, retention.
+
+use std::path::Path;
+use std::time::Duration;
+
+use certvigil::checks::caa::{CaaRecord, CaaVerdict, CaaVerdictKind, LookupFailure};
+use certvigil::domain::DomainName;
+use certvigil::drift::{CaaStatus, CheckResult, EventKind};
+use certvigil::store::{HistoryFilter, Store, StoreError, TargetCheck, TargetKey};
+use chrono::{TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+fn name(s: &str) -> DomainName {
+    DomainName::parse(s).unwrap()
+}
+
+fn key(domain: &str, ca: &str) -> TargetKey {
+    TargetKey {
+        domain: name(domain),
+        wildcard: false,
+        ca: ca.into(),
+    }
+}
+
+fn allowed_by(issuers: &[&str]) -> CheckResult {
+    let records = issuers
+        .iter()
+        .map(|i| CaaRecord::new(0, "issue", i))
+        .collect();
+    CheckResult::from_verdict(CaaVerdict {
+        verdict: CaaVerdictKind::Allowed,
+        relevant_name: Some(name("example.com")),
+        records,
+        cname_chain: vec![name("example.com")],
+        reason: "example.com's CAA records authorize letsencrypt.org".into(),
+        remedy: None,
+        lookup_error: None,
+        legacy_rfc6844: None,
+    })
+}
+
+fn forbidden_by(issuer: &str) -> CheckResult {
+    CheckResult::from_verdict(CaaVerdict {
+        verdict: CaaVerdictKind::Forbidden,
+        relevant_name: Some(name("example.com")),
+        records: vec![CaaRecord::new(0, "issue", issuer)],
+        cname_chain: vec![name("example.com")],
+        reason: format!("example.com's CAA records authorize only {issuer}"),
+        remedy: Some("add 0 issue \"letsencrypt.org\"".into()),
+        lookup_error: None,
+        legacy_rfc6844: None,
+    })
+}
+
+fn servfail() -> CheckResult {
+    CheckResult::from_verdict(CaaVerdict {
+        verdict: CaaVerdictKind::Error,
+        relevant_name: None,
+        records: vec![],
+        cname_chain: vec![],
+        reason: "SERVFAIL".into(),
+        remedy: None,
+        lookup_error: Some((
+            name("example.com"),
+            LookupFailure::Rcode {
+                rcode: "SERVFAIL".into(),
+            },
+        )),
+        legacy_rfc6844: None,
+    })
+}
+
+async fn record(store: &Store, target_id: i64, result: CheckResult) -> Vec<EventKind> {
+    store
+        .record_checks(
+            Utc::now(),
+            Duration::from_millis(12),
+            &[TargetCheck { target_id, result }],
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn count(store: &Store, table: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+async fn one_target(dir: &Path) -> (Store, i64) {
+    let store = Store::open(&dir.join("certvigil.db")).await.unwrap();
+    let targets = store
+        .sync_targets(&[key("example.com", "letsencrypt")])
+        .await
+        .unwrap();
+    assert!(targets[0].never_checked);
+    (store, targets[0].id)
+}
+
+#[tokio::test]
+async fn open_creates_a_wal_database_with_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("certvigil.db")).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Some(certvigil::store::latest_known_version())
+    );
+    // A run pointing at no target is refused: foreign keys are enforced.
+    let orphan = sqlx::query("INSERT INTO caa_state (target_id, status, since, last_checked, checks, consecutive_errors) VALUES (999, 'allowed', 0, 0, 1, 0)")
+        .execute(store.pool())
+        .await;
+    assert!(orphan.is_err());
+}
+
+#[tokio::test]
+async fn open_in_a_missing_directory_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(&dir.path().join("nope/certvigil.db"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nope/certvigil.db") && msg.contains("directory exists"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn unchanged_rechecks_add_a_run_row_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = one_target(dir.path()).await;
+    assert_eq!(
+        record(&store, id, allowed_by(&["letsencrypt.org"])).await,
+        [EventKind::Baseline]
+    );
+    for _ in 0..50 {
+        // Same records in another order: still no change.
+        assert!(
+            record(&store, id, allowed_by(&["letsencrypt.org"]))
+                .await
+                .is_empty()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(count(&store, "observations").await, 1);
+    assert_eq!(count(&store, "events").await, 1);
+    assert_eq!(count(&store, "runs").await, 51);
+    let status = store.status().await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].status, Some(CaaStatus::Allowed));
+    assert_eq!(status[0].checks, 51);
+    assert!(status[0].last_checked.unwrap() >= status[0].since.unwrap());
+}
+
+#[tokio::test]
+async fn drift_is_stored_with_before_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = one_target(dir.path()).await;
+    record(&store, id, allowed_by(&["letsencrypt.org"])).await;
+    assert_eq!(
+        record(&store, id, forbidden_by("sectigo.com")).await,
+        [EventKind::CaaDrift]
+    );
+    // Back to the first state: drift again, and its observation row is reused.
+    assert_eq!(
+        record(&store, id, allowed_by(&["letsencrypt.org"])).await,
+        [EventKind::CaaDrift]
+    );
+    assert_eq!(count(&store, "observations").await, 2);
+
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    let kinds: Vec<_> = history.iter().map(|h| h.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Baseline,
+            EventKind::CaaDrift,
+            EventKind::CaaDrift
+        ]
+    );
+    let drift = &history[1];
+    assert_eq!(drift.before_status, Some(CaaStatus::Allowed));
+    assert_eq!(drift.after_status, CaaStatus::Forbidden);
+    assert!(drift.blocks);
+    assert_eq!(
+        drift.before.as_ref().unwrap().records,
+        [CaaRecord::new(0, "issue", "letsencrypt.org")]
+    );
+    assert_eq!(
+        drift.after.as_ref().unwrap().records,
+        [CaaRecord::new(0, "issue", "sectigo.com")]
+    );
+    assert!(!history[2].blocks);
+}
+
+#[tokio::test]
+async fn an_error_and_a_return_to_the_same_records_is_not_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = one_target(dir.path()).await;
+    record(&store, id, allowed_by(&["letsencrypt.org"])).await;
+    assert_eq!(
+        record(&store, id, servfail()).await,
+        [EventKind::LookupError]
+    );
+    assert!(record(&store, id, servfail()).await.is_empty());
+
+    let status = &store.status().await.unwrap()[0];
+    assert_eq!(
+        status.status,
+        Some(CaaStatus::Error),
+        "an error is not allowed"
+    );
+    assert_eq!(status.consecutive_errors, 2);
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("CAA lookup at example.com failed: the name server answered SERVFAIL")
+    );
+
+    assert_eq!(
+        record(&store, id, allowed_by(&["letsencrypt.org"])).await,
+        [EventKind::LookupRecovered]
+    );
+    let status = &store.status().await.unwrap()[0];
+    assert_eq!(status.status, Some(CaaStatus::Allowed));
+    assert_eq!(status.consecutive_errors, 0);
+    assert!(
+        status.last_error.is_some(),
+        "the last error stays visible after recovery"
+    );
+
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    assert!(history.iter().all(|h| h.kind != EventKind::CaaDrift));
+    let error = &history[1];
+    assert_eq!(error.after_status, CaaStatus::Error);
+    assert!(error.blocks);
+    assert!(error.after.is_none());
+    assert_eq!(error.before.as_ref().unwrap().records.len(), 1);
+}
+
+#[tokio::test]
+async fn an_error_then_new_records_is_drift_from_the_last_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = one_target(dir.path()).await;
+    record(&store, id, allowed_by(&["letsencrypt.org"])).await;
+    record(&store, id, servfail()).await;
+    assert_eq!(
+        record(&store, id, forbidden_by("sectigo.com")).await,
+        [EventKind::CaaDrift]
+    );
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    let drift = history.last().unwrap();
+    assert_eq!(drift.before_status, Some(CaaStatus::Error));
+    assert_eq!(
+        drift.before.as_ref().unwrap().records,
+        [CaaRecord::new(0, "issue", "letsencrypt.org")]
+    );
+}
+
+#[tokio::test]
+async fn history_filters_by_domain_and_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("certvigil.db")).await.unwrap();
+    let t = store
+        .sync_targets(&[
+            key("example.com", "letsencrypt"),
+            key("example.net", "letsencrypt"),
+        ])
+        .await
+        .unwrap();
+    record(&store, t[0].id, allowed_by(&["letsencrypt.org"])).await;
+    record(&store, t[1].id, allowed_by(&["letsencrypt.org"])).await;
+    let only_net = HistoryFilter {
+        domain: Some(name("example.net")),
+        ..Default::default()
+    };
+    let h = store.history(&only_net).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].domain, name("example.net"));
+    let future = HistoryFilter {
+        since: Some(Utc::now() + chrono::Duration::days(1)),
+        ..Default::default()
+    };
+    assert!(store.history(&future).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn removed_targets_are_retired_with_their_history_and_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = one_target(dir.path()).await;
+    record(&store, id, allowed_by(&["letsencrypt.org"])).await;
+    store
+        .sync_targets(&[key("example.net", "letsencrypt")])
+        .await
+        .unwrap();
+    let status = store.status().await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].domain, name("example.net"));
+    assert_eq!(
+        store
+            .history(&HistoryFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let back = store
+        .sync_targets(&[key("example.com", "letsencrypt")])
+        .await
+        .unwrap();
+    assert_eq!(back[0].id, id);
+    assert!(!back[0].never_checked);
+    assert_eq!(
+        store.status().await.unwrap()[0].status,
+        Some(CaaStatus::Allowed)
+    );
+}
+
+#[tokio::test]
+async fn retention_prunes_raw_runs_into_days_and_keeps_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = one_target(dir.path()).await;
+    let old = Utc.with_ymd_and_hms(2025, 1, 1, 10, 0, 0).unwrap();
+    for (i, result) in [
+        allowed_by(&["letsencrypt.org"]),
+        forbidden_by("sectigo.com"),
+        servfail(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .record_checks(
+                old + chrono::Duration::minutes(15 * i as i64),
+                Duration::from_millis(100 * (i as u64 + 1)),
+                &[TargetCheck {
+                    target_id: id,
+                    result,
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    record(&store, id, servfail()).await; // a recent run, kept raw
+    let report = store
+        .prune_runs(Utc::now() - chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(report.runs_deleted, 3);
+    assert_eq!(count(&store, "runs").await, 1);
+    let (checks, errors, max_ms): (i64, i64, i64) =
+        sqlx::query_as("SELECT checks, errors, max_ms FROM run_days WHERE target_id = ?")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!((checks, errors, max_ms), (3, 1, 300));
+    assert_eq!(store.total_checks(id).await.unwrap(), 4);
+    assert_eq!(
+        count(&store, "events").await,
+        3,
+        "baseline, drift, error: never pruned"
+    );
+}
+
+/// Applies only the first migration, exactly as an early certvigil did.
+async fn first_version_database(path: &Path) {
+    let migs = path.parent().unwrap().join("v1-migrations");
+    std::fs::create_dir(&migs).unwrap();
+    let first = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("0001_")
+        })
+        .unwrap();
+    std::fs::copy(&first, migs.join(first.file_name().unwrap())).unwrap();
+    let pool = SqlitePoolOptions::new()
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migs.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let verdict = serde_json::to_string(&CaaVerdict {
+        verdict: CaaVerdictKind::Allowed,
+        relevant_name: Some(name("old.example")),
+        records: vec![CaaRecord::new(0, "issue", "letsencrypt.org")],
+        cname_chain: vec![name("old.example")],
+        reason: "from the first version".into(),
+        remedy: None,
+        lookup_error: None,
+        legacy_rfc6844: None,
+    })
+    .unwrap();
+    for stmt in [
+        "INSERT INTO targets (id, domain, wildcard, ca, created_at) VALUES (1, 'old.example', 0, 'letsencrypt', 1000)",
+        "INSERT INTO observations (id, target_id, fingerprint, verdict, verdict_json, first_seen) VALUES (1, 1, x'00', 'allowed', ?, 1000)",
+        "INSERT INTO caa_state VALUES (1, 'allowed', 1000, 1, 5000, 9, 0, NULL, NULL)",
+        "INSERT INTO runs VALUES (5000, 1, 30, 0)",
+        "INSERT INTO events (target_id, at, kind, after_status, after_observation, blocks) VALUES (1, 1000, 'baseline', 'allowed', 1, 0)",
+    ] {
+        sqlx::query(stmt)
+            .bind(&verdict)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_database_from_the_first_migration_is_upgraded_without_losing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certvigil.db");
+    first_version_database(&path).await;
+
+    // Readers refuse to touch an old schema and say what upgrades it.
+    let err = Store::open_existing(&path).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooOld { found: 1, .. }), "{err}");
+    assert!(err.to_string().contains("certvigil run"), "{err}");
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Some(certvigil::store::latest_known_version())
+    );
+    let status = store.status().await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].domain, name("old.example"));
+    assert_eq!(status[0].checks, 9);
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0].after.as_ref().unwrap().reason,
+        "from the first version"
+    );
+    assert_eq!(count(&store, "runs").await, 1);
+    // The new parts of the schema work on the upgraded file.
+    assert_eq!(store.prune_runs(Utc::now()).await.unwrap().runs_deleted, 1);
+    assert_eq!(store.total_checks(1).await.unwrap(), 1);
+    store.close().await;
+    assert!(Store::open_existing(&path).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certvigil.db");
+    let store = Store::open(&path).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooNew { found: 9999, .. }),
+        "{err}"
+    );
+    let err = Store::open_existing(&path).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooNew { found: 9999, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn readers_need_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certvigil.db");
+    let err = Store::open_existing(&path).await.unwrap_err();
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    assert!(!path.exists(), "a reader must not create the database");
+}

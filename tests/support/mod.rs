@@ -1,0 +1,6 @@
+//! The shared test bench: real servers on 127.0.0.1 that integration tests
+//! start in-process and point certvigil at. Each test file says `mod support;`
+//! and uses what it needs, so not every item is used by every test binary.
+#![allow(dead_code)]
+
+pub mod dns;
