@@ -5,7 +5,7 @@
 //! (Type=notify: READY, RELOADING, STOPPING, STATUS).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -202,7 +202,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
 
 async fn reload(
     config_path: &Path,
-    database: &PathBuf,
+    database: &Path,
     current: &mut Config,
     store: &Store,
     scheduler: &mut Scheduler,
@@ -230,7 +230,7 @@ async fn reload(
 
 async fn apply_reload(
     config_path: &Path,
-    database: &PathBuf,
+    database: &Path,
     current: &mut Config,
     store: &Store,
     scheduler: &mut Scheduler,
@@ -245,7 +245,7 @@ async fn apply_reload(
         other => other.to_string(),
     })?;
     log_config_warnings(&new);
-    if new.database_path() != database.as_path() {
+    if new.database_path() != database {
         warn!(
             configured = %new.database_path().display(),
             in_use = %database.display(),

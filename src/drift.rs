@@ -80,9 +80,10 @@ pub struct CaaSnapshot {
 impl CaaSnapshot {
     /// The verdict's records are sorted: an RRset has no order (RFC 2181
     /// §5), and servers rotate it, which must not look like drift.
-    pub fn new(mut verdict: CaaVerdict) -> Result<Self, CaaVerdict> {
+    /// Gives the verdict back when it is an error: that is no snapshot.
+    pub fn new(mut verdict: CaaVerdict) -> Result<Self, Box<CaaVerdict>> {
         if verdict.verdict == CaaVerdictKind::Error {
-            return Err(verdict);
+            return Err(Box::new(verdict));
         }
         verdict
             .records

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::ca::CaChoice;
 use crate::checks::caa::{CaaRecord, CaaVerdict, CaaVerdictKind, LegacyDecision, LookupFailure};
+use crate::checks::reach::ReachVerdict;
+use crate::checks::risk::{REMEDY as RISK_REMEDY, RiskAssessment};
 use crate::domain::{CertName, DomainName};
 use crate::findings::{CheckKind, Finding, Severity};
 
@@ -17,6 +19,13 @@ pub struct CheckReport {
     /// Nothing found blocks issuance by this CA.
     pub issuable: bool,
     pub caa: CaaSection,
+    /// Manual-review risk of the name (issue #7); absent when not assessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskAssessment>,
+    /// Reachability of the file-validation path from every vantage point
+    /// (issue #5); absent when the name is not validated over HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach: Option<ReachVerdict>,
     pub findings: Vec<Finding>,
 }
 
@@ -124,7 +133,49 @@ impl CheckReport {
             ca: ca.clone(),
             issuable,
             caa: CaaSection::from_verdict(verdict),
+            risk: None,
+            reach: None,
             findings,
         }
+    }
+
+    /// Adds the manual-review risk: shown in `risk`, and a `warning`
+    /// finding when it is medium or high. Never blocking: a manual review
+    /// can pass, so `issuable` does not change.
+    pub fn with_risk(mut self, assessment: RiskAssessment) -> Self {
+        if assessment.is_flagged() {
+            self.findings.push(Finding {
+                check: CheckKind::Risk,
+                severity: Severity::Warning,
+                summary: assessment.headline(),
+                remedy: Some(RISK_REMEDY.to_string()),
+            });
+        }
+        self.risk = Some(assessment);
+        self
+    }
+
+    /// Adds findings that come without a section (e.g. "a wildcard cannot
+    /// be validated over HTTP").
+    pub fn with_findings(mut self, extra: Vec<Finding>) -> Self {
+        self.findings.extend(extra);
+        self.issuable = !self
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Blocking);
+        self
+    }
+
+    /// Adds the reachability verdict and its findings; `geo_blocked` and
+    /// `unreachable` (and broken redirects or content) make the name not
+    /// issuable by file validation.
+    pub fn with_reach(mut self, verdict: ReachVerdict) -> Self {
+        self.findings.extend(verdict.findings.iter().cloned());
+        self.issuable = !self
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Blocking);
+        self.reach = Some(verdict);
+        self
     }
 }

@@ -388,3 +388,62 @@ fn text_output_says_verdict_reason_and_fix() {
         "no colour when stdout is not a terminal"
     );
 }
+
+#[test]
+fn brand_names_carry_a_manual_review_warning_that_does_not_block() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example", [issue("letsencrypt.org")]);
+    dns.set_caa("cn", [issue("letsencrypt.org")]);
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--format",
+            "json",
+            "paypal-login.example",
+            "tencent-cloud-verify.cn",
+            "garden-shed.example",
+        ],
+    );
+    assert_eq!(code(&out), 0, "a review risk is a warning, not a refusal");
+    let lines = json_lines(&out);
+    for r in &lines[..2] {
+        assert_eq!(r["risk"]["level"], "high", "{r}");
+        assert!(!r["risk"]["reasons"].as_array().unwrap().is_empty());
+        let finding = &r["findings"][0];
+        assert_eq!(finding["check"], "risk");
+        assert_eq!(finding["severity"], "warning");
+        assert!(
+            finding["remedy"].as_str().unwrap().contains("OV"),
+            "{finding}"
+        );
+        assert_eq!(r["issuable"], true);
+    }
+    assert_eq!(lines[2]["risk"]["level"], "low");
+    assert_eq!(lines[2]["findings"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn own_brands_in_the_config_silence_the_warning() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example", [issue("letsencrypt.org")]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[risk]\nown_brands = [\"paypal\"]\n").unwrap();
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+            "paypal-login.example",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["findings"].as_array().unwrap().len(), 0, "{r}");
+}

@@ -245,3 +245,20 @@ fn an_unreadable_secret_is_a_warning_not_an_error() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_doubtful_setting_is_a_warning_with_its_place() {
+    let (_dir, path) = config_file(
+        "[[alerts.email]]\nserver = \"smtp.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword_env = \"CERTVIGIL_TEST_SMTP\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+    );
+    let out = run(certvigil()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("CERTVIGIL_TEST_SMTP", "pw"));
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    let want = format!(
+        "{}:3:7: warning: alerts.email[0].tls: tls = \"none\" sends the SMTP password",
+        path.display()
+    );
+    assert!(out.stderr.starts_with(&want), "{}", out.stderr);
+}

@@ -2,4 +2,5 @@
 //! with a pure function into a verdict with findings.
 
 pub mod caa;
+pub mod reach;
 pub mod risk;

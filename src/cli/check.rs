@@ -11,6 +11,8 @@ use futures::StreamExt;
 
 use crate::ca::{CaChoice, Catalogue};
 use crate::checks::caa::{self, IssuanceRequest};
+use crate::checks::reach;
+use crate::checks::risk::RiskModel;
 use crate::config::{self, Config};
 use crate::dns::{DnsHandle, DnsSettings};
 use crate::domain::CertName;
@@ -50,6 +52,9 @@ pub struct CheckArgs {
     /// Per-query DNS timeout, e.g. "2s" (default: [dns] timeout, else 5s)
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Probe the file-validation path (ports 80/443) from the configured vantage points even when the validation method is not file or http-01
+    #[arg(long)]
+    pub reach: bool,
     /// Configuration file for [dns], [[ca]], [risk] and per-domain settings; optional
     #[arg(long, env = "CERTVIGIL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -119,12 +124,21 @@ async fn run(args: CheckArgs) -> u8 {
         }
     };
 
+    let risk = match RiskModel::new(&config.risk) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
     let ctx = Arc::new(Context {
         dns,
+        risk,
         config,
         cli_cas,
         validation_method: args.validation_method.clone(),
         account_uri: args.account_uri.clone(),
+        reach: args.reach,
     });
     let printer = Printer::new(args.format, &inputs);
     let mut usage_error = false;
@@ -224,10 +238,13 @@ fn dns_settings(args: &CheckArgs, config: &Config) -> Result<DnsSettings, String
 
 struct Context {
     dns: DnsHandle,
+    risk: RiskModel,
     config: Config,
     cli_cas: Vec<CaChoice>,
     validation_method: Option<String>,
     account_uri: Option<String>,
+    /// `--reach`: probe reachability whatever the validation method.
+    reach: bool,
 }
 
 enum Outcome {
@@ -263,14 +280,23 @@ impl Context {
         let validation_method = self
             .validation_method
             .clone()
-            .or_else(|| configured.and_then(|d| d.validation_method.clone()));
+            .or_else(|| configured.and_then(|d| d.validation_method.clone()))
+            .filter(|m| is_rfc8657_method(m));
         let account_uri = self
             .account_uri
             .clone()
             .or_else(|| configured.and_then(|d| d.account_uri.clone()));
 
         // One gather per name, however many CAs are judged.
-        let observation = caa::gather::gather_caa(&self.dns, name.base()).await;
+        let reach_method = validation_method
+            .as_deref()
+            .and_then(reach::Method::from_label)
+            .or(self.reach.then_some(reach::Method::File));
+        let (observation, reach_observation) = tokio::join!(
+            caa::gather::gather_caa(&self.dns, name.base()),
+            self.gather_reach(&name, reach_method, configured)
+        );
+        let risk = self.risk.assess(&name);
         let reports = cas
             .iter()
             .map(|ca| {
@@ -281,10 +307,57 @@ impl Context {
                     validation_method: validation_method.clone(),
                 };
                 let verdict = caa::judge::judge(&observation, &request);
-                CheckReport::new(&name, ca, &verdict, Vec::new())
+                let report =
+                    CheckReport::new(&name, ca, &verdict, Vec::new()).with_risk(risk.clone());
+                match (reach_method, &reach_observation) {
+                    (Some(method), Some(obs)) => {
+                        report.with_reach(reach::judge(obs, &reach::context_for(method, ca)))
+                    }
+                    (Some(method), None) => {
+                        report.with_findings(vec![reach::wildcard_finding(&name, method)])
+                    }
+                    (None, _) => report,
+                }
             })
             .collect();
         Outcome::Reports(reports)
+    }
+}
+
+/// RFC 8657 §4 `validationmethods` names ACME methods (`http-01`, `dns-01`,
+/// `tls-alpn-01`) or CA-specific ones starting with `ca-`. The config's
+/// non-ACME `file` and `dns` methods have no such label, so they bind to no
+/// record parameter: passing them would make every record that names
+/// methods look violated.
+fn is_rfc8657_method(method: &str) -> bool {
+    !matches!(method.to_ascii_lowercase().as_str(), "file" | "dns")
+}
+
+impl Context {
+    /// Probes the validation path from every configured vantage point
+    /// (this host alone when none is configured). `None` when the method
+    /// is not HTTP-based, or for a wildcard, which HTTP cannot validate.
+    async fn gather_reach(
+        &self,
+        name: &CertName,
+        method: Option<reach::Method>,
+        configured: Option<&config::DomainTarget>,
+    ) -> Option<reach::ReachObservation> {
+        let method = method?;
+        if name.is_wildcard() {
+            return None;
+        }
+        let target = reach::target_for(name, method, configured, &self.config.reach);
+        let vantages = reach::VantagePoint::all_from_config(&self.config.vantage);
+        Some(
+            reach::check(
+                &target,
+                &vantages,
+                &self.dns,
+                &reach::ProbeSettings::default(),
+            )
+            .await,
+        )
     }
 }
 
@@ -344,6 +417,14 @@ impl Printer {
                     width = self.name_width
                 )?;
                 writeln!(out, "    {}", r.caa.reason)?;
+                if let Some(reach) = &r.reach {
+                    writeln!(
+                        out,
+                        "    reach: {}: {}",
+                        reach.verdict.as_str(),
+                        reach.reason
+                    )?;
+                }
                 for f in &r.findings {
                     if f.check != crate::findings::CheckKind::Caa
                         || f.severity != crate::findings::Severity::Blocking

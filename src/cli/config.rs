@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::config::{self, Config, ConfigErrors};
+use crate::config::{self, Config, ConfigErrors, Problem};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
@@ -35,7 +35,7 @@ pub fn check(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
     match config::load(path) {
         Ok(config) => {
             for warning in &config.warnings {
-                let _ = writeln!(err, "warning: {warning}");
+                let _ = writeln!(err, "{}", as_warning(warning));
             }
             for problem in config.unreadable_secrets() {
                 let _ = writeln!(err, "{}: warning: {problem}", path.display());
@@ -61,6 +61,20 @@ pub fn check(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
             super::EXIT_USAGE
         }
     }
+}
+
+/// `file:line:col: warning: key: message`, as compilers print warnings.
+fn as_warning(problem: &Problem) -> String {
+    let mut out = String::new();
+    if let Some(location) = &problem.location {
+        out.push_str(&format!("{location}: "));
+    }
+    out.push_str("warning: ");
+    if let Some(key) = &problem.key {
+        out.push_str(&format!("{key}: "));
+    }
+    out.push_str(&problem.message);
+    out
 }
 
 fn summary(path: &Path, config: &Config) -> String {

@@ -180,6 +180,11 @@ impl<'a> Problems<'a> {
 /// toml's message, made to read as one line after our own prefix.
 fn toml_message(err: &toml::de::Error) -> String {
     let message = err.message().trim().replace('\n', "; ");
+    // serde names Rust types; say what to write instead.
+    let message = message
+        .replace("expected usize", "expected a whole number, 1 or more")
+        .replace("expected u32", "expected a whole number, 1 or more")
+        .replace("expected u16", "expected a port number, 1 to 65535");
     // serde says "unknown field `x`, expected one of ..." — add the fix.
     if message.starts_with("unknown field") {
         format!("{message} (see config.example.toml for every key)")

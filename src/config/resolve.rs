@@ -101,6 +101,7 @@ pub(crate) fn parse(
     }
 
     let mut raw = RawSections::default();
+    let mut risk_span = None;
     for (key, value) in root.into_inner() {
         let name = key.get_ref().as_ref();
         match name {
@@ -108,7 +109,10 @@ pub(crate) fn parse(
             "dns" => raw.dns = table(value, name, &mut p),
             "alerts" => raw.alerts = table(value, name, &mut p),
             "reach" => raw.reach = table(value, name, &mut p),
-            "risk" => raw.risk = table(value, name, &mut p),
+            "risk" => {
+                risk_span = Some(key.span());
+                raw.risk = table(value, name, &mut p);
+            }
             "domains" => raw.domains = array_of_tables(value, name, &mut p),
             "vantage" => raw.vantage = array_of_tables(value, name, &mut p),
             "providers" => raw.providers = array_of_tables(value, name, &mut p),
@@ -145,6 +149,11 @@ pub(crate) fn parse(
     config.providers = resolve_providers(&raw.providers, &mut p);
     config.orders = resolve_orders(&raw.orders, &config.catalogue, &mut p);
     if let Some(risk) = raw.risk {
+        // The lists are compiled into a model at start; an entry the model
+        // cannot use is a config error, not a surprise at the first check.
+        if let (Err(e), Some(span)) = (risk.validate(), risk_span.clone()) {
+            p.at(span, "risk", e.to_string());
+        }
         config.risk = risk;
     }
 
@@ -376,9 +385,9 @@ fn secret(
                 p.on(
                     e,
                     format!("{prefix}.{base}_env"),
-                    format!(
-                        "{var:?} is not an environment variable name; give the variable's name (letters, digits, '_'), not the secret"
-                    ),
+                    // Not echoed: what is written here by mistake is
+                    // often the secret itself.
+                    "this is not an environment variable name (letters, digits, '_'); give the variable's name, not the secret",
                 );
                 return None;
             }

@@ -11,7 +11,8 @@ use thiserror::Error;
 /// A cron expression with seconds (`"0 */15 * * * *"`), already checked to
 /// parse the way tokio-cron-scheduler 0.15 parses it (`Job::new_async`:
 /// croner with seconds required and day-of-month AND day-of-week), and to
-/// fire at least once. Hand [`CronSchedule::as_str`] to the scheduler.
+/// fire at least once. Times are UTC, as `Job::new_async` runs them. Hand
+/// [`CronSchedule::as_str`] to the scheduler.
 #[derive(Clone)]
 pub struct CronSchedule {
     text: String,

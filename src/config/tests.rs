@@ -486,3 +486,15 @@ fn an_unknown_key_does_not_hide_other_mistakes_in_its_table() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_secret_written_where_a_variable_name_belongs_is_not_echoed() {
+    let text =
+        "[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_env = \"s3cr3t!pass\"\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with("config.toml:3:14: alerts.webhook[0].secret_env:"),
+        "{msg}"
+    );
+    assert!(!msg.contains("s3cr3t"), "{msg}");
+}

@@ -257,7 +257,7 @@ impl Store {
                     .await
                     .map_err(StoreError::query("creating a target's state"))?;
                 }
-                Some(p) => {
+                Some(_) => {
                     // `last_error` is kept after a recovery: `status` shows
                     // the most recent error and when it happened.
                     sqlx::query(
@@ -280,7 +280,6 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::query("updating a target's state"))?;
-                    let _ = p;
                 }
             }
 

@@ -163,7 +163,9 @@ impl HttpReceiver {
                 headers,
                 body,
             });
-            st.script.pop_front().unwrap_or_else(|| self.fallback.clone())
+            st.script
+                .pop_front()
+                .unwrap_or_else(|| self.fallback.clone())
         };
         let mut out = format!(
             "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",

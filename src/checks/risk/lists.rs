@@ -64,12 +64,22 @@ pub(super) enum Severity {
 /// The built-in brand list. The data is part of the binary and covered by
 /// tests, so a parse failure is a build defect, not a run-time condition.
 pub(super) fn builtin_brands() -> BrandFile {
-    toml::from_str(BRANDS).expect("data/risk/brands.toml is valid (tested)")
+    toml::from_str(BRANDS).unwrap_or_else(|e| {
+        panic!(
+            "data/risk/brands.toml is invalid (a build defect): {}",
+            e.message()
+        )
+    })
 }
 
 /// The built-in sensitive and service words; see [`builtin_brands`].
 pub(super) fn builtin_words() -> WordFile {
-    toml::from_str(WORDS).expect("data/risk/sensitive-words.toml is valid (tested)")
+    toml::from_str(WORDS).unwrap_or_else(|e| {
+        panic!(
+            "data/risk/sensitive-words.toml is invalid (a build defect): {}",
+            e.message()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -96,13 +106,21 @@ mod tests {
                 b.name
             );
             for t in b.tokens.iter().chain(&b.word_tokens) {
-                assert!(is_token(t), "{}: token {t:?} must be lower-case ASCII letters/digits", b.name);
+                assert!(
+                    is_token(t),
+                    "{}: token {t:?} must be lower-case ASCII letters/digits",
+                    b.name
+                );
                 if let Some(other) = seen.insert(t, &b.name) {
                     panic!("token {t:?} is listed for both {other} and {}", b.name);
                 }
             }
             for h in &b.han {
-                assert!(h.chars().count() >= 2 && !h.is_ascii(), "{}: han {h:?}", b.name);
+                assert!(
+                    h.chars().count() >= 2 && !h.is_ascii(),
+                    "{}: han {h:?}",
+                    b.name
+                );
             }
         }
         assert!(brands.len() >= 230, "{} brands", brands.len());
@@ -113,7 +131,10 @@ mod tests {
             .filter(|b| !b.han.is_empty())
             .count();
         assert!(chinese >= 80, "{chinese} Chinese brands");
-        for must in ["alipay", "taobao", "wechat", "weixin", "qq", "jd", "icbc", "ccb", "boc", "12306", "unionpay", "paypal"] {
+        for must in [
+            "alipay", "taobao", "wechat", "weixin", "qq", "jd", "icbc", "ccb", "boc", "12306",
+            "unionpay", "paypal",
+        ] {
             assert!(seen.contains_key(must), "{must} missing");
         }
     }
@@ -130,10 +151,25 @@ mod tests {
         }
         for w in &file.service.words {
             assert!(is_token(w) && w.len() >= 2, "service word {w:?}");
-            assert!(!sensitive.contains(w.as_str()), "{w:?} is both sensitive and a service word");
+            assert!(
+                !sensitive.contains(w.as_str()),
+                "{w:?} is both sensitive and a service word"
+            );
         }
-        for kind in ["banking", "payment", "wallet", "login", "verification", "account", "official", "government"] {
-            assert!(file.group.iter().any(|g| g.kind == kind), "kind {kind} missing");
+        for kind in [
+            "banking",
+            "payment",
+            "wallet",
+            "login",
+            "verification",
+            "account",
+            "official",
+            "government",
+        ] {
+            assert!(
+                file.group.iter().any(|g| g.kind == kind),
+                "kind {kind} missing"
+            );
         }
     }
 }

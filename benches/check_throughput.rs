@@ -1,0 +1,904 @@
+//! Issue #2: how fast `certvigil check` gets through 10,000 names, next to
+//! `dnsperf` sending the same queries to the same server (the limit).
+//!
+//! Run with `cargo bench --bench check_throughput`. It
+//! 1. serves a generated zone of 10,000 names from the in-process loopback
+//!    DNS server of the tests (`tests/support/dns.rs`, own thread, query log
+//!    off), with the query mix a real check meets: most names with their own
+//!    CAA RRset, some without (the climb reaches a parent), a few aliases
+//!    (the pre-erratum climb from the alias target) and a few forbidden;
+//! 2. runs the release binary as a child, `certvigil check --file F --ca
+//!    letsencrypt --format json --nameserver ADDR --concurrency N`, for a few
+//!    N, three timed runs each after one untimed run with the server's query
+//!    log on, which checks that the server received exactly the queries the
+//!    zone predicts (no retries, no TCP); every run's output is checked: all
+//!    names back, in order, none with verdict `error`, the verdicts expected;
+//! 3. runs `dnsperf` against the same server with exactly those queries;
+//! 4. prints a table (median and min-max of the runs) and writes
+//!    `target/bench-check-throughput.json`.
+//!
+//! Knobs (environment): CERTVIGIL_BENCH_NAMES (10000),
+//! CERTVIGIL_BENCH_CONCURRENCY ("64,256,1024"), CERTVIGIL_BENCH_RUNS (3),
+//! CERTVIGIL_BENCH_DNSPERF_PASSES (3, passes over the query file per run).
+//! The process exits 1 when a run lost names, saw errors or sent other
+//! queries than predicted, so a broken benchmark never passes for a slow one.
+
+#[allow(dead_code)]
+#[path = "../tests/support/dns.rs"]
+mod testdns;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use certvigil::checks::caa::CaaRecord;
+use serde_json::{Value, json};
+use testdns::TestDns;
+
+const CA: &str = "letsencrypt";
+const ALLOWED_ISSUER: &str = "letsencrypt.org";
+const OTHER_ISSUER: &str = "digicert.com";
+/// Alias targets, `t{m}.cdn.example`.
+const ALIAS_TARGETS: usize = 50;
+/// Second-level zones, `z{j}.bench.example`.
+const ZONES: usize = 100;
+
+fn main() {
+    let names = env_usize("CERTVIGIL_BENCH_NAMES", 10_000);
+    let runs = env_usize("CERTVIGIL_BENCH_RUNS", 3).max(1);
+    let passes = env_usize("CERTVIGIL_BENCH_DNSPERF_PASSES", 3).max(1);
+    let concurrencies: Vec<usize> = std::env::var("CERTVIGIL_BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "64,256,1024".into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("CERTVIGIL_BENCH_CONCURRENCY: numbers, comma-separated")
+        })
+        .collect();
+
+    let machine = Machine::read();
+    println!(
+        "check_throughput: {names} names, concurrency {concurrencies:?}, {runs} timed run(s) each; \
+         machine: {} CPU(s), {}; load average before: {}",
+        machine.nproc, machine.cpu_model, machine.loadavg
+    );
+
+    let plan = Plan::generate(names);
+    let dns = TestDns::start_sync();
+    plan.load_into(&dns);
+    dns.set_logging(false);
+    dns.clear_queries();
+    let addr = dns.addr();
+    let server_thread = format!("testdns-{}", addr.port());
+
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let list = dir.path().join("names.txt");
+    fs::write(&list, plan.names.join("\n") + "\n").expect("write the name list");
+    let datafile = dir.path().join("dnsperf-queries.txt");
+    let mut data = String::new();
+    for q in plan.queries.iter().flatten() {
+        data.push_str(q);
+        data.push_str(" CAA\n");
+    }
+    fs::write(&datafile, data).expect("write the dnsperf data file");
+    let total_queries = plan.total_queries();
+    println!(
+        "zone served on {addr}: {} names, {total_queries} CAA queries predicted \
+         ({:.2} per name); expected verdicts: {} allowed, {} forbidden",
+        plan.names.len(),
+        total_queries as f64 / plan.names.len() as f64,
+        plan.expected_allowed,
+        plan.expected_forbidden
+    );
+
+    let exe = Path::new(env!("CARGO_BIN_EXE_certvigil"));
+    let mut problems: Vec<String> = Vec::new();
+    let mut results: Vec<ConcurrencyResult> = Vec::new();
+    for &n in &concurrencies {
+        // Untimed: the query log on, to check the prediction (and warm up).
+        dns.clear_queries();
+        dns.set_logging(true);
+        let warm = run_certvigil(exe, &list, addr, n, dir.path(), &server_thread);
+        dns.set_logging(false);
+        let received = dns.queries();
+        dns.clear_queries();
+        problems.extend(
+            plan.check_output(&warm)
+                .into_iter()
+                .map(|p| format!("concurrency {n}, checked run: {p}")),
+        );
+        problems.extend(
+            plan.check_received(&received)
+                .into_iter()
+                .map(|p| format!("concurrency {n}, checked run: {p}")),
+        );
+        drop(received);
+
+        let mut timed = Vec::new();
+        for r in 1..=runs {
+            let run = run_certvigil(exe, &list, addr, n, dir.path(), &server_thread);
+            let issues = plan.check_output(&run);
+            println!(
+                "  certvigil --concurrency {n:<5} run {r}: {:.3} s wall, {:.0} queries/s, \
+                 {:.3} s CPU, {:.1} MiB peak RSS, server thread {:.0}% busy{}",
+                run.wall.as_secs_f64(),
+                total_queries as f64 / run.wall.as_secs_f64(),
+                run.cpu.as_secs_f64(),
+                run.max_rss_kib as f64 / 1024.0,
+                100.0 * run.server_cpu.as_secs_f64() / run.wall.as_secs_f64(),
+                if issues.is_empty() {
+                    String::new()
+                } else {
+                    format!("  PROBLEMS: {}", issues.join("; "))
+                }
+            );
+            problems.extend(
+                issues
+                    .into_iter()
+                    .map(|p| format!("concurrency {n}, run {r}: {p}")),
+            );
+            timed.push(run);
+        }
+        results.push(ConcurrencyResult {
+            concurrency: n,
+            runs: timed,
+        });
+    }
+
+    let dnsperf = run_dnsperf_series(&datafile, addr, passes, runs, &server_thread, &mut problems);
+    let loadavg_after = Machine::read().loadavg;
+
+    print_table(&plan, &results, dnsperf.as_ref());
+    println!(
+        "load average before: {}, after: {loadavg_after}",
+        machine.loadavg
+    );
+
+    let report = json_report(
+        &plan,
+        &machine,
+        &loadavg_after,
+        &results,
+        dnsperf.as_ref(),
+        &problems,
+    );
+    let out = target_dir().join("bench-check-throughput.json");
+    match fs::create_dir_all(target_dir())
+        .and_then(|()| fs::write(&out, serde_json::to_string_pretty(&report).expect("JSON")))
+    {
+        Ok(()) => println!("results written to {}", out.display()),
+        Err(e) => {
+            problems.push(format!("cannot write {}: {e}", out.display()));
+        }
+    }
+    drop(dns);
+    if !problems.is_empty() {
+        eprintln!(
+            "check_throughput: {} problem(s); the figures above are not valid:",
+            problems.len()
+        );
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    match std::env::var(key) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={v}: not a number")),
+        Err(_) => default,
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// What kind of name `n{i}.z{j}.bench.example` is, by `i % 100`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Its own CAA RRset authorizing the CA (84%).
+    Own,
+    /// No CAA at the name: the climb decides at z{j} (even j) or
+    /// bench.example (odd j), both authorizing the CA (10%).
+    Inherits,
+    /// An alias of `t{m}.cdn.example`, whose CAA authorizes the CA (5%).
+    Alias,
+    /// Its own CAA RRset naming another CA only (1%).
+    Forbidden,
+}
+
+impl Kind {
+    fn of(i: usize) -> Self {
+        match i % 100 {
+            r if r % 20 == 0 => Kind::Alias,
+            r if r % 10 == 1 => Kind::Inherits,
+            3 => Kind::Forbidden,
+            _ => Kind::Own,
+        }
+    }
+}
+
+/// The generated zone, the names to check, and the queries a check of each
+/// name sends.
+struct Plan {
+    names: Vec<String>,
+    /// Per name, the CAA queries `certvigil check` sends for it (the name
+    /// and every ancestor up to the TLD, then the ancestors of alias
+    /// targets not already asked), as `gather_caa` does.
+    queries: Vec<Vec<String>>,
+    /// Alias at a name, for the prediction and the zone.
+    cnames: HashMap<String, String>,
+    expected_allowed: usize,
+    expected_forbidden: usize,
+}
+
+impl Plan {
+    fn generate(count: usize) -> Self {
+        let mut names = Vec::with_capacity(count);
+        let mut cnames = HashMap::new();
+        let mut expected_forbidden = 0;
+        for i in 0..count {
+            let name = format!("n{i}.z{}.bench.example", i % ZONES);
+            match Kind::of(i) {
+                Kind::Alias => {
+                    cnames.insert(name.clone(), format!("t{}.cdn.example", i % ALIAS_TARGETS));
+                }
+                Kind::Forbidden => expected_forbidden += 1,
+                Kind::Own | Kind::Inherits => {}
+            }
+            names.push(name);
+        }
+        let queries = names
+            .iter()
+            .map(|n| predicted_queries(n, &cnames))
+            .collect();
+        Self {
+            expected_allowed: count - expected_forbidden,
+            expected_forbidden,
+            names,
+            queries,
+            cnames,
+        }
+    }
+
+    fn total_queries(&self) -> usize {
+        self.queries.iter().map(Vec::len).sum()
+    }
+
+    fn load_into(&self, dns: &TestDns) {
+        let allow = || [CaaRecord::new(0, "issue", ALLOWED_ISSUER)];
+        dns.set_caa("bench.example", allow());
+        for j in (0..ZONES).step_by(2) {
+            dns.set_caa(&format!("z{j}.bench.example"), allow());
+        }
+        for m in 0..ALIAS_TARGETS {
+            dns.set_caa(&format!("t{m}.cdn.example"), allow());
+        }
+        for (i, name) in self.names.iter().enumerate() {
+            match Kind::of(i) {
+                Kind::Own => dns.set_caa(name, allow()),
+                Kind::Inherits => dns.set_caa(name, []),
+                Kind::Forbidden => dns.set_caa(name, [CaaRecord::new(0, "issue", OTHER_ISSUER)]),
+                Kind::Alias => dns.set_cname(name, &self.cnames[name]),
+            }
+        }
+    }
+
+    /// Problems with one run's output: lines missing or out of order,
+    /// verdicts `error` or other than expected, a bad exit status.
+    fn check_output(&self, run: &Run) -> Vec<String> {
+        let mut problems = Vec::new();
+        // 1: some name is forbidden (blocking); 0 if the plan has none.
+        let want_exit = if self.expected_forbidden > 0 { 1 } else { 0 };
+        if run.exit_code != Some(want_exit) {
+            problems.push(format!(
+                "exit status {:?}, expected {want_exit}; stderr: {}",
+                run.exit_code,
+                first_lines(&run.stderr, 5)
+            ));
+        }
+        let mut lines = 0;
+        let (mut allowed, mut forbidden, mut errors) = (0, 0, 0);
+        let mut first_error: Option<String> = None;
+        let mut out_of_order = 0;
+        for (i, line) in run.stdout.lines().enumerate() {
+            lines += 1;
+            let v: Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(format!("line {} is not JSON ({e})", i + 1));
+                    continue;
+                }
+            };
+            if self.names.get(i).map(String::as_str) != v["domain"].as_str() {
+                out_of_order += 1;
+            }
+            match v["caa"]["verdict"].as_str() {
+                Some("allowed") => allowed += 1,
+                Some("forbidden") => forbidden += 1,
+                _ => {
+                    errors += 1;
+                    first_error.get_or_insert_with(|| line.to_string());
+                }
+            }
+        }
+        if lines != self.names.len() {
+            problems.push(format!("{lines} lines for {} names", self.names.len()));
+        }
+        if out_of_order > 0 {
+            problems.push(format!("{out_of_order} line(s) not in input order"));
+        }
+        if errors > 0 {
+            problems.push(format!(
+                "{errors} name(s) with verdict error, e.g. {}",
+                first_error.unwrap_or_default()
+            ));
+        }
+        if allowed != self.expected_allowed || forbidden != self.expected_forbidden {
+            problems.push(format!(
+                "{allowed} allowed and {forbidden} forbidden, expected {} and {}",
+                self.expected_allowed, self.expected_forbidden
+            ));
+        }
+        problems
+    }
+
+    /// Problems with what the server received in a run with the log on:
+    /// other queries than predicted (a retry, a missing climb), or TCP.
+    fn check_received(&self, received: &[testdns::LoggedQuery]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut want: HashMap<&str, isize> = HashMap::new();
+        for q in self.queries.iter().flatten() {
+            *want.entry(q.as_str()).or_default() += 1;
+        }
+        let mut tcp = 0;
+        let mut not_caa = 0;
+        for q in received {
+            tcp += usize::from(q.tcp);
+            not_caa += usize::from(q.rtype != testdns::rtype::CAA);
+            *want.entry(q.name.as_str()).or_default() -= 1;
+        }
+        if received.len() != self.total_queries() {
+            problems.push(format!(
+                "the server received {} queries, {} predicted",
+                received.len(),
+                self.total_queries()
+            ));
+        }
+        let off: Vec<_> = want.iter().filter(|(_, d)| **d != 0).take(5).collect();
+        if !off.is_empty() {
+            problems.push(format!(
+                "queries differ from the prediction (name: predicted minus received), e.g. {off:?}"
+            ));
+        }
+        if tcp > 0 || not_caa > 0 {
+            problems.push(format!("{tcp} queries over TCP, {not_caa} not of type CAA"));
+        }
+        problems
+    }
+}
+
+/// The queries `gather_caa` sends for `name`: the name and each ancestor
+/// up to the TLD, then each proper ancestor of every alias target met,
+/// once, minus those already asked in the first climb.
+fn predicted_queries(name: &str, cnames: &HashMap<String, String>) -> Vec<String> {
+    let climb = self_and_ancestors(name);
+    let asked: HashSet<&String> = climb.iter().collect();
+    let mut extra: Vec<String> = Vec::new();
+    for n in &climb {
+        // The server follows the alias chain of every name asked.
+        let mut seen = HashSet::new();
+        let mut cur = n.clone();
+        while let Some(target) = cnames.get(&cur) {
+            if !seen.insert(target.clone()) {
+                break;
+            }
+            if let Some((_, parent)) = target.split_once('.') {
+                for a in self_and_ancestors(parent) {
+                    if !asked.contains(&a) && !extra.contains(&a) {
+                        extra.push(a);
+                    }
+                }
+            }
+            cur = target.clone();
+        }
+    }
+    let mut all = climb.clone();
+    all.extend(extra);
+    all
+}
+
+fn self_and_ancestors(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_string()];
+    let mut cur = name;
+    while let Some((_, parent)) = cur.split_once('.') {
+        out.push(parent.to_string());
+        cur = parent;
+    }
+    out
+}
+
+/// One run of a child process, measured.
+struct Run {
+    wall: Duration,
+    /// User plus system time of the child.
+    cpu: Duration,
+    max_rss_kib: u64,
+    exit_code: Option<i32>,
+    /// CPU time the DNS server's thread used during the run.
+    server_cpu: Duration,
+    stdout: String,
+    stderr: String,
+}
+
+struct ConcurrencyResult {
+    concurrency: usize,
+    runs: Vec<Run>,
+}
+
+fn run_certvigil(
+    exe: &Path,
+    list: &Path,
+    addr: SocketAddr,
+    concurrency: usize,
+    dir: &Path,
+    server_thread: &str,
+) -> Run {
+    let mut cmd = Command::new(exe);
+    cmd.arg("check")
+        .arg("--file")
+        .arg(list)
+        .args([
+            "--ca",
+            CA,
+            "--format",
+            "json",
+            "--nameserver",
+            &addr.to_string(),
+        ])
+        .args(["--concurrency", &concurrency.to_string()])
+        .env_remove("CERTVIGIL_CONFIG")
+        .env_remove("RUST_LOG");
+    run_measured(cmd, dir, "certvigil", server_thread)
+}
+
+/// Runs `cmd` with stdout and stderr to files in `dir`, and measures its
+/// wall time, CPU time and peak RSS (wait4's rusage of that child only).
+fn run_measured(mut cmd: Command, dir: &Path, tag: &str, server_thread: &str) -> Run {
+    let out_path = dir.join(format!("{tag}.stdout"));
+    let err_path = dir.join(format!("{tag}.stderr"));
+    cmd.stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("create the stdout file"))
+        .stderr(File::create(&err_path).expect("create the stderr file"));
+    let server_before = thread_cpu(server_thread);
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {tag}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our child, not yet reaped (std's Child is never
+        // waited on); status and usage are valid for writes.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::Interrupted,
+            "wait4({tag}): {e}"
+        );
+    }
+    let wall = start.elapsed();
+    let server_cpu = match (server_before, thread_cpu(server_thread)) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => Duration::ZERO,
+    };
+    drop(child);
+    let exit_code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        // Linux reports ru_maxrss in KiB.
+        max_rss_kib: usage.ru_maxrss as u64,
+        exit_code,
+        server_cpu,
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// User plus system time of the thread of this process named `name`, from
+/// /proc (clock-tick resolution); `None` if it cannot be read.
+fn thread_cpu(name: &str) -> Option<Duration> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    for entry in fs::read_dir("/proc/self/task").ok()? {
+        let path = entry.ok()?.path();
+        if fs::read_to_string(path.join("comm")).ok()?.trim() != name {
+            continue;
+        }
+        let stat = fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the parenthesised comm start at field 3 (state);
+        // utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        return Some(Duration::from_secs_f64(ticks as f64 / hz.max(1) as f64));
+    }
+    None
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    if lines.is_empty() {
+        "(empty)".into()
+    } else {
+        lines.join(" | ")
+    }
+}
+
+/// One dnsperf run's figures.
+struct DnsperfRun {
+    qps: f64,
+    sent: u64,
+    completed: u64,
+    lost: u64,
+    run: Run,
+}
+
+struct DnsperfResult {
+    command: String,
+    runs: Vec<DnsperfRun>,
+}
+
+fn run_dnsperf_series(
+    datafile: &Path,
+    addr: SocketAddr,
+    passes: usize,
+    runs: usize,
+    server_thread: &str,
+    problems: &mut Vec<String>,
+) -> Option<DnsperfResult> {
+    let args: Vec<String> = [
+        "-s",
+        &addr.ip().to_string(),
+        "-p",
+        &addr.port().to_string(),
+        "-d",
+        &datafile.display().to_string(),
+        "-n",
+        &passes.to_string(),
+        "-c",
+        "1",
+        "-q",
+        "256",
+        "-e",
+        "-t",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let command = format!("dnsperf {}", args.join(" "));
+    let available = Command::new("dnsperf")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !available {
+        println!(
+            "dnsperf is not installed, so there is no reference rate: install it with \
+             `sudo apt-get install -y dnsperf` (Debian/Ubuntu) and run again. \
+             certvigil's own figures follow."
+        );
+        return None;
+    }
+    let dir = datafile.parent().expect("the data file is in a directory");
+    let mut out = Vec::new();
+    for r in 1..=runs {
+        let mut cmd = Command::new("dnsperf");
+        cmd.args(&args);
+        let run = run_measured(cmd, dir, "dnsperf", server_thread);
+        let field = |label: &str| -> Option<f64> {
+            run.stdout
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(label))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        };
+        let (Some(qps), Some(sent), Some(completed), Some(lost)) = (
+            field("Queries per second:"),
+            field("Queries sent:"),
+            field("Queries completed:"),
+            field("Queries lost:"),
+        ) else {
+            problems.push(format!(
+                "dnsperf run {r}: cannot read its statistics (exit {:?}); stdout: {}; stderr: {}",
+                run.exit_code,
+                first_lines(&run.stdout, 8),
+                first_lines(&run.stderr, 5)
+            ));
+            continue;
+        };
+        println!(
+            "  dnsperf run {r}: {qps:.0} queries/s, {completed}/{sent} completed, {lost} lost, \
+             {:.3} s wall, {:.3} s CPU, server thread {:.0}% busy",
+            run.wall.as_secs_f64(),
+            run.cpu.as_secs_f64(),
+            100.0 * run.server_cpu.as_secs_f64() / run.wall.as_secs_f64()
+        );
+        if lost > 0.0 {
+            problems.push(format!("dnsperf run {r}: {lost} queries lost"));
+        }
+        out.push(DnsperfRun {
+            qps,
+            sent: sent as u64,
+            completed: completed as u64,
+            lost: lost as u64,
+            run,
+        });
+    }
+    Some(DnsperfResult { command, runs: out })
+}
+
+/// Median, min and max.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return Self {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            };
+        }
+        let mid = v.len() / 2;
+        let median = if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        };
+        Self {
+            median,
+            min: v[0],
+            max: v[v.len() - 1],
+        }
+    }
+
+    fn show(&self, decimals: usize) -> String {
+        format!(
+            "{:.d$} ({:.d$}-{:.d$})",
+            self.median,
+            self.min,
+            self.max,
+            d = decimals
+        )
+    }
+
+    fn json(&self) -> Value {
+        json!({"median": self.median, "min": self.min, "max": self.max})
+    }
+}
+
+struct Figures {
+    wall: Spread,
+    names_per_s: Spread,
+    queries_per_s: Spread,
+    cpu: Spread,
+    rss_mib: Spread,
+    server_busy: Spread,
+}
+
+fn figures(plan: &Plan, runs: &[Run]) -> Figures {
+    let names = plan.names.len() as f64;
+    let queries = plan.total_queries() as f64;
+    let wall = |r: &Run| r.wall.as_secs_f64();
+    Figures {
+        wall: Spread::of(runs.iter().map(wall)),
+        names_per_s: Spread::of(runs.iter().map(|r| names / wall(r))),
+        queries_per_s: Spread::of(runs.iter().map(|r| queries / wall(r))),
+        cpu: Spread::of(runs.iter().map(|r| r.cpu.as_secs_f64())),
+        rss_mib: Spread::of(runs.iter().map(|r| r.max_rss_kib as f64 / 1024.0)),
+        server_busy: Spread::of(runs.iter().map(|r| r.server_cpu.as_secs_f64() / wall(r))),
+    }
+}
+
+fn dnsperf_qps(d: &DnsperfResult) -> Spread {
+    Spread::of(d.runs.iter().map(|r| r.qps))
+}
+
+fn print_table(plan: &Plan, results: &[ConcurrencyResult], dnsperf: Option<&DnsperfResult>) {
+    let reference = dnsperf.map(dnsperf_qps).filter(|s| s.median.is_finite());
+    println!();
+    println!(
+        "certvigil check, {} names, {} queries; median (min-max) of {} run(s)",
+        plan.names.len(),
+        plan.total_queries(),
+        results.first().map_or(0, |r| r.runs.len())
+    );
+    println!(
+        "| concurrency | wall s | names/s | queries/s | CPU s | peak RSS MiB | DNS server busy | vs dnsperf |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in results {
+        let f = figures(plan, &r.runs);
+        let ratio = reference.map_or("-".to_string(), |d| {
+            format!("{:.2}", f.queries_per_s.median / d.median)
+        });
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0}% | {ratio} |",
+            r.concurrency,
+            f.wall.show(3),
+            f.names_per_s.show(0),
+            f.queries_per_s.show(0),
+            f.cpu.show(3),
+            f.rss_mib.show(1),
+            100.0 * f.server_busy.median
+        );
+    }
+    match (dnsperf, reference) {
+        (Some(d), Some(q)) => {
+            let busy = Spread::of(
+                d.runs
+                    .iter()
+                    .map(|r| r.run.server_cpu.as_secs_f64() / r.run.wall.as_secs_f64()),
+            );
+            let cpu = Spread::of(d.runs.iter().map(|r| r.run.cpu.as_secs_f64()));
+            println!(
+                "| dnsperf | {} | - | {} | {} | {} | {:.0}% | 1.00 |",
+                Spread::of(d.runs.iter().map(|r| r.run.wall.as_secs_f64())).show(3),
+                q.show(0),
+                cpu.show(3),
+                Spread::of(d.runs.iter().map(|r| r.run.max_rss_kib as f64 / 1024.0)).show(1),
+                100.0 * busy.median
+            );
+            println!("dnsperf: {}", d.command);
+        }
+        _ => println!("| dnsperf | - | - | not run | - | - | - | - |"),
+    }
+    let best = results
+        .iter()
+        .map(|r| figures(plan, &r.runs))
+        .max_by(|a, b| a.queries_per_s.median.total_cmp(&b.queries_per_s.median));
+    if let Some(best) = best {
+        let max_rss = results
+            .iter()
+            .flat_map(|r| r.runs.iter())
+            .map(|r| r.max_rss_kib as f64 / 1024.0)
+            .fold(0.0, f64::max);
+        match reference {
+            Some(d) => println!(
+                "aim: >= 0.50 of dnsperf's rate: {:.2} ({}); peak RSS < 64 MiB: {max_rss:.1} MiB ({})",
+                best.queries_per_s.median / d.median,
+                if best.queries_per_s.median >= d.median / 2.0 {
+                    "met"
+                } else {
+                    "NOT met"
+                },
+                if max_rss < 64.0 { "met" } else { "NOT met" }
+            ),
+            None => println!(
+                "aim: peak RSS < 64 MiB: {max_rss:.1} MiB ({}); the rate aim needs dnsperf",
+                if max_rss < 64.0 { "met" } else { "NOT met" }
+            ),
+        }
+    }
+}
+
+fn json_report(
+    plan: &Plan,
+    machine: &Machine,
+    loadavg_after: &str,
+    results: &[ConcurrencyResult],
+    dnsperf: Option<&DnsperfResult>,
+    problems: &[String],
+) -> Value {
+    let reference = dnsperf.map(dnsperf_qps).filter(|s| s.median.is_finite());
+    let certvigil: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let f = figures(plan, &r.runs);
+            json!({
+                "concurrency": r.concurrency,
+                "wall_s": f.wall.json(),
+                "names_per_s": f.names_per_s.json(),
+                "queries_per_s": f.queries_per_s.json(),
+                "cpu_s": f.cpu.json(),
+                "peak_rss_mib": f.rss_mib.json(),
+                "dns_server_busy": f.server_busy.json(),
+                "ratio_to_dnsperf": reference.map(|d| f.queries_per_s.median / d.median),
+                "runs": r.runs.iter().map(|run| json!({
+                    "wall_s": run.wall.as_secs_f64(),
+                    "cpu_s": run.cpu.as_secs_f64(),
+                    "peak_rss_kib": run.max_rss_kib,
+                    "exit_code": run.exit_code,
+                    "dns_server_cpu_s": run.server_cpu.as_secs_f64(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let dnsperf_json = dnsperf.map(|d| {
+        json!({
+            "command": d.command,
+            "queries_per_s": dnsperf_qps(d).json(),
+            "runs": d.runs.iter().map(|r| json!({
+                "queries_per_s": r.qps,
+                "sent": r.sent,
+                "completed": r.completed,
+                "lost": r.lost,
+                "wall_s": r.run.wall.as_secs_f64(),
+                "cpu_s": r.run.cpu.as_secs_f64(),
+                "peak_rss_kib": r.run.max_rss_kib,
+                "dns_server_cpu_s": r.run.server_cpu.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "bench": "check_throughput",
+        "command": "cargo bench --bench check_throughput",
+        "names": plan.names.len(),
+        "queries": plan.total_queries(),
+        "expected": {"allowed": plan.expected_allowed, "forbidden": plan.expected_forbidden},
+        "machine": {
+            "nproc": machine.nproc,
+            "cpu_model": machine.cpu_model,
+            "loadavg_before": machine.loadavg,
+            "loadavg_after": loadavg_after,
+        },
+        "certvigil": certvigil,
+        "dnsperf": dnsperf_json,
+        "problems": problems,
+        "valid": problems.is_empty(),
+    })
+}
+
+struct Machine {
+    nproc: usize,
+    cpu_model: String,
+    loadavg: String,
+}
+
+impl Machine {
+    fn read() -> Self {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or_else(|| "unknown".into(), |(_, m)| m.trim().to_string());
+        let loadavg = fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into());
+        Self {
+            nproc: std::thread::available_parallelism().map_or(0, usize::from),
+            cpu_model,
+            loadavg,
+        }
+    }
+}

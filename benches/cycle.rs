@@ -1,0 +1,162 @@
+//! Benchmarks of the real daemon (not timed tests; run with
+//! `cargo bench --bench cycle`, optionally `-- 10000 1000` for the two
+//! domain counts):
+//! 1. one full cycle over N domains (default 10,000) against a DNS server on
+//!    127.0.0.1: wall time, CPU time and peak RSS of the daemon process;
+//! 2. idle RSS of the daemon with M domains configured (default 1,000),
+//!    after their first check.
+//!
+//! The daemon is the release binary, started as a process; every domain is
+//! new, so the whole set is checked at once on start-up (the same path as a
+//! cycle: dispatch, concurrency bound, gather, judge, one transaction each).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use certvigil::checks::caa::CaaRecord;
+use support::dns::TestDns;
+
+const BIN: &str = env!("CARGO_BIN_EXE_certvigil");
+
+fn write_config(dir: &Path, dns: &TestDns, n: usize) {
+    let mut text = format!(
+        "[daemon]\ndatabase = \"{}\"\n# Once a year: only the start-up cycle runs.\nschedule = \"0 0 0 1 1 *\"\njitter = \"0s\"\nconcurrency = 64\n\n[dns]\nnameservers = [\"{}\"]\ntimeout = \"5s\"\n",
+        dir.join("certvigil.db").display(),
+        dns.addr()
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n[[domains]]\nname = \"d{i}.bench.test\"\nca = [\"letsencrypt\"]\n"
+        ));
+    }
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+fn proc_field(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of `pid` (fields 14 and 15 of /proc/PID/stat).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0);
+    ticks as f64 / hz
+}
+
+fn checked(dir: &Path) -> usize {
+    let out = Command::new(BIN)
+        .args(["status", "--format", "json", "--config"])
+        .arg(dir.join("config.toml"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("\"verdict\":null"))
+        .count()
+}
+
+fn start(dir: &Path) -> Child {
+    Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(dir.join("config.toml"))
+        .env("RUST_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn wait_all_checked(dir: &Path, n: usize, child: &mut Child) -> Duration {
+    let start = Instant::now();
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        if checked(dir) >= n {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1800),
+            "the cycle did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn serve(n: usize) -> TestDns {
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    for i in 0..n {
+        dns.set_caa(
+            &format!("d{i}.bench.test"),
+            [CaaRecord::new(0, "issue", "letsencrypt.org")],
+        );
+    }
+    dns
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let cycle_n = args.first().copied().unwrap_or(10_000);
+    let idle_n = args.get(1).copied().unwrap_or(1_000);
+
+    // 1. One cycle.
+    let dns = serve(cycle_n);
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &dns, cycle_n);
+    let mut child = start(dir.path());
+    let wall = wait_all_checked(dir.path(), cycle_n, &mut child);
+    let pid = child.id();
+    let cpu = cpu_seconds(pid);
+    let peak = proc_field(pid, "VmHWM:");
+    stop(child);
+    let db = std::fs::metadata(dir.path().join("certvigil.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "cycle over {cycle_n} domains: wall {:.2} s (start-up included, status polled every 250 ms), daemon CPU {cpu:.2} s, peak RSS {:.1} MiB, database {:.1} MiB",
+        wall.as_secs_f64(),
+        peak as f64 / 1024.0,
+        db as f64 / 1048576.0
+    );
+    drop(dns);
+
+    // 2. Idle RSS.
+    let dns = serve(idle_n);
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &dns, idle_n);
+    let mut child = start(dir.path());
+    wait_all_checked(dir.path(), idle_n, &mut child);
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = proc_field(child.id(), "VmRSS:");
+    stop(child);
+    println!(
+        "idle RSS with {idle_n} domains configured: {:.1} MiB",
+        rss as f64 / 1024.0
+    );
+}

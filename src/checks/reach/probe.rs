@@ -1,0 +1,480 @@
+//! Gathering from this host (or through a proxy): fetch the validation path
+//! on both ports as a CA would, follow the redirects a CA follows, and
+//! record what happened at every hop. No judgement here beyond "would a CA
+//! follow this redirect" (`redirect::permitted`), which decides whether to
+//! go on at all.
+//!
+//! As a CA does for file validation (BR §3.2.2.4.18, Tencent Cloud's
+//! rules), TLS certificate errors are ignored. Every request has a connect
+//! timeout and an overall timeout, and bodies are read up to a cap, so slow
+//! or hostile servers cannot hold a probe.
+
+use std::collections::HashSet;
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use reqwest::Url;
+use reqwest::redirect::Policy;
+
+use super::model::{
+    AddressObservation, BodyObservation, Failure, HopObservation, HopOutcome, PortObservation,
+    ProbeObservation, ProbeTarget, Scheme,
+};
+use super::redirect;
+use crate::dns::DnsHandle;
+use crate::domain::DomainName;
+
+/// Limits of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// TCP (and proxy) connect timeout per request.
+    pub connect_timeout: Duration,
+    /// The whole request, body included.
+    pub request_timeout: Duration,
+    /// Octets of a body read at most. A validation file is small; Let's
+    /// Encrypt reads at most a few KiB of an http-01 answer.
+    pub body_cap: usize,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(20),
+            body_cap: 64 * 1024,
+        }
+    }
+}
+
+/// Which addresses a prober may contact. An agent abroad refuses private
+/// and local addresses so it cannot be used to reach its own network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressPolicy {
+    AnyAddress,
+    PublicOnly,
+}
+
+impl AddressPolicy {
+    pub fn permits(self, ip: IpAddr) -> bool {
+        match self {
+            AddressPolicy::AnyAddress => true,
+            AddressPolicy::PublicOnly => is_public(ip),
+        }
+    }
+}
+
+/// Whether an address is reachable on the public Internet (not loopback,
+/// private, link-local, CGNAT, documentation, multicast, unspecified, ...).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10, RFC 6598
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15, RFC 2544
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local, RFC 4193
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation, RFC 3849
+        }
+    }
+}
+
+/// How requests leave this host.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Straight to the site; names resolved through `dns`.
+    Direct {
+        dns: DnsHandle,
+        policy: AddressPolicy,
+    },
+    /// Through an HTTP, HTTPS or SOCKS5 proxy, which resolves the name
+    /// itself (so a geo-aware DNS answers as it would abroad).
+    Proxy { url: Url },
+}
+
+/// Probes `target` on both ports along `route`.
+pub async fn probe(
+    target: &ProbeTarget,
+    route: &Route,
+    settings: &ProbeSettings,
+) -> ProbeObservation {
+    crate::tls::ensure_crypto_provider();
+    let resolved = match route {
+        Route::Direct { dns, .. } => Some(resolve(dns, &target.name).await),
+        Route::Proxy { .. } => None,
+    };
+    let (http, https) = tokio::join!(
+        probe_port(target, Scheme::Http, route, resolved.as_ref(), settings),
+        probe_port(target, Scheme::Https, route, resolved.as_ref(), settings),
+    );
+    ProbeObservation {
+        resolved,
+        ports: vec![http, https],
+    }
+}
+
+/// A and AAAA of `name` (after aliases). "No address" is an observation,
+/// not an error: the judge turns it into a finding.
+pub async fn resolve(dns: &DnsHandle, name: &DomainName) -> AddressObservation {
+    let (a, aaaa) = tokio::join!(
+        dns.lookup(name, RecordType::A),
+        dns.lookup(name, RecordType::AAAA)
+    );
+    let mut out = AddressObservation::default();
+    let mut errors = Vec::new();
+    for (answer, rtype) in [(a, RecordType::A), (aaaa, RecordType::AAAA)] {
+        match answer {
+            Ok(answer) => {
+                for rdata in &answer.rdata {
+                    match (rtype, rdata.len()) {
+                        (RecordType::A, 4) => {
+                            let o: [u8; 4] = rdata[..].try_into().expect("length checked");
+                            out.addresses.push(IpAddr::from(o));
+                        }
+                        (RecordType::AAAA, 16) => {
+                            let o: [u8; 16] = rdata[..].try_into().expect("length checked");
+                            out.addresses.push(IpAddr::from(o));
+                        }
+                        _ => errors.push(format!(
+                            "a {rtype} record of {name} has {} octets of data",
+                            rdata.len()
+                        )),
+                    }
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        out.error = Some(errors.join("; "));
+    }
+    out
+}
+
+fn start_url(target: &ProbeTarget, scheme: Scheme) -> Url {
+    let port = target.ports.of(scheme);
+    let text = format!(
+        "{}://{}:{}{}",
+        scheme.as_str(),
+        target.name,
+        port,
+        target.path
+    );
+    // Cannot fail: a DomainName is a valid host, the path starts with '/'.
+    Url::parse(&text).expect("a probe URL built from a DomainName parses")
+}
+
+async fn probe_port(
+    target: &ProbeTarget,
+    scheme: Scheme,
+    route: &Route,
+    first_addresses: Option<&AddressObservation>,
+    settings: &ProbeSettings,
+) -> PortObservation {
+    let mut url = start_url(target, scheme);
+    let mut hops = Vec::new();
+    let mut seen = HashSet::new();
+    loop {
+        seen.insert(url.to_string());
+        let first = hops.is_empty();
+        let hop = fetch(
+            &url,
+            route,
+            if first { first_addresses } else { None },
+            target.expected.as_deref(),
+            settings,
+        )
+        .await;
+        let next = match &hop.outcome {
+            HopOutcome::Response {
+                status, location, ..
+            } if redirect::is_redirect(*status) => {
+                redirect::permitted(*status, &url, location.as_deref(), target.ports).ok()
+            }
+            _ => None,
+        };
+        hops.push(hop);
+        match next {
+            // A loop ends the chain; the judge sees the repeated URL.
+            Some(next) if !seen.contains(next.as_str()) && hops.len() < redirect::MAX_FOLLOWED => {
+                url = next;
+            }
+            _ => break,
+        }
+    }
+    PortObservation {
+        scheme,
+        port: target.ports.of(scheme),
+        hops,
+        follows_redirects: true,
+    }
+}
+
+/// One request, never following redirects.
+async fn fetch(
+    url: &Url,
+    route: &Route,
+    known_addresses: Option<&AddressObservation>,
+    expected: Option<&str>,
+    settings: &ProbeSettings,
+) -> HopObservation {
+    let started = Instant::now();
+    let hop = |addresses: Vec<IpAddr>, outcome: HopOutcome| HopObservation {
+        url: url.to_string(),
+        addresses,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        outcome,
+    };
+    let failed = |failure: Failure, detail: String| HopOutcome::Failed { failure, detail };
+    let host = url.host_str().unwrap_or_default().to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+
+    let mut builder = reqwest::Client::builder()
+        .redirect(Policy::none())
+        // CAs ignore certificate errors for file validation (Tencent Cloud
+        // says so; BR §3.2.2.4.18 only asks for the file's content).
+        .danger_accept_invalid_certs(true)
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!(
+            "certvigil/",
+            env!("CARGO_PKG_VERSION"),
+            " (file-validation reachability probe)"
+        ));
+    let mut addresses = Vec::new();
+    match route {
+        Route::Direct { dns, policy } => {
+            builder = builder.no_proxy();
+            let literal = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok();
+            addresses = match literal {
+                Some(ip) => vec![ip],
+                None => {
+                    let looked_up = match known_addresses {
+                        Some(a) => a.clone(),
+                        None => match DomainName::from_ascii(&host) {
+                            Ok(name) => resolve(dns, &name).await,
+                            Err(e) => {
+                                return hop(vec![], failed(Failure::NoAddress, e.to_string()));
+                            }
+                        },
+                    };
+                    if looked_up.addresses.is_empty() {
+                        let detail = looked_up
+                            .error
+                            .unwrap_or_else(|| format!("{host} has no A or AAAA record"));
+                        return hop(vec![], failed(Failure::NoAddress, detail));
+                    }
+                    looked_up.addresses
+                }
+            };
+            if let Some(bad) = addresses.iter().find(|ip| !policy.permits(**ip)) {
+                return hop(
+                    addresses.clone(),
+                    failed(
+                        Failure::PrivateAddress,
+                        format!("{host} resolves to {bad}, which is not a public address"),
+                    ),
+                );
+            }
+            let sockets: Vec<SocketAddr> = addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect();
+            if literal.is_none() {
+                builder = builder.resolve_to_addrs(&host, &sockets);
+            }
+        }
+        Route::Proxy { url: proxy } => match reqwest::Proxy::all(proxy.as_str()) {
+            Ok(p) => builder = builder.proxy(p),
+            Err(e) => {
+                return hop(
+                    vec![],
+                    failed(Failure::Proxy, format!("bad proxy URL: {e}")),
+                );
+            }
+        },
+    }
+    let client = match builder.build() {
+        Ok(c) => c,
+        Err(e) => return hop(addresses, failed(Failure::Other, chain_text(&e))),
+    };
+    let via_proxy = matches!(route, Route::Proxy { url } if url.scheme().starts_with("http"));
+    let deadline = settings.request_timeout + settings.connect_timeout;
+    let outcome = match tokio::time::timeout(deadline, client.get(url.clone()).send()).await {
+        Err(_) => failed(Failure::Timeout, format!("no answer within {deadline:?}")),
+        Ok(Err(e)) => {
+            let (failure, detail) = classify(&e);
+            failed(failure, detail)
+        }
+        Ok(Ok(response)) => {
+            let status = response.status().as_u16();
+            // RFC 9110 §15.6.3/§15.6.5: 502 and 504 are a gateway's own
+            // answers. Through an HTTP proxy they mean the proxy could not
+            // reach the site, which is what is being asked.
+            if via_proxy && url.scheme() == "http" && matches!(status, 502 | 504) {
+                failed(
+                    Failure::Proxy,
+                    format!("the proxy answered {status}: it could not reach the site"),
+                )
+            } else {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                match read_capped(response, settings.body_cap).await {
+                    Ok((body, truncated)) => HopOutcome::Response {
+                        status,
+                        location,
+                        body: BodyObservation {
+                            bytes_read: body.len() as u64,
+                            truncated,
+                            matched: expected.map(|e| !truncated && body_matches(&body, e)),
+                        },
+                    },
+                    Err(e) => {
+                        let (failure, detail) = classify(&e);
+                        failed(failure, format!("while reading the body: {detail}"))
+                    }
+                }
+            }
+        }
+    };
+    hop(addresses, outcome)
+}
+
+/// Reads at most `cap` octets; says whether there was more.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            // Dropping the response closes the connection.
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// The file matches when its content, white space around it ignored,
+/// equals the expected value (CAs compare the token; editors add newlines).
+pub fn body_matches(body: &[u8], expected: &str) -> bool {
+    body.trim_ascii() == expected.as_bytes().trim_ascii()
+}
+
+/// Sorts a request error into what happened on the wire.
+fn classify(e: &reqwest::Error) -> (Failure, String) {
+    let detail = chain_text(e);
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return (Failure::Tls, detail);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                ConnectionRefused => return (Failure::Refused, detail),
+                ConnectionReset | ConnectionAborted | BrokenPipe => {
+                    return (Failure::Reset, detail);
+                }
+                TimedOut => return (Failure::Timeout, detail),
+                UnexpectedEof => return (Failure::Closed, detail),
+                _ => {}
+            }
+        }
+        source = err.source();
+    }
+    let lower = detail.to_ascii_lowercase();
+    let failure = if e.is_timeout() {
+        Failure::Timeout
+    } else if lower.contains("tunnel error") || lower.contains("socks") {
+        Failure::Proxy
+    } else if lower.contains("closed before message completed")
+        || lower.contains("connection closed")
+    {
+        Failure::Closed
+    } else if lower.contains("invalid http") || lower.contains("parse") {
+        Failure::Protocol
+    } else if lower.contains("tls") || lower.contains("handshake") {
+        Failure::Tls
+    } else {
+        Failure::Other
+    };
+    (failure, detail)
+}
+
+/// The error and its causes on one line, as `a: b: c`.
+pub(crate) fn chain_text(e: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_means_routable_on_the_internet() {
+        for private in [
+            "127.0.0.1",
+            "10.213.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["91.199.212.132", "54.189.196.217", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn bodies_match_ignoring_surrounding_white_space() {
+        assert!(body_matches(b"token-123\r\n", "token-123"));
+        assert!(!body_matches(b"<html>token-123</html>", "token-123"));
+    }
+}

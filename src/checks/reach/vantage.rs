@@ -1,0 +1,342 @@
+//! Vantage points: where a probe runs. Each kind returns the same
+//! observations, so the judge compares them without knowing how they were
+//! made.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use thiserror::Error;
+
+use super::agent::{AgentRequest, AgentResponse};
+use super::globalping::{self, GlobalpingClient, Location};
+use super::model::{
+    ProbeTarget, ReachObservation, VantageKind, VantageObservation, VantageOutcome,
+};
+use super::probe::{self, AddressPolicy, ProbeSettings, Route};
+use crate::config::{SecretSource, Vantage};
+use crate::dns::DnsHandle;
+
+/// How a vantage point is reached.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// This host's network, names resolved through `[dns]`.
+    Local,
+    /// An HTTP, HTTPS or SOCKS5 proxy abroad.
+    Proxy { url: Url },
+    /// A certvigil running `certvigil probe serve` abroad.
+    Agent {
+        url: Url,
+        token: Option<SecretSource>,
+    },
+    /// The Globalping API (`endpoint` is its base URL).
+    Globalping {
+        endpoint: Url,
+        token: Option<SecretSource>,
+        locations: Vec<Location>,
+    },
+}
+
+/// One `[[vantage]]`, ready to probe.
+#[derive(Debug, Clone)]
+pub struct VantagePoint {
+    pub name: String,
+    pub overseas: bool,
+    pub access: Access,
+}
+
+impl VantagePoint {
+    /// This host, counted as domestic: the default when no `[[vantage]]`
+    /// is configured.
+    pub fn local() -> Self {
+        Self {
+            name: "local".into(),
+            overseas: false,
+            access: Access::Local,
+        }
+    }
+
+    pub fn kind(&self) -> VantageKind {
+        match self.access {
+            Access::Local => VantageKind::Local,
+            Access::Proxy { .. } => VantageKind::Proxy,
+            Access::Agent { .. } => VantageKind::Agent,
+            Access::Globalping { .. } => VantageKind::Globalping,
+        }
+    }
+
+    /// From the configuration. Globalping probes from
+    /// [`globalping::DEFAULT_LOCATIONS`] (all outside the mainland).
+    pub fn from_config(v: &Vantage) -> Self {
+        use crate::config::VantageKind as K;
+        let access = match (v.kind, &v.url) {
+            (K::Proxy, Some(url)) => Access::Proxy { url: url.clone() },
+            (K::Agent, Some(url)) => Access::Agent {
+                url: url.clone(),
+                token: v.token.clone(),
+            },
+            (K::Globalping, url) => Access::Globalping {
+                endpoint: url
+                    .clone()
+                    .unwrap_or_else(|| Url::parse(globalping::DEFAULT_ENDPOINT).expect("valid")),
+                token: v.token.clone(),
+                locations: globalping::default_locations(),
+            },
+            // The config module requires URLs for proxies and agents; a
+            // point without one can only be this host.
+            _ => Access::Local,
+        };
+        Self {
+            name: v.name.clone(),
+            overseas: v.overseas,
+            access,
+        }
+    }
+
+    /// The configured points, or this host alone when none are.
+    pub fn all_from_config(list: &[Vantage]) -> Vec<Self> {
+        if list.is_empty() {
+            vec![Self::local()]
+        } else {
+            list.iter().map(Self::from_config).collect()
+        }
+    }
+}
+
+/// Why a vantage point could not probe. Says nothing about the site.
+#[derive(Debug, Error)]
+pub enum VantageError {
+    #[error("cannot read the token of vantage point {vantage}: {detail}")]
+    Token { vantage: String, detail: String },
+    #[error(
+        "cannot connect to the proxy {proxy} of vantage point {vantage}: {detail}; is the proxy running?"
+    )]
+    ProxyDown {
+        vantage: String,
+        proxy: String,
+        detail: String,
+    },
+    #[error(
+        "cannot reach the agent {url} of vantage point {vantage}: {detail}; is `certvigil probe serve` running there?"
+    )]
+    AgentUnreachable {
+        vantage: String,
+        url: String,
+        detail: String,
+    },
+    #[error("the agent {url} of vantage point {vantage} refused the probe ({status}): {message}")]
+    AgentRefused {
+        vantage: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "the agent {url} of vantage point {vantage} sent an answer certvigil cannot read: {detail}; are both the same version?"
+    )]
+    AgentAnswer {
+        vantage: String,
+        url: String,
+        detail: String,
+    },
+    #[error("Globalping (vantage point {vantage}): {source}")]
+    Globalping {
+        vantage: String,
+        #[source]
+        source: globalping::GlobalpingError,
+    },
+}
+
+/// Asks every vantage point about `target`, at once.
+pub async fn check(
+    target: &ProbeTarget,
+    vantages: &[VantagePoint],
+    dns: &DnsHandle,
+    settings: &ProbeSettings,
+) -> ReachObservation {
+    let runs = vantages.iter().map(|v| observe(target, v, dns, settings));
+    let vantages = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    ReachObservation {
+        target: target.clone(),
+        vantages,
+    }
+}
+
+/// One vantage point's observations: one entry, or one per Globalping probe.
+pub async fn observe(
+    target: &ProbeTarget,
+    v: &VantagePoint,
+    dns: &DnsHandle,
+    settings: &ProbeSettings,
+) -> Vec<VantageObservation> {
+    let entry = |outcome| VantageObservation {
+        vantage: v.name.clone(),
+        kind: v.kind(),
+        overseas: v.overseas,
+        outcome,
+    };
+    let error = |e: VantageError| {
+        tracing::warn!(vantage = %v.name, error = %e, "vantage point could not probe");
+        vec![entry(VantageOutcome::Error {
+            message: e.to_string(),
+        })]
+    };
+    match &v.access {
+        Access::Local => {
+            let route = Route::Direct {
+                dns: dns.clone(),
+                policy: AddressPolicy::AnyAddress,
+            };
+            vec![entry(VantageOutcome::Probed(
+                probe::probe(target, &route, settings).await,
+            ))]
+        }
+        Access::Proxy { url } => {
+            if let Err(e) = proxy_reachable(url, settings.connect_timeout).await {
+                return error(VantageError::ProxyDown {
+                    vantage: v.name.clone(),
+                    proxy: redacted(url),
+                    detail: e,
+                });
+            }
+            let route = Route::Proxy { url: url.clone() };
+            vec![entry(VantageOutcome::Probed(
+                probe::probe(target, &route, settings).await,
+            ))]
+        }
+        Access::Agent { url, token } => {
+            match ask_agent(&v.name, url, token.as_ref(), target, settings).await {
+                Ok(p) => vec![entry(VantageOutcome::Probed(p))],
+                Err(e) => error(e),
+            }
+        }
+        Access::Globalping {
+            endpoint,
+            token,
+            locations,
+        } => {
+            let token = match token.as_ref().map(SecretSource::read).transpose() {
+                Ok(t) => t,
+                Err(e) => {
+                    return error(VantageError::Token {
+                        vantage: v.name.clone(),
+                        detail: e.to_string(),
+                    });
+                }
+            };
+            let client =
+                GlobalpingClient::new(endpoint.clone(), token.map(|t| t.expose().to_string()));
+            match client.probe(target, locations, settings).await {
+                Ok(probes) => probes
+                    .into_iter()
+                    .map(|(label, p)| VantageObservation {
+                        vantage: format!("{}/{label}", v.name),
+                        kind: VantageKind::Globalping,
+                        overseas: v.overseas,
+                        outcome: VantageOutcome::Probed(p),
+                    })
+                    .collect(),
+                Err(source) => error(VantageError::Globalping {
+                    vantage: v.name.clone(),
+                    source,
+                }),
+            }
+        }
+    }
+}
+
+/// A URL without user name and password, for messages.
+fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// A proxy that is down is the vantage point's failure, not the site's.
+async fn proxy_reachable(url: &Url, timeout: Duration) -> Result<(), String> {
+    let host = url.host_str().ok_or("the proxy URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(1080);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+async fn ask_agent(
+    vantage: &str,
+    url: &Url,
+    token: Option<&SecretSource>,
+    target: &ProbeTarget,
+    settings: &ProbeSettings,
+) -> Result<super::model::ProbeObservation, VantageError> {
+    crate::tls::ensure_crypto_provider();
+    let token = token
+        .map(SecretSource::read)
+        .transpose()
+        .map_err(|e| VantageError::Token {
+            vantage: vantage.to_string(),
+            detail: e.to_string(),
+        })?;
+    let endpoint = url
+        .join("v1/probe")
+        .map_err(|e| VantageError::AgentUnreachable {
+            vantage: vantage.to_string(),
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
+    let unreachable = |detail: String| VantageError::AgentUnreachable {
+        vantage: vantage.to_string(),
+        url: url.to_string(),
+        detail,
+    };
+    // The agent runs both ports in parallel, each bounded by its own
+    // timeouts; allow for that plus the round trip.
+    let budget =
+        (settings.connect_timeout + settings.request_timeout) * 2 + Duration::from_secs(10);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(settings.connect_timeout)
+        .timeout(budget)
+        .build()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let mut request = client
+        .post(endpoint)
+        .json(&AgentRequest::from_target(target));
+    if let Some(t) = &token {
+        request = request.bearer_auth(t.expose());
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| unreachable(probe::chain_text(&e)))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable(probe::chain_text(&e)))?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+        return Err(VantageError::AgentRefused {
+            vantage: vantage.to_string(),
+            url: url.to_string(),
+            status: status.as_u16(),
+            message,
+        });
+    }
+    let answer: AgentResponse =
+        serde_json::from_slice(&body).map_err(|e| VantageError::AgentAnswer {
+            vantage: vantage.to_string(),
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
+    Ok(answer.observation)
+}

@@ -1,0 +1,513 @@
+//! What certvigil remembers about orders, in the daemon's SQLite database
+//! (`migrations/0020_orders.sql`): each order, its status timeline, the CA
+//! notices the user recorded, and the conditions already alerted.
+//!
+//! Writers take a `&mut SqliteConnection` so the daemon can record an
+//! observation, its conditions and the alerts they cause (the outbox) in one
+//! transaction (DESIGN.md "Nothing lost").
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use thiserror::Error;
+
+use super::judge::{Notice, NoticeKind, OrderEvent, OrderEventKind, OrderHistory};
+use super::{OrderKey, OrderObservation, Phase};
+
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error("database {what} failed: {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "no order {given:?} is known: the daemon records orders when it first polls them; `certvigil orders list` shows the known ones (by source/id or name)"
+    )]
+    UnknownOrder { given: String },
+    #[error("{given:?} names {count} orders ({candidates}); give the one you mean as source/id")]
+    Ambiguous {
+        given: String,
+        count: usize,
+        candidates: String,
+    },
+    #[error(
+        "the database holds a value certvigil cannot read ({what}: {detail}); was it edited by hand?"
+    )]
+    Corrupt { what: &'static str, detail: String },
+}
+
+fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> RecordError {
+    move |source| RecordError::Query { what, source }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrder {
+    pub id: i64,
+    pub key: OrderKey,
+    pub kind: String,
+    pub display_name: String,
+    pub ca: String,
+    pub names: Vec<String>,
+    pub phase: Phase,
+    pub status_code: String,
+    pub status_label: String,
+    /// Since when the current status holds.
+    pub status_since: DateTime<Utc>,
+    pub placed_at: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    pub last_polled: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub observation: Option<OrderObservation>,
+}
+
+/// One status of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub status_code: String,
+    pub label: String,
+    pub phase: Phase,
+    pub since: DateTime<Utc>,
+    /// `None` while it holds.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A condition that holds and was alerted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveCondition {
+    pub kind: OrderEventKind,
+    pub fingerprint: String,
+    pub severity: String,
+    pub summary: String,
+    pub since: DateTime<Utc>,
+}
+
+/// What changed in an order's conditions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transitions {
+    /// New conditions, or old ones whose cause changed: alert these.
+    pub raised: Vec<OrderEvent>,
+    /// Conditions that no longer hold.
+    pub cleared: Vec<ActiveCondition>,
+}
+
+/// Records one observation: upserts the order and extends its timeline
+/// when the status changed. Returns the order's id and what the judge needs
+/// of its past. The first status of a newly seen order is taken to hold
+/// since the order was placed, when the source says when that was (it
+/// cannot have begun earlier, and the user counts from there).
+pub async fn record_observation(
+    conn: &mut SqliteConnection,
+    obs: &OrderObservation,
+    now: DateTime<Utc>,
+) -> Result<(i64, OrderHistory), RecordError> {
+    let json = serde_json::to_string(obs).expect("observations serialize");
+    let names = serde_json::to_string(
+        &obs.names
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    )
+    .expect("names serialize");
+    let ca = obs
+        .ca
+        .as_ref()
+        .map(|c| c.display.clone())
+        .unwrap_or_else(|| obs.ca_label.clone());
+    let existing: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, status_code FROM orders WHERE source = ? AND external_id = ?")
+            .bind(&obs.key.source)
+            .bind(&obs.key.id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query("reading an order"))?;
+    let order_id = match &existing {
+        Some((id, _)) => {
+            sqlx::query(
+                "UPDATE orders SET display_name = ?, ca = ?, names = ?, phase = ?, status_code = ?, \
+                 status_label = ?, placed_at = ?, last_polled = ?, observation_json = ?, \
+                 last_error = NULL, last_error_at = NULL WHERE id = ?",
+            )
+            .bind(&obs.display_name)
+            .bind(&ca)
+            .bind(&names)
+            .bind(obs.status.phase.as_str())
+            .bind(&obs.status.code)
+            .bind(&obs.status.label)
+            .bind(obs.placed_at.map(ms))
+            .bind(ms(now))
+            .bind(&json)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(query("updating an order"))?;
+            *id
+        }
+        None => sqlx::query(
+            "INSERT INTO orders (source, external_id, kind, display_name, ca, names, phase, \
+             status_code, status_label, placed_at, first_seen, last_polled, observation_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&obs.key.source)
+        .bind(&obs.key.id)
+        .bind(obs.kind.as_str())
+        .bind(&obs.display_name)
+        .bind(&ca)
+        .bind(&names)
+        .bind(obs.status.phase.as_str())
+        .bind(&obs.status.code)
+        .bind(&obs.status.label)
+        .bind(obs.placed_at.map(ms))
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(&json)
+        .execute(&mut *conn)
+        .await
+        .map_err(query("inserting an order"))?
+        .last_insert_rowid(),
+    };
+    let changed = existing
+        .as_ref()
+        .is_none_or(|(_, code)| *code != obs.status.code);
+    if changed {
+        let since = match &existing {
+            None => obs.placed_at.filter(|p| *p < now).unwrap_or(now),
+            Some(_) => now,
+        };
+        sqlx::query("UPDATE order_statuses SET until = ? WHERE order_id = ? AND until IS NULL")
+            .bind(ms(now))
+            .bind(order_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(query("closing a status"))?;
+        sqlx::query(
+            "INSERT INTO order_statuses (order_id, status_code, label, phase, since) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(order_id)
+        .bind(&obs.status.code)
+        .bind(&obs.status.label)
+        .bind(obs.status.phase.as_str())
+        .bind(ms(since))
+        .execute(&mut *conn)
+        .await
+        .map_err(query("opening a status"))?;
+    }
+    let status_since = current_status_since(&mut *conn, order_id)
+        .await?
+        .unwrap_or(now);
+    let notices = notices_of(&mut *conn, order_id).await?;
+    Ok((
+        order_id,
+        OrderHistory {
+            status_since,
+            notices,
+        },
+    ))
+}
+
+async fn current_status_since(
+    conn: &mut SqliteConnection,
+    order_id: i64,
+) -> Result<Option<DateTime<Utc>>, RecordError> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT since FROM order_statuses WHERE order_id = ? AND until IS NULL ORDER BY since DESC LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query("reading the current status"))?;
+    Ok(row.map(|(s,)| from_ms(s)))
+}
+
+/// Records that polling an order failed (the order keeps its last status).
+pub async fn record_poll_error(
+    pool: &SqlitePool,
+    key: &OrderKey,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), RecordError> {
+    sqlx::query(
+        "UPDATE orders SET last_error = ?, last_error_at = ? WHERE source = ? AND external_id = ?",
+    )
+    .bind(error)
+    .bind(ms(now))
+    .bind(&key.source)
+    .bind(&key.id)
+    .execute(pool)
+    .await
+    .map_err(query("recording a poll error"))?;
+    Ok(())
+}
+
+/// The notices of an order, oldest first.
+pub async fn notices_of(
+    conn: &mut SqliteConnection,
+    order_id: i64,
+) -> Result<Vec<Notice>, RecordError> {
+    let rows =
+        sqlx::query("SELECT at, kind, note FROM order_notices WHERE order_id = ? ORDER BY at, id")
+            .bind(order_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query("reading notices"))?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.get("kind");
+            Ok(Notice {
+                at: from_ms(r.get("at")),
+                kind: NoticeKind::parse(&kind).ok_or(RecordError::Corrupt {
+                    what: "order_notices.kind",
+                    detail: kind.clone(),
+                })?,
+                note: r.get("note"),
+            })
+        })
+        .collect()
+}
+
+/// Records a CA notice for an order.
+pub async fn add_notice(
+    pool: &SqlitePool,
+    order_id: i64,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Result<(), RecordError> {
+    sqlx::query(
+        "INSERT INTO order_notices (order_id, at, kind, note, recorded_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(order_id)
+    .bind(ms(notice.at))
+    .bind(notice.kind.as_str())
+    .bind(&notice.note)
+    .bind(ms(now))
+    .execute(pool)
+    .await
+    .map_err(query("recording a notice"))?;
+    Ok(())
+}
+
+const ORDER_COLUMNS: &str = "o.id, o.source, o.external_id, o.kind, o.display_name, o.ca, o.names, o.phase, \
+     o.status_code, o.status_label, o.placed_at, o.first_seen, o.last_polled, o.last_error, o.observation_json, \
+     (SELECT since FROM order_statuses s WHERE s.order_id = o.id AND s.until IS NULL ORDER BY since DESC LIMIT 1) AS status_since";
+
+fn order_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder, RecordError> {
+    let phase: String = r.get("phase");
+    let names: String = r.get("names");
+    let json: String = r.get("observation_json");
+    let first_seen = from_ms(r.get("first_seen"));
+    Ok(StoredOrder {
+        id: r.get("id"),
+        key: OrderKey::new(
+            r.get::<String, _>("source"),
+            r.get::<String, _>("external_id"),
+        ),
+        kind: r.get("kind"),
+        display_name: r.get("display_name"),
+        ca: r.get("ca"),
+        names: serde_json::from_str(&names).map_err(|e| RecordError::Corrupt {
+            what: "orders.names",
+            detail: e.to_string(),
+        })?,
+        phase: Phase::parse(&phase).ok_or(RecordError::Corrupt {
+            what: "orders.phase",
+            detail: phase.clone(),
+        })?,
+        status_code: r.get("status_code"),
+        status_label: r.get("status_label"),
+        status_since: r
+            .get::<Option<i64>, _>("status_since")
+            .map_or(first_seen, from_ms),
+        placed_at: r.get::<Option<i64>, _>("placed_at").map(from_ms),
+        first_seen,
+        last_polled: from_ms(r.get("last_polled")),
+        last_error: r.get("last_error"),
+        // An observation written by another version may not read back; the
+        // summary columns still do.
+        observation: serde_json::from_str(&json).ok(),
+    })
+}
+
+/// Every order, pending first, then by name.
+pub async fn list_orders(pool: &SqlitePool) -> Result<Vec<StoredOrder>, RecordError> {
+    // ORDER_COLUMNS is a constant: nothing from outside enters the SQL.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o ORDER BY o.source, o.display_name, o.external_id"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(query("listing orders"))?;
+    let mut out = rows.iter().map(order_of).collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|o| !o.phase.is_pending());
+    Ok(out)
+}
+
+/// The ids of a source's orders still pending, to poll again even when the
+/// source no longer lists them as pending (so their end is seen).
+pub async fn pending_ids(pool: &SqlitePool, source: &str) -> Result<Vec<String>, RecordError> {
+    Ok(list_orders(pool)
+        .await?
+        .into_iter()
+        .filter(|o| o.key.source == source && o.phase.is_pending())
+        .map(|o| o.key.id)
+        .collect())
+}
+
+/// Finds an order by `source/id`, by id, or by display name.
+pub async fn find_order(pool: &SqlitePool, given: &str) -> Result<StoredOrder, RecordError> {
+    let all = list_orders(pool).await?;
+    let exact: Vec<&StoredOrder> = all.iter().filter(|o| o.key.to_string() == given).collect();
+    let matches: Vec<&StoredOrder> = if exact.is_empty() {
+        all.iter()
+            .filter(|o| o.key.id == given || o.display_name == given)
+            .collect()
+    } else {
+        exact
+    };
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(RecordError::UnknownOrder {
+            given: given.to_string(),
+        }),
+        many => Err(RecordError::Ambiguous {
+            given: given.to_string(),
+            count: many.len(),
+            candidates: many
+                .iter()
+                .map(|o| o.key.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The status timeline of an order, oldest first.
+pub async fn timeline(pool: &SqlitePool, order_id: i64) -> Result<Vec<TimelineEntry>, RecordError> {
+    let rows = sqlx::query(
+        "SELECT status_code, label, phase, since, until FROM order_statuses WHERE order_id = ? ORDER BY since, id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await
+    .map_err(query("reading a timeline"))?;
+    rows.iter()
+        .map(|r| {
+            let phase: String = r.get("phase");
+            Ok(TimelineEntry {
+                status_code: r.get("status_code"),
+                label: r.get("label"),
+                phase: Phase::parse(&phase).ok_or(RecordError::Corrupt {
+                    what: "order_statuses.phase",
+                    detail: phase.clone(),
+                })?,
+                since: from_ms(r.get("since")),
+                until: r.get::<Option<i64>, _>("until").map(from_ms),
+            })
+        })
+        .collect()
+}
+
+/// The conditions that hold for an order.
+pub async fn active_conditions(
+    conn: &mut SqliteConnection,
+    order_id: i64,
+) -> Result<Vec<ActiveCondition>, RecordError> {
+    let rows = sqlx::query(
+        "SELECT kind, fingerprint, severity, summary, since FROM order_conditions WHERE order_id = ? ORDER BY kind",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(query("reading conditions"))?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.get("kind");
+            Ok(ActiveCondition {
+                kind: OrderEventKind::parse(&kind).ok_or(RecordError::Corrupt {
+                    what: "order_conditions.kind",
+                    detail: kind.clone(),
+                })?,
+                fingerprint: r.get("fingerprint"),
+                severity: r.get("severity"),
+                summary: r.get("summary"),
+                since: from_ms(r.get("since")),
+            })
+        })
+        .collect()
+}
+
+/// Replaces an order's conditions with `now_holding` and says what changed:
+/// a condition alerts when its kind is new or its fingerprint changed (a
+/// different cause), and is cleared when it no longer holds.
+pub async fn update_conditions(
+    conn: &mut SqliteConnection,
+    order_id: i64,
+    now_holding: &[OrderEvent],
+    now: DateTime<Utc>,
+) -> Result<Transitions, RecordError> {
+    let before = active_conditions(&mut *conn, order_id).await?;
+    let mut out = Transitions::default();
+    for old in &before {
+        if !now_holding.iter().any(|e| e.kind == old.kind) {
+            sqlx::query("DELETE FROM order_conditions WHERE order_id = ? AND kind = ?")
+                .bind(order_id)
+                .bind(old.kind.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(query("clearing a condition"))?;
+            out.cleared.push(old.clone());
+        }
+    }
+    for e in now_holding {
+        let same = before
+            .iter()
+            .any(|old| old.kind == e.kind && old.fingerprint == e.fingerprint);
+        if same {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO order_conditions (order_id, kind, fingerprint, severity, summary, since, alerted_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id, kind) DO UPDATE SET \
+             fingerprint = excluded.fingerprint, severity = excluded.severity, summary = excluded.summary, \
+             since = excluded.since, alerted_at = excluded.alerted_at",
+        )
+        .bind(order_id)
+        .bind(e.kind.as_str())
+        .bind(&e.fingerprint)
+        .bind(e.severity.as_str())
+        .bind(&e.summary)
+        .bind(ms(e.since))
+        .bind(ms(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(query("recording a condition"))?;
+        out.raised.push(e.clone());
+    }
+    Ok(out)
+}
+
+/// The notices of the order with `key`, empty when it is not stored yet.
+pub async fn notices_for_key(
+    conn: &mut SqliteConnection,
+    key: &OrderKey,
+) -> Result<Vec<Notice>, RecordError> {
+    let id: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM orders WHERE source = ? AND external_id = ?")
+            .bind(&key.source)
+            .bind(&key.id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query("reading an order"))?;
+    match id {
+        Some((id,)) => notices_of(conn, id).await,
+        None => Ok(Vec::new()),
+    }
+}

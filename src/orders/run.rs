@@ -1,0 +1,239 @@
+//! One poll of the orders, for the daemon: ask each source, gather what
+//! each pending order needs (validation records, CAA, manual-review risk),
+//! record, judge, and enqueue the alerts of what changed — the record, the
+//! conditions and the alerts in one transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use sqlx::SqlitePool;
+use thiserror::Error;
+
+use super::judge::{self, CaaCheck, OrderChecks, OrderEvent, Thresholds};
+use super::record::{self, RecordError, Transitions};
+use super::validation::{self, FileFetcher};
+use super::{OrderKey, OrderObservation, OrderProvider, SourceKind, manual};
+use crate::alert::{Alert, ChannelId, outbox};
+use crate::checks::caa::gather::gather_caa;
+use crate::checks::caa::{IssuanceRequest, judge::judge as judge_caa};
+use crate::checks::risk::RiskModel;
+use crate::dns::DnsHandle;
+
+/// What a poll needs besides the sources.
+pub struct RunContext<'a> {
+    pub dns: &'a DnsHandle,
+    pub files: &'a FileFetcher,
+    pub thresholds: &'a Thresholds,
+    /// The manual-review risk model, when configured.
+    pub risk: Option<&'a RiskModel>,
+    /// The alert channels to enqueue for; empty enqueues nothing.
+    pub channels: &'a [ChannelId],
+}
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("database transaction for order {key} failed: {source}")]
+    Transaction {
+        key: OrderKey,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("enqueuing the alerts for order {key} failed: {detail}")]
+    Outbox { key: OrderKey, detail: String },
+}
+
+/// What one order's check produced.
+#[derive(Debug, Clone)]
+pub struct OrderOutcome {
+    pub key: OrderKey,
+    /// Every condition that holds now.
+    pub holding: Vec<OrderEvent>,
+    /// What changed since the last poll.
+    pub transitions: Transitions,
+    /// The alerts enqueued for the changes.
+    pub alerts: Vec<Alert>,
+}
+
+/// What one source's poll produced.
+#[derive(Debug, Default)]
+pub struct PollReport {
+    pub outcomes: Vec<OrderOutcome>,
+    /// Failures, by order when known; each message says what to do.
+    pub errors: Vec<(Option<OrderKey>, String)>,
+    /// The source throttled us: do not poll it again before this.
+    pub retry_after: Option<Duration>,
+}
+
+/// Polls one source: every order it lists as pending, and every order
+/// stored as pending (so an order that left the list is seen to end).
+/// Throttling stops the poll of this source; the rest is left for the next.
+pub async fn poll_provider<P: OrderProvider>(
+    provider: &P,
+    pool: &SqlitePool,
+    ctx: &RunContext<'_>,
+    now: DateTime<Utc>,
+) -> PollReport {
+    let mut report = PollReport::default();
+    let mut ids = match provider.pending().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            report.retry_after = e.retry_after();
+            report.errors.push((None, e.to_string()));
+            return report;
+        }
+    };
+    match record::pending_ids(pool, provider.source()).await {
+        Ok(stored) => {
+            for id in stored {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        Err(e) => report.errors.push((None, e.to_string())),
+    }
+    for id in ids {
+        let key = OrderKey::new(provider.source(), &id);
+        let obs = match provider.observe(&id, now).await {
+            Ok(obs) => obs,
+            Err(e) => {
+                tracing::warn!(order = %key, error = %e, "polling an order failed");
+                if let Err(re) = record::record_poll_error(pool, &key, &e.to_string(), now).await {
+                    report.errors.push((Some(key.clone()), re.to_string()));
+                }
+                report.retry_after = e.retry_after();
+                report.errors.push((Some(key), e.to_string()));
+                if report.retry_after.is_some() {
+                    break;
+                }
+                continue;
+            }
+        };
+        match check_order(pool, obs, ctx, now).await {
+            Ok(outcome) => report.outcomes.push(outcome),
+            Err(e) => report.errors.push((Some(key), e.to_string())),
+        }
+    }
+    report
+}
+
+/// Gathers what one observed order needs, then records, judges and
+/// enqueues alerts in one transaction.
+pub async fn check_order(
+    pool: &SqlitePool,
+    mut obs: OrderObservation,
+    ctx: &RunContext<'_>,
+    now: DateTime<Utc>,
+) -> Result<OrderOutcome, RunError> {
+    let key = obs.key.clone();
+    let tx_err = |source| RunError::Transaction {
+        key: key.clone(),
+        source,
+    };
+    if obs.kind == SourceKind::Manual {
+        let mut conn = pool.acquire().await.map_err(tx_err)?;
+        let notices = record::notices_for_key(&mut conn, &obs.key).await?;
+        manual::apply_notices(&mut obs, &notices);
+    }
+    let checks = gather(&obs, ctx).await;
+
+    let mut tx = pool.begin().await.map_err(tx_err)?;
+    let (order_id, history) = record::record_observation(&mut tx, &obs, now).await?;
+    let holding = judge::judge(&obs, &history, &checks, ctx.thresholds, now);
+    let transitions = record::update_conditions(&mut tx, order_id, &holding, now).await?;
+    let names: Vec<String> = obs.names.iter().map(ToString::to_string).collect();
+    let ca = obs
+        .ca
+        .as_ref()
+        .map(|c| c.display.clone())
+        .unwrap_or_else(|| obs.ca_label.clone());
+    let mut alerts: Vec<Alert> = transitions
+        .raised
+        .iter()
+        .map(|e| super::alerts::to_alert(e, now))
+        .collect();
+    let issued = holding
+        .iter()
+        .any(|e| e.kind == judge::OrderEventKind::OrderIssued);
+    if !issued {
+        alerts.extend(
+            transitions
+                .cleared
+                .iter()
+                .map(|c| super::alerts::cleared_alert(&key, &names, &ca, c, now)),
+        );
+    }
+    if !ctx.channels.is_empty() {
+        for alert in &alerts {
+            outbox::enqueue(&mut tx, alert, ctx.channels)
+                .await
+                .map_err(|e| RunError::Outbox {
+                    key: key.clone(),
+                    detail: e.to_string(),
+                })?;
+        }
+    }
+    tx.commit().await.map_err(tx_err)?;
+    Ok(OrderOutcome {
+        key,
+        holding,
+        transitions,
+        alerts,
+    })
+}
+
+/// The checks of a pending order: validation records while validation is
+/// still needed, CAA for every name and the order's CA, manual-review risk.
+pub async fn gather(obs: &OrderObservation, ctx: &RunContext<'_>) -> OrderChecks {
+    if !obs.status.phase.is_pending() {
+        return OrderChecks::default();
+    }
+    let validation = if obs.signals.validation_passed() {
+        Vec::new()
+    } else {
+        validation::check_all(ctx.dns, ctx.files, &obs.requirements).await
+    };
+    let caa = match &obs.ca {
+        Some(ca) => {
+            join_all(obs.names.iter().map(|name| async move {
+                let observed = gather_caa(ctx.dns, name.base()).await;
+                let request = IssuanceRequest {
+                    wildcard: name.is_wildcard(),
+                    issuer_domains: ca.issuer_domains.clone(),
+                    account_uri: None,
+                    // RFC 8657 validationmethods labels are the ACME
+                    // challenge types; other methods are not restricted.
+                    validation_method: obs
+                        .method
+                        .as_ref()
+                        .filter(|_| obs.kind == SourceKind::Acme)
+                        .map(|m| m.as_str().to_string()),
+                };
+                CaaCheck {
+                    name: name.clone(),
+                    verdict: judge_caa(&observed, &request),
+                }
+            }))
+            .await
+        }
+        None => Vec::new(),
+    };
+    let risk = ctx
+        .risk
+        .map(|model| {
+            obs.names
+                .iter()
+                .map(|n| (n.clone(), model.assess(n)))
+                .filter(|(_, a)| a.is_flagged())
+                .collect()
+        })
+        .unwrap_or_default();
+    OrderChecks {
+        validation,
+        caa,
+        risk,
+    }
+}
