@@ -30,6 +30,11 @@ enum Command {
     /// Configuration file tools
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
+    /// Pending certificate orders: list, show, record a CA notice
+    Orders(cli::orders::OrdersArgs),
+    /// Probe agent for overseas reachability checks (run it on a host abroad)
+    #[command(subcommand)]
+    Probe(cli::probe::ProbeCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::main(args),
         Command::History(args) => cli::history::main(args),
         Command::Config(cmd) => cli::config::main(cmd),
+        Command::Probe(cmd) => cli::probe::main(cmd),
+        Command::Orders(args) => cli::orders::main_args(args),
     };
     ExitCode::from(code)
 }

@@ -277,18 +277,18 @@ impl Context {
                 ),
             };
         };
-        let validation_method = self
+        let method_label = self
             .validation_method
             .clone()
-            .or_else(|| configured.and_then(|d| d.validation_method.clone()))
-            .filter(|m| is_rfc8657_method(m));
+            .or_else(|| configured.and_then(|d| d.validation_method.clone()));
+        let validation_method = method_label.clone().filter(|m| is_rfc8657_method(m));
         let account_uri = self
             .account_uri
             .clone()
             .or_else(|| configured.and_then(|d| d.account_uri.clone()));
 
         // One gather per name, however many CAs are judged.
-        let reach_method = validation_method
+        let reach_method = method_label
             .as_deref()
             .and_then(reach::Method::from_label)
             .or(self.reach.then_some(reach::Method::File));

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod config;
 pub mod history;
+pub mod orders;
 pub mod probe;
 pub mod run;
 pub mod status;

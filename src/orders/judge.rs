@@ -277,6 +277,13 @@ pub fn judge(
     events
 }
 
+/// The words of an event.
+struct Said {
+    summary: String,
+    reason: String,
+    remedy: Option<String>,
+}
+
 struct Ctx<'a> {
     obs: &'a OrderObservation,
     now: DateTime<Utc>,
@@ -287,12 +294,15 @@ impl Ctx<'_> {
         &self,
         kind: OrderEventKind,
         severity: Severity,
-        summary: String,
-        reason: String,
-        remedy: Option<String>,
+        said: Said,
         since: DateTime<Utc>,
         fingerprint: String,
     ) -> OrderEvent {
+        let Said {
+            summary,
+            reason,
+            remedy,
+        } = said;
         OrderEvent {
             kind,
             severity,
@@ -352,9 +362,13 @@ fn issued(ctx: &Ctx<'_>, history: &OrderHistory) -> OrderEvent {
     ctx.event(
         OrderEventKind::OrderIssued,
         Severity::Info,
-        format!("{} by {} is issued", ctx.order(), ctx.ca()),
-        reason,
-        Some("Download and deploy the certificate; certvigil stops following this order.".into()),
+        Said {
+            summary: format!("{} by {} is issued", ctx.order(), ctx.ca()),
+            reason,
+            remedy: Some(
+                "Download and deploy the certificate; certvigil stops following this order.".into(),
+            ),
+        },
         since,
         "issued".into(),
     )
@@ -366,21 +380,13 @@ fn failed(ctx: &Ctx<'_>, history: &OrderHistory) -> OrderEvent {
         .failure
         .clone()
         .unwrap_or_else(|| "the CA gave no reason".into());
-    ctx.event(
-        OrderEventKind::OrderFailed,
-        Severity::Blocking,
-        format!("{} was refused by {}: {message}", ctx.order(), ctx.ca()),
-        format!(
+    ctx.event(OrderEventKind::OrderFailed, Severity::Blocking, Said { summary: format!("{} was refused by {}: {message}", ctx.order(), ctx.ca()), reason: format!(
             "The order's status is {}; a refused order does not resume. The CA said: {message}",
             obs.status.label
-        ),
-        Some(
+        ), remedy: Some(
             "Fix what the CA's message names (a CAA record, the validation record, the names' review), then place a new order."
                 .into(),
-        ),
-        history.status_since,
-        format!("failed:{}", obs.status.code),
-    )
+        ) }, history.status_since, format!("failed:{}", obs.status.code))
 }
 
 /// Whether the order still needs its validation record: not once anything
@@ -492,9 +498,11 @@ fn blocked(ctx: &Ctx<'_>, checks: &OrderChecks) -> Option<OrderEvent> {
     Some(ctx.event(
         OrderEventKind::OrderBlocked,
         severity,
-        format!("{} {verdict}: {first}{more}", ctx.order()),
-        causes.join(" "),
-        Some(fixes.join(" ")),
+        Said {
+            summary: format!("{} {verdict}: {first}{more}", ctx.order()),
+            reason: causes.join(" "),
+            remedy: Some(fixes.join(" ")),
+        },
         ctx.now,
         keys.join("|"),
     ))
@@ -542,49 +550,45 @@ fn deadline(ctx: &Ctx<'_>, t: &Thresholds) -> Option<OrderEvent> {
         return Some(ctx.event(
             OrderEventKind::OrderDeadline,
             Severity::Blocking,
-            format!("{}: the deadline passed {} ago", ctx.order(), ctx.ago(d.at)),
-            format!(
-                "At {} {}. The order is still {}.",
-                fmt_time(d.at),
-                d.what,
-                obs.status.label
-            ),
-            Some("Place the order again; complete validation before its deadline.".into()),
+            Said {
+                summary: format!("{}: the deadline passed {} ago", ctx.order(), ctx.ago(d.at)),
+                reason: format!(
+                    "At {} {}. The order is still {}.",
+                    fmt_time(d.at),
+                    d.what,
+                    obs.status.label
+                ),
+                remedy: Some(
+                    "Place the order again; complete validation before its deadline.".into(),
+                ),
+            },
             d.at,
             format!("deadline:{}:passed", d.at.timestamp()),
         ));
     }
     let urgent = left <= chrono_of(t.deadline_urgent);
-    Some(ctx.event(
-        OrderEventKind::OrderDeadline,
-        if urgent {
+    Some(ctx.event(OrderEventKind::OrderDeadline, if urgent {
             Severity::Blocking
         } else {
             Severity::Warning
-        },
-        format!(
+        }, Said { summary: format!(
             "{}: {} left before its deadline at {}",
             ctx.order(),
             human_duration(left),
             fmt_time(d.at)
-        ),
-        format!(
+        ), reason: format!(
             "At {} {}. The order is {}.",
             fmt_time(d.at),
             d.what,
             obs.status.label
-        ),
-        Some(
+        ), remedy: Some(
             "Complete validation before then: publish the validation record (see `certvigil orders show`), and make sure nothing blocks the order."
                 .into(),
-        ),
-        ctx.now,
-        format!(
+        ) }, ctx.now, format!(
             "deadline:{}:{}",
             d.at.timestamp(),
             if urgent { "urgent" } else { "near" }
-        ),
-    ))
+        )))
 }
 
 /// Why the order is stuck, most specific first.
@@ -680,9 +684,11 @@ fn stuck(
     Some(ctx.event(
         OrderEventKind::OrderStuck,
         Severity::Warning,
-        summary,
-        reason,
-        Some(what_next),
+        Said {
+            summary,
+            reason,
+            remedy: Some(what_next),
+        },
         since,
         fingerprint,
     ))

@@ -387,8 +387,10 @@ pub trait OrderProvider {
 /// Every kind of source, so the daemon can hold them in one list.
 #[derive(Debug)]
 pub enum AnyProvider {
-    Tencent(tencent::TencentClient),
-    Acme(acme::AcmeClient),
+    // Boxed: the clients are large (HTTP client, settings), a list of
+    // manual orders is not.
+    Tencent(Box<tencent::TencentClient>),
+    Acme(Box<acme::AcmeClient>),
     Manual(manual::ManualOrders),
 }
 

@@ -15,6 +15,8 @@
 //! The site forwards between the two links, so the agent abroad can reach
 //! a DNS server in the root namespace and the root can reach the agent.
 //! Needs root privileges, iproute2 and nftables (`apt-get install nftables`).
+// Each test binary uses part of the bench.
+#![allow(dead_code)]
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -108,21 +110,96 @@ impl GeoLab {
         let abroad_addr = Ipv4Addr::new(10, 213, y, 2);
         let cidr = |a: Ipv4Addr| format!("{a}/24");
 
-        run("ip", &["link", "add", &root_if, "type", "veth", "peer", "name", &site_if, "netns", &site.name]);
+        run(
+            "ip",
+            &[
+                "link", "add", &root_if, "type", "veth", "peer", "name", &site_if, "netns",
+                &site.name,
+            ],
+        );
         run("ip", &["addr", "add", &cidr(root_addr), "dev", &root_if]);
         run("ip", &["link", "set", &root_if, "up"]);
-        run("ip", &["-n", &site.name, "addr", "add", &cidr(site_addr), "dev", &site_if]);
+        run(
+            "ip",
+            &[
+                "-n",
+                &site.name,
+                "addr",
+                "add",
+                &cidr(site_addr),
+                "dev",
+                &site_if,
+            ],
+        );
         run("ip", &["-n", &site.name, "link", "set", &site_if, "up"]);
 
-        run("ip", &["-n", &site.name, "link", "add", &site_out, "type", "veth", "peer", "name", &abroad_if, "netns", &abroad.name]);
-        run("ip", &["-n", &site.name, "addr", "add", &cidr(site_abroad_side), "dev", &site_out]);
+        run(
+            "ip",
+            &[
+                "-n",
+                &site.name,
+                "link",
+                "add",
+                &site_out,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &abroad_if,
+                "netns",
+                &abroad.name,
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "-n",
+                &site.name,
+                "addr",
+                "add",
+                &cidr(site_abroad_side),
+                "dev",
+                &site_out,
+            ],
+        );
         run("ip", &["-n", &site.name, "link", "set", &site_out, "up"]);
-        run("ip", &["-n", &abroad.name, "addr", "add", &cidr(abroad_addr), "dev", &abroad_if]);
+        run(
+            "ip",
+            &[
+                "-n",
+                &abroad.name,
+                "addr",
+                "add",
+                &cidr(abroad_addr),
+                "dev",
+                &abroad_if,
+            ],
+        );
         run("ip", &["-n", &abroad.name, "link", "set", &abroad_if, "up"]);
-        run("ip", &["-n", &abroad.name, "route", "add", "default", "via", &site_abroad_side.to_string()]);
+        run(
+            "ip",
+            &[
+                "-n",
+                &abroad.name,
+                "route",
+                "add",
+                "default",
+                "via",
+                &site_abroad_side.to_string(),
+            ],
+        );
         site.exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"]);
         // Deleted with the interface when the site namespace goes.
-        run("ip", &["route", "add", &format!("10.213.{y}.0/24"), "via", &site_addr.to_string()]);
+        run(
+            "ip",
+            &[
+                "route",
+                "add",
+                &format!("10.213.{y}.0/24"),
+                "via",
+                &site_addr.to_string(),
+            ],
+        );
 
         Self {
             abroad,
@@ -136,15 +213,39 @@ impl GeoLab {
     /// The firewall rule of a geo-block: the site drops (no answer, as
     /// real geo-blocks do) TCP to `ports` from the abroad address.
     pub fn block_abroad(&self, ports: &[u16]) {
-        let ports = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        let ports = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         self.site.exec("nft", &["add", "table", "inet", "geoblock"]);
         self.site.exec(
             "nft",
-            &["add", "chain", "inet", "geoblock", "input", "{ type filter hook input priority 0; policy accept; }"],
+            &[
+                "add",
+                "chain",
+                "inet",
+                "geoblock",
+                "input",
+                "{ type filter hook input priority 0; policy accept; }",
+            ],
         );
         self.site.exec(
             "nft",
-            &["add", "rule", "inet", "geoblock", "input", "ip", "saddr", &self.abroad_addr.to_string(), "tcp", "dport", &format!("{{ {ports} }}"), "drop"],
+            &[
+                "add",
+                "rule",
+                "inet",
+                "geoblock",
+                "input",
+                "ip",
+                "saddr",
+                &self.abroad_addr.to_string(),
+                "tcp",
+                "dport",
+                &format!("{{ {ports} }}"),
+                "drop",
+            ],
         );
     }
 }

@@ -7,6 +7,8 @@
 //! can live inside a network namespace: [`TestSite::start_in`] moves that
 //! thread into the namespace (setns) before binding, and every socket it
 //! opens belongs there.
+// Each test binary uses part of the bench.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io;
@@ -69,7 +71,8 @@ impl TestSite {
     ) -> io::Result<Self> {
         let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<(SocketAddr, SocketAddr)>>();
+        let (ready_tx, ready_rx) =
+            std::sync::mpsc::channel::<io::Result<(SocketAddr, SocketAddr)>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let tls = tls_acceptor(name);
         let netns = netns.map(str::to_string);
@@ -123,7 +126,10 @@ impl TestSite {
     }
 
     pub fn answer(&self, path: &str, answer: Answer) {
-        self.answers.lock().unwrap().insert(path.to_string(), answer);
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), answer);
     }
 
     pub fn serve(&self, path: &str, body: &str) {
@@ -157,9 +163,9 @@ fn tls_acceptor(name: &str) -> tokio_rustls::TlsAcceptor {
     let certified = rcgen::generate_simple_self_signed(vec![name.to_string()])
         .expect("rcgen makes a self-signed certificate");
     let cert = certified.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
-        rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()),
-    );
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -221,12 +227,19 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
         path: path.clone(),
         peer,
     });
-    let answer = answers.lock().unwrap().get(&path).cloned().unwrap_or(Answer::File {
-        status: 404,
-        body: "not found".into(),
-    });
+    let answer = answers
+        .lock()
+        .unwrap()
+        .get(&path)
+        .cloned()
+        .unwrap_or(Answer::File {
+            status: 404,
+            body: "not found".into(),
+        });
     let head = |status: u16, extra: &str, len: usize| {
-        format!("HTTP/1.1 {status} Scripted\r\n{extra}Content-Length: {len}\r\nConnection: close\r\n\r\n")
+        format!(
+            "HTTP/1.1 {status} Scripted\r\n{extra}Content-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
     };
     match answer {
         Answer::File { status, body } => {
@@ -240,7 +253,11 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
                 .await;
         }
         Answer::Huge { bytes } => {
-            if stream.write_all(head(200, "", bytes).as_bytes()).await.is_err() {
+            if stream
+                .write_all(head(200, "", bytes).as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
             let chunk = vec![b'x'; 64 * 1024];
