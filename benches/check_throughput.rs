@@ -19,7 +19,7 @@
 //!
 //! Knobs (environment): CERTVIGIL_BENCH_NAMES (10000),
 //! CERTVIGIL_BENCH_CONCURRENCY ("64,256,1024"), CERTVIGIL_BENCH_RUNS (3),
-//! CERTVIGIL_BENCH_DNSPERF_PASSES (3, passes over the query file per run).
+//! CERTVIGIL_BENCH_DNSPERF_PASSES (10, passes over the query file per run).
 //! The process exits 1 when a run lost names, saw errors or sent other
 //! queries than predicted, so a broken benchmark never passes for a slow one.
 
@@ -52,7 +52,7 @@ fn main() {
     }
     let names = env_usize("CERTVIGIL_BENCH_NAMES", 10_000);
     let runs = env_usize("CERTVIGIL_BENCH_RUNS", 3).max(1);
-    let passes = env_usize("CERTVIGIL_BENCH_DNSPERF_PASSES", 3).max(1);
+    let passes = env_usize("CERTVIGIL_BENCH_DNSPERF_PASSES", 10).max(1);
     let concurrencies: Vec<usize> = std::env::var("CERTVIGIL_BENCH_CONCURRENCY")
         .unwrap_or_else(|_| "64,256,1024".into())
         .split(',')

@@ -30,6 +30,9 @@ enum Command {
     /// Configuration file tools
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
+    /// Alert channels: send a test alert through each
+    #[command(subcommand)]
+    Alert(cli::alert::AlertCommand),
     /// Pending certificate orders: list, show, record a CA notice
     Orders(cli::orders::OrdersArgs),
     /// Probe agent for overseas reachability checks (run it on a host abroad)
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::History(args) => cli::history::main(args),
         Command::Config(cmd) => cli::config::main(cmd),
         Command::Probe(cmd) => cli::probe::main(cmd),
+        Command::Alert(cmd) => cli::alert::main(cmd),
         Command::Orders(args) => cli::orders::main_args(args),
     };
     ExitCode::from(code)

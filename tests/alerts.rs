@@ -136,6 +136,8 @@ async fn email_arrives_with_subject_body_and_headers() {
     let raw_subject = mail.header("Subject").unwrap();
     assert!(raw_subject.is_ascii(), "{raw_subject}");
     assert!(raw_subject.contains("=?utf-8?"), "{raw_subject}");
+    let (head, _) = mail.raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.is_ascii(), "headers must be 7-bit:\n{head}");
     assert_eq!(mail.mail_from, "certvigil@example.com");
     assert_eq!(mail.rcpt_tos, ["ops@example.com", "oncall@example.net"]);
     assert_eq!(
@@ -751,4 +753,73 @@ async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
             .contains("no longer in the configuration")
     );
     assert!(hook.received().is_empty());
+}
+
+// ---------------------------------------------------------------- alert test
+
+/// Runs `certvigil alert test --config <file>` as the CLI does (it builds
+/// its own runtime, so it runs on a blocking thread).
+async fn alert_test(config_text: String) -> (u8, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config_text).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = certvigil::cli::alert::test(&path, &mut out, &mut err);
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_test_reports_each_channel_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = secret_file(&dir, "k", "SIGNING-SECRET");
+    let sink = SmtpSink::start();
+    let hook = HttpReceiver::ok("").await;
+    let dead = format!(
+        "http://127.0.0.1:{}/cgi-bin/webhook/send?key=URLTOKEN",
+        smtp::unused_port()
+    );
+    let toml = [
+        email_toml(sink.port, ""),
+        webhook_toml(&hook.url("/"), "generic", Some(&key)),
+        webhook_toml(&dead, "wecom", None),
+    ]
+    .concat();
+    let (code, out, err) = alert_test(toml).await;
+    assert_eq!(code, 1, "one channel failed:\n{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ok      email:127.0.0.1:"), "{out}");
+    assert!(
+        lines[1].starts_with("ok      webhook:generic:127.0.0.1#"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("FAILED  webhook:wecom:127.0.0.1#"),
+        "{out}"
+    );
+    assert_eq!(lines[3], "2 of 3 channels reached");
+    for secret in ["SIGNING-SECRET", "URLTOKEN"] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} leaked:\n{out}{err}"
+        );
+    }
+    let mail = sink.wait_for(1).await.remove(0);
+    assert_eq!(mail.subject, "[certvigil] Test alert: this channel works");
+    let body = hook.wait_for(1).await.remove(0).json();
+    assert_eq!(body["event"], "test");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_test_without_channels_is_a_usage_error() {
+    let (code, out, err) = alert_test(String::new()).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no alert channel is configured"), "{err}");
 }

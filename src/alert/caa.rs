@@ -59,3 +59,62 @@ pub fn rrset(verdict: &CaaVerdict) -> Option<CaaRrset> {
         verdict.records.clone(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::caa::{CaaRecord, LookupFailure};
+    use crate::domain::DomainName;
+
+    fn verdict(kind: CaaVerdictKind) -> CaaVerdict {
+        let name = DomainName::parse("example.com").unwrap();
+        CaaVerdict {
+            verdict: kind,
+            relevant_name: Some(name.clone()),
+            records: vec![CaaRecord::new(0, "issue", "letsencrypt.org")],
+            cname_chain: vec![name.clone()],
+            reason: "example.com authorizes only letsencrypt.org".into(),
+            remedy: Some("add sectigo.com".into()),
+            lookup_error: (kind == CaaVerdictKind::Error).then(|| {
+                (
+                    name,
+                    LookupFailure::Rcode {
+                        rcode: "SERVFAIL".into(),
+                    },
+                )
+            }),
+            legacy_rfc6844: None,
+        }
+    }
+
+    #[test]
+    fn a_forbidding_verdict_is_blocking_news_with_its_records() {
+        let o = observation(
+            &verdict(CaaVerdictKind::Forbidden),
+            "example.com",
+            "Sectigo",
+        );
+        assert_eq!(o.status, CheckStatus::Blocking);
+        assert_eq!(o.change, "CAA at example.com now forbids Sectigo");
+        assert_eq!(
+            o.detail_text,
+            "example.com. CAA 0 issue \"letsencrypt.org\""
+        );
+        assert_eq!(o.detail["verdict"], "forbidden");
+    }
+
+    #[test]
+    fn a_failed_lookup_says_where_and_has_no_rrset() {
+        let v = verdict(CaaVerdictKind::Error);
+        let o = observation(&v, "example.com", "Sectigo");
+        assert_eq!(o.status, CheckStatus::Error);
+        assert!(
+            o.summary
+                .contains("at example.com: the name server answered SERVFAIL"),
+            "{}",
+            o.summary
+        );
+        assert!(rrset(&v).is_none());
+        assert!(rrset(&verdict(CaaVerdictKind::Allowed)).is_some());
+    }
+}

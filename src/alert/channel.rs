@@ -41,7 +41,7 @@ impl ChannelId {
 
     pub fn for_email(ch: &crate::config::EmailChannel) -> Self {
         let to: Vec<String> = ch.to.iter().map(|m| m.email.to_string()).collect();
-        let hash = Self::short_hash(&[&ch.from.email.to_string(), &to.join(",")]);
+        let hash = Self::short_hash(&[ch.from.email.as_ref(), &to.join(",")]);
         Self(format!("email:{}:{}#{hash}", ch.server, ch.port))
     }
 

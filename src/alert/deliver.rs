@@ -39,6 +39,15 @@ impl Default for DeliverConfig {
     }
 }
 
+impl DeliverConfig {
+    /// Defaults, with `alerts.give_up_after` from the configuration.
+    pub fn from_config(alerts: &crate::config::AlertsConfig) -> Self {
+        let mut cfg = Self::default();
+        cfg.retry.give_up_after = alerts.give_up_after;
+        cfg
+    }
+}
+
 /// What one delivery attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

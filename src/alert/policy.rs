@@ -34,8 +34,9 @@ use crate::checks::caa::CaaRecord;
 /// The knobs of the policy; [`Default`] gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyConfig {
-    /// `alerts.reminder`: repeat a blocking alert this often while it lasts.
-    pub reminder: Duration,
+    /// `alerts.reminder`: repeat a blocking alert this often while it
+    /// lasts; `None` (`reminder = "off"`) never repeats.
+    pub reminder: Option<Duration>,
     /// `alerts.error_threshold`: consecutive failed lookups that make a
     /// blocking state (at least 1).
     pub error_threshold: u32,
@@ -50,11 +51,24 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
-            reminder: Duration::hours(24),
+            reminder: Some(Duration::hours(24)),
             error_threshold: 3,
             flap_window: Duration::hours(6),
             flap_changes: 3,
             settle_after: Duration::hours(1),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The policy `[alerts]` asks for; flap damping keeps its defaults.
+    pub fn from_config(alerts: &crate::config::AlertsConfig) -> Self {
+        Self {
+            reminder: alerts
+                .reminder
+                .map(|d| Duration::from_std(d).unwrap_or(Duration::MAX)),
+            error_threshold: alerts.error_threshold.max(1),
+            ..Self::default()
         }
     }
 }
@@ -221,7 +235,6 @@ pub fn decide(
     let ctx = Ctx {
         obs,
         subject,
-        cfg,
         now,
         before: before.as_ref(),
     };
@@ -266,7 +279,7 @@ pub fn decide(
             first_seen,
             last_sent,
         } = m.told
-        && now - last_sent >= cfg.reminder
+        && cfg.reminder.is_some_and(|every| now - last_sent >= every)
     {
         m.told = Told::Blocking {
             first_seen,
@@ -294,7 +307,6 @@ pub fn decide(
 struct Ctx<'a> {
     obs: &'a Observation,
     subject: &'a Subject,
-    cfg: &'a PolicyConfig,
     now: DateTime<Utc>,
     before: Option<&'a Snapshot>,
 }
@@ -360,7 +372,6 @@ fn tell(
         }
         (Condition::Ok, Told::Blocking { first_seen, .. }) => {
             m.told = Told::Ok;
-            let _ = ctx.cfg;
             Some(ctx.alert(
                 AlertKind::Resolved,
                 ctx.obs.change.clone(),
@@ -719,7 +730,7 @@ mod tests {
     #[test]
     fn reminders_repeat_while_blocking_and_stop_when_resolved() {
         let cfg = PolicyConfig {
-            reminder: Duration::hours(1),
+            reminder: Some(Duration::hours(1)),
             ..Default::default()
         };
         let (a, _) = run(
@@ -749,9 +760,19 @@ mod tests {
     }
 
     #[test]
+    fn reminders_can_be_off() {
+        let cfg = PolicyConfig {
+            reminder: None,
+            ..Default::default()
+        };
+        let (a, _) = run(&cfg, &[(0, B), (100_000, B)]);
+        assert_eq!(a, vec![vec![(Blocking, false)], vec![]]);
+    }
+
+    #[test]
     fn reminder_says_since_when() {
         let cfg = PolicyConfig {
-            reminder: Duration::hours(1),
+            reminder: Some(Duration::hours(1)),
             ..Default::default()
         };
         let m = decide(&TrackMemory::default(), &obs(B), &subject(), &cfg, t(0)).memory;
@@ -853,7 +874,7 @@ mod tests {
     #[test]
     fn reminders_continue_while_flapping() {
         let cfg = PolicyConfig {
-            reminder: Duration::hours(1),
+            reminder: Some(Duration::hours(1)),
             settle_after: Duration::hours(5),
             ..Default::default()
         };

@@ -1,6 +1,7 @@
 //! One module per command: its arguments (clap derive) and its output.
 //! Each `main` returns the process exit code.
 
+pub mod alert;
 pub mod check;
 pub mod config;
 pub mod history;

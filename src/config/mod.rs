@@ -82,7 +82,7 @@ pub struct DaemonConfig {
     /// in the same second. Default 30s.
     pub jitter: Duration,
     /// How long raw check runs are kept; state changes are kept forever.
-    /// Default 90 days.
+    /// Default 14 days.
     pub retention: Duration,
 }
 

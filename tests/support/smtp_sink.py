@@ -16,8 +16,10 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
 import os
 import sys
+import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
@@ -49,6 +51,9 @@ class Sink:
 
 
 def main():
+    # The no-TLS AUTH warnings are expected on loopback; keep test output clean.
+    warnings.simplefilter("ignore")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     port = int(sys.argv[1])
     outdir = sys.argv[2]
     creds = (sys.argv[3], sys.argv[4]) if len(sys.argv) >= 5 else None
@@ -59,7 +64,8 @@ def main():
             ok = (isinstance(auth_data, LoginPassword)
                   and auth_data.login.decode() == creds[0]
                   and auth_data.password.decode() == creds[1])
-            return AuthResult(success=ok)
+            # handled=False makes aiosmtpd answer 535 itself on failure.
+            return AuthResult(success=ok, handled=False)
         kwargs = dict(authenticator=authenticator, auth_required=True,
                       auth_require_tls=False)
     loop = asyncio.new_event_loop()
