@@ -646,7 +646,7 @@ fn launcher(result_file: &Path) -> ! {
     }
     let wall = start.elapsed();
     drop(child);
-    let us = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     let exit_code = if libc::WIFEXITED(status) {
         i64::from(libc::WEXITSTATUS(status))
     } else {

@@ -20,9 +20,14 @@ use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, format};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::alert::Channel;
+use crate::alert::deliver::{DeliverConfig, Deliverers, Waker};
+use crate::alert::outbox::OutboxError;
+use crate::alert::policy::PolicyConfig;
+use crate::checks::reach::{ProbeSettings, VantagePoint};
 use crate::config::{self, Config, ConfigErrors};
 use crate::dns::{DnsError, DnsHandle, DnsSettings};
-use crate::scheduler::{self, CheckSettings, Scheduler, SchedulerError};
+use crate::scheduler::{self, AlertSettings, CheckSettings, Scheduler, SchedulerError};
 use crate::store::{Store, StoreError};
 
 /// How long checks in flight at SIGTERM may take to finish before they are
@@ -41,6 +46,8 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("cannot set up DNS: {0}")]
     Dns(#[from] DnsError),
+    #[error("cannot start alert delivery: {0}")]
+    Alerts(#[from] OutboxError),
     #[error("{0}")]
     Scheduler(#[from] SchedulerError),
     #[error("cannot listen for signals ({signal}): {source}")]
@@ -131,7 +138,37 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
         dns,
         concurrency: config.daemon.concurrency,
         jitter: config.daemon.jitter,
+        alerts: AlertSettings {
+            policy: PolicyConfig::from_config(&config.alerts),
+            channels: Channel::all_from_config(&config.alerts)
+                .iter()
+                .map(|c| c.id().clone())
+                .collect(),
+            // Set once the deliverers run.
+            waker: Waker::default(),
+        },
+        vantages: VantagePoint::all_from_config(&config.vantage),
+        probe: ProbeSettings::default(),
     })
+}
+
+/// Starts one deliverer per configured channel (resuming what a previous
+/// run left in the outbox).
+async fn start_deliverers(store: &Store, config: &Config) -> Result<Deliverers, OutboxError> {
+    let channels = Channel::all_from_config(&config.alerts);
+    let count = channels.len();
+    let deliverers = Deliverers::start(
+        store.pool().clone(),
+        channels,
+        DeliverConfig::from_config(&config.alerts),
+    )
+    .await?;
+    if count == 0 {
+        warn!(
+            "no alert channels configured ([[alerts.email]], [[alerts.webhook]]): state changes are recorded but nobody is told"
+        );
+    }
+    Ok(deliverers)
 }
 
 fn log_config_warnings(config: &Config) {
@@ -160,7 +197,9 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let database = config.database_path().to_path_buf();
     let store = Store::open(&database).await?;
     info!(database = %database.display(), "database open");
-    let settings = check_settings(&config)?;
+    let mut settings = check_settings(&config)?;
+    let mut deliverers = start_deliverers(&store, &config).await?;
+    settings.alerts.waker = deliverers.waker();
     let jobs = scheduler::plan(&store, &config).await?;
     let mut scheduler = Scheduler::start(store.clone(), settings, jobs).await?;
 
@@ -182,7 +221,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     loop {
         tokio::select! {
             _ = hangup.recv() => {
-                reload(config_path, &database, &mut config, &store, &mut scheduler, &retention).await;
+                reload(config_path, &database, &mut config, &store, &mut scheduler, &mut deliverers, &retention).await;
             }
             _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }
@@ -194,6 +233,10 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         NotifyState::Status("finishing checks in flight"),
     ]);
     let cancelled = scheduler.shutdown(DRAIN_GRACE).await;
+    // After the checks: an alert enqueued by the last of them is still
+    // tried once now (its deliverer was woken), and the rest after the
+    // restart. A deliverer finishes the attempt in flight before it stops.
+    deliverers.shutdown().await;
     pruner.abort();
     store.close().await;
     info!(cancelled, "stopped");
@@ -206,6 +249,7 @@ async fn reload(
     current: &mut Config,
     store: &Store,
     scheduler: &mut Scheduler,
+    deliverers: &mut Deliverers,
     retention: &AtomicU64,
 ) {
     // systemd (Type=notify-reload or ExecReload with notify) wants the
@@ -218,7 +262,16 @@ async fn reload(
         states.push(now);
     }
     notify(&states);
-    let outcome = apply_reload(config_path, database, current, store, scheduler, retention).await;
+    let outcome = apply_reload(
+        config_path,
+        database,
+        current,
+        store,
+        scheduler,
+        deliverers,
+        retention,
+    )
+    .await;
     if let Err(message) = outcome {
         error!("configuration reload refused, still running the previous configuration: {message}");
     }
@@ -234,6 +287,7 @@ async fn apply_reload(
     current: &mut Config,
     store: &Store,
     scheduler: &mut Scheduler,
+    deliverers: &mut Deliverers,
     retention: &AtomicU64,
 ) -> Result<(), String> {
     let new = config::load(config_path).map_err(|e| match e {
@@ -254,10 +308,25 @@ async fn apply_reload(
     }
     // Everything that can fail on its own comes before the store is
     // touched, so a refused reload leaves the targets as they were.
-    let settings = check_settings(&new).map_err(|e| e.to_string())?;
+    let mut settings = check_settings(&new).map_err(|e| e.to_string())?;
     let jobs = scheduler::plan(store, &new)
         .await
         .map_err(|e| e.to_string())?;
+    // The channels may have changed. The old deliverers finish the attempt
+    // in flight first, so no row is sent by both.
+    std::mem::replace(deliverers, Deliverers::idle())
+        .shutdown()
+        .await;
+    *deliverers = match start_deliverers(store, &new).await {
+        Ok(d) => d,
+        Err(e) => {
+            *deliverers = start_deliverers(store, current)
+                .await
+                .unwrap_or_else(|_| Deliverers::idle());
+            return Err(e.to_string());
+        }
+    };
+    settings.alerts.waker = deliverers.waker();
     let before = current.domains.len();
     scheduler
         .reload(settings, jobs)

@@ -24,11 +24,18 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::checks::caa::IssuanceRequest;
 use crate::checks::caa::gather::gather_caa;
 use crate::checks::caa::judge::judge;
-use crate::config::{Config, CronSchedule, DomainTarget};
+use crate::checks::reach::{self, JudgeContext, Method, ProbeSettings, ProbeTarget, VantagePoint};
+use crate::config::{Config, CronSchedule, DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
 use crate::domain::DomainName;
 use crate::drift::{CheckResult, EventKind};
-use crate::store::{RecordedEvent, Store, StoreError, Target, TargetCheck, TargetKey};
+use crate::alert::deliver::Waker;
+use crate::alert::policy::PolicyConfig;
+use crate::alert::{Alert, ChannelId};
+use crate::store::{
+    AlertTarget, CaaAlerting, ReachAlerting, ReachCheck, RecordedChecks, RecordedEvent, Store,
+    StoreError, Target, TargetCheck, TargetKey,
+};
 
 #[derive(Debug, Error)]
 pub enum SchedulerError {
@@ -55,12 +62,33 @@ pub struct DomainJob {
     pub base: DomainName,
     pub schedule: CronSchedule,
     pub targets: Vec<JobTarget>,
+    /// The names validated over HTTP (file, http-01), probed each check.
+    pub reach: Vec<ReachJob>,
+}
+
+/// One name whose validation path is probed: once per check, judged per CA.
+#[derive(Debug, Clone)]
+pub struct ReachJob {
+    pub probe: ProbeTarget,
+    pub targets: Vec<ReachJobTarget>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReachJobTarget {
+    pub target_id: i64,
+    pub context: JudgeContext,
+    pub display_name: String,
+    pub ca_display: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct JobTarget {
     pub target: Target,
     pub request: IssuanceRequest,
+    /// The certificate name as alerts show it (Unicode, `*.` for wildcards).
+    pub display_name: String,
+    /// The CA's display name (`Sectigo`).
+    pub ca_display: String,
 }
 
 impl DomainJob {
@@ -110,6 +138,12 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
                 };
                 targets.push(JobTarget {
                     target: (*target).clone(),
+                    display_name: display_name(&name),
+                    ca_display: if ca.display.is_empty() {
+                        ca.name.clone()
+                    } else {
+                        ca.display.clone()
+                    },
                     request: IssuanceRequest {
                         wildcard: name.is_wildcard(),
                         issuer_domains: ca.issuer_domains.clone(),
@@ -119,8 +153,10 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
                 });
             }
         }
+        let reach = reach_jobs(d, &targets, &config.reach);
         jobs.push(DomainJob {
             key,
+            reach,
             base: d.name.base().clone(),
             schedule: d
                 .schedule
@@ -132,12 +168,63 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
     Ok(jobs)
 }
 
+/// The reach probes of a domain validated over HTTP: one per name that is
+/// not a wildcard (HTTP cannot validate wildcards, and the CAA check already
+/// tells that to whoever asks for one).
+fn reach_jobs(d: &DomainTarget, targets: &[JobTarget], reach: &ReachConfig) -> Vec<ReachJob> {
+    let Some(method) = d.validation_method.as_deref().and_then(Method::from_label) else {
+        return Vec::new();
+    };
+    d.cert_names()
+        .into_iter()
+        .filter(|name| !name.is_wildcard())
+        .map(|name| ReachJob {
+            probe: reach::target_for(&name, method, Some(d), reach),
+            targets: targets
+                .iter()
+                .filter(|t| !t.target.key.wildcard && &t.target.key.domain == name.base())
+                .filter_map(|t| {
+                    let ca = d.ca.iter().find(|c| c.name == t.target.key.ca)?;
+                    Some(ReachJobTarget {
+                        target_id: t.target.id,
+                        context: reach::context_for(method, ca),
+                        display_name: t.display_name.clone(),
+                        ca_display: t.ca_display.clone(),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn display_name(name: &crate::domain::CertName) -> String {
+    let base = name.base().to_unicode();
+    if name.is_wildcard() {
+        format!("*.{base}")
+    } else {
+        base
+    }
+}
+
 /// What a check needs that a reload may change.
 #[derive(Debug)]
 pub struct CheckSettings {
     pub dns: DnsHandle,
     pub concurrency: usize,
     pub jitter: Duration,
+    pub alerts: AlertSettings,
+    /// Where reachability is probed from (this host when none configured).
+    pub vantages: Vec<VantagePoint>,
+    pub probe: ProbeSettings,
+}
+
+/// How checks raise alerts: the policy, the channels to enqueue for, and
+/// the deliverers to wake after a commit that enqueued.
+#[derive(Debug, Clone, Default)]
+pub struct AlertSettings {
+    pub policy: PolicyConfig,
+    pub channels: Vec<ChannelId>,
+    pub waker: Waker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,8 +489,14 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, with_jitter: bool) {
                 _ = reached(phase, Phase::Cancelled) => {
                     warn!("check cancelled at shutdown; it will run again after the restart");
                 }
-                result = check_domain(&_guard.shared.store, &settings.dns, &job) => match result {
-                    Ok(events) => log_events(&events),
+                result = check_domain(&_guard.shared.store, &settings, &job) => match result {
+                    Ok(recorded) => {
+                        log_events(&recorded.events);
+                        if !recorded.alerts.is_empty() {
+                            settings.alerts.waker.wake();
+                            log_alerts(&recorded.alerts);
+                        }
+                    }
                     Err(e) => error!(error = %e, "could not record the check"),
                 },
             }
@@ -436,28 +529,80 @@ pub fn schedule_period(schedule: &CronSchedule) -> Option<Duration> {
 }
 
 /// Gathers once for the domain, judges per target, records in one
-/// transaction.
+/// transaction with the alerts the changes raise.
 pub async fn check_domain(
     store: &Store,
-    dns: &DnsHandle,
+    settings: &CheckSettings,
     job: &DomainJob,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+) -> Result<RecordedChecks, StoreError> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let observation = gather_caa(dns, &job.base).await;
-    let checks: Vec<TargetCheck> = job
+    let reach_probes = job.reach.iter().map(|r| {
+        reach::check(&r.probe, &settings.vantages, &settings.dns, &settings.probe)
+    });
+    let (observation, reach_observations) = tokio::join!(
+        gather_caa(&settings.dns, &job.base),
+        futures::future::join_all(reach_probes)
+    );
+    let verdicts: Vec<AlertTarget> = job
         .targets
         .iter()
-        .map(|t| TargetCheck {
+        .map(|t| AlertTarget {
             target_id: t.target.id,
-            result: CheckResult::from_verdict(judge(&observation, &t.request)),
+            domain: t.display_name.clone(),
+            ca: t.ca_display.clone(),
+            verdict: judge(&observation, &t.request),
         })
         .collect();
-    let events = store
-        .record_checks(started_at, clock.elapsed(), &checks)
+    let checks: Vec<TargetCheck> = verdicts
+        .iter()
+        .map(|t| TargetCheck {
+            target_id: t.target_id,
+            result: CheckResult::from_verdict(t.verdict.clone()),
+        })
+        .collect();
+    let alerting = CaaAlerting {
+        policy: &settings.alerts.policy,
+        channels: &settings.alerts.channels,
+        base: &job.base,
+        targets: &verdicts,
+    };
+    let mut recorded = store
+        .record_checks_alerting(started_at, clock.elapsed(), &checks, Some(&alerting))
         .await?;
+
+    let reach_alerting = ReachAlerting {
+        policy: &settings.alerts.policy,
+        channels: &settings.alerts.channels,
+    };
+    for (r, obs) in job.reach.iter().zip(&reach_observations) {
+        let checks: Vec<ReachCheck> = r
+            .targets
+            .iter()
+            .map(|t| ReachCheck {
+                target_id: t.target_id,
+                domain: t.display_name.clone(),
+                ca: t.ca_display.clone(),
+                verdict: reach::judge(obs, &t.context),
+            })
+            .collect();
+        for c in &checks {
+            debug!(name = %c.domain, ca = %c.ca, verdict = c.verdict.verdict.as_str(), "reach judged");
+        }
+        let alerts = store.record_reach(&checks, &reach_alerting).await?;
+        recorded.alerts.extend(alerts);
+    }
     debug!(elapsed_ms = clock.elapsed().as_millis() as u64, "checked");
-    Ok(events)
+    Ok(recorded)
+}
+
+fn log_alerts(alerts: &[Alert]) {
+    for a in alerts {
+        info!(
+            event = a.kind.as_str(), check = %a.check, domain = %a.domain,
+            severity = a.severity.as_str(), "alert raised: {}", a.summary
+        );
+    }
 }
 
 fn log_events(events: &[RecordedEvent]) {

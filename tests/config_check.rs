@@ -262,3 +262,48 @@ fn a_doubtful_setting_is_a_warning_with_its_place() {
     );
     assert!(out.stderr.starts_with(&want), "{}", out.stderr);
 }
+
+#[test]
+fn vantage_provider_and_order_mistakes_are_reported_with_line_and_column() {
+    let (_dir, path) = config_file(
+        r#"[[vantage]]
+name = "gp"
+kind = "globalping"
+overseas = true
+locations = [{ country = "DE" }, { country = "US", city = "Boston" }]
+
+[[providers]]
+name = "le"
+kind = "acme"
+ca = "letsencrypt"
+account_key_env = "CERTVIGIL_TEST_ACME_KEY"
+challenge = "http-99"
+
+[[orders]]
+name = "api"
+provider = "lee"
+url = "https://acme.example/acme/order/1"
+
+[order_thresholds]
+notice_lag = "a while"
+"#,
+    );
+    let out = check(&path);
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    let p = path.display();
+    let expected = [
+        format!("{p}:5:34: vantage[0].locations[1]: a location selects by one key"),
+        format!("{p}:12:13: providers[0].challenge: unknown variant `http-99`"),
+        format!("{p}:16:12: orders[0].provider: no [[providers]] entry is named \"lee\""),
+        format!("{p}:20:14: order_thresholds.notice_lag: \"a while\" is not a duration"),
+        format!("{p}: 4 problems found"),
+    ];
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{}", out.stderr);
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line:?} should start with {want:?}"
+        );
+    }
+}

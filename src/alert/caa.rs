@@ -43,7 +43,9 @@ pub fn observation(verdict: &CaaVerdict, domain: &str, ca: &str) -> Observation 
         change,
         reason: verdict.reason.clone(),
         remedy: verdict.remedy.clone(),
-        detail: serde_json::to_value(verdict).unwrap_or_default(),
+        // The `caa` object of `check --format json`: record values as text.
+        detail: serde_json::to_value(crate::report::CaaSection::from_verdict(verdict))
+            .unwrap_or_default(),
         detail_text: text,
     }
 }

@@ -148,7 +148,8 @@ pub struct Deliverers {
 impl Deliverers {
     /// Starts one task per channel. First fails the unfinished rows of
     /// channels no longer configured (loudly), and makes rows that were
-    /// being sent when the previous process stopped due at once.
+    /// being sent when the previous process stopped, or that wait for a
+    /// retry, due at once.
     pub async fn start(
         pool: SqlitePool,
         channels: Vec<Channel>,
@@ -169,6 +170,11 @@ impl Deliverers {
                 tracing::warn!(channel = %channel.id(), count = resumed,
                     "resuming alerts whose delivery was interrupted by a stop; recipients may see them twice");
             }
+            let waiting = outbox::retry_now(&pool, channel.id(), now).await?;
+            if waiting > 0 {
+                tracing::info!(channel = %channel.id(), count = waiting,
+                    "retrying undelivered alerts now rather than after their backoff");
+            }
             let notify = Arc::new(Notify::new());
             waker.notifies.push(notify.clone());
             tasks.push(tokio::spawn(run(
@@ -180,6 +186,16 @@ impl Deliverers {
             )));
         }
         Ok(Self { waker, stop, tasks })
+    }
+
+    /// No tasks: what runs while one set is replaced by another.
+    pub fn idle() -> Self {
+        let (stop, _) = watch::channel(false);
+        Self {
+            waker: Waker::default(),
+            stop,
+            tasks: Vec::new(),
+        }
     }
 
     pub fn waker(&self) -> Waker {

@@ -15,6 +15,7 @@ pub mod deliver;
 pub mod email;
 pub mod outbox;
 pub mod policy;
+pub mod reach;
 pub mod render;
 pub mod webhook;
 

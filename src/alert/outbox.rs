@@ -172,6 +172,29 @@ pub async fn resume_interrupted(
     Ok(done.rows_affected())
 }
 
+/// At start (and reload): rows of `channel` waiting for a retry are due
+/// now. A restart or reload is how an operator says "the channel is fixed"
+/// (a new password, the SMTP server back), and nobody should wait out a
+/// backoff of up to half an hour after that. Order and the give-up time are
+/// kept; returns how many rows were brought forward.
+pub async fn retry_now(
+    pool: &SqlitePool,
+    channel: &ChannelId,
+    now: DateTime<Utc>,
+) -> Result<u64, OutboxError> {
+    let done = sqlx::query(
+        "UPDATE alert_outbox SET next_attempt_at = ? \
+         WHERE channel = ? AND status = 'pending' AND next_attempt_at > ?",
+    )
+    .bind(ms(now))
+    .bind(channel.as_str())
+    .bind(ms(now))
+    .execute(pool)
+    .await
+    .map_err(query("bring retries forward"))?;
+    Ok(done.rows_affected())
+}
+
 pub async fn mark_delivered(
     pool: &SqlitePool,
     id: i64,

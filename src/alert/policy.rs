@@ -415,6 +415,14 @@ impl CaaRrset {
         }
     }
 
+    /// For receivers (the webhook's `before`/`after`): the record values
+    /// as text, as `certvigil check --format json` shows them.
+    pub fn to_json(&self) -> serde_json::Value {
+        let records: Vec<crate::report::RecordView> =
+            self.records.iter().map(Into::into).collect();
+        serde_json::json!({ "relevant_name": self.relevant_name, "records": records })
+    }
+
     /// One record a line, in zone-file form, or a sentence when there are none.
     pub fn to_text(&self) -> String {
         match &self.relevant_name {
@@ -501,8 +509,8 @@ pub fn decide_drift(
         severity,
         summary,
         reason,
-        before: serde_json::to_value(previous).unwrap_or_default(),
-        after: serde_json::to_value(current).unwrap_or_default(),
+        before: previous.to_json(),
+        after: current.to_json(),
         before_text: previous.to_text(),
         after_text: current.to_text(),
         remedy: None,
@@ -526,10 +534,21 @@ fn list_or(items: &[&str], empty: &str) -> String {
 /// reminder), the drift alert carries them and they are dropped. The drift
 /// takes the remedy and damping note of what it absorbed, and says in its
 /// reason that a blocking state began or ended. Other alerts pass through.
+///
+/// The exception: a drift that forbids no configured CA and comes with
+/// `resolved` alerts is the one absorbed. Those alerts already carry the
+/// records before and after, and receivers that track incidents close them
+/// on `resolved`, which a `caa_drift` of severity info would not tell them.
 pub fn merge_drift(drift: Option<Alert>, state_alerts: Vec<Alert>) -> Vec<Alert> {
     let Some(mut drift) = drift else {
         return state_alerts;
     };
+    let resolves = |a: &Alert| {
+        a.kind == AlertKind::Resolved && a.check == drift.check && a.domain == drift.domain
+    };
+    if drift.severity != Severity::Blocking && state_alerts.iter().any(resolves) {
+        return state_alerts;
+    }
     let mut out = Vec::new();
     for a in state_alerts {
         if a.check != drift.check || a.domain != drift.domain {
@@ -996,5 +1015,27 @@ mod tests {
         assert_eq!(merged[0].remedy.as_deref(), Some("fix it"));
         assert_eq!(merged[1], other);
         assert_eq!(merge_drift(None, state.clone()), state);
+    }
+
+    #[test]
+    fn a_drift_that_ends_a_blocking_state_goes_out_as_resolved() {
+        let cfg = PolicyConfig::default();
+        let m = decide(&TrackMemory::default(), &obs(B), &subject(), &cfg, t(0)).memory;
+        let state = decide(&m, &obs(O), &subject(), &cfg, t(15)).alerts;
+        assert_eq!(state[0].kind, Resolved);
+        let drift = decide_drift(
+            Some(&rrset(&["y.example"])),
+            &rrset(&["x.example"]),
+            "example.com",
+            &[CaUnderRrset {
+                ca: "X".into(),
+                forbidden: false,
+            }],
+            t(15),
+        );
+        let merged = merge_drift(drift, state.clone());
+        assert_eq!(merged, state);
+        assert_eq!(merged[0].before_text, "Blocking");
+        assert_eq!(merged[0].after_text, "Ok");
     }
 }

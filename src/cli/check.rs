@@ -143,12 +143,19 @@ async fn run(args: CheckArgs) -> u8 {
     let printer = Printer::new(args.format, &inputs);
     let mut usage_error = false;
     let mut blocking = false;
+    // Each name runs as its own task so gathering, judging and rendering
+    // spread over the runtime's threads; `buffered` keeps input order and
+    // bounds how many names are in flight.
     let mut results = futures::stream::iter(inputs)
         .map(|input| {
             let ctx = Arc::clone(&ctx);
-            async move { ctx.diagnose(input).await }
+            tokio::spawn(async move { ctx.diagnose(input).await })
         })
-        .buffered(args.concurrency as usize);
+        .buffered(args.concurrency as usize)
+        .map(|joined| match joined {
+            Ok(outcome) => outcome,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        });
     let stdout = std::io::stdout();
     while let Some(outcome) = results.next().await {
         let mut out = stdout.lock();

@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::alert::outbox::{self, OutboxEntry};
 use crate::store::{StatusRow, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,17 +30,24 @@ pub struct StatusArgs {
 }
 
 pub fn main(args: StatusArgs) -> u8 {
-    let rows = match read_database(
-        &args.config,
-        |store: Store| async move { store.status().await },
-    ) {
-        Ok(rows) => rows,
+    let read = read_database(&args.config, |store: Store| async move {
+        let rows = store.status().await?;
+        let undelivered = outbox::undelivered(store.pool(), ALERTS_SHOWN).await?;
+        let failed = outbox::failed(store.pool(), ALERTS_SHOWN).await?;
+        Ok((rows, undelivered, failed))
+    });
+    let (rows, undelivered, failed) = match read {
+        Ok(read) => read,
         Err(code) => return code,
     };
     let out = std::io::stdout();
     let mut out = out.lock();
     let text = match args.format {
-        Format::Text => render_text(&rows),
+        Format::Text => {
+            let mut text = render_text(&rows);
+            text.push_str(&render_alerts(&undelivered, &failed));
+            text
+        }
         Format::Json => render_json(&rows),
     };
     // A closed pipe (`| head`) is not an error worth a message.
@@ -151,6 +159,63 @@ pub fn render_text(rows: &[StatusRow]) -> String {
         out.push_str(&format!(
             "{name:<width$}  {verdicts}  last check {last_check}  last error: {last_error}\n"
         ));
+    }
+    out
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
+/// How many undelivered and failed alerts `status` lists at most.
+const ALERTS_SHOWN: i64 = 20;
+
+/// Alerts not delivered yet, and alerts given up on, newest first; nothing
+/// when every alert was delivered.
+pub fn render_alerts(undelivered: &[OutboxEntry], failed: &[OutboxEntry]) -> String {
+    let mut out = String::new();
+    let line = |e: &OutboxEntry, what: String| {
+        let error = e
+            .last_error
+            .as_deref()
+            .map_or_else(String::new, |err| format!(": {err}"));
+        format!(
+            "  {} {} {} via {} ({}){error}\n    {}\n",
+            time(e.created_at),
+            e.kind,
+            e.domain,
+            e.channel.as_str(),
+            what,
+            e.summary
+        )
+    };
+    if !undelivered.is_empty() {
+        out.push_str(&format!(
+            "\nalerts not delivered yet ({}):\n",
+            undelivered.len()
+        ));
+        for e in undelivered {
+            let what = if e.attempts == 0 {
+                "not tried yet".to_string()
+            } else {
+                format!("{}, next {}", attempts(e.attempts), time(e.next_attempt_at))
+            };
+            out.push_str(&line(e, what));
+        }
+    }
+    if !failed.is_empty() {
+        out.push_str(&format!(
+            "\nalerts NOT delivered, given up ({}):\n",
+            failed.len()
+        ));
+        for e in failed {
+            let what = attempts(e.attempts);
+            out.push_str(&line(e, what));
+        }
     }
     out
 }

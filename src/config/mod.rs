@@ -27,6 +27,7 @@ use reqwest::Url;
 use crate::ca::{CaChoice, CaEntry, Catalogue};
 use crate::checks::risk::RiskConfig;
 use crate::domain::{CertName, DomainName};
+use crate::orders::judge::Thresholds;
 
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
@@ -52,8 +53,17 @@ pub struct Config {
     pub reach: ReachConfig,
     /// `[[vantage]]`, in file order; empty means "this host only".
     pub vantage: Vec<Vantage>,
+    /// `[[providers]]`, in file order.
     pub providers: Vec<Provider>,
+    /// The ACME side of each `[[providers]]` entry with `kind = "acme"`
+    /// (each is also in `providers`), with the `[[orders]]` that name it.
+    pub acme: Vec<AcmeProvider>,
+    /// The manual `[[orders]]` (those without `provider`); orders followed
+    /// through a provider are in that provider's entry (`acme[].orders`).
     pub orders: Vec<Order>,
+    /// `[order_thresholds]`: when an order counts as stuck, and when a
+    /// deadline warns. Absent keys keep `Thresholds::default()`.
+    pub order_thresholds: Thresholds,
     pub risk: RiskConfig,
     /// `[[ca]]` entries as written (already applied to `catalogue`).
     pub ca: Vec<CaEntry>,
@@ -225,13 +235,39 @@ pub struct Vantage {
     pub name: String,
     pub kind: VantageKind,
     /// Proxy: `http://`, `https://` or `socks5://`/`socks5h://` (required).
-    /// Agent: `http(s)://` (required). Globalping: API base (optional).
-    /// Local: none.
+    /// Agent: `http(s)://` (required). Globalping: the API endpoint
+    /// (optional; `None` means the public API,
+    /// `checks::reach::globalping::DEFAULT_ENDPOINT`). Local: none.
     pub url: Option<Url>,
-    /// Agent bearer token or Globalping API token.
+    /// Agent bearer token or Globalping API token (agent and globalping
+    /// only).
     pub token: Option<SecretSource>,
     /// Whether this point is outside the mainland (DESIGN.md cause 2).
     pub overseas: bool,
+    /// Where the point is, in the operator's words (`"eu-central"`), for
+    /// reports; free text.
+    pub region: Option<String>,
+    /// Globalping only: where its probes are. Empty means the default
+    /// locations (`checks::reach::globalping::default_locations`, all
+    /// outside the mainland); never empty when written in the file.
+    pub locations: Vec<GlobalpingLocation>,
+}
+
+/// One Globalping location filter (its API's `MeasurementLocationOption`):
+/// each selects at least one probe. Globalping has no exclusion, so
+/// "abroad" means naming places outside the mainland.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobalpingLocation {
+    /// ISO 3166-1 alpha-2, upper case (`"DE"`).
+    Country(String),
+    /// Two-letter continent code, upper case: AF, AN, AS, EU, NA, OC, SA.
+    Continent(String),
+    /// A city name, as Globalping matches it (`"Frankfurt"`).
+    City(String),
+    /// An autonomous system number.
+    Asn(u32),
+    /// Globalping's free-form "magic" filter (`"Singapore"`, `"aws-eu-west-1"`).
+    Magic(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,11 +288,65 @@ pub struct Provider {
     pub secret_id: Option<SecretSource>,
     /// Required for tencent.
     pub secret_key: Option<SecretSource>,
-    /// API endpoint; `None` means the provider's public one.
+    /// API endpoint; `None` means the provider's public one. For acme: the
+    /// ACME directory URL (RFC 8555 §7.1.1).
     pub endpoint: Option<Url>,
 }
 
-/// One `[[orders]]` entry: an order placed by hand, for CAs without an API.
+/// The ACME challenge type the ACME client answers (RFC 8555 §8, RFC 8737).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    Http01,
+    Dns01,
+    TlsAlpn01,
+}
+
+impl AcmeChallenge {
+    /// The type as ACME names it: `http-01`, `dns-01`, `tls-alpn-01`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeChallenge::Http01 => "http-01",
+            AcmeChallenge::Dns01 => "dns-01",
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+/// The ACME settings of one `[[providers]]` entry with `kind = "acme"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeProvider {
+    /// The `[[providers]]` name.
+    pub name: String,
+    /// The provider's `endpoint`: the ACME directory, for `newNonce` and
+    /// `newAccount` when an order must be read with POST-as-GET.
+    pub directory: Option<Url>,
+    /// `account_key_file` / `account_key_env`: the ACME client's account
+    /// key as PEM (PKCS#8 EC P-256 or RSA, SEC1 EC, PKCS#1 RSA); parsed by
+    /// `orders::acme` when used.
+    pub account_key: Option<SecretSource>,
+    /// `account_url`: the account's URL (the JWS `kid`); looked up with
+    /// the key when absent.
+    pub account_url: Option<Url>,
+    /// `ca`: which CA the ACME server is, for the CAA check of its orders.
+    pub ca: Option<CaChoice>,
+    /// `challenge`: the type the ACME client answers, when an
+    /// authorization does not show it yet.
+    pub challenge: Option<AcmeChallenge>,
+    /// The `[[orders]]` with `provider` = this name, in file order.
+    pub orders: Vec<ProviderOrder>,
+}
+
+/// One `[[orders]]` entry followed through its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderOrder {
+    /// Unique among all `[[orders]]`.
+    pub name: String,
+    /// The ACME order URL (RFC 8555 §7.1.3).
+    pub url: Url,
+}
+
+/// One manual `[[orders]]` entry (no `provider`): an order placed by hand,
+/// for CAs without an API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     /// Unique among orders.
@@ -313,11 +403,19 @@ impl Config {
             .providers
             .iter()
             .flat_map(|p| p.secret_id.iter().chain(p.secret_key.iter()));
+        let acme = self.acme.iter().filter_map(|a| a.account_key.as_ref());
         email
             .chain(webhook)
             .chain(vantage)
             .chain(providers)
+            .chain(acme)
             .collect()
+    }
+
+    /// The ACME settings of the `[[providers]]` entry named `name`, when it
+    /// is an acme provider.
+    pub fn acme_provider(&self, name: &str) -> Option<&AcmeProvider> {
+        self.acme.iter().find(|a| a.name == name)
     }
 
     /// Tries to read every secret now and describes each that cannot be

@@ -21,6 +21,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "vantage",
     "providers",
     "orders",
+    "order_thresholds",
     "risk",
     "ca",
 ];
@@ -135,6 +136,20 @@ pub(crate) struct RawVantage {
     pub token_env: Option<Text>,
     #[serde(default)]
     pub overseas: bool,
+    pub region: Option<Text>,
+    pub locations: Option<Spanned<Vec<Spanned<RawLocation>>>>,
+}
+
+/// One Globalping location filter (`MeasurementLocationOption`): exactly
+/// one of its keys, checked by `resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLocation {
+    pub country: Option<Text>,
+    pub continent: Option<Text>,
+    pub city: Option<Text>,
+    pub asn: Option<Spanned<u32>>,
+    pub magic: Option<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -154,16 +169,35 @@ pub(crate) struct RawProvider {
     pub secret_key_file: Option<Spanned<PathBuf>>,
     pub secret_key_env: Option<Text>,
     pub endpoint: Option<Text>,
+    pub account_key_file: Option<Spanned<PathBuf>>,
+    pub account_key_env: Option<Text>,
+    pub account_url: Option<Text>,
+    pub ca: Option<Text>,
+    pub challenge: Option<Spanned<RawAcmeChallenge>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum RawAcmeChallenge {
+    #[serde(rename = "http-01")]
+    Http01,
+    #[serde(rename = "dns-01")]
+    Dns01,
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOrder {
     pub name: Text,
-    pub ca: Text,
-    pub domains: Spanned<Vec<Text>>,
+    /// Required for a manual order (no `provider`); `resolve` says so.
+    pub ca: Option<Text>,
+    /// Required for a manual order (no `provider`); `resolve` says so.
+    pub domains: Option<Spanned<Vec<Text>>>,
     pub validation: Option<Spanned<RawOrderValidation>>,
     pub placed_at: Option<Text>,
+    pub provider: Option<Text>,
+    pub url: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,4 +209,22 @@ pub(crate) struct RawOrderValidation {
     pub record_type: Option<Text>,
     pub value: Option<Text>,
     pub url: Option<Text>,
+}
+
+/// `[order_thresholds]`: one duration per field of
+/// `crate::orders::judge::Thresholds`, same names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOrderThresholds {
+    pub awaiting_validation_manual: Option<Text>,
+    pub awaiting_validation_auto: Option<Text>,
+    pub awaiting_validation_email: Option<Text>,
+    pub reviewing_dv: Option<Text>,
+    pub reviewing_ov: Option<Text>,
+    pub submitting: Option<Text>,
+    pub validated_not_issued: Option<Text>,
+    pub notice_lag: Option<Text>,
+    pub contact_support_after: Option<Text>,
+    pub deadline_warning: Option<Text>,
+    pub deadline_urgent: Option<Text>,
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,8 +23,10 @@ use super::schedule::{CronSchedule, parse_duration};
 use super::secret::SecretSource;
 use super::*;
 use crate::ca::{CaChoice, CaEntry, Catalogue};
+use crate::checks::reach::globalping;
 use crate::checks::risk::RiskConfig;
 use crate::domain::{CertName, DomainName};
+use crate::orders::judge::Thresholds;
 
 const DEFAULT_CONCURRENCY: usize = 64;
 const DEFAULT_JITTER: Duration = Duration::from_secs(30);
@@ -63,7 +66,9 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
         },
         vantage: Vec::new(),
         providers: Vec::new(),
+        acme: Vec::new(),
         orders: Vec::new(),
+        order_thresholds: Thresholds::default(),
         risk: RiskConfig::default(),
         ca: Vec::new(),
         catalogue: Catalogue::builtin(),
@@ -83,6 +88,7 @@ struct RawSections {
     vantage: Vec<Spanned<raw::RawVantage>>,
     providers: Vec<Spanned<raw::RawProvider>>,
     orders: Vec<Spanned<raw::RawOrder>>,
+    order_thresholds: Option<raw::RawOrderThresholds>,
     risk: Option<RiskConfig>,
     ca: Vec<Spanned<CaEntry>>,
 }
@@ -111,6 +117,7 @@ pub(crate) fn parse(
             "dns" => raw.dns = table(value, name, &mut p),
             "alerts" => raw.alerts = table(value, name, &mut p),
             "reach" => raw.reach = table(value, name, &mut p),
+            "order_thresholds" => raw.order_thresholds = table(value, name, &mut p),
             "risk" => {
                 risk_span = Some(key.span());
                 raw.risk = table(value, name, &mut p);
@@ -148,8 +155,21 @@ pub(crate) fn parse(
         resolve_reach(reach, &mut config.reach, &mut p, &mut warnings);
     }
     config.vantage = resolve_vantage(&raw.vantage, &mut p, &mut warnings);
-    config.providers = resolve_providers(&raw.providers, &mut p);
-    config.orders = resolve_orders(&raw.orders, &config.catalogue, &mut p);
+    let (providers, acme) =
+        resolve_providers(&raw.providers, &config.catalogue, &mut p, &mut warnings);
+    config.providers = providers;
+    config.acme = acme;
+    config.orders = resolve_orders(
+        &raw.orders,
+        &raw.providers,
+        &mut config.acme,
+        &config.catalogue,
+        &mut p,
+        &mut warnings,
+    );
+    if let Some(thresholds) = raw.order_thresholds {
+        resolve_order_thresholds(&thresholds, &mut config.order_thresholds, &mut p);
+    }
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model
         // cannot use is a config error, not a surprise at the first check.
@@ -927,9 +947,68 @@ fn resolve_vantage(
                 );
                 None
             }
+            // The public API (globalping::DEFAULT_ENDPOINT).
             (VantageKind::Globalping, None) => None,
         };
-        let token = secret(&v.token_file, &v.token_env, &key, "token", p);
+        let token = match kind {
+            VantageKind::Agent | VantageKind::Globalping => {
+                secret(&v.token_file, &v.token_env, &key, "token", p)
+            }
+            VantageKind::Local | VantageKind::Proxy => {
+                let why = if kind == VantageKind::Local {
+                    "a local vantage point has no token; remove it"
+                } else {
+                    "a proxy vantage point has no token; remove it (proxy credentials go in url, as scheme://user:password@host:port)"
+                };
+                if let Some(f) = &v.token_file {
+                    p.on(f, format!("{key}.token_file"), why);
+                }
+                if let Some(e) = &v.token_env {
+                    p.on(e, format!("{key}.token_env"), why);
+                }
+                None
+            }
+        };
+        let region = v.region.as_ref().and_then(|r| {
+            let text = r.get_ref().trim();
+            if text.is_empty() {
+                p.on(
+                    r,
+                    format!("{key}.region"),
+                    "the region is empty; say where the point is (e.g. \"eu-central\") or remove the key",
+                );
+                return None;
+            }
+            Some(text.to_string())
+        });
+        let locations = match (&v.locations, kind) {
+            (Some(list), VantageKind::Globalping) => {
+                globalping_locations(list, &key, v.overseas, p, w)
+            }
+            (Some(list), _) => {
+                p.on(
+                    list,
+                    format!("{key}.locations"),
+                    "only a globalping vantage point has locations; remove them, or use kind = \"globalping\"",
+                );
+                Vec::new()
+            }
+            (None, _) => Vec::new(),
+        };
+        if kind == VantageKind::Globalping && v.locations.is_none() && !v.overseas {
+            let defaults: Vec<String> = globalping::default_locations()
+                .iter()
+                .filter_map(|l| l.country.clone())
+                .collect();
+            w.on(
+                &v.kind,
+                format!("{key}.overseas"),
+                format!(
+                    "without locations, Globalping probes from {}, all abroad, yet overseas = false; set overseas = true, or name the locations",
+                    defaults.join(", ")
+                ),
+            );
+        }
         if p.list.len() == before
             && let Some(name) = name
         {
@@ -939,6 +1018,8 @@ fn resolve_vantage(
                 url,
                 token,
                 overseas: v.overseas,
+                region,
+                locations,
             });
         }
     }
@@ -954,8 +1035,168 @@ fn resolve_vantage(
     out
 }
 
-fn resolve_providers(raw: &[Spanned<raw::RawProvider>], p: &mut Problems<'_>) -> Vec<Provider> {
+/// The continent codes Globalping accepts.
+const CONTINENTS: &[&str] = &["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+
+/// `[[vantage]] locations` of a globalping point: each entry selects by
+/// exactly one key, as Globalping's location objects do.
+fn globalping_locations(
+    list: &Spanned<Vec<Spanned<raw::RawLocation>>>,
+    key: &str,
+    overseas: bool,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) -> Vec<GlobalpingLocation> {
+    if list.get_ref().is_empty() {
+        p.on(
+            list,
+            format!("{key}.locations"),
+            "no locations: name at least one, e.g. locations = [{ country = \"DE\" }], or remove the key for the defaults",
+        );
+    }
     let mut out = Vec::new();
+    for (j, item) in list.get_ref().iter().enumerate() {
+        let lkey = format!("{key}.locations[{j}]");
+        let l = item.get_ref();
+        let given: Vec<&str> = [
+            ("country", l.country.is_some()),
+            ("continent", l.continent.is_some()),
+            ("city", l.city.is_some()),
+            ("asn", l.asn.is_some()),
+            ("magic", l.magic.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        match given.len() {
+            1 => {}
+            0 => {
+                // A key dropped for a type error was reported already.
+                let inner = format!("{lkey}.");
+                let reported = p
+                    .list
+                    .iter()
+                    .any(|q| q.key.as_ref().is_some_and(|k| k.starts_with(&inner)));
+                if !reported {
+                    p.on(
+                        item,
+                        &lkey,
+                        "an empty location: give one of country, continent, city, asn or magic, e.g. { country = \"DE\" }",
+                    );
+                }
+                continue;
+            }
+            _ => {
+                p.on(
+                    item,
+                    &lkey,
+                    format!(
+                        "a location selects by one key, this one has {}: write one location for each (each selects its own probes), or combine them in magic = \"...\"",
+                        given.join(" and ")
+                    ),
+                );
+                continue;
+            }
+        }
+        let text = |t: &Text, what: &str, p: &mut Problems<'_>| {
+            let v = t.get_ref().trim();
+            if v.is_empty() {
+                p.on(
+                    t,
+                    format!("{lkey}.{what}"),
+                    format!("the {what} is empty; name one or remove the location"),
+                );
+                return None;
+            }
+            Some(v.to_string())
+        };
+        let location = if let Some(c) = &l.country {
+            let code = c.get_ref().trim().to_ascii_uppercase();
+            if code.len() != 2 || !code.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                p.on(
+                    c,
+                    format!("{lkey}.country"),
+                    format!(
+                        "{:?} is not a country code: use ISO 3166-1 alpha-2, e.g. \"DE\", \"US\", \"JP\"",
+                        c.get_ref()
+                    ),
+                );
+                None
+            } else if overseas && code == "CN" {
+                p.on(
+                    c,
+                    format!("{lkey}.country"),
+                    "CN is the mainland, but this vantage point has overseas = true, so a geo-block would go unseen; put mainland probes in a [[vantage]] of their own with overseas = false",
+                );
+                None
+            } else {
+                Some(GlobalpingLocation::Country(code))
+            }
+        } else if let Some(c) = &l.continent {
+            let code = c.get_ref().trim().to_ascii_uppercase();
+            if !CONTINENTS.contains(&code.as_str()) {
+                p.on(
+                    c,
+                    format!("{lkey}.continent"),
+                    format!(
+                        "{:?} is not a continent code; use one of {}",
+                        c.get_ref(),
+                        CONTINENTS.join(", ")
+                    ),
+                );
+                None
+            } else {
+                if overseas && code == "AS" {
+                    w.on(
+                        c,
+                        format!("{lkey}.continent"),
+                        "continent AS includes probes in the mainland, and Globalping cannot exclude them; name countries abroad instead (e.g. \"JP\", \"SG\")",
+                    );
+                }
+                Some(GlobalpingLocation::Continent(code))
+            }
+        } else if let Some(c) = &l.city {
+            text(c, "city", p).map(GlobalpingLocation::City)
+        } else if let Some(a) = &l.asn {
+            if *a.get_ref() == 0 {
+                p.on(
+                    a,
+                    format!("{lkey}.asn"),
+                    "AS 0 is reserved (RFC 7607) and holds no probes; give a real AS number",
+                );
+                None
+            } else {
+                Some(GlobalpingLocation::Asn(*a.get_ref()))
+            }
+        } else if let Some(m) = &l.magic {
+            text(m, "magic", p).map(GlobalpingLocation::Magic)
+        } else {
+            None
+        };
+        out.extend(location);
+    }
+    out
+}
+
+/// Where a key is written (if it is), and its name.
+type KeyAt<'a> = (Option<Range<usize>>, &'a str);
+
+fn span_of<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    value.as_ref().map(Spanned::span)
+}
+
+/// Orders are recorded under their provider's name; `manual` is the
+/// source name of the manual `[[orders]]` (`orders::manual::SOURCE`).
+const RESERVED_PROVIDER_NAME: &str = "manual";
+
+fn resolve_providers(
+    raw: &[Spanned<raw::RawProvider>],
+    catalogue: &Catalogue,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) -> (Vec<Provider>, Vec<AcmeProvider>) {
+    let mut out = Vec::new();
+    let mut acme_out = Vec::new();
     let mut seen = HashMap::new();
     for (i, item) in raw.iter().enumerate() {
         let v = item.get_ref();
@@ -969,13 +1210,53 @@ fn resolve_providers(raw: &[Spanned<raw::RawProvider>], p: &mut Problems<'_>) ->
             i,
             p,
         );
+        if name.as_deref() == Some(RESERVED_PROVIDER_NAME) {
+            p.on(
+                &v.name,
+                format!("{key}.name"),
+                "\"manual\" is the name certvigil records manual [[orders]] under; give the provider another name",
+            );
+        }
         let kind = match v.kind.get_ref() {
             raw::RawProviderKind::Tencent => ProviderKind::Tencent,
             raw::RawProviderKind::Acme => ProviderKind::Acme,
         };
-        let secret_id = secret(&v.secret_id_file, &v.secret_id_env, &key, "secret_id", p);
-        let secret_key = secret(&v.secret_key_file, &v.secret_key_env, &key, "secret_key", p);
+        // Keys of the other kind are refused rather than ignored: a key
+        // that does nothing is a setting the operator believes in.
+        let (others, why): (Vec<KeyAt<'_>>, &str) = match kind {
+            ProviderKind::Tencent => (
+                vec![
+                    (span_of(&v.account_key_file), "account_key_file"),
+                    (span_of(&v.account_key_env), "account_key_env"),
+                    (span_of(&v.account_url), "account_url"),
+                    (span_of(&v.ca), "ca"),
+                    (span_of(&v.challenge), "challenge"),
+                ],
+                "only an acme provider has {field}; remove it (a tencent provider reports each order's CA and validation itself)",
+            ),
+            ProviderKind::Acme => (
+                vec![
+                    (span_of(&v.secret_id_file), "secret_id_file"),
+                    (span_of(&v.secret_id_env), "secret_id_env"),
+                    (span_of(&v.secret_key_file), "secret_key_file"),
+                    (span_of(&v.secret_key_env), "secret_key_env"),
+                ],
+                "an acme provider has no {field}: it reads orders with the ACME account key (account_key_file); remove it",
+            ),
+        };
+        for (span, field) in others {
+            if let Some(span) = span {
+                p.at(
+                    span,
+                    format!("{key}.{field}"),
+                    why.replace("{field}", field),
+                );
+            }
+        }
+        let (mut secret_id, mut secret_key) = (None, None);
         if kind == ProviderKind::Tencent {
+            secret_id = secret(&v.secret_id_file, &v.secret_id_env, &key, "secret_id", p);
+            secret_key = secret(&v.secret_key_file, &v.secret_key_env, &key, "secret_key", p);
             if v.secret_id_file.is_none() && v.secret_id_env.is_none() {
                 p.on(
                     &v.kind,
@@ -991,9 +1272,15 @@ fn resolve_providers(raw: &[Spanned<raw::RawProvider>], p: &mut Problems<'_>) ->
             .endpoint
             .as_ref()
             .and_then(|u| url(u, &format!("{key}.endpoint"), &["http", "https"], p));
+        let acme = (kind == ProviderKind::Acme)
+            .then(|| acme_provider(v, &key, endpoint.clone(), catalogue, p, w));
         if p.list.len() == before
             && let Some(name) = name
         {
+            if let Some(mut acme) = acme {
+                acme.name = name.clone();
+                acme_out.push(acme);
+            }
             out.push(Provider {
                 name,
                 kind,
@@ -1003,67 +1290,348 @@ fn resolve_providers(raw: &[Spanned<raw::RawProvider>], p: &mut Problems<'_>) ->
             });
         }
     }
-    out
+    (out, acme_out)
 }
 
-fn resolve_orders(
-    raw: &[Spanned<raw::RawOrder>],
+/// The ACME keys of a `kind = "acme"` provider (`name` is filled in by the caller).
+fn acme_provider(
+    v: &raw::RawProvider,
+    key: &str,
+    directory: Option<Url>,
     catalogue: &Catalogue,
     p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
+) -> AcmeProvider {
+    let account_key = secret(
+        &v.account_key_file,
+        &v.account_key_env,
+        key,
+        "account_key",
+        p,
+    );
+    if v.account_key_file.is_none() && v.account_key_env.is_none() {
+        w.on(
+            &v.kind,
+            format!("{key}.account_key_file"),
+            "without account_key_file (or account_key_env), certvigil cannot work out the record or file a challenge needs (the key authorization, RFC 8555 §8.1), nor read orders from a server that insists on POST-as-GET (RFC 8555 §6.3); name the ACME client's account key",
+        );
+    }
+    let account_url = v
+        .account_url
+        .as_ref()
+        .and_then(|u| url(u, &format!("{key}.account_url"), &["http", "https"], p));
+    let ca = match &v.ca {
+        Some(c) => catalogue
+            .resolve(c.get_ref())
+            .map_err(|e| p.on(c, format!("{key}.ca"), e.to_string()))
+            .ok(),
+        None => {
+            w.on(
+                &v.kind,
+                format!("{key}.ca"),
+                "without ca, the CAA records of this provider's orders cannot be checked against its CA; name the CA the ACME server belongs to, e.g. ca = \"letsencrypt\"",
+            );
+            None
+        }
+    };
+    let challenge = v.challenge.as_ref().map(|c| match c.get_ref() {
+        raw::RawAcmeChallenge::Http01 => AcmeChallenge::Http01,
+        raw::RawAcmeChallenge::Dns01 => AcmeChallenge::Dns01,
+        raw::RawAcmeChallenge::TlsAlpn01 => AcmeChallenge::TlsAlpn01,
+    });
+    AcmeProvider {
+        name: String::new(),
+        directory,
+        account_key,
+        account_url,
+        ca,
+        challenge,
+        orders: Vec::new(),
+    }
+}
+
+/// Resolves `[[orders]]`: manual orders are returned; orders naming an
+/// acme provider are added to its entry in `acme`.
+fn resolve_orders(
+    raw: &[Spanned<raw::RawOrder>],
+    raw_providers: &[Spanned<raw::RawProvider>],
+    acme: &mut [AcmeProvider],
+    catalogue: &Catalogue,
+    p: &mut Problems<'_>,
+    w: &mut Problems<'_>,
 ) -> Vec<Order> {
+    // By name, as written (a provider with other mistakes still counts, so
+    // an order naming it is not reported as naming nothing).
+    let mut providers: HashMap<&str, (usize, raw::RawProviderKind)> = HashMap::new();
+    for (i, item) in raw_providers.iter().enumerate() {
+        let v = item.get_ref();
+        providers
+            .entry(v.name.get_ref().trim())
+            .or_insert((i, *v.kind.get_ref()));
+    }
     let mut out = Vec::new();
     let mut seen = HashMap::new();
+    let mut urls: HashMap<(String, Url), usize> = HashMap::new();
     for (i, item) in raw.iter().enumerate() {
         let o = item.get_ref();
         let key = format!("orders[{i}]");
         let before = p.list.len();
         let name = unique_name(&o.name, &format!("{key}.name"), "orders", &mut seen, i, p);
-        let ca = catalogue
-            .resolve(o.ca.get_ref())
-            .map_err(|e| p.on(&o.ca, format!("{key}.ca"), e.to_string()))
-            .ok();
-        if o.domains.get_ref().is_empty() {
+        let Some(provider) = &o.provider else {
+            if let Some(u) = &o.url {
+                p.on(
+                    u,
+                    format!("{key}.url"),
+                    "url is the order URL of an order followed through a provider; set provider = \"...\" to an acme provider, or remove url (a manual order's file validation has its own url)",
+                );
+            }
+            let order = manual_order(item, &key, catalogue, p);
+            if p.list.len() == before
+                && let (Some(name), Some(order)) = (name, order)
+            {
+                out.push(Order { name, ..order });
+            }
+            continue;
+        };
+        let pname = provider.get_ref().trim();
+        let provider_key = format!("{key}.provider");
+        let index = match providers.get(pname) {
+            None => {
+                let mut names: Vec<&str> = providers.keys().copied().collect();
+                names.sort_unstable();
+                let known = if names.is_empty() {
+                    "no [[providers]] entry is configured".to_string()
+                } else {
+                    format!("the providers are {}", names.join(", "))
+                };
+                p.on(
+                    provider,
+                    &provider_key,
+                    format!("no [[providers]] entry is named {pname:?} ({known}); for an order placed by hand, remove provider"),
+                );
+                continue;
+            }
+            Some((j, raw::RawProviderKind::Tencent)) => {
+                p.on(
+                    provider,
+                    &provider_key,
+                    format!("providers[{j}] ({pname:?}) is a tencent provider, which lists its orders itself through the API; only acme providers take [[orders]]: remove this entry, or remove provider for an order placed by hand"),
+                );
+                continue;
+            }
+            Some((j, raw::RawProviderKind::Acme)) => *j,
+        };
+        let from_server = |what: &str| {
+            format!(
+                "an ACME order's {what} comes from the ACME server (providers[{index}]); remove it"
+            )
+        };
+        if let Some(ca) = &o.ca {
             p.on(
-                &o.domains,
-                format!("{key}.domains"),
-                "no domains: list the names the order is for",
+                ca,
+                format!("{key}.ca"),
+                format!("an ACME order's CA is its provider's: set ca on providers[{index}] and remove it here"),
             );
         }
-        let mut domains = Vec::new();
-        for (j, d) in o.domains.get_ref().iter().enumerate() {
-            match CertName::parse(d.get_ref()) {
-                Ok(n) => domains.push(n),
-                Err(e) => p.on(d, format!("{key}.domains[{j}]"), e.to_string()),
+        if let Some(d) = &o.domains {
+            p.on(d, format!("{key}.domains"), from_server("list of names"));
+        }
+        if let Some(v) = &o.validation {
+            p.on(v, format!("{key}.validation"), from_server("validation"));
+        }
+        if let Some(t) = &o.placed_at {
+            p.on(t, format!("{key}.placed_at"), from_server("creation"));
+        }
+        let order_url = match &o.url {
+            Some(u) => url(u, &format!("{key}.url"), &["http", "https"], p),
+            None => {
+                p.on(
+                    provider,
+                    format!("{key}.url"),
+                    "an order from an acme provider needs url = \"...\": the order URL (RFC 8555 §7.1.3), the Location the ACME server gave when the order was created",
+                );
+                None
+            }
+        };
+        if let (Some(u), Some(given)) = (&order_url, &o.url) {
+            if let Some(first) = urls.get(&(pname.to_string(), u.clone())) {
+                p.on(
+                    given,
+                    format!("{key}.url"),
+                    format!("orders[{first}] already follows this order URL; keep one entry"),
+                );
+            } else {
+                urls.insert((pname.to_string(), u.clone()), i);
             }
         }
-        let validation = o
-            .validation
-            .as_ref()
-            .and_then(|v| order_validation(v, &format!("{key}.validation"), p));
-        let placed_at = o.placed_at.as_ref().and_then(|t| {
-            chrono::DateTime::parse_from_rfc3339(t.get_ref())
-                .map_err(|e| {
-                    p.on(
-                        t,
-                        format!("{key}.placed_at"),
-                        format!("{:?} is not an RFC 3339 time ({e}); e.g. \"2026-11-20T10:00:00+08:00\"", t.get_ref()),
-                    )
-                })
-                .ok()
-        });
         if p.list.len() == before
-            && let (Some(name), Some(ca)) = (name, ca)
+            && let (Some(name), Some(url)) = (name, order_url)
+            && let Some(entry) = acme.iter_mut().find(|a| a.name == pname)
         {
-            out.push(Order {
-                name,
-                ca,
-                domains,
-                validation,
-                placed_at,
-            });
+            entry.orders.push(ProviderOrder { name, url });
+        }
+    }
+    for (i, item) in raw_providers.iter().enumerate() {
+        let v = item.get_ref();
+        if let Some(entry) = acme.iter().find(|a| a.name == v.name.get_ref().trim())
+            && entry.orders.is_empty()
+        {
+            w.on(
+                &v.kind,
+                format!("providers[{i}]"),
+                format!("no [[orders]] names this provider, so it watches nothing: certvigil follows ACME orders by their URL; add [[orders]] with provider = {:?} and url = \"...\"", entry.name),
+            );
         }
     }
     out
+}
+
+/// A manual order's own keys (`name` is filled in by the caller).
+fn manual_order(
+    item: &Spanned<raw::RawOrder>,
+    key: &str,
+    catalogue: &Catalogue,
+    p: &mut Problems<'_>,
+) -> Option<Order> {
+    let o = item.get_ref();
+    let ca = match &o.ca {
+        Some(ca) => catalogue
+            .resolve(ca.get_ref())
+            .map_err(|e| p.on(ca, format!("{key}.ca"), e.to_string()))
+            .ok(),
+        None => {
+            p.on(
+                item,
+                format!("{key}.ca"),
+                "a manual order (no provider) needs ca = \"...\": the CA it was placed with",
+            );
+            None
+        }
+    };
+    let mut domains = Vec::new();
+    match &o.domains {
+        None => p.on(
+            item,
+            format!("{key}.domains"),
+            "a manual order (no provider) needs domains = [...]: the names the order is for",
+        ),
+        Some(list) if list.get_ref().is_empty() => p.on(
+            list,
+            format!("{key}.domains"),
+            "no domains: list the names the order is for",
+        ),
+        Some(list) => {
+            for (j, d) in list.get_ref().iter().enumerate() {
+                match CertName::parse(d.get_ref()) {
+                    Ok(n) => domains.push(n),
+                    Err(e) => p.on(d, format!("{key}.domains[{j}]"), e.to_string()),
+                }
+            }
+        }
+    }
+    let validation = o
+        .validation
+        .as_ref()
+        .and_then(|v| order_validation(v, &format!("{key}.validation"), p));
+    let placed_at = o.placed_at.as_ref().and_then(|t| {
+        chrono::DateTime::parse_from_rfc3339(t.get_ref())
+            .map_err(|e| {
+                p.on(
+                    t,
+                    format!("{key}.placed_at"),
+                    format!(
+                        "{:?} is not an RFC 3339 time ({e}); e.g. \"2026-11-20T10:00:00+08:00\"",
+                        t.get_ref()
+                    ),
+                )
+            })
+            .ok()
+    });
+    Some(Order {
+        name: String::new(),
+        ca: ca?,
+        domains,
+        validation,
+        placed_at,
+    })
+}
+
+/// `[order_thresholds]` over `Thresholds::default()`.
+fn resolve_order_thresholds(
+    raw: &raw::RawOrderThresholds,
+    out: &mut Thresholds,
+    p: &mut Problems<'_>,
+) {
+    let fields: [(&Option<Text>, &str, &mut Duration); 11] = [
+        (
+            &raw.awaiting_validation_manual,
+            "awaiting_validation_manual",
+            &mut out.awaiting_validation_manual,
+        ),
+        (
+            &raw.awaiting_validation_auto,
+            "awaiting_validation_auto",
+            &mut out.awaiting_validation_auto,
+        ),
+        (
+            &raw.awaiting_validation_email,
+            "awaiting_validation_email",
+            &mut out.awaiting_validation_email,
+        ),
+        (&raw.reviewing_dv, "reviewing_dv", &mut out.reviewing_dv),
+        (&raw.reviewing_ov, "reviewing_ov", &mut out.reviewing_ov),
+        (&raw.submitting, "submitting", &mut out.submitting),
+        (
+            &raw.validated_not_issued,
+            "validated_not_issued",
+            &mut out.validated_not_issued,
+        ),
+        (&raw.notice_lag, "notice_lag", &mut out.notice_lag),
+        (
+            &raw.contact_support_after,
+            "contact_support_after",
+            &mut out.contact_support_after,
+        ),
+        (
+            &raw.deadline_warning,
+            "deadline_warning",
+            &mut out.deadline_warning,
+        ),
+        (
+            &raw.deadline_urgent,
+            "deadline_urgent",
+            &mut out.deadline_urgent,
+        ),
+    ];
+    for (text, name, slot) in fields {
+        if let Some(d) = text
+            .as_ref()
+            .and_then(|t| duration(t, &format!("order_thresholds.{name}"), p))
+        {
+            *slot = d;
+        }
+    }
+    // A deadline first warns, then turns blocking: the other way round, the
+    // warning would never be seen.
+    if out.deadline_urgent >= out.deadline_warning {
+        let (at, key) = match (&raw.deadline_urgent, &raw.deadline_warning) {
+            (Some(u), _) => (u, "order_thresholds.deadline_urgent"),
+            (None, Some(w)) => (w, "order_thresholds.deadline_warning"),
+            (None, None) => return,
+        };
+        let human = |d: Duration| {
+            crate::orders::human_duration(chrono::Duration::from_std(d).unwrap_or_default())
+        };
+        p.on(
+            at,
+            key,
+            format!(
+                "deadline_urgent ({}) must be shorter than deadline_warning ({}): a deadline first warns, then turns blocking",
+                human(out.deadline_urgent),
+                human(out.deadline_warning)
+            ),
+        );
+    }
 }
 
 fn order_validation(

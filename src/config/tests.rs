@@ -118,12 +118,14 @@ fn the_example_config_shows_every_key() {
         ("alerts.webhook[]", fields_of::<raw::RawWebhook>()),
         ("reach", fields_of::<raw::RawReach>()),
         ("vantage[]", fields_of::<raw::RawVantage>()),
+        ("vantage[].locations[]", fields_of::<raw::RawLocation>()),
         ("providers[]", fields_of::<raw::RawProvider>()),
         ("orders[]", fields_of::<raw::RawOrder>()),
         (
             "orders[].validation",
             fields_of::<raw::RawOrderValidation>(),
         ),
+        ("order_thresholds", fields_of::<raw::RawOrderThresholds>()),
         ("risk", fields_of::<crate::checks::risk::RiskConfig>()),
         ("ca[]", fields_of::<crate::ca::CaEntry>()),
     ];
@@ -497,4 +499,494 @@ fn a_secret_written_where_a_variable_name_belongs_is_not_echoed() {
         "{msg}"
     );
     assert!(!msg.contains("s3cr3t"), "{msg}");
+}
+
+/// Each problem of `text`, rendered.
+fn all_problems(text: &str) -> Vec<String> {
+    problems_of(text).iter().map(ToString::to_string).collect()
+}
+
+/// The warnings of a valid `text`, rendered.
+fn warnings_of(text: &str) -> Vec<String> {
+    ok(text).warnings.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn the_example_shows_vantage_locations_acme_and_thresholds() {
+    let config = ok(EXAMPLE);
+    let gp = config
+        .vantage
+        .iter()
+        .find(|v| v.kind == VantageKind::Globalping)
+        .unwrap();
+    assert_eq!(gp.url, None);
+    assert_eq!(gp.region.as_deref(), Some("worldwide"));
+    assert_eq!(
+        gp.locations,
+        [
+            GlobalpingLocation::Country("DE".into()),
+            GlobalpingLocation::Continent("NA".into()),
+            GlobalpingLocation::City("Tokyo".into()),
+            GlobalpingLocation::Asn(3320),
+            GlobalpingLocation::Magic("Singapore".into()),
+        ]
+    );
+    let acme = config.acme_provider("acme-example").unwrap();
+    assert_eq!(acme.ca.as_ref().unwrap().name, "letsencrypt");
+    assert_eq!(acme.challenge, Some(AcmeChallenge::Dns01));
+    assert_eq!(
+        acme.directory.as_ref().unwrap().as_str(),
+        "https://acme.example/directory"
+    );
+    assert_eq!(acme.orders.len(), 1);
+    assert_eq!(acme.orders[0].name, "api-2026");
+    assert_eq!(
+        acme.orders[0].url.as_str(),
+        "https://acme.example/acme/order/456"
+    );
+    // The ACME order is not a manual one.
+    assert!(config.orders.iter().all(|o| o.name != "api-2026"));
+    // The example says its [order_thresholds] are the defaults.
+    assert_eq!(
+        config.order_thresholds,
+        crate::orders::judge::Thresholds::default()
+    );
+    assert!(
+        config
+            .secret_sources()
+            .iter()
+            .any(|s| s.key == "providers[1].account_key_file")
+    );
+}
+
+#[test]
+fn a_globalping_vantage_takes_a_region_and_locations() {
+    let config = ok(r#"[[vantage]]
+name = "gp"
+kind = "globalping"
+url = "http://127.0.0.1:8080/"
+region = " eu-central "
+locations = [{ country = "de" }, { continent = "eu" }, { city = "Frankfurt" }, { asn = 3320 }, { magic = "aws-eu-central-1" }]
+token_env = "CERTVIGIL_GP_TOKEN"
+overseas = true
+"#);
+    let v = &config.vantage[0];
+    assert_eq!(v.region.as_deref(), Some("eu-central"));
+    assert_eq!(v.url.as_ref().unwrap().as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(
+        v.locations,
+        [
+            GlobalpingLocation::Country("DE".into()),
+            GlobalpingLocation::Continent("EU".into()),
+            GlobalpingLocation::City("Frankfurt".into()),
+            GlobalpingLocation::Asn(3320),
+            GlobalpingLocation::Magic("aws-eu-central-1".into()),
+        ]
+    );
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    // Absent locations: empty here, the defaults at probe time.
+    let config = ok("[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\noverseas = true\n");
+    assert!(config.vantage[0].locations.is_empty());
+    assert_eq!(config.vantage[0].region, None);
+}
+
+#[test]
+fn a_location_selects_by_exactly_one_key() {
+    let head = "[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\noverseas = true\n";
+    let msg = only_problem(&format!(
+        "{head}locations = [{{ country = \"DE\" }}, {{ country = \"JP\", city = \"Tokyo\" }}]\n"
+    ));
+    assert!(
+        msg.starts_with("config.toml:5:34: vantage[0].locations[1]: a location selects by one key, this one has country and city"),
+        "{msg}"
+    );
+    let msg = only_problem(&format!("{head}locations = [{{}}]\n"));
+    assert!(
+        msg.starts_with("config.toml:5:14: vantage[0].locations[0]: an empty location"),
+        "{msg}"
+    );
+    let msg = only_problem(&format!("{head}locations = []\n"));
+    assert!(
+        msg.starts_with("config.toml:5:13: vantage[0].locations: no locations"),
+        "{msg}"
+    );
+    let msg = only_problem(&format!(
+        "{head}locations = [{{ country = \"DE\", region = \"x\" }}]\n"
+    ));
+    assert!(
+        msg.starts_with("config.toml:5:32: vantage[0].locations[0].region: unknown field `region`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn location_values_are_checked() {
+    let head = "[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\noverseas = true\n";
+    let problems = all_problems(&format!(
+        "{head}locations = [{{ country = \"Germany\" }}, {{ continent = \"EUR\" }}, {{ asn = 0 }}, {{ city = \" \" }}, {{ magic = \"\" }}, {{ asn = -5 }}]\n"
+    ));
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "config.toml:5:26: vantage[0].locations[0].country: \"Germany\" is not a country code"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "config.toml:5:53: vantage[0].locations[1].continent: \"EUR\" is not a continent code"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("config.toml:5:70: vantage[0].locations[2].asn: AS 0 is reserved"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[3]
+            .starts_with("config.toml:5:84: vantage[0].locations[3].city: the city is empty"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[4]
+            .starts_with("config.toml:5:101: vantage[0].locations[4].magic: the magic is empty"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[5].starts_with("config.toml:5:115: vantage[0].locations[5].asn: invalid value"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn an_overseas_globalping_vantage_may_not_name_the_mainland() {
+    let msg = only_problem(
+        "[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\noverseas = true\nlocations = [{ country = \"cn\" }]\n",
+    );
+    assert!(
+        msg.starts_with("config.toml:5:26: vantage[0].locations[0].country: CN is the mainland"),
+        "{msg}"
+    );
+    // A domestic Globalping point may.
+    ok(
+        "[[vantage]]\nname = \"home\"\nkind = \"local\"\noverseas = true\n[[vantage]]\nname = \"gp-cn\"\nkind = \"globalping\"\nlocations = [{ country = \"CN\" }]\n",
+    );
+    // A continent that holds the mainland is a warning.
+    let warnings = warnings_of(
+        "[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\noverseas = true\nlocations = [{ continent = \"AS\" }]\n",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("config.toml:5:28: vantage[0].locations[0].continent: continent AS includes probes in the mainland"),
+        "{warnings:#?}"
+    );
+    // The default locations are abroad: overseas = false contradicts them.
+    let warnings = warnings_of(
+        "[[vantage]]\nname = \"home\"\nkind = \"local\"\noverseas = true\n[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\n",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("config.toml:7:8: vantage[1].overseas: without locations, Globalping probes from DE, US, JP"),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn locations_region_and_token_belong_to_the_right_kinds() {
+    let text = r#"[[vantage]]
+name = "p"
+kind = "proxy"
+url = "socks5h://127.0.0.1:1080"
+locations = [{ country = "DE" }]
+token_file = "/etc/certvigil/p.token"
+region = ""
+overseas = true
+[[vantage]]
+name = "home"
+kind = "local"
+token_env = "TOKEN"
+"#;
+    let problems = all_problems(text);
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "config.toml:5:13: vantage[0].locations: only a globalping vantage point has locations"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "config.toml:6:14: vantage[0].token_file: a proxy vantage point has no token"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("config.toml:7:10: vantage[0].region: the region is empty"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[3].starts_with(
+            "config.toml:12:13: vantage[1].token_env: a local vantage point has no token"
+        ),
+        "{problems:#?}"
+    );
+}
+
+const ACME: &str = r#"[[providers]]
+name = "le"
+kind = "acme"
+endpoint = "https://acme.example/directory"
+account_key_file = "/etc/certvigil/acme.key"
+ca = "letsencrypt"
+"#;
+
+#[test]
+fn an_acme_provider_takes_its_account_ca_and_challenge() {
+    let config = ok(&format!(
+        "{ACME}account_url = \"https://acme.example/acme/acct/1\"\nchallenge = \"tls-alpn-01\"\n[[orders]]\nname = \"o\"\nprovider = \"le\"\nurl = \"https://acme.example/acme/order/1\"\n"
+    ));
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    assert_eq!(config.providers[0].kind, ProviderKind::Acme);
+    let acme = &config.acme[0];
+    assert_eq!(acme.name, "le");
+    assert_eq!(
+        acme.account_key.as_ref().unwrap().location,
+        SecretLocation::File("/etc/certvigil/acme.key".into())
+    );
+    assert_eq!(
+        acme.account_url.as_ref().unwrap().as_str(),
+        "https://acme.example/acme/acct/1"
+    );
+    assert_eq!(acme.challenge, Some(AcmeChallenge::TlsAlpn01));
+    assert_eq!(acme.challenge.unwrap().as_str(), "tls-alpn-01");
+    assert!(config.orders.is_empty());
+}
+
+#[test]
+fn acme_provider_keys_are_checked() {
+    let text = r#"[[providers]]
+name = "le"
+kind = "acme"
+account_key_file = "/k"
+account_key_env = "K"
+account_url = "ftp://acme.example/acct/1"
+ca = "letsencrpyt"
+challenge = "http-02"
+secret_id_file = "/id"
+"#;
+    let problems = all_problems(text);
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("config.toml:5:19: providers[0].account_key_env: both account_key_file and account_key_env are set"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1]
+            .starts_with("config.toml:6:15: providers[0].account_url: the URL's scheme is \"ftp\""),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("config.toml:7:6: providers[0].ca: unknown CA \"letsencrpyt\""),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[3].starts_with("config.toml:8:13: providers[0].challenge: unknown variant `http-02`, expected one of `http-01`, `dns-01`, `tls-alpn-01`"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[4].starts_with(
+            "config.toml:9:18: providers[0].secret_id_file: an acme provider has no secret_id_file"
+        ),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn acme_keys_on_a_tencent_provider_are_refused() {
+    let text = "[[providers]]\nname = \"tc\"\nkind = \"tencent\"\nsecret_id_env = \"ID\"\nsecret_key_env = \"KEY\"\naccount_url = \"https://acme.example/acct/1\"\nchallenge = \"dns-01\"\n";
+    let problems = all_problems(text);
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "config.toml:6:15: providers[0].account_url: only an acme provider has account_url"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "config.toml:7:13: providers[0].challenge: only an acme provider has challenge"
+        ),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_provider_cannot_be_called_manual() {
+    let msg = only_problem(
+        "[[providers]]\nname = \"manual\"\nkind = \"acme\"\nca = \"letsencrypt\"\naccount_key_env = \"K\"\n",
+    );
+    assert!(
+        msg.starts_with("config.toml:2:8: providers[0].name: \"manual\" is the name certvigil records manual [[orders]] under"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_incomplete_acme_provider_is_warned_about() {
+    let warnings = warnings_of("[[providers]]\nname = \"le\"\nkind = \"acme\"\n");
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "config.toml:3:8: providers[0].account_key_file: without account_key_file"
+        ),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1].starts_with("config.toml:3:8: providers[0].ca: without ca"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[2].starts_with("config.toml:3:8: providers[0]: no [[orders]] names this provider"),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn an_order_names_a_known_acme_provider() {
+    let problems = all_problems(&format!(
+        "{ACME}[[providers]]\nname = \"tc\"\nkind = \"tencent\"\nsecret_id_env = \"ID\"\nsecret_key_env = \"KEY\"\n[[orders]]\nname = \"a\"\nprovider = \"lets\"\nurl = \"https://acme.example/o/1\"\n[[orders]]\nname = \"b\"\nprovider = \"tc\"\nurl = \"https://acme.example/o/2\"\n"
+    ));
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("config.toml:14:12: orders[0].provider: no [[providers]] entry is named \"lets\" (the providers are le, tc)"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "config.toml:18:12: orders[1].provider: providers[1] (\"tc\") is a tencent provider"
+        ),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn an_acme_order_needs_a_url_and_nothing_the_server_says() {
+    let problems = all_problems(&format!(
+        "{ACME}[[orders]]\nname = \"a\"\nprovider = \"le\"\nca = \"sectigo\"\ndomains = [\"www.example.com\"]\nplaced_at = \"2026-11-20T10:00:00+08:00\"\n"
+    ));
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "config.toml:9:12: orders[0].url: an order from an acme provider needs url"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("config.toml:10:6: orders[0].ca: an ACME order's CA is its provider's: set ca on providers[0]"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("config.toml:11:11: orders[0].domains: an ACME order's list of names comes from the ACME server"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[3].starts_with("config.toml:12:13: orders[0].placed_at:"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn an_order_url_needs_an_acme_provider_and_is_followed_once() {
+    let msg = only_problem(
+        "[[orders]]\nname = \"m\"\nca = \"sectigo\"\ndomains = [\"www.example.com\"]\nurl = \"https://acme.example/o/1\"\n",
+    );
+    assert!(
+        msg.starts_with("config.toml:5:7: orders[0].url: url is the order URL of an order followed through a provider"),
+        "{msg}"
+    );
+    let msg = only_problem(&format!(
+        "{ACME}[[orders]]\nname = \"a\"\nprovider = \"le\"\nurl = \"https://acme.example/o/1\"\n[[orders]]\nname = \"b\"\nprovider = \"le\"\nurl = \"https://acme.example/o/1\"\n"
+    ));
+    assert!(
+        msg.starts_with(
+            "config.toml:14:7: orders[1].url: orders[0] already follows this order URL"
+        ),
+        "{msg}"
+    );
+    let msg = only_problem(&format!(
+        "{ACME}[[orders]]\nname = \"a\"\nprovider = \"le\"\nurl = \"not a url\"\n"
+    ));
+    assert!(
+        msg.starts_with("config.toml:10:7: orders[0].url: not a valid URL"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_manual_order_still_needs_its_ca_and_domains() {
+    let problems = all_problems("[[orders]]\nname = \"m\"\n");
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0]
+            .starts_with("config.toml:1:1: orders[0].ca: a manual order (no provider) needs ca"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "config.toml:1:1: orders[0].domains: a manual order (no provider) needs domains"
+        ),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn order_thresholds_override_the_defaults() {
+    let config = ok("[order_thresholds]\nnotice_lag = \"3h\"\nreviewing_ov = \"7d\"\n");
+    let defaults = crate::orders::judge::Thresholds::default();
+    assert_eq!(
+        config.order_thresholds,
+        crate::orders::judge::Thresholds {
+            notice_lag: Duration::from_secs(3 * 3600),
+            reviewing_ov: Duration::from_secs(7 * 86_400),
+            ..defaults.clone()
+        }
+    );
+    assert_eq!(ok("").order_thresholds, defaults);
+}
+
+#[test]
+fn order_thresholds_are_checked() {
+    let problems = all_problems(
+        "[order_thresholds]\nnotice_lag = \"soon\"\nsubmitting = \"0s\"\ndns_validation = \"24h\"\n",
+    );
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "config.toml:2:14: order_thresholds.notice_lag: \"soon\" is not a duration"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("config.toml:3:14: order_thresholds.submitting: \"0s\" is zero"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with(
+            "config.toml:4:1: order_thresholds.dns_validation: unknown field `dns_validation`"
+        ),
+        "{problems:#?}"
+    );
+    // The default warning is 72h: an urgent window as long never warns.
+    let msg = only_problem("[order_thresholds]\ndeadline_urgent = \"3d\"\n");
+    assert!(
+        msg.starts_with("config.toml:2:19: order_thresholds.deadline_urgent: deadline_urgent (3d) must be shorter than deadline_warning (3d)"),
+        "{msg}"
+    );
+    let msg = only_problem("[order_thresholds]\ndeadline_warning = \"12h\"\n");
+    assert!(
+        msg.starts_with("config.toml:2:20: order_thresholds.deadline_warning: deadline_urgent (1d) must be shorter"),
+        "{msg}"
+    );
+    let msg = only_problem("[orders]\nnotice_lag = \"3h\"\n");
+    assert!(msg.contains("orders: must be an array of tables"), "{msg}");
 }

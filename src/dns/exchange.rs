@@ -101,10 +101,13 @@ async fn udp(
         .await
         .map_err(|e| ExchangeError::Network(format!("cannot send to {server} over UDP: {e}")))?;
     // 65535 octets: the largest datagram, so an oversized answer is read
-    // whole and judged rather than cut by us.
-    let mut buf = vec![0u8; 65_535];
+    // whole and judged rather than cut by us. Reserved, not zeroed:
+    // `recv_buf` writes only the octets that arrive, so a 100-octet answer
+    // touches one page of the buffer instead of clearing all sixteen.
+    let mut buf: Vec<u8> = Vec::with_capacity(65_535);
     loop {
-        let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+        buf.clear();
+        let len = match timeout_at(deadline, socket.recv_buf(&mut buf)).await {
             Err(_) => return Err(ExchangeError::Timeout),
             Ok(Err(e)) => {
                 return Err(ExchangeError::Network(format!(

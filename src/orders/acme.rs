@@ -34,7 +34,7 @@ use super::{
     ProviderError, Requirement, SourceKind, ValidationMethod, ValidationRequirement,
 };
 use crate::ca::CaChoice;
-use crate::config::{SecretError, SecretSource};
+use crate::config::{AcmeProvider, SecretError, SecretSource};
 use crate::domain::{CertName, DomainName};
 
 /// The error types of RFC 8555 §6.7 certvigil reacts to.
@@ -119,6 +119,22 @@ pub struct AcmeSettings {
     pub challenge: Option<String>,
     /// The order URLs to follow.
     pub orders: Vec<Url>,
+}
+
+impl AcmeSettings {
+    /// From the configuration: the `[[providers]]` entry with
+    /// `kind = "acme"` (`Config::acme`), which carries its `[[orders]]`.
+    pub fn from_config(provider: &AcmeProvider) -> AcmeSettings {
+        AcmeSettings {
+            name: provider.name.clone(),
+            directory: provider.directory.clone(),
+            account_key: provider.account_key.clone(),
+            account_url: provider.account_url.as_ref().map(ToString::to_string),
+            ca: provider.ca.clone(),
+            challenge: provider.challenge.map(|c| c.as_str().to_string()),
+            orders: provider.orders.iter().map(|o| o.url.clone()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -324,6 +340,11 @@ impl AcmeClient {
             settings,
             http,
         })
+    }
+
+    /// [`AcmeClient::new`] with [`AcmeSettings::from_config`].
+    pub fn from_config(provider: &AcmeProvider) -> Result<Self, AcmeError> {
+        Self::new(AcmeSettings::from_config(provider))
     }
 
     fn provider(&self) -> String {
@@ -983,6 +1004,43 @@ mod tests {
             .unwrap();
         assert_eq!(key.thumbprint().len(), 43);
         assert!(parse_account_key("not a key").is_err());
+    }
+
+    #[test]
+    fn settings_come_from_the_config() {
+        let text = r#"
+[[providers]]
+name = "le"
+kind = "acme"
+endpoint = "https://acme.example/directory"
+account_key_env = "CERTVIGIL_TEST_ACME_KEY"
+account_url = "https://acme.example/acme/acct/7"
+ca = "letsencrypt"
+challenge = "http-01"
+
+[[orders]]
+name = "www"
+provider = "le"
+url = "https://acme.example/acme/order/1"
+"#;
+        let config = crate::config::parse_with_state_directory(text, "c.toml", None).unwrap();
+        let s = AcmeSettings::from_config(config.acme_provider("le").unwrap());
+        assert_eq!(s.name, "le");
+        assert_eq!(
+            s.directory.unwrap().as_str(),
+            "https://acme.example/directory"
+        );
+        assert_eq!(
+            s.account_url.as_deref(),
+            Some("https://acme.example/acme/acct/7")
+        );
+        assert_eq!(s.ca.unwrap().name, "letsencrypt");
+        assert_eq!(s.challenge.as_deref(), Some("http-01"));
+        assert_eq!(
+            s.orders,
+            vec![Url::parse("https://acme.example/acme/order/1").unwrap()]
+        );
+        assert_eq!(s.account_key.unwrap().key, "providers[0].account_key_env");
     }
 
     #[test]

@@ -39,6 +39,10 @@ use crate::findings::Severity;
 /// DV orders validate within minutes of the record appearing and issue
 /// within hours; OV/EV review (organisation checks, call-backs) takes
 /// 1-5 working days.
+///
+/// The configuration's `[order_thresholds]` table sets any of them by the
+/// field's name (`config::Config::order_thresholds` is resolved over
+/// `Thresholds::default()`, the one place the defaults live).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thresholds {
     /// Waiting for validation with a record the user publishes (DNS, file,

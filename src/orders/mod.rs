@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::ca::CaChoice;
+use crate::config::{Config, ProviderKind};
 use crate::domain::{CertName, DomainName};
 
 /// Which order an observation is about: the provider (the `[[providers]]`
@@ -384,6 +385,19 @@ pub trait OrderProvider {
     ) -> impl Future<Output = Result<OrderObservation, ProviderError>> + Send;
 }
 
+/// Why the order sources named by the configuration could not be set up.
+#[derive(Debug, Error)]
+pub enum OrderSetupError {
+    #[error(transparent)]
+    Tencent(#[from] tencent::TencentError),
+    #[error(transparent)]
+    Acme(#[from] acme::AcmeError),
+    #[error(
+        "provider {provider}: kind = \"acme\" but the configuration holds no ACME settings for it; load the configuration with config::load or config::parse"
+    )]
+    MissingAcmeSettings { provider: String },
+}
+
 /// Every kind of source, so the daemon can hold them in one list.
 #[derive(Debug)]
 pub enum AnyProvider {
@@ -392,6 +406,36 @@ pub enum AnyProvider {
     Tencent(Box<tencent::TencentClient>),
     Acme(Box<acme::AcmeClient>),
     Manual(manual::ManualOrders),
+}
+
+impl AnyProvider {
+    /// Every order source the configuration names: each `[[providers]]`
+    /// entry in file order, then the manual `[[orders]]` (when there are
+    /// any) as one source.
+    pub fn all_from_config(config: &Config) -> Result<Vec<AnyProvider>, OrderSetupError> {
+        let mut out = Vec::new();
+        for provider in &config.providers {
+            out.push(match provider.kind {
+                ProviderKind::Tencent => AnyProvider::Tencent(Box::new(
+                    tencent::TencentClient::new(provider, &config.catalogue)?,
+                )),
+                ProviderKind::Acme => {
+                    let settings = config.acme_provider(&provider.name).ok_or_else(|| {
+                        OrderSetupError::MissingAcmeSettings {
+                            provider: provider.name.clone(),
+                        }
+                    })?;
+                    AnyProvider::Acme(Box::new(acme::AcmeClient::from_config(settings)?))
+                }
+            });
+        }
+        if !config.orders.is_empty() {
+            out.push(AnyProvider::Manual(manual::ManualOrders::new(
+                &config.orders,
+            )));
+        }
+        Ok(out)
+    }
 }
 
 impl OrderProvider for AnyProvider {
@@ -440,6 +484,48 @@ pub fn human_duration(d: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_configured_source_is_set_up() {
+        let text = r#"
+[[providers]]
+name = "tc"
+kind = "tencent"
+secret_id_env = "CERTVIGIL_TEST_TC_ID"
+secret_key_env = "CERTVIGIL_TEST_TC_KEY"
+endpoint = "http://127.0.0.1:9"
+
+[[providers]]
+name = "le"
+kind = "acme"
+account_key_env = "CERTVIGIL_TEST_ACME_KEY"
+ca = "letsencrypt"
+
+[[orders]]
+name = "acme-1"
+provider = "le"
+url = "https://acme.example/acme/order/1"
+
+[[orders]]
+name = "by-hand"
+ca = "sectigo"
+domains = ["www.example.com"]
+"#;
+        let config = crate::config::parse_with_state_directory(text, "c.toml", None).unwrap();
+        let sources: Vec<String> = AnyProvider::all_from_config(&config)
+            .unwrap()
+            .iter()
+            .map(|p| p.source().to_string())
+            .collect();
+        assert_eq!(sources, ["tc", "le", "manual"]);
+        // Without the ACME side, an acme provider cannot be built.
+        let mut broken = config.clone();
+        broken.acme.clear();
+        assert!(matches!(
+            AnyProvider::all_from_config(&broken),
+            Err(OrderSetupError::MissingAcmeSettings { .. })
+        ));
+    }
 
     #[test]
     fn durations_read_like_people_write_them() {

@@ -1,12 +1,13 @@
 //! Writing: the targets the config asks about, and the result of each check
 //! (state, raw run, events) in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
+use super::alerting::{CaaAlerting, enqueue_caa_alerts};
 use super::{Store, StoreError, Target, TargetKey, to_millis};
 use crate::checks::caa::CaaVerdict;
 use crate::domain::DomainName;
@@ -52,7 +53,16 @@ pub struct RecordedEvent {
     pub blocks: bool,
 }
 
-/// Writes one event. This is the seam where alerts join the transaction.
+/// What recording one domain's checks wrote.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedChecks {
+    pub events: Vec<RecordedEvent>,
+    /// The alerts enqueued in the same transaction (empty without alerting).
+    pub alerts: Vec<crate::alert::Alert>,
+}
+
+/// Writes one event. Alerts join the same transaction after the events of a
+/// domain's check are written (see `super::alerting`).
 pub async fn record_event(
     tx: &mut SqliteConnection,
     event: &NewEvent<'_>,
@@ -74,9 +84,6 @@ pub async fn record_event(
     .fetch_one(&mut *tx)
     .await
     .map_err(StoreError::query("recording an event"))?;
-    // ALERT SEAM: the alert engine enqueues its outbox rows for `event`
-    // here, on `tx`, so an alert exists exactly when its event does
-    // (e.g. `crate::alert::enqueue(tx, id, event).await?`).
     Ok(id)
 }
 
@@ -167,6 +174,20 @@ impl Store {
         duration: Duration,
         checks: &[TargetCheck],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.record_checks_alerting(started_at, duration, checks, None)
+            .await
+            .map(|r| r.events)
+    }
+
+    /// [`Store::record_checks`], and with `alerting`, the alert policy's
+    /// memory and the alerts it raises, in the same transaction.
+    pub async fn record_checks_alerting(
+        &self,
+        started_at: DateTime<Utc>,
+        duration: Duration,
+        checks: &[TargetCheck],
+        alerting: Option<&CaaAlerting<'_>>,
+    ) -> Result<RecordedChecks, StoreError> {
         let now = Utc::now();
         let now_ms = to_millis(now);
         let duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
@@ -179,6 +200,7 @@ impl Store {
             .await
             .map_err(StoreError::query("starting to record a check"))?;
         let mut events = Vec::new();
+        let mut event_ids = HashMap::new();
         for check in checks {
             let prior: PriorRow = sqlx::query_as(
                 "SELECT t.domain, t.wildcard, t.ca, s.status, s.observation_id,
@@ -335,6 +357,7 @@ impl Store {
                 detail: error,
             };
             let id = record_event(&mut tx, &event).await?;
+            event_ids.insert(check.target_id, (id, kind));
             events.push(RecordedEvent {
                 id,
                 target: target.clone(),
@@ -344,10 +367,14 @@ impl Store {
                 blocks: event.blocks,
             });
         }
+        let alerts = match alerting {
+            Some(a) => enqueue_caa_alerts(&mut tx, a, &event_ids, now).await?,
+            None => Vec::new(),
+        };
         tx.commit()
             .await
             .map_err(StoreError::query("committing a check"))?;
-        Ok(events)
+        Ok(RecordedChecks { events, alerts })
     }
 }
 

@@ -13,9 +13,14 @@
 //! - `events`: state changes (baseline, caa_drift, lookup_error,
 //!   lookup_recovered) pointing at the before/after observations; never
 //!   pruned.
+//! - `caa_state.alert_memory` and `caa_rrsets`: what the alert policy
+//!   remembers, updated in the check's transaction (`alerting`), which also
+//!   writes the alert outbox (`crate::alert::outbox`).
 
+mod alerting;
 mod checks;
 mod queries;
+mod reach;
 mod retention;
 
 use std::path::{Path, PathBuf};
@@ -28,8 +33,10 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
-pub use checks::{NewEvent, RecordedEvent, TargetCheck, record_event};
+pub use alerting::{AlertTarget, CaaAlerting};
+pub use checks::{NewEvent, RecordedChecks, RecordedEvent, TargetCheck, record_event};
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
+pub use reach::{ReachAlerting, ReachCheck, ReachEvent, ReachStatusRow};
 pub use retention::PruneReport;
 
 use crate::domain::DomainName;
@@ -82,6 +89,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error(transparent)]
+    Outbox(#[from] crate::alert::outbox::OutboxError),
     #[error(
         "the database holds a value certvigil cannot read ({what}: {detail}); was it edited by hand?"
     )]

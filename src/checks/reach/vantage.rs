@@ -13,7 +13,7 @@ use super::model::{
     ProbeTarget, ReachObservation, VantageKind, VantageObservation, VantageOutcome,
 };
 use super::probe::{self, AddressPolicy, ProbeSettings, Route};
-use crate::config::{SecretSource, Vantage};
+use crate::config::{GlobalpingLocation, SecretSource, Vantage};
 use crate::dns::DnsHandle;
 
 /// How a vantage point is reached.
@@ -64,8 +64,10 @@ impl VantagePoint {
         }
     }
 
-    /// From the configuration. Globalping probes from
-    /// [`globalping::DEFAULT_LOCATIONS`] (all outside the mainland).
+    /// From the configuration. Globalping asks `url` (else
+    /// [`globalping::DEFAULT_ENDPOINT`]) for probes in the configured
+    /// `locations`, else in [`globalping::default_locations`] (all outside
+    /// the mainland).
     pub fn from_config(v: &Vantage) -> Self {
         use crate::config::VantageKind as K;
         let access = match (v.kind, &v.url) {
@@ -79,7 +81,11 @@ impl VantagePoint {
                     .clone()
                     .unwrap_or_else(|| Url::parse(globalping::DEFAULT_ENDPOINT).expect("valid")),
                 token: v.token.clone(),
-                locations: globalping::default_locations(),
+                locations: if v.locations.is_empty() {
+                    globalping::default_locations()
+                } else {
+                    v.locations.iter().map(location_of).collect()
+                },
             },
             // The config module requires URLs for proxies and agents; a
             // point without one can only be this host.
@@ -100,6 +106,19 @@ impl VantagePoint {
             list.iter().map(Self::from_config).collect()
         }
     }
+}
+
+/// A configured location as Globalping's API takes it.
+fn location_of(l: &GlobalpingLocation) -> Location {
+    let mut out = Location::default();
+    match l {
+        GlobalpingLocation::Country(c) => out.country = Some(c.clone()),
+        GlobalpingLocation::Continent(c) => out.continent = Some(c.clone()),
+        GlobalpingLocation::City(c) => out.city = Some(c.clone()),
+        GlobalpingLocation::Asn(n) => out.asn = Some(*n),
+        GlobalpingLocation::Magic(m) => out.magic = Some(m.clone()),
+    }
+    out
 }
 
 /// Why a vantage point could not probe. Says nothing about the site.
@@ -339,4 +358,52 @@ async fn ask_agent(
             detail: e.to_string(),
         })?;
     Ok(answer.observation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn globalping(locations: Vec<GlobalpingLocation>) -> Vantage {
+        Vantage {
+            name: "gp".into(),
+            kind: crate::config::VantageKind::Globalping,
+            url: None,
+            token: None,
+            overseas: true,
+            region: None,
+            locations,
+        }
+    }
+
+    #[test]
+    fn configured_locations_become_globalping_location_objects() {
+        let points = VantagePoint::all_from_config(&[globalping(vec![
+            GlobalpingLocation::Country("DE".into()),
+            GlobalpingLocation::Asn(3320),
+            GlobalpingLocation::Magic("Singapore".into()),
+        ])]);
+        let Access::Globalping {
+            endpoint,
+            locations,
+            ..
+        } = &points[0].access
+        else {
+            panic!("expected a Globalping point, got {:?}", points[0].access);
+        };
+        assert_eq!(endpoint.as_str(), "https://api.globalping.io/");
+        assert_eq!(
+            serde_json::to_value(locations).unwrap(),
+            serde_json::json!([{"country": "DE"}, {"asn": 3320}, {"magic": "Singapore"}])
+        );
+    }
+
+    #[test]
+    fn no_locations_means_the_default_ones() {
+        let point = VantagePoint::from_config(&globalping(Vec::new()));
+        let Access::Globalping { locations, .. } = point.access else {
+            panic!("expected a Globalping point");
+        };
+        assert_eq!(locations, globalping::default_locations());
+    }
 }

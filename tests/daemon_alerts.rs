@@ -1,0 +1,259 @@
+//! Alerts from the real daemon: `certvigil run` against the loopback DNS
+//! server, whose records change while it runs, with a real SMTP server
+//! (python3-aiosmtpd) and a real HTTP receiver for the webhook. What the
+//! channels receive is what an operator would get.
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[allow(dead_code)]
+#[path = "support/dns.rs"]
+mod dns;
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "support/smtp.rs"]
+mod smtp;
+
+use certvigil::checks::caa::CaaRecord;
+use daemon::DaemonBench;
+use dns::TestDns;
+use hmac::{Hmac, Mac};
+use http::{HttpReceiver, ReceivedRequest};
+use serde_json::Value;
+use sha2::Sha256;
+use smtp::SmtpSink;
+
+const WEBHOOK_SECRET: &str = "whsec-certvigil-test";
+
+fn issue(ca: &str) -> CaaRecord {
+    CaaRecord::new(0, "issue", ca)
+}
+
+fn email_toml(port: u16) -> String {
+    format!(
+        r#"
+[[alerts.email]]
+server = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "certvigil <certvigil@example.com>"
+to = ["ops@example.com"]
+"#
+    )
+}
+
+fn webhook_toml(url: &str, secret_file: &str) -> String {
+    format!(
+        r#"
+[[alerts.webhook]]
+url = "{url}"
+format = "generic"
+secret_file = "{secret_file}"
+"#
+    )
+}
+
+fn domain_toml(name: &str) -> String {
+    format!("\n[[domains]]\nname = \"{name}\"\nca = [\"letsencrypt\"]\n")
+}
+
+async fn dns() -> TestDns {
+    let dns = TestDns::start().await;
+    dns.set_logging(false);
+    dns
+}
+
+/// Checks `X-Certvigil-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+fn assert_signed(req: &ReceivedRequest) {
+    let header = req
+        .header("x-certvigil-signature")
+        .expect("a signature header");
+    let (t, v1) = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .unwrap_or_else(|| panic!("signature header {header:?}"));
+    assert_eq!(req.header("x-certvigil-timestamp"), Some(t));
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(&req.body);
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(&signed);
+    mac.verify_slice(&hex::decode(v1).unwrap())
+        .expect("the signature verifies with the configured secret");
+}
+
+fn events(hook: &HttpReceiver) -> Vec<Value> {
+    hook.received().iter().map(|r| r.json()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caa_change_sends_one_email_and_one_signed_webhook_with_the_diff() {
+    let dns = dns().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let smtp = SmtpSink::start();
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    let secret = bench.secret("webhook.secret", WEBHOOK_SECRET);
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            "{}{}{}",
+            email_toml(smtp.port),
+            webhook_toml(&hook.url("/hook"), &secret),
+            domain_toml("example.com")
+        ),
+    );
+    let daemon = bench.start();
+    bench
+        .wait_for("example.com to be checked", || {
+            bench
+                .status()
+                .iter()
+                .any(|r| r["domain"] == "example.com" && r["verdict"] == "allowed")
+                .then_some(())
+        })
+        .await;
+    // A first check that finds nothing wrong tells nobody anything.
+    assert!(smtp.messages().is_empty() && hook.received().is_empty());
+
+    dns.set_caa("example.com", [issue("sectigo.com")]);
+    let mails = smtp.wait_for(1).await;
+    let requests = hook.wait_for(1).await;
+    // Two more checks see the same records: no second message anywhere.
+    bench.wait_checks("example.com", 2).await;
+    assert_eq!(smtp.messages().len(), 1, "one email per change");
+    assert_eq!(hook.received().len(), 1, "one webhook per change");
+
+    let mail = &mails[0];
+    assert!(mail.subject.contains("example.com"), "{}", mail.subject);
+    assert!(
+        mail.body.contains("Before:") && mail.body.contains("After:"),
+        "{}",
+        mail.body
+    );
+    let before = mail.body.find("letsencrypt.org").expect("old record");
+    let after = mail.body.rfind("sectigo.com").expect("new record");
+    assert!(before < after, "before, then after:\n{}", mail.body);
+
+    let req = &requests[0];
+    assert_signed(req);
+    let body = req.json();
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["event"], "caa_drift");
+    assert_eq!(body["domain"], "example.com");
+    assert_eq!(body["check"], "caa");
+    assert_eq!(body["severity"], "blocking");
+    assert!(
+        body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("now forbids Let's Encrypt"),
+        "{body}"
+    );
+    assert_eq!(body["before"]["records"][0]["value"], "letsencrypt.org");
+    assert_eq!(body["after"]["records"][0]["value"], "sectigo.com");
+    let at = body["at"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(at).expect("`at` is RFC 3339");
+
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_raised_while_smtp_is_down_arrives_once_after_a_restart() {
+    let dns = dns().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let port = smtp::unused_port();
+    let bench = DaemonBench::new();
+    bench.write_config(
+        dns.addr(),
+        &format!("{}{}", email_toml(port), domain_toml("example.com")),
+    );
+    let daemon = bench.start();
+    bench
+        .wait_for("example.com to be checked", || {
+            (bench.checks("example.com") > 0).then_some(())
+        })
+        .await;
+
+    dns.set_caa("example.com", [issue("sectigo.com")]);
+    let shown = bench
+        .wait_for("status to list the alert as not delivered", || {
+            let text = bench.cli_text(&["status"])?;
+            text.contains("alerts not delivered yet (1)")
+                .then_some(text)
+                .filter(|t| t.contains("1 attempt,"))
+        })
+        .await;
+    assert!(
+        shown.contains("caa_drift example.com via email:127.0.0.1:"),
+        "{shown}"
+    );
+    assert!(shown.contains("now forbids Let's Encrypt"), "{shown}");
+
+    // The operator fixes the mail server and restarts certvigil.
+    assert_eq!(daemon.terminate().await, Some(0));
+    let smtp = SmtpSink::start_on(port, None);
+    let daemon = bench.start();
+    let mails = smtp.wait_for(1).await;
+    assert!(
+        mails[0].body.contains("sectigo.com"),
+        "{}",
+        mails[0].body
+    );
+    bench.wait_checks("example.com", 2).await;
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+    let text = bench.cli_text(&["status"]).unwrap();
+    assert!(!text.contains("not delivered"), "{text}");
+
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_domain_that_is_forbidden_alerts_blocking_then_resolved() {
+    let dns = dns().await;
+    dns.set_caa("example.org", [issue("sectigo.com")]);
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    let secret = bench.secret("webhook.secret", WEBHOOK_SECRET);
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            "{}{}",
+            webhook_toml(&hook.url("/hook"), &secret),
+            domain_toml("example.org")
+        ),
+    );
+    let daemon = bench.start();
+
+    hook.wait_for(1).await;
+    bench.wait_checks("example.org", 2).await;
+    let got = events(&hook);
+    assert_eq!(got.len(), 1, "one blocking alert, not one per check: {got:?}");
+    assert_eq!(got[0]["event"], "blocking");
+    assert_eq!(got[0]["check"], "caa");
+    assert_eq!(got[0]["severity"], "blocking");
+    assert_eq!(got[0]["domain"], "example.org");
+    assert!(
+        got[0]["remedy"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("letsencrypt.org"),
+        "the remedy names the record to add: {}",
+        got[0]
+    );
+
+    dns.set_caa("example.org", [issue("letsencrypt.org")]);
+    hook.wait_for(2).await;
+    bench.wait_checks("example.org", 2).await;
+    let got = events(&hook);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["event"], "resolved");
+    assert_eq!(got[1]["check"], "caa");
+    assert_eq!(got[1]["severity"], "info");
+    assert_eq!(got[1]["after"]["records"][0]["value"], "letsencrypt.org");
+    for req in hook.received() {
+        assert_signed(&req);
+    }
+
+    assert_eq!(daemon.terminate().await, Some(0));
+}

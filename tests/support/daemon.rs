@@ -1,0 +1,202 @@
+//! The real `certvigil run` binary as a child process, with a config and a
+//! database in a temporary directory, and the CLI (`status`, `history`,
+//! `orders list`) run against the same config. For tests that run inside a
+//! tokio runtime (their loopback servers are async): waits poll with
+//! `tokio::time::sleep`, under a deadline that only stops a broken test.
+// Each test binary uses part of the bench.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_certvigil");
+/// Generous: two cores are shared with other builds and tests.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub struct DaemonBench {
+    pub dir: tempfile::TempDir,
+}
+
+impl DaemonBench {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("config.toml")
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.path("certvigil.db")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.path("daemon.log")
+    }
+
+    /// `[daemon]` checking every second without jitter, `[dns]` at
+    /// `nameserver` with a short timeout, then `rest`.
+    pub fn write_config(&self, nameserver: std::net::SocketAddr, rest: &str) {
+        let text = format!(
+            r#"[daemon]
+database = "{db}"
+schedule = "* * * * * *"
+jitter = "0s"
+concurrency = 4
+
+[dns]
+nameservers = ["{nameserver}"]
+timeout = "1s"
+{rest}"#,
+            db = self.database().display(),
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// A file holding `value` (a secret), its path for the config.
+    pub fn secret(&self, name: &str, value: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, format!("{value}\n")).unwrap();
+        p.display().to_string()
+    }
+
+    pub fn start(&self) -> Daemon {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(self.config())
+            .env("RUST_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("CERTVIGIL_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon { child: Some(child) }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(self.config())
+            .env_remove("CERTVIGIL_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    /// The command's stdout when it succeeds, else `None`.
+    pub fn cli_text(&self, args: &[&str]) -> Option<String> {
+        let out = self.cli(args);
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
+    }
+
+    pub fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        self.cli_text(args)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn status(&self) -> Vec<Value> {
+        self.json_lines(&["status", "--format", "json"])
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// Polls `probe` until it returns `Some`, or fails with `what` and the
+    /// daemon's log.
+    pub async fn wait_for<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(v) = probe() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; daemon log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The number of checks recorded for `domain` (summed over its CAs).
+    pub fn checks(&self, domain: &str) -> i64 {
+        self.status()
+            .iter()
+            .filter(|r| r["domain"] == domain)
+            .filter_map(|r| r["checks"].as_i64())
+            .sum()
+    }
+
+    /// Waits until `domain` was checked `n` more times: "nothing more came"
+    /// is then a statement about `n` further checks, not about a time.
+    pub async fn wait_checks(&self, domain: &str, n: i64) {
+        let target = self.checks(domain) + n;
+        self.wait_for(&format!("{n} more checks of {domain}"), || {
+            (self.checks(domain) >= target).then_some(())
+        })
+        .await;
+    }
+}
+
+/// The daemon process; killed (SIGKILL) if a test fails before stopping it.
+pub struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, and waits for the exit; returns the exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let start = Instant::now();
+        self.signal("-TERM");
+        let mut child = self.child.take().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = child.kill();
+                panic!("the daemon did not exit after SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
