@@ -27,6 +27,7 @@ use crate::alert::policy::PolicyConfig;
 use crate::checks::reach::{ProbeSettings, VantagePoint};
 use crate::config::{self, Config, ConfigErrors};
 use crate::dns::{DnsError, DnsHandle, DnsSettings};
+use crate::orders::poller::{OrderPoller, OrderPolling};
 use crate::scheduler::{self, AlertSettings, CheckSettings, Scheduler, SchedulerError};
 use crate::store::{Store, StoreError};
 
@@ -152,6 +153,29 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
     })
 }
 
+/// Starts polling the order sources the configuration names, if any. A
+/// source that cannot be set up is logged and orders are not followed;
+/// the checks go on.
+fn start_orders(store: &Store, config: &Config, settings: &CheckSettings) -> Option<OrderPoller> {
+    let polling = OrderPolling::from_config(
+        config,
+        settings.dns.clone(),
+        settings.alerts.channels.clone(),
+        settings.alerts.waker.clone(),
+    );
+    match polling {
+        Ok(Some(p)) => {
+            info!(sources = p.providers.len(), "following pending orders");
+            Some(OrderPoller::start(store.clone(), p))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            error!("{e}; pending orders are not followed until the configuration is fixed");
+            None
+        }
+    }
+}
+
 /// Starts one deliverer per configured channel (resuming what a previous
 /// run left in the outbox).
 async fn start_deliverers(store: &Store, config: &Config) -> Result<Deliverers, OutboxError> {
@@ -201,6 +225,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let mut deliverers = start_deliverers(&store, &config).await?;
     settings.alerts.waker = deliverers.waker();
     let jobs = scheduler::plan(&store, &config).await?;
+    let mut orders = start_orders(&store, &config, &settings);
     let mut scheduler = Scheduler::start(store.clone(), settings, jobs).await?;
 
     let retention = Arc::new(AtomicU64::new(config.daemon.retention.as_secs()));
@@ -221,7 +246,8 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     loop {
         tokio::select! {
             _ = hangup.recv() => {
-                reload(config_path, &database, &mut config, &store, &mut scheduler, &mut deliverers, &retention).await;
+                let live = Live { scheduler: &mut scheduler, deliverers: &mut deliverers, orders: &mut orders };
+                reload(config_path, &database, &mut config, &store, live, &retention).await;
             }
             _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }
@@ -233,6 +259,9 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         NotifyState::Status("finishing checks in flight"),
     ]);
     let cancelled = scheduler.shutdown(DRAIN_GRACE).await;
+    if let Some(orders) = orders {
+        orders.shutdown(DRAIN_GRACE).await;
+    }
     // After the checks: an alert enqueued by the last of them is still
     // tried once now (its deliverer was woken), and the rest after the
     // restart. A deliverer finishes the attempt in flight before it stops.
@@ -243,13 +272,19 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// What a reload replaces.
+struct Live<'a> {
+    scheduler: &'a mut Scheduler,
+    deliverers: &'a mut Deliverers,
+    orders: &'a mut Option<OrderPoller>,
+}
+
 async fn reload(
     config_path: &Path,
     database: &Path,
     current: &mut Config,
     store: &Store,
-    scheduler: &mut Scheduler,
-    deliverers: &mut Deliverers,
+    live: Live<'_>,
     retention: &AtomicU64,
 ) {
     // systemd (Type=notify-reload or ExecReload with notify) wants the
@@ -262,16 +297,7 @@ async fn reload(
         states.push(now);
     }
     notify(&states);
-    let outcome = apply_reload(
-        config_path,
-        database,
-        current,
-        store,
-        scheduler,
-        deliverers,
-        retention,
-    )
-    .await;
+    let outcome = apply_reload(config_path, database, current, store, live, retention).await;
     if let Err(message) = outcome {
         error!("configuration reload refused, still running the previous configuration: {message}");
     }
@@ -286,10 +312,14 @@ async fn apply_reload(
     database: &Path,
     current: &mut Config,
     store: &Store,
-    scheduler: &mut Scheduler,
-    deliverers: &mut Deliverers,
+    live: Live<'_>,
     retention: &AtomicU64,
 ) -> Result<(), String> {
+    let Live {
+        scheduler,
+        deliverers,
+        orders,
+    } = live;
     let new = config::load(config_path).map_err(|e| match e {
         ConfigErrors::Invalid(problems) => problems
             .iter()
@@ -327,6 +357,10 @@ async fn apply_reload(
         }
     };
     settings.alerts.waker = deliverers.waker();
+    if let Some(old) = orders.take() {
+        old.shutdown(DRAIN_GRACE).await;
+    }
+    *orders = start_orders(store, &new, &settings);
     let before = current.domains.len();
     scheduler
         .reload(settings, jobs)

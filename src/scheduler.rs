@@ -21,6 +21,9 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use crate::alert::deliver::Waker;
+use crate::alert::policy::PolicyConfig;
+use crate::alert::{Alert, ChannelId};
 use crate::checks::caa::IssuanceRequest;
 use crate::checks::caa::gather::gather_caa;
 use crate::checks::caa::judge::judge;
@@ -29,9 +32,6 @@ use crate::config::{Config, CronSchedule, DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
 use crate::domain::DomainName;
 use crate::drift::{CheckResult, EventKind};
-use crate::alert::deliver::Waker;
-use crate::alert::policy::PolicyConfig;
-use crate::alert::{Alert, ChannelId};
 use crate::store::{
     AlertTarget, CaaAlerting, ReachAlerting, ReachCheck, RecordedChecks, RecordedEvent, Store,
     StoreError, Target, TargetCheck, TargetKey,
@@ -537,9 +537,10 @@ pub async fn check_domain(
 ) -> Result<RecordedChecks, StoreError> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let reach_probes = job.reach.iter().map(|r| {
-        reach::check(&r.probe, &settings.vantages, &settings.dns, &settings.probe)
-    });
+    let reach_probes = job
+        .reach
+        .iter()
+        .map(|r| reach::check(&r.probe, &settings.vantages, &settings.dns, &settings.probe));
     let (observation, reach_observations) = tokio::join!(
         gather_caa(&settings.dns, &job.base),
         futures::future::join_all(reach_probes)

@@ -68,6 +68,28 @@ fn the_example_config_is_ok() {
     );
 }
 
+/// The README's main command runs the daemon with this file: it must be
+/// valid, use the embedded SQLite default (no `database` key), and point at
+/// nothing but loopback.
+#[test]
+fn the_quickstart_config_is_ok_and_uses_the_default_database() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.toml");
+    let r = check(&path);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = certvigil::config::parse_with_state_directory(&text, "quickstart.toml", None)
+        .expect("quickstart parses");
+    assert_eq!(config.database_path(), Path::new("./certvigil.db"));
+    assert!(
+        config
+            .dns
+            .nameservers
+            .iter()
+            .all(|ns| ns.ip().is_loopback())
+    );
+    assert_eq!(config.alert_channel_count(), 0);
+}
+
 #[test]
 fn the_config_path_can_come_from_the_environment() {
     let (_dir, path) = config_file("[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n");

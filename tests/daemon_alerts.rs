@@ -11,9 +11,16 @@ mod dns;
 #[allow(dead_code)]
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/netns.rs"]
+mod netns;
+#[path = "support/site.rs"]
+mod site;
 #[allow(dead_code)]
 #[path = "support/smtp.rs"]
 mod smtp;
+#[allow(dead_code)]
+#[path = "support/tencent_mock.rs"]
+mod tencent_mock;
 
 use certvigil::checks::caa::CaaRecord;
 use daemon::DaemonBench;
@@ -22,7 +29,9 @@ use hmac::{Hmac, Mac};
 use http::{HttpReceiver, ReceivedRequest};
 use serde_json::Value;
 use sha2::Sha256;
+use site::{Answer, TestSite};
 use smtp::SmtpSink;
+use tencent_mock::{TencentMock, dv_order};
 
 const WEBHOOK_SECRET: &str = "whsec-certvigil-test";
 
@@ -195,11 +204,7 @@ async fn an_alert_raised_while_smtp_is_down_arrives_once_after_a_restart() {
     let smtp = SmtpSink::start_on(port, None);
     let daemon = bench.start();
     let mails = smtp.wait_for(1).await;
-    assert!(
-        mails[0].body.contains("sectigo.com"),
-        "{}",
-        mails[0].body
-    );
+    assert!(mails[0].body.contains("sectigo.com"), "{}", mails[0].body);
     bench.wait_checks("example.com", 2).await;
     assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
     let text = bench.cli_text(&["status"]).unwrap();
@@ -228,7 +233,11 @@ async fn a_new_domain_that_is_forbidden_alerts_blocking_then_resolved() {
     hook.wait_for(1).await;
     bench.wait_checks("example.org", 2).await;
     let got = events(&hook);
-    assert_eq!(got.len(), 1, "one blocking alert, not one per check: {got:?}");
+    assert_eq!(
+        got.len(),
+        1,
+        "one blocking alert, not one per check: {got:?}"
+    );
     assert_eq!(got[0]["event"], "blocking");
     assert_eq!(got[0]["check"], "caa");
     assert_eq!(got[0]["severity"], "blocking");
@@ -255,5 +264,222 @@ async fn a_new_domain_that_is_forbidden_alerts_blocking_then_resolved() {
         assert_signed(&req);
     }
 
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+const CANARY: &str = "/.well-known/pki-validation/canary.txt";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_that_stops_being_served_alerts_blocking_then_resolved() {
+    let dns = dns().await;
+    dns.set_caa("shop.example.com", [issue("letsencrypt.org")]);
+    dns.set_a("shop.example.com", &[std::net::Ipv4Addr::LOCALHOST]);
+    let site = TestSite::start("shop.example.com");
+    site.serve(CANARY, "certvigil-canary-7f3a\n");
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    let secret = bench.secret("webhook.secret", WEBHOOK_SECRET);
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            r#"
+[reach]
+http_port = {http}
+https_port = {https}
+{webhook}
+[[domains]]
+name = "shop.example.com"
+ca = ["letsencrypt"]
+validation_method = "http-01"
+canary_path = "{CANARY}"
+canary_content = "certvigil-canary-7f3a"
+"#,
+            http = site.http.port(),
+            https = site.https.port(),
+            webhook = webhook_toml(&hook.url("/hook"), &secret),
+        ),
+    );
+    let daemon = bench.start();
+    let reach_of = |bench: &DaemonBench| {
+        bench
+            .status()
+            .into_iter()
+            .find(|r| r["domain"] == "shop.example.com")
+            .and_then(|r| r.get("reach").cloned())
+    };
+    let ok = bench
+        .wait_for("a reach verdict in status", || reach_of(&bench))
+        .await;
+    assert_eq!(ok["verdict"], "reachable", "{ok}");
+    assert_eq!(ok["blocks"], false);
+
+    // The canary goes away: a CA fetching it would get a 404.
+    site.answer(
+        CANARY,
+        Answer::File {
+            status: 404,
+            body: "not found".into(),
+        },
+    );
+    let requests = hook.wait_for(1).await;
+    let blocking = requests[0].json();
+    assert_signed(&requests[0]);
+    assert_eq!(blocking["event"], "blocking", "{blocking}");
+    assert_eq!(blocking["check"], "reach");
+    assert_eq!(blocking["domain"], "shop.example.com");
+    assert_eq!(blocking["severity"], "blocking");
+    assert!(
+        blocking["summary"].as_str().unwrap().contains("404"),
+        "{blocking}"
+    );
+    let state = reach_of(&bench).unwrap();
+    assert_eq!(state["blocks"], true, "{state}");
+    let text = bench.cli_text(&["status"]).unwrap();
+    assert!(
+        text.contains("reachability of the validation path"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "shop.example.com  letsencrypt: {}",
+            state["verdict"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+
+    // It comes back: resolved, once.
+    site.serve(CANARY, "certvigil-canary-7f3a\n");
+    hook.wait_for(2).await;
+    bench.wait_checks("shop.example.com", 2).await;
+    let got = events(&hook);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["event"], "resolved");
+    assert_eq!(got[1]["check"], "reach");
+    assert_eq!(reach_of(&bench).unwrap()["verdict"], "reachable");
+    let history = bench.cli_text(&["history", "shop.example.com"]).unwrap();
+    assert!(history.contains("reachability changes:"), "{history}");
+
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tencent_order_missing_its_dnsauth_record_alerts_order_blocked() {
+    const SECRET_ID: &str = "AKIDtestcertvigil0000000000000000000";
+    const SECRET_KEY: &str = "testsecretkeycertvigil00000000000";
+    let dns = dns().await;
+    let mock = TencentMock::start(SECRET_ID, SECRET_KEY).await;
+    mock.set_certificate("Mss1ng00", dv_order("shop.example.com", "PENDING-DCV"));
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    let secret = bench.secret("webhook.secret", WEBHOOK_SECRET);
+    let id_file = bench.secret("tencent.id", SECRET_ID);
+    let key_file = bench.secret("tencent.key", SECRET_KEY);
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            r#"{webhook}
+[[providers]]
+name = "tencent"
+kind = "tencent"
+secret_id_file = "{id_file}"
+secret_key_file = "{key_file}"
+endpoint = "{endpoint}"
+"#,
+            webhook = webhook_toml(&hook.url("/hook"), &secret),
+            endpoint = mock.endpoint(),
+        ),
+    );
+    let daemon = bench.start();
+
+    let listed = bench
+        .wait_for("`orders list` to show the order", || {
+            bench
+                .cli_text(&["orders", "list"])
+                .filter(|t| t.contains("tencent/Mss1ng00"))
+        })
+        .await;
+    assert!(listed.contains("shop.example.com"), "{listed}");
+
+    // The order was placed days ago (InsertTime 2026-11-20), so beside the
+    // missing record it is stuck and near its validation deadline: one
+    // alert per condition.
+    let order_blocked = |hook: &HttpReceiver| {
+        hook.received()
+            .into_iter()
+            .find(|r| r.json()["event"] == "order_blocked")
+    };
+    let req = bench
+        .wait_for("an order_blocked webhook", || order_blocked(&hook))
+        .await;
+    assert_signed(&req);
+    let alert = req.json();
+    assert_eq!(alert["check"], "order", "{alert}");
+    assert_eq!(alert["after"]["event"], "order_blocked", "{alert}");
+    assert_eq!(alert["after"]["order"], "tencent/Mss1ng00");
+    assert_eq!(alert["severity"], "blocking");
+    assert_eq!(alert["domain"], "shop.example.com");
+    assert!(
+        alert["reason"]
+            .as_str()
+            .unwrap()
+            .contains("_dnsauth.shop.example.com"),
+        "{alert}"
+    );
+
+    // More polls of the same order: the conditions hold, nothing is repeated.
+    let polled = |mock: &TencentMock| {
+        mock.calls()
+            .iter()
+            .filter(|c| c.as_str() == "DescribeCertificateDetail")
+            .count()
+    };
+    let before = polled(&mock);
+    bench
+        .wait_for("two more polls", || {
+            (polled(&mock) >= before + 2).then_some(())
+        })
+        .await;
+    let mut kinds: Vec<String> = events(&hook)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    kinds.sort();
+    let mut unique = kinds.clone();
+    unique.dedup();
+    assert_eq!(kinds, unique, "each condition alerted once");
+    assert!(mock.rejected().is_empty(), "{:?}", mock.rejected());
+
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_state_that_lasts_is_reminded_of() {
+    let dns = dns().await;
+    dns.set_caa("example.net", [issue("sectigo.com")]);
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    let secret = bench.secret("webhook.secret", WEBHOOK_SECRET);
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            "\n[alerts]\nreminder = \"2s\"\n{}{}",
+            webhook_toml(&hook.url("/hook"), &secret),
+            domain_toml("example.net")
+        ),
+    );
+    let daemon = bench.start();
+    hook.wait_for(2).await;
+    let got = events(&hook);
+    assert_eq!(got[0]["event"], "blocking", "{got:?}");
+    assert_eq!(got[1]["event"], "reminder", "{got:?}");
+    assert!(
+        got[1]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Still blocking since "),
+        "{}",
+        got[1]
+    );
+    assert_eq!(got[1]["first_seen"], got[0]["first_seen"]);
     assert_eq!(daemon.terminate().await, Some(0));
 }

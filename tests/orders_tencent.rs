@@ -24,8 +24,8 @@ use certvigil::orders::validation::{FileCheckSettings, FileFetcher};
 use certvigil::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
 use dns::TestDns;
-use serde_json::{Value, json};
-use tencent_mock::TencentMock;
+use serde_json::json;
+use tencent_mock::{TencentMock, dv_order};
 
 const SECRET_ID: &str = "AKIDtestcertvigil0000000000000000000";
 const SECRET_KEY: &str = "testsecretkeycertvigil00000000000";
@@ -102,30 +102,6 @@ impl Bench {
         };
         poll_provider(&self.client, self.store.pool(), &ctx, now).await
     }
-}
-
-/// A DV order for `domain` in status 0 / `status_msg`, validated by a
-/// `_dnsauth` TXT record.
-fn dv_order(domain: &str, status_msg: &str) -> Value {
-    json!({
-        "OwnerUin": "100000000001", "ProjectId": "0", "From": "trustasia",
-        "CertificateType": "SVR", "PackageType": "83",
-        "ProductZhName": "TrustAsia C1 DV Free", "PackageTypeName": "TrustAsia C1 DV Free",
-        "Domain": domain, "Alias": "", "Status": 0, "StatusMsg": status_msg,
-        "StatusName": "审核中", "VerifyType": "DNS",
-        "InsertTime": "2026-11-20 08:00:00",
-        "DVAuthDeadline": "2026-11-27 08:00:00",
-        "SubjectAltName": [domain], "IsDv": true, "IsWildcard": false,
-        "DvAuthDetail": {
-            "DvAuthKey": format!("_dnsauth.{domain}"), "DvAuthValue": "20261120000000abcdef",
-            "DvAuthDomain": domain, "DvAuthPath": "", "DvAuthKeySubDomain": "_dnsauth",
-            "DvAuths": [{
-                "DvAuthKey": "_dnsauth", "DvAuthValue": "20261120000000abcdef",
-                "DvAuthDomain": domain, "DvAuthPath": "", "DvAuthSubDomain": "_dnsauth",
-                "DvAuthVerifyType": "TXT"
-            }]
-        }
-    })
 }
 
 fn raised(report: &PollReport) -> Vec<OrderEventKind> {

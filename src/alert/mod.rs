@@ -36,6 +36,17 @@ pub enum AlertKind {
     Reminder,
     /// The relevant CAA record set changed, blocking or not.
     CaaDrift,
+    /// A pending order can never issue as things stand (its CAA forbids
+    /// its CA, its validation record is missing or wrong).
+    OrderBlocked,
+    /// A pending order's status has held longer than usual.
+    OrderStuck,
+    /// A pending order's deadline (e.g. the validation window) is near.
+    OrderDeadline,
+    /// The CA refused the order.
+    OrderFailed,
+    /// The order was issued.
+    OrderIssued,
     /// Sent by `certvigil alert test`; never produced by the policy.
     Test,
 }
@@ -47,6 +58,11 @@ impl AlertKind {
             AlertKind::Resolved => "resolved",
             AlertKind::Reminder => "reminder",
             AlertKind::CaaDrift => "caa_drift",
+            AlertKind::OrderBlocked => "order_blocked",
+            AlertKind::OrderStuck => "order_stuck",
+            AlertKind::OrderDeadline => "order_deadline",
+            AlertKind::OrderFailed => "order_failed",
+            AlertKind::OrderIssued => "order_issued",
             AlertKind::Test => "test",
         }
     }

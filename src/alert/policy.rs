@@ -418,8 +418,7 @@ impl CaaRrset {
     /// For receivers (the webhook's `before`/`after`): the record values
     /// as text, as `certvigil check --format json` shows them.
     pub fn to_json(&self) -> serde_json::Value {
-        let records: Vec<crate::report::RecordView> =
-            self.records.iter().map(Into::into).collect();
+        let records: Vec<crate::report::RecordView> = self.records.iter().map(Into::into).collect();
         serde_json::json!({ "relevant_name": self.relevant_name, "records": records })
     }
 

@@ -53,3 +53,69 @@ pub fn observation(verdict: &ReachVerdict, domain: &str, ca: &str) -> Observatio
         detail_text: format!("{}: {}", verdict.verdict.as_str(), verdict.reason),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::reach::Method;
+    use crate::findings::{CheckKind, Finding};
+
+    fn verdict(kind: ReachVerdictKind, blocking: Option<&str>) -> ReachVerdict {
+        ReachVerdict {
+            verdict: kind,
+            name: "shop.example.com".into(),
+            path: "/.well-known/pki-validation/canary.txt".into(),
+            method: Method::File,
+            reason: "because".into(),
+            remedy: None,
+            vantages: vec![],
+            findings: blocking
+                .map(|s| Finding {
+                    check: CheckKind::Reach,
+                    severity: FindingSeverity::Blocking,
+                    summary: s.into(),
+                    remedy: Some("serve the file".into()),
+                })
+                .into_iter()
+                .collect(),
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn a_blocking_finding_is_the_news_with_its_remedy() {
+        let o = observation(
+            &verdict(ReachVerdictKind::Unreachable, Some("port 80 answers 404")),
+            "shop.example.com",
+            "Sectigo",
+        );
+        assert_eq!(o.status, CheckStatus::Blocking);
+        assert_eq!(o.summary, "port 80 answers 404");
+        assert_eq!(
+            o.change,
+            "Sectigo cannot validate shop.example.com over HTTP: port 80 answers 404"
+        );
+        assert_eq!(o.remedy.as_deref(), Some("serve the file"));
+        assert_eq!(o.detail["verdict"], "unreachable");
+    }
+
+    #[test]
+    fn an_error_is_counted_not_judged_and_reachable_is_ok() {
+        let e = observation(
+            &verdict(ReachVerdictKind::Error, None),
+            "shop.example.com",
+            "Sectigo",
+        );
+        assert_eq!(e.status, CheckStatus::Error);
+        let ok = observation(
+            &verdict(ReachVerdictKind::Reachable, None),
+            "shop.example.com",
+            "Sectigo",
+        );
+        assert_eq!(ok.status, CheckStatus::Ok);
+        assert_eq!(
+            ok.change,
+            "Sectigo can fetch the validation file of shop.example.com again"
+        );
+    }
+}

@@ -39,6 +39,26 @@ fn what_happened(alert: &Alert) -> String {
             "The CAA record set that decides for {} changed.",
             alert.domain
         ),
+        AlertKind::OrderBlocked => format!(
+            "A pending certificate order for {}{for_ca} cannot issue as things stand.",
+            alert.domain
+        ),
+        AlertKind::OrderStuck => format!(
+            "A pending certificate order for {}{for_ca} has not moved for longer than usual.",
+            alert.domain
+        ),
+        AlertKind::OrderDeadline => format!(
+            "A pending certificate order for {}{for_ca} is near a deadline.",
+            alert.domain
+        ),
+        AlertKind::OrderFailed => format!(
+            "The CA refused a certificate order for {}{for_ca}.",
+            alert.domain
+        ),
+        AlertKind::OrderIssued => format!(
+            "The certificate order for {}{for_ca} was issued.",
+            alert.domain
+        ),
         AlertKind::Test => "This is a test alert sent by `certvigil alert test`.".to_string(),
     }
 }
@@ -88,7 +108,7 @@ pub fn body(alert: &Alert) -> String {
         out.push_str(&format!("\nFlapping: {}\n", d.note));
     }
     let (why_title, is_problem) = match alert.kind {
-        AlertKind::Resolved | AlertKind::Test => ("Why", false),
+        AlertKind::Resolved | AlertKind::OrderIssued | AlertKind::Test => ("Why", false),
         _ if alert.severity == super::Severity::Info => ("Why", false),
         _ => ("Why it blocks", true),
     };
@@ -146,7 +166,7 @@ pub fn short(alert: &Alert) -> String {
         ));
     }
     if let Some(remedy) = &alert.remedy
-        && alert.kind != AlertKind::Resolved
+        && !matches!(alert.kind, AlertKind::Resolved | AlertKind::OrderIssued)
     {
         out.push_str(&format!("\nFix: {remedy}"));
     }
@@ -154,7 +174,9 @@ pub fn short(alert: &Alert) -> String {
         "\nFirst seen: {}",
         alert.first_seen.format("%Y-%m-%d %H:%M UTC")
     ));
-    if alert.kind != AlertKind::Test {
+    if alert.check == "order" {
+        out.push_str("\nMore: certvigil orders list");
+    } else if alert.kind != AlertKind::Test {
         out.push_str(&format!("\nMore: certvigil history {}", alert.domain));
     }
     out

@@ -11,7 +11,7 @@ use super::status::{read_database, time};
 use crate::checks::caa::{CaaRecord, CaaVerdict};
 use crate::domain::CertName;
 use crate::drift::{EventKind, record_diff};
-use crate::store::{HistoryEntry, HistoryFilter};
+use crate::store::{HistoryEntry, HistoryFilter, ReachEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -59,23 +59,85 @@ pub fn main(args: HistoryArgs) -> u8 {
             .and_then(|n| n.is_wildcard().then_some(true)),
         since: args.since,
     };
-    let entries = match read_database(
-        &args.config,
-        |store| async move { store.history(&filter).await },
-    ) {
+    let reach_of = filter.domain.clone();
+    let since = filter.since;
+    let read = read_database(&args.config, |store| async move {
+        let entries = store.history(&filter).await?;
+        let reach = store.reach_history(reach_of.as_ref()).await?;
+        Ok((entries, reach))
+    });
+    let (entries, mut reach) = match read {
         Ok(e) => e,
         Err(code) => return code,
     };
+    reach.retain(|e| since.is_none_or(|s| e.at >= s));
     let text = match args.format {
-        Format::Text => render_text(&entries),
+        Format::Text => {
+            let mut text = render_text(&entries);
+            text.push_str(&render_reach_text(&reach));
+            text
+        }
+        // The CAA events first, as before; reach changes after them.
         Format::Json => entries
             .iter()
-            .map(|e| format!("{}\n", to_json(e)))
+            .map(to_json)
+            .chain(reach.iter().map(reach_json))
+            .map(|v| format!("{v}\n"))
             .collect(),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     super::EXIT_OK
+}
+
+fn reach_name(e: &ReachEvent) -> String {
+    if e.wildcard {
+        format!("*.{}", e.domain)
+    } else {
+        e.domain.to_string()
+    }
+}
+
+/// Reach state changes, one per line with the reason below.
+pub fn render_reach_text(events: &[ReachEvent]) -> String {
+    if events.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nreachability changes:\n");
+    for e in events {
+        let transition = match &e.before_verdict {
+            Some(b) => format!("{b} -> {}", e.after_verdict),
+            None => e.after_verdict.clone(),
+        };
+        let blocks = if e.blocks {
+            format!("blocks {}", e.ca)
+        } else {
+            format!("{} can validate", e.ca)
+        };
+        out.push_str(&format!(
+            "{}  {}  reach  {transition}  ({blocks})\n    {}\n",
+            time(e.at),
+            reach_name(e),
+            e.reason
+        ));
+    }
+    out
+}
+
+/// One reach change as a JSON line (`check: "reach"`).
+pub fn reach_json(e: &ReachEvent) -> Value {
+    json!({
+        "id": e.id,
+        "at": time(e.at),
+        "domain": reach_name(e),
+        "ca": e.ca,
+        "check": "reach",
+        "event": "reach_change",
+        "before_verdict": e.before_verdict,
+        "after_verdict": e.after_verdict,
+        "blocks": e.blocks,
+        "reason": e.reason,
+    })
 }
 
 /// A record in zone-file presentation form: `0 issue "letsencrypt.org"`.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::status::time;
-use crate::orders::judge::{Notice, NoticeKind, Thresholds};
+use crate::orders::judge::{Notice, NoticeKind};
 use crate::orders::record::{self, ActiveCondition, StoredOrder, TimelineEntry};
 use crate::orders::{human_duration, manual};
 use crate::store::Store;
@@ -246,7 +246,7 @@ async fn notice(
         .map_err(|e| e.to_string())?;
     Ok(format!(
         "recorded: a {} notice from the CA at {} for order {} ({}), which shows {} since {}.\n\
-         If the order's status has not moved {} after the notice (the default; [orders] notice_lag), the daemon raises order_stuck and says what to do.\n",
+         If the order's status has not moved {} after the notice ([order_thresholds] notice_lag), the daemon raises order_stuck and says what to do.\n",
         kind.as_str().replace('_', " "),
         time(at),
         order.key,
@@ -254,7 +254,7 @@ async fn notice(
         order.status_label,
         time(order.status_since),
         human_duration(
-            chrono::Duration::from_std(Thresholds::default().notice_lag).unwrap_or_default()
+            chrono::Duration::from_std(config.order_thresholds.notice_lag).unwrap_or_default()
         ),
     ))
 }

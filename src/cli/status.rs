@@ -10,7 +10,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::alert::outbox::{self, OutboxEntry};
-use crate::store::{StatusRow, Store, StoreError};
+use crate::checks::risk::{RiskAssessment, RiskModel};
+use crate::store::{ReachStatusRow, StatusRow, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -32,23 +33,30 @@ pub struct StatusArgs {
 pub fn main(args: StatusArgs) -> u8 {
     let read = read_database(&args.config, |store: Store| async move {
         let rows = store.status().await?;
+        let reach = store.reach_status().await?;
         let undelivered = outbox::undelivered(store.pool(), ALERTS_SHOWN).await?;
         let failed = outbox::failed(store.pool(), ALERTS_SHOWN).await?;
-        Ok((rows, undelivered, failed))
+        Ok((rows, reach, undelivered, failed))
     });
-    let (rows, undelivered, failed) = match read {
+    let (rows, reach, undelivered, failed) = match read {
         Ok(read) => read,
         Err(code) => return code,
     };
+    // read_database loaded this file a moment ago.
+    let risks = crate::config::load(&args.config)
+        .map(|c| risk_levels(&c))
+        .unwrap_or_default();
     let out = std::io::stdout();
     let mut out = out.lock();
     let text = match args.format {
         Format::Text => {
             let mut text = render_text(&rows);
+            text.push_str(&render_reach_text(&reach));
+            text.push_str(&render_risk_text(&risks));
             text.push_str(&render_alerts(&undelivered, &failed));
             text
         }
-        Format::Json => render_json(&rows),
+        Format::Json => render_json_with(&rows, &reach, &risks),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(text.as_bytes());
@@ -171,6 +179,63 @@ fn attempts(n: u32) -> String {
     }
 }
 
+/// The manual-review risk of every configured certificate name that is
+/// flagged (a warning, never blocking), from the current configuration:
+/// the assessment is a pure function of the name and `[risk]`.
+pub fn risk_levels(config: &crate::config::Config) -> BTreeMap<String, RiskAssessment> {
+    let Ok(model) = RiskModel::new(&config.risk) else {
+        return BTreeMap::new();
+    };
+    config
+        .domains
+        .iter()
+        .flat_map(|d| d.cert_names())
+        .map(|name| (name.to_string(), model.assess(&name)))
+        .filter(|(_, a)| a.is_flagged())
+        .collect()
+}
+
+fn cert_name(domain: &crate::domain::DomainName, wildcard: bool) -> String {
+    if wildcard {
+        format!("*.{domain}")
+    } else {
+        domain.to_string()
+    }
+}
+
+/// One line per (name, CA) whose validation path is probed.
+pub fn render_reach_text(rows: &[ReachStatusRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nreachability of the validation path:\n");
+    for r in rows {
+        out.push_str(&format!(
+            "  {}  {}: {} since {}  last check {}\n    {}\n",
+            cert_name(&r.domain, r.wildcard),
+            r.ca,
+            r.verdict,
+            time(r.since),
+            time(r.last_checked),
+            r.reason
+        ));
+    }
+    out
+}
+
+/// Flagged names only: most names carry no risk, and saying so for each
+/// would bury the ones that do.
+pub fn render_risk_text(risks: &BTreeMap<String, RiskAssessment>) -> String {
+    if risks.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nmanual-review risk (a warning; it does not block):\n");
+    for (name, a) in risks {
+        out.push_str(&format!("  {name}  {}\n", a.headline()));
+    }
+    out
+}
+
 /// How many undelivered and failed alerts `status` lists at most.
 const ALERTS_SHOWN: i64 = 20;
 
@@ -221,6 +286,16 @@ pub fn render_alerts(undelivered: &[OutboxEntry], failed: &[OutboxEntry]) -> Str
 }
 
 pub fn render_json(rows: &[StatusRow]) -> String {
+    render_json_with(rows, &[], &BTreeMap::new())
+}
+
+/// [`render_json`], each target's line with its `reach` state (when its
+/// name is validated over HTTP) and its name's `risk` (when flagged).
+pub fn render_json_with(
+    rows: &[StatusRow],
+    reach: &[ReachStatusRow],
+    risks: &BTreeMap<String, RiskAssessment>,
+) -> String {
     let mut out = String::new();
     for r in rows {
         let name = if r.wildcard {
@@ -240,6 +315,22 @@ pub fn render_json(rows: &[StatusRow]) -> String {
             "last_error": r.last_error,
             "last_error_at": r.last_error_at.map(time),
         });
+        let mut line = line;
+        if let Some(state) = reach
+            .iter()
+            .find(|s| s.domain == r.domain && s.wildcard == r.wildcard && s.ca == r.ca)
+        {
+            line["reach"] = json!({
+                "verdict": state.verdict,
+                "blocks": state.blocks,
+                "reason": state.reason,
+                "since": time(state.since),
+                "last_checked": time(state.last_checked),
+            });
+        }
+        if let Some(risk) = risks.get(&cert_name(&r.domain, r.wildcard)) {
+            line["risk"] = json!({ "level": risk.level, "headline": risk.headline() });
+        }
         out.push_str(&line.to_string());
         out.push('\n');
     }
@@ -313,5 +404,110 @@ mod tests {
         assert_eq!(v["domain"], "*.example.com");
         assert_eq!(v["verdict"], "forbidden");
         assert_eq!(v["blocks"], true);
+    }
+
+    fn entry(status: &str, attempts: u32) -> OutboxEntry {
+        let t = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+        OutboxEntry {
+            id: 1,
+            channel: crate::alert::ChannelId::from_stored("email:smtp.example.com:587#1a2b3c4d"),
+            kind: "caa_drift".into(),
+            domain: "example.com".into(),
+            severity: "blocking".into(),
+            summary: "CAA at example.com now forbids Sectigo".into(),
+            status: status.into(),
+            attempts,
+            created_at: t,
+            next_attempt_at: t + chrono::Duration::seconds(30),
+            finished_at: None,
+            last_error: (attempts > 0).then(|| "connection refused".into()),
+        }
+    }
+
+    #[test]
+    fn undelivered_and_failed_alerts_are_listed_and_nothing_when_all_went_out() {
+        assert_eq!(render_alerts(&[], &[]), "");
+        let text = render_alerts(&[entry("pending", 1)], &[entry("failed", 7)]);
+        assert!(
+            text.contains(
+                "alerts not delivered yet (1):\n  2026-11-20T10:00:00Z caa_drift example.com via \
+                 email:smtp.example.com:587#1a2b3c4d (1 attempt, next 2026-11-20T10:00:30Z): \
+                 connection refused\n    CAA at example.com now forbids Sectigo\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("alerts NOT delivered, given up (1):"),
+            "{text}"
+        );
+        assert!(text.contains("(7 attempts): connection refused"), "{text}");
+    }
+
+    #[test]
+    fn json_lines_carry_the_reach_state_of_their_target() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+        let reach = ReachStatusRow {
+            domain: DomainName::parse("example.com").unwrap(),
+            wildcard: false,
+            ca: "letsencrypt".into(),
+            verdict: "unreachable".into(),
+            blocks: true,
+            reason: "port 80 refuses connections".into(),
+            since: t,
+            last_checked: t,
+            checks: 3,
+        };
+        let rows = [
+            row(
+                "example.com",
+                false,
+                "letsencrypt",
+                Some(CaaStatus::Allowed),
+            ),
+            row("example.com", true, "letsencrypt", Some(CaaStatus::Allowed)),
+        ];
+        let text = render_json_with(&rows, std::slice::from_ref(&reach), &BTreeMap::new());
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["reach"]["verdict"], "unreachable");
+        assert_eq!(lines[0]["reach"]["blocks"], true);
+        assert!(lines[1].get("reach").is_none(), "the wildcard has none");
+        assert!(
+            render_reach_text(&[reach])
+                .contains("  example.com  letsencrypt: unreachable since 2026-11-20T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn flagged_names_show_their_manual_review_risk_as_a_warning() {
+        let config = crate::config::parse_with_state_directory(
+            "[[domains]]\nname = \"paypal-login.example.com\"\nca = [\"sectigo\"]\n\n\
+             [[domains]]\nname = \"example.com\"\nca = [\"sectigo\"]\n",
+            "c.toml",
+            None,
+        )
+        .unwrap();
+        let risks = risk_levels(&config);
+        assert_eq!(
+            risks.keys().collect::<Vec<_>>(),
+            ["paypal-login.example.com"],
+            "unflagged names are left out"
+        );
+        let text = render_risk_text(&risks);
+        assert!(text.contains("it does not block"), "{text}");
+        let line = render_json_with(
+            &[row(
+                "paypal-login.example.com",
+                false,
+                "sectigo",
+                Some(CaaStatus::Allowed),
+            )],
+            &[],
+            &risks,
+        );
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["risk"]["level"], "high", "{v}");
     }
 }

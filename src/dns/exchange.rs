@@ -1,10 +1,11 @@
 //! One query to one name server over real sockets: UDP first, TCP when the
 //! UDP answer is truncated (RFC 1035 §4.2.1, RFC 7766 §5).
 //!
-//! Each exchange uses a fresh UDP socket on an ephemeral port, connected to
-//! the server, so the kernel drops datagrams from other addresses and the
-//! source port is unpredictable (RFC 5452 §9.2); the ID is random and the
-//! question must match (RFC 5452 §4.1). Datagrams that fail those checks are
+//! UDP queries go out on the server's socket pool (`pool`): sockets bound to
+//! random ephemeral ports, connected to the server so the kernel drops
+//! datagrams from other addresses, and rotated (RFC 5452 §9.2); each query
+//! has a random ID unique on its socket, and its answer must carry that ID
+//! and its question (RFC 5452 §4.1). Datagrams that fail those checks are
 //! ignored, not trusted, and the wait goes on until the deadline.
 
 use std::net::SocketAddr;
@@ -12,9 +13,10 @@ use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use super::pool::UdpPool;
 use super::wire::{self, CLASS_IN, Response};
 use crate::domain::DomainName;
 
@@ -35,20 +37,19 @@ pub(crate) struct Exchanged {
 /// Sends one query to `server` and waits at most `timeout` for the UDP
 /// answer, then (if it is truncated) at most `timeout` again for the TCP one.
 pub(crate) async fn exchange(
-    server: SocketAddr,
+    pool: &UdpPool,
     name: &DomainName,
     rtype: RecordType,
     edns: bool,
     timeout: Duration,
 ) -> Result<Exchanged, ExchangeError> {
-    let id: u16 = rand::random();
-    let query = wire::encode_query(id, name, rtype, edns);
+    let server = pool.server();
     let expected = wire::Question {
         name: name.as_str().to_string(),
         rtype: u16::from(rtype),
         class: CLASS_IN,
     };
-    let response = udp(server, &query, id, &expected, timeout).await?;
+    let response = udp(pool, name, rtype, edns, &expected, timeout).await?;
     if !response.head.truncated {
         return Ok(Exchanged {
             response,
@@ -69,7 +70,7 @@ pub(crate) async fn exchange(
 /// Whether a decoded response answers our question. A server may omit the
 /// question from an error response (RFC 1035 §4.1.2 does not require it,
 /// and some do for FORMERR/NOTIMP), so that is accepted for error codes only.
-fn answers_question(response: &Response, expected: &wire::Question) -> bool {
+pub(super) fn answers_question(response: &Response, expected: &wire::Question) -> bool {
     match &response.head.question {
         Some(q) => q == expected,
         None => !matches!(response.rcode, 0 | 3),
@@ -77,58 +78,24 @@ fn answers_question(response: &Response, expected: &wire::Question) -> bool {
 }
 
 async fn udp(
-    server: SocketAddr,
-    query: &[u8],
-    id: u16,
+    pool: &UdpPool,
+    name: &DomainName,
+    rtype: RecordType,
+    edns: bool,
     expected: &wire::Question,
     timeout: Duration,
 ) -> Result<Response, ExchangeError> {
     let deadline = Instant::now() + timeout;
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
+    let mut lease = pool.lease(expected.clone())?;
+    let query = wire::encode_query(lease.id(), name, rtype, edns);
+    // The send is bounded too: on a shared socket it may wait for room.
+    let exchange = async {
+        lease.send(&query).await?;
+        lease.answer().await
     };
-    let socket = UdpSocket::bind(local)
+    timeout_at(deadline, exchange)
         .await
-        .map_err(|e| ExchangeError::Network(format!("cannot open a UDP socket: {e}")))?;
-    socket
-        .connect(server)
-        .await
-        .map_err(|e| ExchangeError::Network(format!("cannot reach {server} over UDP: {e}")))?;
-    socket
-        .send(query)
-        .await
-        .map_err(|e| ExchangeError::Network(format!("cannot send to {server} over UDP: {e}")))?;
-    // 65535 octets: the largest datagram, so an oversized answer is read
-    // whole and judged rather than cut by us. Reserved, not zeroed:
-    // `recv_buf` writes only the octets that arrive, so a 100-octet answer
-    // touches one page of the buffer instead of clearing all sixteen.
-    let mut buf: Vec<u8> = Vec::with_capacity(65_535);
-    loop {
-        buf.clear();
-        let len = match timeout_at(deadline, socket.recv_buf(&mut buf)).await {
-            Err(_) => return Err(ExchangeError::Timeout),
-            Ok(Err(e)) => {
-                return Err(ExchangeError::Network(format!(
-                    "no UDP answer from {server}: {e}"
-                )));
-            }
-            Ok(Ok(len)) => len,
-        };
-        let datagram = &buf[..len];
-        if wire::peek_id(datagram) != Some(id) {
-            continue;
-        }
-        match wire::decode_response(datagram) {
-            Ok(response) if !response.head.is_response => continue,
-            Ok(response) if !answers_question(&response, expected) => continue,
-            Ok(response) => return Ok(response),
-            // The ID matched, so this is most likely the server's answer,
-            // broken; waiting on would turn it into a misleading timeout.
-            Err(e) => return Err(ExchangeError::Malformed(e.0)),
-        }
-    }
+        .map_err(|_| ExchangeError::Timeout)?
 }
 
 async fn tcp(

@@ -1,12 +1,10 @@
 //! Order events as alerts for the outbox (`crate::alert`).
 //!
 //! DESIGN.md names the order events `order_blocked`, `order_stuck`,
-//! `order_deadline`, `order_failed` and `order_issued`. Until
-//! `alert::AlertKind` has a variant for each, an order event is sent as the
-//! nearest existing kind (`blocking`, or `resolved` for `order_issued`), with
-//! `check = "order"` and the exact event name in `after.event`, so channels
-//! and receivers can tell them apart today and nothing changes for them
-//! when the variants land (only [`alert_kind`] does).
+//! `order_deadline`, `order_failed` and `order_issued`; each is its own
+//! `alert::AlertKind` (the webhook's `event`), with `check = "order"` and
+//! the event name also in `after.event`. A condition that stops holding
+//! (other than by issuance) is `resolved`.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -19,11 +17,11 @@ use crate::findings::Severity;
 /// The alert kind an order event is sent as.
 pub fn alert_kind(kind: OrderEventKind) -> AlertKind {
     match kind {
-        OrderEventKind::OrderIssued => AlertKind::Resolved,
-        OrderEventKind::OrderBlocked
-        | OrderEventKind::OrderStuck
-        | OrderEventKind::OrderDeadline
-        | OrderEventKind::OrderFailed => AlertKind::Blocking,
+        OrderEventKind::OrderIssued => AlertKind::OrderIssued,
+        OrderEventKind::OrderBlocked => AlertKind::OrderBlocked,
+        OrderEventKind::OrderStuck => AlertKind::OrderStuck,
+        OrderEventKind::OrderDeadline => AlertKind::OrderDeadline,
+        OrderEventKind::OrderFailed => AlertKind::OrderFailed,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod acme;
 pub mod alerts;
 pub mod judge;
 pub mod manual;
+pub mod poller;
 pub mod record;
 pub mod run;
 pub mod tc3;

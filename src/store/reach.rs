@@ -128,7 +128,7 @@ impl Store {
                     .await
                     .map_err(StoreError::query("creating a target's reach state"))?;
                 }
-                Some(p) => {
+                Some(_) => {
                     sqlx::query(
                         "UPDATE reach_state SET
                             verdict = ?1, blocks = ?2, reason = ?3, verdict_json = ?4,
@@ -208,29 +208,28 @@ impl Store {
 
     /// The reach state of every configured target that has one.
     pub async fn reach_status(&self) -> Result<Vec<ReachStatusRow>, StoreError> {
-        let rows: Vec<(String, bool, String, String, bool, String, i64, i64, i64)> =
-            sqlx::query_as(
-                "SELECT t.domain, t.wildcard, t.ca, r.verdict, r.blocks, r.reason, r.since,
-                        r.last_checked, r.checks
-                 FROM reach_state r JOIN targets t ON t.id = r.target_id
-                 WHERE t.retired_at IS NULL
-                 ORDER BY t.domain, t.wildcard, t.ca",
-            )
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading the reach states"))?;
+        let rows: Vec<StatusDbRow> = sqlx::query_as(
+            "SELECT t.domain, t.wildcard, t.ca, r.verdict, r.blocks, r.reason, r.since,
+                    r.last_checked, r.checks
+             FROM reach_state r JOIN targets t ON t.id = r.target_id
+             WHERE t.retired_at IS NULL
+             ORDER BY t.domain, t.wildcard, t.ca",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the reach states"))?;
         rows.into_iter()
             .map(|r| {
                 Ok(ReachStatusRow {
-                    domain: domain(&r.0)?,
-                    wildcard: r.1,
-                    ca: r.2,
-                    verdict: r.3,
-                    blocks: r.4,
-                    reason: r.5,
-                    since: from_millis(r.6),
-                    last_checked: from_millis(r.7),
-                    checks: r.8,
+                    domain: domain(&r.domain)?,
+                    wildcard: r.wildcard,
+                    ca: r.ca,
+                    verdict: r.verdict,
+                    blocks: r.blocks,
+                    reason: r.reason,
+                    since: from_millis(r.since),
+                    last_checked: from_millis(r.last_checked),
+                    checks: r.checks,
                 })
             })
             .collect()
@@ -241,32 +240,57 @@ impl Store {
         &self,
         of: Option<&DomainName>,
     ) -> Result<Vec<ReachEvent>, StoreError> {
-        let rows: Vec<(i64, i64, String, bool, String, Option<String>, String, bool, String)> =
-            sqlx::query_as(
-                "SELECT e.id, e.at, t.domain, t.wildcard, t.ca, e.before_verdict,
-                        e.after_verdict, e.blocks, e.reason
-                 FROM reach_events e JOIN targets t ON t.id = e.target_id
-                 WHERE ?1 IS NULL OR t.domain = ?1
-                 ORDER BY e.at, e.id",
-            )
-            .bind(of.map(DomainName::as_str))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading the reach history"))?;
+        let rows: Vec<EventDbRow> = sqlx::query_as(
+            "SELECT e.id, e.at, t.domain, t.wildcard, t.ca, e.before_verdict,
+                    e.after_verdict, e.blocks, e.reason
+             FROM reach_events e JOIN targets t ON t.id = e.target_id
+             WHERE ?1 IS NULL OR t.domain = ?1
+             ORDER BY e.at, e.id",
+        )
+        .bind(of.map(DomainName::as_str))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the reach history"))?;
         rows.into_iter()
             .map(|r| {
                 Ok(ReachEvent {
-                    id: r.0,
-                    at: from_millis(r.1),
-                    domain: domain(&r.2)?,
-                    wildcard: r.3,
-                    ca: r.4,
-                    before_verdict: r.5,
-                    after_verdict: r.6,
-                    blocks: r.7,
-                    reason: r.8,
+                    id: r.id,
+                    at: from_millis(r.at),
+                    domain: domain(&r.domain)?,
+                    wildcard: r.wildcard,
+                    ca: r.ca,
+                    before_verdict: r.before_verdict,
+                    after_verdict: r.after_verdict,
+                    blocks: r.blocks,
+                    reason: r.reason,
                 })
             })
             .collect()
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct StatusDbRow {
+    domain: String,
+    wildcard: bool,
+    ca: String,
+    verdict: String,
+    blocks: bool,
+    reason: String,
+    since: i64,
+    last_checked: i64,
+    checks: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventDbRow {
+    id: i64,
+    at: i64,
+    domain: String,
+    wildcard: bool,
+    ca: String,
+    before_verdict: Option<String>,
+    after_verdict: String,
+    blocks: bool,
+    reason: String,
 }

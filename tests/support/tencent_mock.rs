@@ -301,3 +301,27 @@ fn error(code: &str, message: &str) -> Value {
     json!({"Response": {"Error": {"Code": code, "Message": message},
                         "RequestId": "00000000-0000-0000-0000-000000000002"}})
 }
+
+/// A DV order for `domain` in status 0 / `status_msg`, validated by a
+/// `_dnsauth` TXT record.
+pub fn dv_order(domain: &str, status_msg: &str) -> Value {
+    json!({
+        "OwnerUin": "100000000001", "ProjectId": "0", "From": "trustasia",
+        "CertificateType": "SVR", "PackageType": "83",
+        "ProductZhName": "TrustAsia C1 DV Free", "PackageTypeName": "TrustAsia C1 DV Free",
+        "Domain": domain, "Alias": "", "Status": 0, "StatusMsg": status_msg,
+        "StatusName": "审核中", "VerifyType": "DNS",
+        "InsertTime": "2026-11-20 08:00:00",
+        "DVAuthDeadline": "2026-11-27 08:00:00",
+        "SubjectAltName": [domain], "IsDv": true, "IsWildcard": false,
+        "DvAuthDetail": {
+            "DvAuthKey": format!("_dnsauth.{domain}"), "DvAuthValue": "20261120000000abcdef",
+            "DvAuthDomain": domain, "DvAuthPath": "", "DvAuthKeySubDomain": "_dnsauth",
+            "DvAuths": [{
+                "DvAuthKey": "_dnsauth", "DvAuthValue": "20261120000000abcdef",
+                "DvAuthDomain": domain, "DvAuthPath": "", "DvAuthSubDomain": "_dnsauth",
+                "DvAuthVerifyType": "TXT"
+            }]
+        }
+    })
+}

@@ -1,0 +1,185 @@
+//! The daemon's order polling: one task that, on the daemon's schedule
+//! (`[daemon] schedule`), polls every order source in turn with
+//! [`super::run::poll_provider`] (which records, judges and enqueues alerts
+//! in one transaction per order), skips a source that throttled us until
+//! its `retry_after`, and wakes the alert deliverers when alerts were
+//! enqueued. Polls never overlap: the task runs them one after another, and
+//! a poll slower than the schedule makes the next firing wait.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::judge::Thresholds;
+use super::run::{RunContext, poll_provider};
+use super::validation::{FileCheckSettings, FileFetcher};
+use super::{AnyProvider, OrderProvider, OrderSetupError};
+use crate::alert::ChannelId;
+use crate::alert::deliver::Waker;
+use crate::checks::risk::RiskModel;
+use crate::config::{Config, CronSchedule};
+use crate::dns::DnsHandle;
+use crate::store::Store;
+
+/// Everything a poll needs, built from one configuration.
+pub struct OrderPolling {
+    pub providers: Vec<AnyProvider>,
+    pub schedule: CronSchedule,
+    pub dns: DnsHandle,
+    pub files: FileFetcher,
+    pub thresholds: Thresholds,
+    pub risk: Option<RiskModel>,
+    pub channels: Vec<ChannelId>,
+    pub waker: Waker,
+}
+
+/// Why order polling could not be set up from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum PollerError {
+    #[error("cannot set up the order sources: {0}")]
+    Sources(#[from] OrderSetupError),
+    #[error("cannot set up the validation-file checks of orders: {0}")]
+    Files(#[source] reqwest::Error),
+}
+
+impl OrderPolling {
+    /// The sources `[[providers]]` and `[[orders]]` name, checked with the
+    /// daemon's name servers; `None` when there are no sources.
+    pub fn from_config(
+        config: &Config,
+        dns: DnsHandle,
+        channels: Vec<ChannelId>,
+        waker: Waker,
+    ) -> Result<Option<Self>, PollerError> {
+        let providers = AnyProvider::all_from_config(config)?;
+        if providers.is_empty() {
+            return Ok(None);
+        }
+        let files = FileFetcher::new(FileCheckSettings {
+            http_port: config.reach.http_port,
+            https_port: config.reach.https_port,
+            ..FileCheckSettings::default()
+        })
+        .map_err(PollerError::Files)?;
+        // `config check` validates [risk]; a model that cannot be built
+        // only loses the risk part of the order checks.
+        let risk = match RiskModel::new(&config.risk) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                warn!("orders: manual-review risk is not assessed: {e}");
+                None
+            }
+        };
+        Ok(Some(Self {
+            providers,
+            schedule: config.daemon.schedule.clone(),
+            dns,
+            files,
+            thresholds: config.order_thresholds.clone(),
+            risk,
+            channels,
+            waker,
+        }))
+    }
+}
+
+/// The running polling task.
+pub struct OrderPoller {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl OrderPoller {
+    /// Polls at once (so a new order is seen at start), then on the schedule.
+    pub fn start(store: Store, polling: OrderPolling) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(store, polling, stop_rx));
+        Self { stop, task }
+    }
+
+    /// Lets a poll in flight finish for up to `grace` (each order is its
+    /// own transaction, so a cut-short poll loses nothing recorded), then
+    /// stops the task.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            warn!(
+                "order poll still running at shutdown; cancelled, it runs again after the restart"
+            );
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(store: Store, polling: OrderPolling, mut stop: watch::Receiver<bool>) {
+    let mut retry_at: Vec<Option<Instant>> = vec![None; polling.providers.len()];
+    loop {
+        poll_all(&store, &polling, &mut retry_at, &stop).await;
+        let now = Utc::now();
+        let Some(next) = polling.schedule.next_after(&now) else {
+            return;
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn poll_all(
+    store: &Store,
+    polling: &OrderPolling,
+    retry_at: &mut [Option<Instant>],
+    stop: &watch::Receiver<bool>,
+) {
+    let ctx = RunContext {
+        dns: &polling.dns,
+        files: &polling.files,
+        thresholds: &polling.thresholds,
+        risk: polling.risk.as_ref(),
+        channels: &polling.channels,
+    };
+    for (provider, retry) in polling.providers.iter().zip(retry_at.iter_mut()) {
+        if *stop.borrow() {
+            return;
+        }
+        if retry.is_some_and(|at| Instant::now() < at) {
+            continue;
+        }
+        let report = poll_provider(provider, store.pool(), &ctx, Utc::now()).await;
+        *retry = report.retry_after.map(|d| Instant::now() + d);
+        if let Some(d) = report.retry_after {
+            warn!(
+                source = provider.source(),
+                retry_after_secs = d.as_secs(),
+                "the order source throttled certvigil; it is skipped until then"
+            );
+        }
+        for (order, message) in &report.errors {
+            match order {
+                Some(key) => error!(order = %key, "order poll failed: {message}"),
+                None => error!(source = provider.source(), "order poll failed: {message}"),
+            }
+        }
+        let mut raised = 0;
+        for outcome in &report.outcomes {
+            for alert in &outcome.alerts {
+                raised += 1;
+                info!(order = %outcome.key, event = alert.kind.as_str(), severity = alert.severity.as_str(),
+                    "order alert raised: {}", alert.summary);
+            }
+        }
+        if raised > 0 && !polling.channels.is_empty() {
+            polling.waker.wake();
+        }
+    }
+}
