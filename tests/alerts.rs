@@ -2,10 +2,7 @@
 //! (python3-aiosmtpd) that parses what it receives, HTTP servers that record
 //! webhooks and answer scripted statuses, and real SQLite files.
 
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/smtp.rs"]
-mod smtp;
+mod support;
 
 use std::time::Duration;
 
@@ -18,9 +15,9 @@ use certvigil::config::{self, Config};
 use certvigil::store::Store;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use http::{HttpReceiver, Reply};
 use sha2::Sha256;
-use smtp::SmtpSink;
+use support::http::{HttpReceiver, Reply};
+use support::smtp::{self, SmtpSink};
 
 fn config(toml: &str) -> Config {
     match config::parse(toml, "test.toml") {

@@ -3,10 +3,13 @@
 
 mod support;
 
+use std::time::Duration;
+
 use certvigil::checks::caa::gather::gather_caa;
 use certvigil::checks::caa::{CaaAnswer, CaaLookup, CaaObservation, CaaRecord, LookupFailure};
 use certvigil::dns::{DnsHandle, DnsSettings};
 use certvigil::domain::DomainName;
+use hickory_proto::rr::RecordType;
 use support::dns::{Behaviour, TestDns, rtype};
 
 fn name(s: &str) -> DomainName {
@@ -504,4 +507,186 @@ async fn txt_lookup_follows_aliases_and_joins_character_strings() {
         [b"2026112400000abc".to_vec(), long.into_bytes()]
     );
     assert!(!txt.nxdomain);
+}
+
+// The UDP socket pool (src/dns/pool.rs): sockets shared by many queries,
+// answers matched on ID and question (RFC 5452 §4.1), sockets rotated to new
+// random ports (RFC 5452 §9.2).
+
+/// A handle on `dns` with a pool of `sockets` sockets, each retired after
+/// `budget` queries or `lifetime`.
+fn pooled(dns: &TestDns, sockets: usize, budget: u32, lifetime: Duration) -> DnsHandle {
+    let settings = DnsSettings {
+        timeout: Duration::from_secs(2),
+        ..dns.settings()
+    };
+    DnsHandle::with_udp_pool(&settings, sockets, budget, lifetime).unwrap()
+}
+
+/// The source ports of the UDP queries, in order, grouped into runs of the
+/// same port: `(port, how many queries in a row)`.
+fn port_runs(dns: &TestDns) -> Vec<(u16, usize)> {
+    let mut runs: Vec<(u16, usize)> = Vec::new();
+    for (_, port) in dns.udp_query_ports() {
+        match runs.last_mut() {
+            Some((p, n)) if *p == port => *n += 1,
+            _ => runs.push((port, 1)),
+        }
+    }
+    runs
+}
+
+#[tokio::test]
+async fn pool_concurrent_queries_on_one_socket_each_get_their_own_answer() {
+    let dns = TestDns::start().await;
+    const N: usize = 100;
+    for i in 0..N {
+        let n = format!("n{i}.pool.example");
+        dns.set_txt(&n, &[&format!("answer {i}")]);
+        // The first asked is answered last: answers come back in the
+        // reverse order of the queries.
+        dns.set_behaviour(
+            &n,
+            Behaviour::Delayed(Duration::from_millis(2 * (N - i) as u64)),
+        );
+    }
+    let handle = pooled(&dns, 1, 10_000, Duration::from_secs(60));
+
+    let answers = futures::future::join_all((0..N).map(|i| {
+        let handle = &handle;
+        async move {
+            handle
+                .lookup_txt(&name(&format!("n{i}.pool.example")))
+                .await
+        }
+    }))
+    .await;
+
+    for (i, txt) in answers.into_iter().enumerate() {
+        let txt = txt.unwrap_or_else(|e| panic!("n{i}: {e}"));
+        assert_eq!(txt.records, [format!("answer {i}").into_bytes()], "n{i}");
+    }
+    // All on one socket, each with its own ID.
+    let runs = port_runs(&dns);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].1, N);
+}
+
+#[tokio::test]
+async fn the_default_pool_shares_a_bounded_number_of_sockets() {
+    let dns = TestDns::start().await;
+    for i in 0..300 {
+        dns.set_txt(&format!("n{i}.pool.example"), &[&format!("answer {i}")]);
+    }
+    let handle = DnsHandle::new(&DnsSettings {
+        timeout: Duration::from_secs(2),
+        attempts: 3,
+        ..dns.settings()
+    })
+    .unwrap();
+
+    let answers = futures::future::join_all((0..300).map(|i| {
+        let handle = &handle;
+        async move {
+            handle
+                .lookup_txt(&name(&format!("n{i}.pool.example")))
+                .await
+        }
+    }))
+    .await;
+
+    for (i, txt) in answers.into_iter().enumerate() {
+        assert_eq!(
+            txt.unwrap().records,
+            [format!("answer {i}").into_bytes()],
+            "n{i}"
+        );
+    }
+    let ports: std::collections::HashSet<u16> =
+        dns.udp_query_ports().into_iter().map(|(_, p)| p).collect();
+    assert!(
+        ports.len() <= certvigil::dns::UDP_SOCKETS_PER_SERVER,
+        "{} ports for 300 queries",
+        ports.len()
+    );
+}
+
+#[tokio::test]
+async fn rfc5452_4_1_an_answer_with_the_right_id_but_another_question_is_ignored() {
+    let dns = TestDns::start().await;
+    dns.set_caa("www.example.com", [issue("letsencrypt.org")]);
+    // Before the real answer: the query's ID with another name, with TXT
+    // instead of CAA, and with class CH instead of IN, each NXDOMAIN.
+    dns.set_behaviour("www.example.com", Behaviour::SpoofedQuestionFirst);
+    let handle = pooled(&dns, 1, 10_000, Duration::from_secs(60));
+
+    let answer = handle
+        .lookup(&name("www.example.com"), RecordType::CAA)
+        .await
+        .unwrap();
+
+    assert!(!answer.nxdomain, "a forged answer was taken: {answer:?}");
+    assert_eq!(
+        answer.rdata,
+        [support::dns::caa_rdata(&issue("letsencrypt.org"))]
+    );
+    assert!(!answer.over_tcp);
+    // One query, answered once it had waited past the forgeries.
+    assert_eq!(dns.queries().len(), 1);
+}
+
+#[tokio::test]
+async fn rfc5452_9_2_a_socket_is_replaced_after_its_query_budget() {
+    let dns = TestDns::start().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let handle = pooled(&dns, 1, 5, Duration::from_secs(60));
+
+    for _ in 0..23 {
+        handle
+            .lookup(&name("example.com"), RecordType::CAA)
+            .await
+            .unwrap();
+    }
+
+    // Five queries per port, then a new socket on another port.
+    let runs: Vec<usize> = port_runs(&dns).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(runs, [5, 5, 5, 5, 3]);
+}
+
+#[tokio::test]
+async fn rfc5452_9_2_a_socket_is_replaced_after_its_lifetime() {
+    let dns = TestDns::start().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let handle = pooled(&dns, 1, 10_000, Duration::from_millis(200));
+    let example = name("example.com");
+    let ask = || handle.lookup(&example, RecordType::CAA);
+
+    ask().await.unwrap();
+    ask().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ask().await.unwrap();
+
+    let runs: Vec<usize> = port_runs(&dns).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(runs, [2, 1]);
+}
+
+#[test]
+fn a_handle_outlives_the_runtime_its_sockets_were_opened_in() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let handle = DnsHandle::new(&dns.settings()).unwrap();
+    let ask = |handle: &DnsHandle| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(handle.lookup(&name("example.com"), RecordType::CAA))
+    };
+
+    // The sockets opened in the first runtime die with it; the next
+    // runtime's queries get new ones instead of failing.
+    for round in 0..3 {
+        let answer = ask(&handle).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(answer.rdata.len(), 1);
+    }
 }

@@ -3,35 +3,18 @@
 //! (python3-aiosmtpd) and a real HTTP receiver for the webhook. What the
 //! channels receive is what an operator would get.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[allow(dead_code)]
-#[path = "support/dns.rs"]
-mod dns;
-#[allow(dead_code)]
-#[path = "support/http.rs"]
-mod http;
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/site.rs"]
-mod site;
-#[allow(dead_code)]
-#[path = "support/smtp.rs"]
-mod smtp;
-#[allow(dead_code)]
-#[path = "support/tencent_mock.rs"]
-mod tencent_mock;
+mod support;
 
 use certvigil::checks::caa::CaaRecord;
-use daemon::DaemonBench;
-use dns::TestDns;
 use hmac::{Hmac, Mac};
-use http::{HttpReceiver, ReceivedRequest};
 use serde_json::Value;
 use sha2::Sha256;
-use site::{Answer, TestSite};
-use smtp::SmtpSink;
-use tencent_mock::{TencentMock, dv_order};
+use support::daemon::DaemonBench;
+use support::dns::TestDns;
+use support::http::{HttpReceiver, ReceivedRequest};
+use support::site::{Answer, TestSite};
+use support::smtp::{self, SmtpSink};
+use support::tencent_mock::{TencentMock, dv_order};
 
 const WEBHOOK_SECRET: &str = "whsec-certvigil-test";
 

@@ -2,17 +2,8 @@
 //! JWS, and manual orders with file validation against a real HTTP server;
 //! validation records and CAA from the loopback DNS server.
 
-#[allow(dead_code)]
-#[path = "support/acme_mock.rs"]
-mod acme_mock;
-#[allow(dead_code)]
-#[path = "support/dns.rs"]
-mod dns;
-#[allow(dead_code)]
-#[path = "support/http.rs"]
-mod http;
+mod support;
 
-use acme_mock::AcmeMock;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use certvigil::ca::Catalogue;
@@ -28,11 +19,13 @@ use certvigil::orders::validation::{FileCheckSettings, FileFetcher};
 use certvigil::orders::{OrderProvider, Phase};
 use certvigil::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
-use dns::TestDns;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use support::acme_mock::AcmeMock;
+use support::dns::TestDns;
+use support::http;
 
 fn at(hours: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap() + chrono::Duration::hours(hours)

@@ -4,12 +4,7 @@
 //! clock is an argument (`now`), so "eight hours later" is a value, not a
 //! wait.
 
-#[allow(dead_code)]
-#[path = "support/dns.rs"]
-mod dns;
-#[allow(dead_code)]
-#[path = "support/tencent_mock.rs"]
-mod tencent_mock;
+mod support;
 
 use certvigil::alert::{ChannelId, outbox};
 use certvigil::ca::Catalogue;
@@ -23,9 +18,9 @@ use certvigil::orders::tencent::TencentClient;
 use certvigil::orders::validation::{FileCheckSettings, FileFetcher};
 use certvigil::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
-use dns::TestDns;
 use serde_json::json;
-use tencent_mock::{TencentMock, dv_order};
+use support::dns::TestDns;
+use support::tencent_mock::{TencentMock, dv_order};
 
 const SECRET_ID: &str = "AKIDtestcertvigil0000000000000000000";
 const SECRET_KEY: &str = "testsecretkeycertvigil00000000000";

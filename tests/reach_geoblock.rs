@@ -10,10 +10,6 @@
 //! the abroad address: the agent really cannot connect while the local
 //! vantage point can. No packet leaves the namespaces the test made.
 
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/site.rs"]
-mod site;
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
@@ -28,10 +24,10 @@ use certvigil::checks::reach::{
 use certvigil::config::SecretSource;
 use certvigil::dns::DnsHandle;
 use certvigil::domain::DomainName;
-use netns::GeoLab;
 use serde_json::Value;
-use site::TestSite;
 use support::dns::TestDns;
+use support::netns::{self, GeoLab};
+use support::site::TestSite;
 
 const NAME: &str = "shop.test";
 const TOKEN: &str = "geo-test-token-5f1d";

@@ -3,10 +3,6 @@
 //! measurement is created, is `in-progress` at first, then `finished` with
 //! one result per probe. And its rate limit is honoured.
 
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/site.rs"]
-mod site;
 mod support;
 
 use std::net::Ipv4Addr;
@@ -29,6 +25,7 @@ use certvigil::dns::DnsHandle;
 use certvigil::domain::DomainName;
 use serde_json::{Value, json};
 use support::dns::TestDns;
+use support::site;
 
 const NAME: &str = "shop.test";
 const CANARY: &str = "/.well-known/pki-validation/canary.txt";

@@ -2,10 +2,6 @@
 //! names resolved by a real DNS server on loopback: what a CA would see for
 //! a served canary, a 404, and the hostile and broken set-ups of issue #5.
 
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/site.rs"]
-mod site;
 mod support;
 
 use std::net::Ipv4Addr;
@@ -23,8 +19,8 @@ use certvigil::dns::DnsHandle;
 use certvigil::domain::DomainName;
 use certvigil::findings::Severity;
 use serde_json::Value;
-use site::{Answer, TestSite};
 use support::dns::TestDns;
+use support::site::{Answer, TestSite};
 
 const NAME: &str = "shop.test";
 const CANARY: &str = "/.well-known/pki-validation/canary.txt";

@@ -3,12 +3,6 @@
 //! proxy; a proxy that cannot reach the site is a site failure seen from
 //! there, a proxy that is down is a vantage error.
 
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/proxy.rs"]
-mod proxy;
-#[path = "support/site.rs"]
-mod site;
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -18,8 +12,9 @@ use certvigil::checks::reach::vantage::{self, Access};
 use certvigil::checks::reach::{Ports, ProbeSettings, ProbeTarget, VantagePoint};
 use certvigil::dns::DnsHandle;
 use certvigil::domain::DomainName;
-use proxy::TestProxy;
 use support::dns::TestDns;
+use support::proxy::TestProxy;
+use support::site;
 
 const NAME: &str = "shop.test";
 const CANARY: &str = "/.well-known/pki-validation/canary.txt";

@@ -22,6 +22,9 @@ pub mod webhook;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// How bad it is, as named in the generic webhook body (`severity`): the
+/// findings' severity, so a finding's severity is an alert's.
+pub use crate::findings::Severity;
 pub use channel::{Channel, ChannelId, SendError};
 
 /// What happened, as named in the generic webhook body (`event`).
@@ -64,26 +67,6 @@ impl AlertKind {
             AlertKind::OrderFailed => "order_failed",
             AlertKind::OrderIssued => "order_issued",
             AlertKind::Test => "test",
-        }
-    }
-}
-
-/// How bad it is, as named in the generic webhook body (`severity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    /// A CA would refuse or hold the certificate.
-    Blocking,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Blocking => "blocking",
         }
     }
 }

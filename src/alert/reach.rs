@@ -4,7 +4,6 @@
 use super::Severity;
 use super::policy::{CheckStatus, Observation};
 use crate::checks::reach::{ReachVerdict, ReachVerdictKind};
-use crate::findings::Severity as FindingSeverity;
 
 /// The observation for one (certificate name, CA) from its reach verdict.
 /// `error` (no vantage point could probe) counts like a failed lookup:
@@ -13,7 +12,7 @@ pub fn observation(verdict: &ReachVerdict, domain: &str, ca: &str) -> Observatio
     let blocking = verdict
         .findings
         .iter()
-        .find(|f| f.severity == FindingSeverity::Blocking);
+        .find(|f| f.severity == Severity::Blocking);
     let (status, summary, change) = if verdict.verdict == ReachVerdictKind::Error {
         (
             CheckStatus::Error,
@@ -72,7 +71,7 @@ mod tests {
             findings: blocking
                 .map(|s| Finding {
                     check: CheckKind::Reach,
-                    severity: FindingSeverity::Blocking,
+                    severity: Severity::Blocking,
                     summary: s.into(),
                     remedy: Some("serve the file".into()),
                 })

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use super::Threads;
 use crate::alert::{Alert, Channel, ChannelId, SendError};
 use crate::config::{self, ConfigErrors};
 
@@ -60,15 +61,10 @@ pub fn test(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
         );
         return super::EXIT_USAGE;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(err, "cannot start the async runtime: {e}");
-            return super::EXIT_USAGE;
-        }
+    let Some(runtime) = super::runtime(Threads::One, |m| {
+        let _ = writeln!(err, "{m}");
+    }) else {
+        return super::EXIT_USAGE;
     };
     let results = runtime.block_on(send_test(&channels));
     let mut failed = 0;

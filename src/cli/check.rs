@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use super::Threads;
 use crate::ca::{CaChoice, Catalogue};
 use crate::checks::caa::{self, IssuanceRequest};
 use crate::checks::reach;
@@ -67,27 +68,17 @@ enum Input {
 }
 
 pub fn main(args: CheckArgs) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("certvigil check: cannot start the async runtime: {e}");
-            return super::EXIT_USAGE;
-        }
+    let Some(runtime) = super::runtime(Threads::Many, |m| eprintln!("certvigil check: {m}")) else {
+        return super::EXIT_USAGE;
     };
     runtime.block_on(run(args))
 }
 
 async fn run(args: CheckArgs) -> u8 {
     let config = match &args.config {
-        Some(path) => match config::load(path) {
+        Some(path) => match super::load_config(path, &mut std::io::stderr()) {
             Ok(c) => c,
-            Err(errors) => {
-                eprint!("{errors}");
-                return super::EXIT_USAGE;
-            }
+            Err(code) => return code,
         },
         None => Config::default_for_check(),
     };

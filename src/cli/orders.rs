@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::Threads;
 use super::status::time;
 use crate::orders::judge::{Notice, NoticeKind};
 use crate::orders::record::{self, ActiveCondition, StoredOrder, TimelineEntry};
@@ -107,22 +108,12 @@ pub fn main(cmd: OrdersCommand) -> u8 {
         OrdersCommand::List(c) => &c.config,
         OrdersCommand::Show { config, .. } | OrdersCommand::Notice { config, .. } => &config.config,
     };
-    let config = match crate::config::load(config_path) {
+    let config = match super::load_config(config_path, &mut std::io::stderr()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return super::EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
+    let Some(runtime) = super::runtime(Threads::One, |m| eprintln!("{m}")) else {
+        return 1;
     };
     let now = Utc::now();
     let result = runtime.block_on(async {

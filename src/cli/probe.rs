@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Threads;
 use crate::checks::reach::ProbeSettings;
 use crate::checks::reach::agent::{self, AgentSettings};
 use crate::config::{self, SecretSource};
@@ -96,15 +97,9 @@ fn serve(args: ServeArgs) -> u8 {
         },
         dns,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("certvigil probe serve: cannot start the async runtime: {e}");
-            return super::EXIT_USAGE;
-        }
+    let Some(runtime) = super::runtime(Threads::Many, |m| eprintln!("certvigil probe serve: {m}"))
+    else {
+        return super::EXIT_USAGE;
     };
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(args.listen).await {

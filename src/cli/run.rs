@@ -2,6 +2,8 @@
 
 use tracing::error;
 
+use super::Threads;
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Configuration file
@@ -11,15 +13,8 @@ pub struct RunArgs {
 
 pub fn main(args: RunArgs) -> u8 {
     crate::daemon::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the async runtime: {e}");
-            return 1;
-        }
+    let Some(runtime) = super::runtime(Threads::Many, |m| error!("{m}")) else {
+        return 1;
     };
     let result = runtime.block_on(crate::daemon::run(&args.config));
     // Do not wait for tasks the scheduler library may have left behind.

@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
+use super::Threads;
 use crate::alert::outbox::{self, OutboxEntry};
 use crate::checks::risk::{RiskAssessment, RiskModel};
 use crate::store::{ReachStatusRow, StatusRow, Store, StoreError};
@@ -71,23 +72,8 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
-    let config = match crate::config::load(config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Err(super::EXIT_USAGE);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return Err(1);
-        }
-    };
+    let config = super::load_config(config_path, &mut std::io::stderr())?;
+    let runtime = super::runtime(Threads::One, |m| eprintln!("{m}")).ok_or(1u8)?;
     runtime.block_on(async {
         let store = Store::open_existing(config.database_path())
             .await

@@ -312,12 +312,17 @@ impl Lease {
 
     /// Sends the query (which must carry [`Lease::id`]).
     pub(crate) async fn send(&self, query: &[u8]) -> Result<(), ExchangeError> {
-        self.shared.socket.send(query).await.map(|_| ()).map_err(|e| {
-            ExchangeError::Network(format!(
-                "cannot send to {} over UDP: {e}",
-                self.shared.server
-            ))
-        })
+        self.shared
+            .socket
+            .send(query)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                ExchangeError::Network(format!(
+                    "cannot send to {} over UDP: {e}",
+                    self.shared.server
+                ))
+            })
     }
 
     /// Waits for the answer; the caller bounds the wait.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::judge::{OrderEvent, OrderEventKind};
 use super::record::ActiveCondition;
-use crate::alert::{Alert, AlertKind, Severity as AlertSeverity, new_alert_id};
+use crate::alert::{Alert, AlertKind, new_alert_id};
 use crate::findings::Severity;
 
 /// The alert kind an order event is sent as.
@@ -25,14 +25,6 @@ pub fn alert_kind(kind: OrderEventKind) -> AlertKind {
     }
 }
 
-fn severity(s: Severity) -> AlertSeverity {
-    match s {
-        Severity::Info => AlertSeverity::Info,
-        Severity::Warning => AlertSeverity::Warning,
-        Severity::Blocking => AlertSeverity::Blocking,
-    }
-}
-
 /// The alert for a raised order event.
 pub fn to_alert(event: &OrderEvent, now: DateTime<Utc>) -> Alert {
     Alert {
@@ -41,7 +33,7 @@ pub fn to_alert(event: &OrderEvent, now: DateTime<Utc>) -> Alert {
         domain: event.names.join(", "),
         ca: event.ca.clone(),
         check: "order".into(),
-        severity: severity(event.severity),
+        severity: event.severity,
         summary: event.summary.clone(),
         reason: event.reason.clone(),
         before: serde_json::Value::Null,
@@ -76,7 +68,7 @@ pub fn cleared_alert(
         domain: names.join(", "),
         ca: ca.to_string(),
         check: "order".into(),
-        severity: AlertSeverity::Info,
+        severity: Severity::Info,
         summary: format!("resolved for order {order}: {}", cleared.summary),
         reason: format!(
             "The condition {} no longer holds at the latest poll.",

@@ -14,8 +14,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+
+use super::http::read_request;
 
 #[derive(Default)]
 struct State {
@@ -89,30 +91,11 @@ impl AcmeMock {
     async fn serve(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
         let mut reader = BufReader::new(stream);
         loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await? == 0 {
+            let Some(request) = read_request(&mut reader).await? else {
                 return Ok(());
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or("").to_string();
-            let path = parts.next().unwrap_or("").to_string();
-            let mut len = 0usize;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).await?;
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).await?;
-            let (status, headers, text) = self.handle(&method, &path, &body);
+            };
+            let (status, headers, text) =
+                self.handle(&request.method, &request.target, &request.body);
             let nonce = self.fresh_nonce();
             let mut reply = format!(
                 "HTTP/1.1 {status} X\r\nReplay-Nonce: {nonce}\r\nCache-Control: no-store\r\nContent-Length: {}\r\n",

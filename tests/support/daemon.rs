@@ -121,6 +121,10 @@ timeout = "1s"
         self.json_lines(&["status", "--format", "json"])
     }
 
+    pub fn history(&self) -> Vec<Value> {
+        self.json_lines(&["history", "--format", "json"])
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log()).unwrap_or_default()
     }
@@ -172,6 +176,10 @@ impl Daemon {
         let pid = self.child.as_ref().unwrap().id().to_string();
         let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
         assert!(ok.success());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
     }
 
     /// SIGTERM, and waits for the exit; returns the exit code.

@@ -72,7 +72,21 @@ pub enum Behaviour {
     /// A well-formed answer with another ID: the client must ignore it
     /// (RFC 5452 §4.1), and so time out.
     WrongId,
+    /// The right answer, over UDP, after this delay (TCP answers are not
+    /// delayed). The server keeps answering other queries meanwhile.
+    Delayed(Duration),
+    /// Over UDP, first three NXDOMAIN answers with the query's ID whose
+    /// question is not the one asked (another name; the same name with
+    /// type TXT; the same name and type in class CH), each with a CAA
+    /// record `0 issue "evil.example"` for its question, then the right
+    /// answer [`SPOOF_LEAD`] later: a client that matches on the ID alone
+    /// takes a forged answer (RFC 5452 §4.1).
+    SpoofedQuestionFirst,
 }
+
+/// How long after the forged answers of [`Behaviour::SpoofedQuestionFirst`]
+/// the right one is sent.
+pub const SPOOF_LEAD: Duration = Duration::from_millis(20);
 
 /// One query the server received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +113,8 @@ struct Zone {
     descendants: HashMap<String, usize>,
     behaviours: HashMap<String, Behaviour>,
     log: Vec<LoggedQuery>,
+    /// Name and source port of each UDP query, logged with `log`.
+    udp_sources: Vec<(String, u16)>,
     logging: bool,
 }
 
@@ -273,7 +289,15 @@ impl TestDns {
     }
 
     pub fn clear_queries(&self) {
-        self.zone().log.clear();
+        let mut zone = self.zone();
+        zone.log.clear();
+        zone.udp_sources.clear();
+    }
+
+    /// The name asked and the client's source port of every UDP query
+    /// received so far (while the log is on), in order.
+    pub fn udp_query_ports(&self) -> Vec<(String, u16)> {
+        self.zone().udp_sources.clone()
     }
 
     /// Turns the query log off (for benches serving many names) or on.
@@ -359,9 +383,59 @@ fn parse_query(buf: &[u8]) -> Option<Asked> {
     })
 }
 
+/// What to send back for one UDP query from `peer`, and when: empty to
+/// stay silent.
+fn respond_udp(zone: &Mutex<Zone>, buf: &[u8], peer: SocketAddr) -> Vec<(Duration, Vec<u8>)> {
+    let Some(asked) = parse_query(buf) else {
+        return Vec::new();
+    };
+    let behaviour = {
+        let mut zone = zone.lock().unwrap_or_else(|e| e.into_inner());
+        if zone.logging {
+            zone.udp_sources.push((asked.name.clone(), peer.port()));
+        }
+        if zone.behaviours.is_empty() {
+            None
+        } else {
+            zone.behaviours.get(&asked.name).copied()
+        }
+    };
+    let Some(reply) = respond_to(zone, &asked, false) else {
+        return Vec::new();
+    };
+    match behaviour {
+        Some(Behaviour::Delayed(delay)) => vec![(delay, reply)],
+        Some(Behaviour::SpoofedQuestionFirst) => {
+            let forged = |name: &str, rtype: u16, class: u16| {
+                let mut r = Reply::to(&asked);
+                r.name = name.to_string();
+                r.rtype = rtype;
+                r.class = class;
+                r.rcode = 3;
+                r.answers.push((
+                    name.to_string(),
+                    rtype,
+                    caa_rdata(&CaaRecord::new(0, "issue", "evil.example")),
+                ));
+                (Duration::ZERO, r.encode())
+            };
+            vec![
+                forged("spoof.invalid", asked.rtype, asked.class),
+                forged(&asked.name, rtype::TXT, asked.class),
+                forged(&asked.name, asked.rtype, 3),
+                (SPOOF_LEAD, reply),
+            ]
+        }
+        _ => vec![(Duration::ZERO, reply)],
+    }
+}
+
 /// What to send back for one query, or `None` to stay silent.
 fn respond(zone: &Mutex<Zone>, buf: &[u8], tcp: bool) -> Option<Vec<u8>> {
-    let asked = parse_query(buf)?;
+    respond_to(zone, &parse_query(buf)?, tcp)
+}
+
+fn respond_to(zone: &Mutex<Zone>, asked: &Asked, tcp: bool) -> Option<Vec<u8>> {
     let mut zone = zone.lock().unwrap_or_else(|e| e.into_inner());
     if zone.logging {
         zone.log.push(LoggedQuery {
@@ -372,7 +446,7 @@ fn respond(zone: &Mutex<Zone>, buf: &[u8], tcp: bool) -> Option<Vec<u8>> {
             recursion_desired: asked.recursion_desired,
         });
     }
-    let mut reply = Reply::to(&asked);
+    let mut reply = Reply::to(asked);
     let mut current = asked.name.clone();
     loop {
         match zone.behaviours.get(&current) {
@@ -386,6 +460,7 @@ fn respond(zone: &Mutex<Zone>, buf: &[u8], tcp: bool) -> Option<Vec<u8>> {
                 return Some(reply.rcode(1).encode());
             }
             Some(Behaviour::FormErrOnEdns) => {}
+            Some(Behaviour::Delayed(_) | Behaviour::SpoofedQuestionFirst) => {}
             Some(Behaviour::WrongId) => {
                 reply.id = reply.id.wrapping_add(1);
             }
@@ -534,7 +609,7 @@ async fn run(
     zone: Arc<Mutex<Zone>>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let udp = UdpSocket::from_std(udp).expect("register the UDP socket with tokio");
+    let udp = Arc::new(UdpSocket::from_std(udp).expect("register the UDP socket with tokio"));
     let tcp = TcpListener::from_std(tcp).expect("register the TCP listener with tokio");
     let mut buf = vec![0u8; 65_535];
     loop {
@@ -542,8 +617,19 @@ async fn run(
             _ = &mut stopped => return,
             received = udp.recv_from(&mut buf) => {
                 let Ok((len, peer)) = received else { continue };
-                if let Some(reply) = respond(&zone, &buf[..len], false) {
-                    let _ = udp.send_to(&reply, peer).await;
+                let replies = respond_udp(&zone, &buf[..len], peer);
+                if replies.iter().all(|(delay, _)| delay.is_zero()) {
+                    for (_, reply) in replies {
+                        let _ = udp.send_to(&reply, peer).await;
+                    }
+                } else {
+                    let udp = Arc::clone(&udp);
+                    tokio::spawn(async move {
+                        for (delay, reply) in replies {
+                            tokio::time::sleep(delay).await;
+                            let _ = udp.send_to(&reply, peer).await;
+                        }
+                    });
                 }
             }
             accepted = tcp.accept() => {

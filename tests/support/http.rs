@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// One request as received.
@@ -36,6 +36,47 @@ impl ReceivedRequest {
         let url = reqwest::Url::parse(&format!("http://x{}", self.target)).unwrap();
         url.query_pairs().into_owned().collect()
     }
+}
+
+/// Reads one HTTP/1.1 request: the request line, the headers up to the blank
+/// line, and a body of `Content-Length` octets. `None` when the client
+/// closed the connection instead of sending another request. Shared by the
+/// loopback servers here and the provider mocks.
+pub async fn read_request(
+    reader: &mut (impl AsyncBufRead + Unpin),
+) -> std::io::Result<Option<ReceivedRequest>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).await? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).await?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut request = ReceivedRequest {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+    };
+    let len: usize = request
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    request.body = vec![0; len];
+    reader.read_exact(&mut request.body).await?;
+    Ok(Some(request))
 }
 
 /// What the server answers: status, extra headers, body.
@@ -131,38 +172,12 @@ impl HttpReceiver {
 
     async fn serve(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
         let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).await?;
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let target = parts.next().unwrap_or_default().to_string();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h).await?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).await?;
+        let Some(request) = read_request(&mut reader).await? else {
+            return Ok(());
+        };
         let reply = {
             let mut st = self.state.lock().unwrap();
-            st.received.push(ReceivedRequest {
-                method,
-                target,
-                headers,
-                body,
-            });
+            st.received.push(request);
             st.script
                 .pop_front()
                 .unwrap_or_else(|| self.fallback.clone())

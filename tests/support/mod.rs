@@ -3,4 +3,12 @@
 //! and uses what it needs, so not every item is used by every test binary.
 #![allow(dead_code)]
 
+pub mod acme_mock;
+pub mod daemon;
 pub mod dns;
+pub mod http;
+pub mod netns;
+pub mod proxy;
+pub mod site;
+pub mod smtp;
+pub mod tencent_mock;

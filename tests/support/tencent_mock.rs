@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use certvigil::orders::tc3;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+
+use super::http::read_request;
 
 #[derive(Default)]
 struct State {
@@ -115,35 +117,12 @@ impl TencentMock {
     async fn serve(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
         let mut reader = BufReader::new(stream);
         loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await? == 0 {
+            let Some(request) = read_request(&mut reader).await? else {
                 return Ok(());
-            }
-            let method = line.split_whitespace().next().unwrap_or("").to_string();
-            let mut headers: Vec<(String, String)> = Vec::new();
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).await?;
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                }
-            }
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
             };
-            let len: usize = header("content-length").parse().unwrap_or(0);
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).await?;
-            let response = if method == "POST" {
-                self.handle(&header, &body)
+            let header = |name: &str| request.header(name).unwrap_or_default().to_string();
+            let response = if request.method == "POST" {
+                self.handle(&header, &request.body)
             } else {
                 error("UnsupportedOperation", "only POST is supported")
             };
