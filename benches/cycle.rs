@@ -73,15 +73,8 @@ fn checked(dir: &Path) -> usize {
 }
 
 fn start(dir: &Path) -> Child {
-    let mut cmd = match std::env::var("CYCLE_WRAP") {
-        Ok(w) => {
-            let mut c = Command::new(w.split_whitespace().next().unwrap());
-            c.args(w.split_whitespace().skip(1)).arg(BIN);
-            c
-        }
-        Err(_) => Command::new(BIN),
-    };
-    cmd.args(["run", "--config"])
+    Command::new(BIN)
+        .args(["run", "--config"])
         .arg(dir.join("config.toml"))
         .env("RUST_LOG", "warn")
         .env_remove("NOTIFY_SOCKET")
@@ -90,25 +83,9 @@ fn start(dir: &Path) -> Child {
         .unwrap()
 }
 
-fn daemon_pid(child: &Child) -> u32 {
-    let mut pid = child.id();
-    loop {
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == "certvigil" {
-            return pid;
-        }
-        let kids =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        match kids.split_whitespace().next() {
-            Some(k) => pid = k.parse().unwrap(),
-            None => return pid,
-        }
-    }
-}
-
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
-        .args(["-TERM", &daemon_pid(&child).to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
 }
@@ -154,7 +131,7 @@ fn main() {
     write_config(dir.path(), &dns, cycle_n);
     let mut child = start(dir.path());
     let wall = wait_all_checked(dir.path(), cycle_n, &mut child);
-    let pid = daemon_pid(&child);
+    let pid = child.id();
     let cpu = cpu_seconds(pid);
     let peak = proc_field(pid, "VmHWM:");
     stop(child);
@@ -176,7 +153,7 @@ fn main() {
     let mut child = start(dir.path());
     wait_all_checked(dir.path(), idle_n, &mut child);
     std::thread::sleep(Duration::from_secs(3));
-    let rss = proc_field(daemon_pid(&child), "VmRSS:");
+    let rss = proc_field(child.id(), "VmRSS:");
     stop(child);
     println!(
         "idle RSS with {idle_n} domains configured: {:.1} MiB",

@@ -1,15 +1,19 @@
 //! When checks run. One cron job (tokio-cron-scheduler) per distinct
 //! schedule; each firing dispatches the domains on that schedule. A dispatched
-//! check waits a random jitter (spreading a cycle over time), then a permit
-//! of the concurrency semaphore (bounding it), then gathers, judges and
-//! records.
+//! check is a small entry in a time-ordered queue, due after a random jitter
+//! (spreading a cycle over time). One dispatcher task takes the due entries
+//! in order, and only once it holds a permit of the concurrency semaphore
+//! does it spawn the check (gather, judge, record): at most `concurrency`
+//! check tasks exist at a time, however many domains a cycle has, so memory
+//! does not grow with the number of domains waiting.
 //!
 //! tokio-cron-scheduler spawns every firing, so a slow name server could let
 //! two cycles of one domain overlap; the in-flight set below makes the later
 //! one skip instead. The set, the semaphore's owner and the in-flight count
 //! survive reloads, so a reload never doubles a check either.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rand::Rng;
 use thiserror::Error;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -60,7 +64,9 @@ pub struct DomainJob {
     pub key: String,
     /// Where the CAA climb starts.
     pub base: DomainName,
-    pub schedule: CronSchedule,
+    /// Shared by every job on the same schedule (a parsed schedule is a
+    /// few kilobytes; one copy per domain was most of the daemon's memory).
+    pub schedule: Arc<CronSchedule>,
     pub targets: Vec<JobTarget>,
     /// The names validated over HTTP (file, http-01), probed each check.
     pub reach: Vec<ReachJob>,
@@ -120,13 +126,17 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
     let by_key: HashMap<&TargetKey, &Target> = stored.iter().map(|t| (&t.key, t)).collect();
     let mut jobs = Vec::with_capacity(config.domains.len());
     let mut seen = HashSet::new();
+    let default_schedule = Arc::new(config.daemon.schedule.clone());
+    let mut schedules: HashMap<&str, Arc<CronSchedule>> = HashMap::new();
+    schedules.insert(default_schedule.as_str(), default_schedule.clone());
     for d in &config.domains {
         let key = d.name.to_string();
         if !seen.insert(key.clone()) {
             continue;
         }
-        let mut targets = Vec::new();
-        for name in d.cert_names() {
+        let names = d.cert_names();
+        let mut targets = Vec::with_capacity(names.len() * d.ca.len());
+        for name in names {
             for ca in &d.ca {
                 let tk = TargetKey {
                     domain: name.base().clone(),
@@ -153,15 +163,20 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
                 });
             }
         }
+        targets.shrink_to_fit();
         let reach = reach_jobs(d, &targets, &config.reach);
+        let schedule = match &d.schedule {
+            None => default_schedule.clone(),
+            Some(s) => schedules
+                .entry(s.as_str())
+                .or_insert_with(|| Arc::new(s.clone()))
+                .clone(),
+        };
         jobs.push(DomainJob {
             key,
             reach,
             base: d.name.base().clone(),
-            schedule: d
-                .schedule
-                .clone()
-                .unwrap_or_else(|| config.daemon.schedule.clone()),
+            schedule,
             targets,
         });
     }
@@ -230,8 +245,8 @@ pub struct AlertSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,
-    /// SIGTERM: start nothing new; checks waiting for jitter or a permit
-    /// give up, running ones may finish.
+    /// SIGTERM: start nothing new; checks queued (waiting for their jitter
+    /// or a permit) are dropped, running ones may finish.
     Draining,
     /// The drain deadline passed: running checks are dropped (an open
     /// transaction rolls back).
@@ -246,27 +261,93 @@ struct Live {
 struct Shared {
     store: Store,
     live: RwLock<Live>,
-    /// Keys of the domains with a check dispatched and not yet finished.
+    /// Keys of the domains with a check dispatched (queued or running) and
+    /// not yet finished.
     in_flight: Mutex<HashSet<String>>,
+    /// How many checks are dispatched and not finished (queued + running).
     running: AtomicUsize,
+    /// How many check tasks exist (spawned with a permit, not finished),
+    /// and the most there ever were at once.
+    checking: AtomicUsize,
+    peak_checking: AtomicUsize,
     idle: Notify,
     phase: watch::Sender<Phase>,
+    /// Dispatched checks not yet started, earliest due first.
+    queue: Mutex<Queue>,
+    /// Wakes the dispatcher: something was queued, or a reload replaced
+    /// the semaphore.
+    wake: Notify,
 }
 
-/// Removes the domain from the in-flight set however the check ends.
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Pending>,
+    /// Tie-break, so checks due at the same instant start in dispatch order.
+    seq: u64,
+    /// Set at shutdown: nothing more is queued.
+    closed: bool,
+}
+
+/// A dispatched check waiting to start: a few words, not a task.
+struct Pending {
+    due: tokio::time::Instant,
+    seq: u64,
+    guard: InFlightGuard,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest due is wanted.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.due, other.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+/// Removes the domain from the in-flight set however the check ends
+/// (finished, cancelled, or dropped from the queue at shutdown).
 struct InFlightGuard {
     shared: Arc<Shared>,
-    key: String,
+    job: Arc<DomainJob>,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         if let Ok(mut set) = self.shared.in_flight.lock() {
-            set.remove(&self.key);
+            set.remove(&self.job.key);
         }
         if self.shared.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.shared.idle.notify_waiters();
         }
+    }
+}
+
+/// Counts a check task for as long as it exists.
+struct CheckingGuard(Arc<Shared>);
+
+impl CheckingGuard {
+    fn new(shared: &Arc<Shared>) -> CheckingGuard {
+        let now = shared.checking.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak_checking.fetch_max(now, Ordering::SeqCst);
+        CheckingGuard(shared.clone())
+    }
+}
+
+impl Drop for CheckingGuard {
+    fn drop(&mut self) {
+        self.0.checking.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -296,9 +377,14 @@ impl Scheduler {
             }),
             in_flight: Mutex::new(HashSet::new()),
             running: AtomicUsize::new(0),
+            checking: AtomicUsize::new(0),
+            peak_checking: AtomicUsize::new(0),
             idle: Notify::new(),
             phase,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
         });
+        tokio::spawn(run_dispatcher(shared.clone()));
         let cron = JobScheduler::new().await.map_err(SchedulerError::Start)?;
         let mut scheduler = Scheduler {
             shared,
@@ -326,6 +412,9 @@ impl Scheduler {
             }
             live.settings = Arc::new(settings);
         }
+        // A dispatcher waiting for a permit of the old semaphore moves on
+        // to the new one.
+        self.shared.wake.notify_one();
         // A fresh cron scheduler rather than removing jobs one by one: the
         // old one stops firing, and a firing it already spawned only
         // dispatches, which the in-flight set deduplicates.
@@ -365,8 +454,18 @@ impl Scheduler {
                 let group = group.clone();
                 Box::pin(async move {
                     debug!(domains = group.len(), "cycle starts");
+                    let jitter = shared
+                        .live
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .settings
+                        .jitter;
+                    // Every job of a group has the same schedule.
+                    let cap = group
+                        .first()
+                        .map_or(Duration::ZERO, |j| jitter_cap(jitter, &j.schedule));
                     for job in group.iter() {
-                        dispatch(&shared, job.clone(), true);
+                        dispatch(&shared, job.clone(), random_below(cap));
                     }
                 })
             })
@@ -387,14 +486,35 @@ impl Scheduler {
             info!(domains = now.len(), "checking new domains now");
         }
         for job in now {
-            dispatch(&self.shared, job, false);
+            dispatch(&self.shared, job, Duration::ZERO);
         }
         Ok(())
     }
 
-    /// How many domain checks are dispatched and not finished.
+    /// How many domain checks are dispatched and not finished (queued or
+    /// running).
     pub fn in_flight(&self) -> usize {
         self.shared.running.load(Ordering::SeqCst)
+    }
+
+    /// How many check tasks exist now (never more than `concurrency`).
+    pub fn checking(&self) -> usize {
+        self.shared.checking.load(Ordering::SeqCst)
+    }
+
+    /// The most check tasks that ever existed at once.
+    pub fn peak_checking(&self) -> usize {
+        self.shared.peak_checking.load(Ordering::SeqCst)
+    }
+
+    /// How many dispatched checks wait for their jitter or a permit.
+    pub fn queued(&self) -> usize {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .heap
+            .len()
     }
 
     /// Stops scheduling, lets running checks finish for up to `grace`, then
@@ -405,6 +525,14 @@ impl Scheduler {
             warn!(error = %e, "the cron scheduler did not stop cleanly");
         }
         self.shared.phase.send_replace(Phase::Draining);
+        // Checks that have not started never will: drop them (outside the
+        // lock, as their guards take the in-flight lock).
+        let abandoned = {
+            let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.closed = true;
+            std::mem::take(&mut queue.heap)
+        };
+        drop(abandoned);
         if wait_idle(&self.shared, grace).await {
             return 0;
         }
@@ -444,9 +572,11 @@ async fn reached(mut rx: watch::Receiver<Phase>, at_least: Phase) {
     let _ = rx.wait_for(|p| rank(*p) >= rank(at_least)).await;
 }
 
-/// Starts one domain's check unless one is already in flight.
-fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, with_jitter: bool) {
-    if *shared.phase.borrow() != Phase::Running {
+/// Queues one domain's check, due after `delay`, unless one is already in
+/// flight (queued or running).
+fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
+    let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+    if queue.closed || *shared.phase.borrow() != Phase::Running {
         return;
     }
     {
@@ -457,66 +587,129 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, with_jitter: bool) {
         }
     }
     shared.running.fetch_add(1, Ordering::SeqCst);
-    let guard = InFlightGuard {
-        shared: shared.clone(),
-        key: job.key.clone(),
-    };
-    let (settings, semaphore) = {
-        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
-        (live.settings.clone(), live.semaphore.clone())
-    };
-    let span = info_span!("check", domain = %job.key);
-    tokio::spawn(
-        async move {
-            let _guard = guard;
-            let phase = guard_phase(&_guard);
-            let delay = if with_jitter {
-                jitter_delay(settings.jitter, &job.schedule)
-            } else {
-                Duration::ZERO
-            };
-            let permit = tokio::select! {
-                biased;
-                _ = reached(phase.clone(), Phase::Draining) => return,
-                permit = async {
-                    tokio::time::sleep(delay).await;
-                    semaphore.acquire_owned().await
-                } => permit,
-            };
-            let Ok(_permit) = permit else { return };
-            tokio::select! {
-                biased;
-                _ = reached(phase, Phase::Cancelled) => {
-                    warn!("check cancelled at shutdown; it will run again after the restart");
-                }
-                result = check_domain(&_guard.shared.store, &settings, &job) => match result {
-                    Ok(recorded) => {
-                        log_events(&recorded.events);
-                        if !recorded.alerts.is_empty() {
-                            settings.alerts.waker.wake();
-                            log_alerts(&recorded.alerts);
-                        }
-                    }
-                    Err(e) => error!(error = %e, "could not record the check"),
-                },
+    queue.seq += 1;
+    let seq = queue.seq;
+    queue.heap.push(Pending {
+        due: tokio::time::Instant::now() + delay,
+        seq,
+        guard: InFlightGuard {
+            shared: shared.clone(),
+            job,
+        },
+    });
+    drop(queue);
+    shared.wake.notify_one();
+}
+
+/// Takes queued checks as they fall due and, holding a permit of the
+/// current semaphore, spawns each: the semaphore is acquired before the
+/// check exists, not by a spawned check waiting for it. Ends at shutdown.
+async fn run_dispatcher(shared: Arc<Shared>) {
+    let phase = shared.phase.subscribe();
+    loop {
+        let next_due = shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .heap
+            .peek()
+            .map(|p| p.due);
+        let due = async {
+            match next_due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            biased;
+            _ = reached(phase.clone(), Phase::Draining) => return,
+            _ = shared.wake.notified() => continue,
+            _ = due => {}
         }
-        .instrument(span),
-    );
+        let semaphore = shared
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .semaphore
+            .clone();
+        // Checks queued meanwhile are found on the next turn; a reload
+        // (new semaphore) restarts the wait.
+        let permit = tokio::select! {
+            biased;
+            _ = reached(phase.clone(), Phase::Draining) => return,
+            _ = shared.wake.notified() => continue,
+            permit = semaphore.acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else { continue };
+        let pending = {
+            let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            match queue.heap.peek() {
+                Some(p) if p.due <= now => queue.heap.pop(),
+                _ => None,
+            }
+        };
+        let Some(pending) = pending else { continue };
+        let settings = shared
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .settings
+            .clone();
+        let span = info_span!("check", domain = %pending.guard.job.key);
+        let checking = CheckingGuard::new(&shared);
+        tokio::spawn(
+            run_check(pending.guard, checking, settings, permit, phase.clone()).instrument(span),
+        );
+    }
 }
 
-fn guard_phase(guard: &InFlightGuard) -> watch::Receiver<Phase> {
-    guard.shared.phase.subscribe()
+/// One check, holding its permit and in-flight guard until it ends.
+async fn run_check(
+    guard: InFlightGuard,
+    _checking: CheckingGuard,
+    settings: Arc<CheckSettings>,
+    _permit: OwnedSemaphorePermit,
+    phase: watch::Receiver<Phase>,
+) {
+    // Popped just as the drain began: it has not started, so it does not.
+    if *phase.borrow() != Phase::Running {
+        return;
+    }
+    let job = &guard.job;
+    tokio::select! {
+        biased;
+        _ = reached(phase.clone(), Phase::Cancelled) => {
+            warn!("check cancelled at shutdown; it will run again after the restart");
+        }
+        result = check_domain(&guard.shared.store, &settings, job) => match result {
+            Ok(recorded) => {
+                log_events(&recorded.events);
+                if !recorded.alerts.is_empty() {
+                    settings.alerts.waker.wake();
+                    log_alerts(&recorded.alerts);
+                }
+            }
+            Err(e) => error!(error = %e, "could not record the check"),
+        },
+    }
 }
 
-/// A random delay below `jitter`, capped at half the schedule's period so a
+/// The longest jitter: `jitter`, capped at half the schedule's period so a
 /// cycle's checks are done before the next cycle fires.
-fn jitter_delay(jitter: Duration, schedule: &CronSchedule) -> Duration {
-    let cap = schedule_period(schedule).map_or(jitter, |p| jitter.min(p / 2));
+fn jitter_cap(jitter: Duration, schedule: &CronSchedule) -> Duration {
+    schedule_period(schedule).map_or(jitter, |p| jitter.min(p / 2))
+}
+
+/// A random delay below `cap` (zero for a zero cap).
+fn random_below(cap: Duration) -> Duration {
     if cap.is_zero() {
         return Duration::ZERO;
     }
     let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return Duration::ZERO;
+    }
     Duration::from_millis(rand::rng().random_range(0..ms))
 }
 
@@ -629,5 +822,212 @@ fn log_events(events: &[RecordedEvent]) {
                 "baseline: first CAA state recorded"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    use tokio::net::UdpSocket;
+
+    use super::*;
+    use crate::dns::DnsSettings;
+
+    /// A name server on 127.0.0.1 that records which `dN` domains asked
+    /// and, unless silent, answers NXDOMAIN after `delay`.
+    async fn name_server(
+        silent: bool,
+        delay: Duration,
+    ) -> (SocketAddr, Arc<Mutex<HashSet<String>>>) {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let asked = Arc::new(Mutex::new(HashSet::new()));
+        let seen = asked.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Ok((len, from)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                let query = buf[..len].to_vec();
+                // Header (12 octets), then the question's labels.
+                let mut at = 12;
+                let mut first = None;
+                while at < len && query[at] != 0 {
+                    let l = usize::from(query[at]);
+                    let label = String::from_utf8_lossy(&query[at + 1..(at + 1 + l).min(len)]);
+                    first.get_or_insert_with(|| label.into_owned());
+                    at += 1 + l;
+                }
+                // The domains' own names (`dN`), not their parents.
+                if let Some(first) = first.filter(|l| l.starts_with('d')) {
+                    seen.lock().unwrap().insert(first);
+                }
+                if silent || at + 5 > len {
+                    continue;
+                }
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    // The question only; QR, RD copied, RA, NXDOMAIN.
+                    let mut answer = query[..at + 5].to_vec();
+                    answer[2] = 0x80 | (answer[2] & 0x01);
+                    answer[3] = 0x80 | 3;
+                    answer[4..12].copy_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+                    let _ = socket.send_to(&answer, from).await;
+                });
+            }
+        });
+        (addr, asked)
+    }
+
+    fn config(db: &Path, n: usize, concurrency: usize) -> Config {
+        let mut text = format!(
+            "[daemon]\ndatabase = \"{}\"\nschedule = \"0 0 0 1 1 *\"\njitter = \"0s\"\nconcurrency = {concurrency}\n",
+            db.display()
+        );
+        for i in 0..n {
+            text.push_str(&format!(
+                "\n[[domains]]\nname = \"d{i}.sched.test\"\nca = [\"letsencrypt\"]\n"
+            ));
+        }
+        crate::config::parse(&text, "config.toml").unwrap()
+    }
+
+    fn settings(ns: SocketAddr, concurrency: usize) -> CheckSettings {
+        CheckSettings {
+            dns: DnsHandle::new(&DnsSettings {
+                nameservers: Some(vec![ns]),
+                timeout: Duration::from_secs(60),
+                attempts: 1,
+            })
+            .unwrap(),
+            concurrency,
+            jitter: Duration::ZERO,
+            alerts: AlertSettings::default(),
+            vantages: vec![VantagePoint::local()],
+            probe: ProbeSettings::default(),
+        }
+    }
+
+    /// Polls `cond` (a failure guard, not a timing assertion).
+    async fn until(mut cond: impl FnMut() -> bool) {
+        for _ in 0..3000 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("condition not reached");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_concurrency_checks_exist_and_the_rest_wait_in_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let config = config(&dir.path().join("c.db"), 40, 4);
+        let (ns, asked) = name_server(true, Duration::ZERO).await;
+        let jobs = plan(&store, &config).await.unwrap();
+        let again = plan(&store, &config).await.unwrap();
+        let sched = Scheduler::start(store.clone(), settings(ns, 4), jobs)
+            .await
+            .unwrap();
+
+        until(|| sched.checking() == 4 && asked.lock().unwrap().len() == 4).await;
+        // Every check is dispatched, 4 exist as tasks, the rest are queue
+        // entries; the silent server only ever hears from 4 domains.
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(sched.in_flight(), 40);
+        assert_eq!(sched.checking(), 4);
+        assert_eq!(sched.peak_checking(), 4);
+        assert_eq!(sched.queued(), 36);
+        assert_eq!(asked.lock().unwrap().len(), 4);
+
+        // A firing meanwhile skips every domain: running or queued.
+        for job in again {
+            dispatch(&sched.shared, Arc::new(job), Duration::ZERO);
+        }
+        assert_eq!(sched.in_flight(), 40);
+        assert_eq!(sched.queued(), 36);
+
+        // SIGTERM: the queued 36 are dropped, the 4 running are cancelled.
+        assert_eq!(sched.shutdown(Duration::ZERO).await, 4);
+        assert_eq!(asked.lock().unwrap().len(), 4);
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cycle_checks_every_domain_never_above_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let config = config(&dir.path().join("c.db"), 60, 3);
+        let (ns, asked) = name_server(false, Duration::from_millis(2)).await;
+        let jobs = plan(&store, &config).await.unwrap();
+        let sched = Scheduler::start(store.clone(), settings(ns, 3), jobs)
+            .await
+            .unwrap();
+        until(|| sched.in_flight() == 0).await;
+        assert_eq!(sched.peak_checking(), 3);
+        assert_eq!(sched.checking(), 0);
+        assert_eq!(sched.queued(), 0);
+        let rows = store.status().await.unwrap();
+        assert_eq!(rows.len(), 60);
+        assert!(asked.lock().unwrap().len() >= 60);
+        assert_eq!(sched.shutdown(Duration::from_secs(1)).await, 0);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_queue_starts_the_earliest_due_first_then_in_dispatch_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let config = config(&dir.path().join("c.db"), 3, 1);
+        let jobs = plan(&store, &config).await.unwrap();
+        let (ns, _) = name_server(true, Duration::ZERO).await;
+        // No jobs installed: the queue is driven by hand below.
+        let sched = Scheduler::start(store.clone(), settings(ns, 1), Vec::new())
+            .await
+            .unwrap();
+        let now = tokio::time::Instant::now();
+        let mut queue = Queue::default();
+        for (i, (job, offset)) in jobs.into_iter().zip([5u64, 1, 1]).enumerate() {
+            sched.shared.running.fetch_add(1, Ordering::SeqCst);
+            queue.heap.push(Pending {
+                due: now + Duration::from_secs(offset),
+                seq: i as u64,
+                guard: InFlightGuard {
+                    shared: sched.shared.clone(),
+                    job: Arc::new(job),
+                },
+            });
+        }
+        let order: Vec<String> = std::iter::from_fn(|| queue.heap.pop())
+            .map(|p| p.guard.job.key.clone())
+            .collect();
+        assert_eq!(order, ["d1.sched.test", "d2.sched.test", "d0.sched.test"]);
+        assert_eq!(sched.shutdown(Duration::ZERO).await, 0);
+        store.close().await;
+    }
+
+    #[test]
+    fn jitter_is_capped_at_half_the_period() {
+        let hourly = CronSchedule::parse("0 0 * * * *").unwrap();
+        assert_eq!(
+            jitter_cap(Duration::from_secs(7200), &hourly),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            jitter_cap(Duration::from_secs(60), &hourly),
+            Duration::from_secs(60)
+        );
+        for _ in 0..100 {
+            assert!(random_below(Duration::from_secs(60)) < Duration::from_secs(60));
+        }
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+        assert_eq!(random_below(Duration::from_micros(500)), Duration::ZERO);
     }
 }

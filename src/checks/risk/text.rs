@@ -127,22 +127,27 @@ pub(super) fn letter_digit_runs(piece: &str) -> Vec<&str> {
 /// swap of neighbouring characters, or (with `substitution`) one replaced
 /// character. Equal strings are not one edit apart.
 pub(super) fn one_edit_apart(a: &str, b: &str, substitution: bool) -> bool {
+    // ASCII (nearly every label and brand) compares as bytes, without
+    // collecting characters; the answer is the same, as each is one octet.
+    if a.is_ascii() && b.is_ascii() {
+        return one_edit_apart_in(a.as_bytes(), b.as_bytes(), substitution);
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    one_edit_apart_in(&a, &b, substitution)
+}
+
+fn one_edit_apart_in<T: PartialEq>(a: &[T], b: &[T], substitution: bool) -> bool {
     if a == b {
         return false;
     }
-    let (short, long) = if a.len() <= b.len() {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     match long.len() - short.len() {
         0 => {
-            let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-            match diffs.as_slice() {
-                [_] => substitution,
-                [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+            let mut diffs = (0..a.len()).filter(|&i| a[i] != b[i]);
+            match (diffs.next(), diffs.next(), diffs.next()) {
+                (Some(_), None, _) => substitution,
+                (Some(i), Some(j), None) => j == i + 1 && a[i] == b[j] && a[j] == b[i],
                 _ => false,
             }
         }
