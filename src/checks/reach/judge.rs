@@ -537,7 +537,7 @@ pub fn judge(obs: &ReachObservation, ctx: &JudgeContext) -> ReachVerdict {
         (
             ReachVerdictKind::GeoBlocked,
             format!(
-                "{name} answers {} but not {} (overseas), where CAs validate from",
+                "{name} looks geo-blocked: it answers {} but not {} (overseas), where CAs validate from",
                 list(&answered),
                 list(&silent_overseas)
             ),
