@@ -95,7 +95,7 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
 }
 
 /// One line per certificate name, e.g.
-/// `example.com  letsencrypt: allowed since 2026-11-20T10:00:00Z  last check 2026-11-20T10:15:02Z  last error: none`.
+/// `example.com  letsencrypt: CAA allowed since 2026-11-20T10:00:00Z  last check 2026-11-20T10:15:02Z  last error: none`.
 pub fn render_text(rows: &[StatusRow]) -> String {
     if rows.is_empty() {
         return "no targets: add [[domains]] to the config and reload the daemon\n".into();
@@ -122,7 +122,11 @@ pub fn render_text(rows: &[StatusRow]) -> String {
         let verdicts = targets
             .iter()
             .map(|t| match (t.status, t.since) {
-                (Some(s), Some(since)) => format!("{}: {} since {}", t.ca, s.as_str(), time(since)),
+                // "CAA" says which check this is: reachability has its own
+                // section below, and "allowed" alone would read as "all clear".
+                (Some(s), Some(since)) => {
+                    format!("{}: CAA {} since {}", t.ca, s.as_str(), time(since))
+                }
                 _ => format!("{}: not checked yet", t.ca),
             })
             .collect::<Vec<_>>()
@@ -368,7 +372,7 @@ mod tests {
         assert_eq!(lines.len(), 2, "{text}");
         assert_eq!(
             lines[0],
-            "example.com    letsencrypt: allowed since 2026-11-20T10:00:00Z, sectigo: error since 2026-11-20T10:00:00Z  \
+            "example.com    letsencrypt: CAA allowed since 2026-11-20T10:00:00Z, sectigo: CAA error since 2026-11-20T10:00:00Z  \
              last check 2026-11-20T10:15:00Z  last error: 2026-11-20T10:15:00Z CAA lookup at example.com failed: \
              the name server answered SERVFAIL (3 in a row)"
         );
