@@ -105,9 +105,9 @@ fn to_failure(e: QueryError) -> LookupFailure {
         e @ QueryError::Malformed { .. } => LookupFailure::Malformed {
             detail: e.to_string(),
         },
-        e @ QueryError::Network { .. } => LookupFailure::Network {
-            detail: e.to_string(),
-        },
+        // The lookup already names the name and type; the socket error names
+        // the server, so repeating "the CAA query for X failed" adds nothing.
+        QueryError::Network { detail, .. } => LookupFailure::Network { detail },
     }
 }
 
