@@ -4,7 +4,6 @@
 //! tokio runtime (their loopback servers are async): waits poll with
 //! `tokio::time::sleep`, under a deadline that only stops a broken test.
 // Each test binary uses part of the bench.
-#![allow(dead_code)]
 
 use std::fs::File;
 use std::path::PathBuf;

@@ -16,7 +16,6 @@
 //! a DNS server in the root namespace and the root can reach the agent.
 //! Needs root privileges, iproute2 and nftables (`apt-get install nftables`).
 // Each test binary uses part of the bench.
-#![allow(dead_code)]
 
 use std::io;
 use std::net::Ipv4Addr;

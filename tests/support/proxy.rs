@@ -5,7 +5,6 @@
 //! with its own DNS; a name it does not know gets 502 (CONNECT) or
 //! 502 Bad Gateway (plain http), like a real proxy that cannot connect.
 // Each test binary uses part of the bench.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -8,7 +8,6 @@
 //! thread into the namespace (setns) before binding, and every socket it
 //! opens belongs there.
 // Each test binary uses part of the bench.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io;
