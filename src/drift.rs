@@ -139,6 +139,47 @@ impl CaaSnapshot {
     }
 }
 
+/// CAA in the shared store: the fingerprint of the relevant RRset state
+/// ([`CaaSnapshot::fingerprint`]); a lookup error observes nothing.
+impl crate::checks::state::Observed for CaaVerdict {
+    const CHECK: crate::findings::CheckKind = crate::findings::CheckKind::Caa;
+    const EVENTS: crate::checks::state::EventNames = crate::checks::state::EventNames {
+        change: "caa_drift",
+        error: "lookup_error",
+        recovered: "lookup_recovered",
+    };
+
+    fn status_word(&self) -> &'static str {
+        self.verdict.as_str()
+    }
+
+    fn blocks(&self) -> bool {
+        self.verdict != CaaVerdictKind::Allowed
+    }
+
+    fn fingerprint(&self) -> Option<Vec<u8>> {
+        CaaSnapshot::new(self.clone())
+            .ok()
+            .map(|s| s.fingerprint().0.to_vec())
+    }
+
+    fn error_message(&self) -> Option<String> {
+        match CheckResult::from_verdict(self.clone()) {
+            CheckResult::LookupFailed(e) => Some(e.message),
+            CheckResult::Observed(_) => None,
+        }
+    }
+}
+
+/// The verdict with its records in canonical order, as it is stored: an
+/// RRset has no order, and a rotated one must read the same in history.
+pub fn canonical(verdict: CaaVerdict) -> CaaVerdict {
+    match CaaSnapshot::new(verdict) {
+        Ok(s) => s.into_verdict(),
+        Err(v) => *v,
+    }
+}
+
 /// A failed lookup, as the state keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupError {

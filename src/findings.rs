@@ -43,6 +43,17 @@ impl CheckKind {
             CheckKind::Order => "order",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CheckKind::Caa,
+            CheckKind::Reach,
+            CheckKind::Risk,
+            CheckKind::Order,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

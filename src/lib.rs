@@ -13,6 +13,7 @@ pub mod domain;
 pub mod drift;
 pub mod findings;
 pub mod orders;
+pub mod recording;
 pub mod report;
 pub mod scheduler;
 pub mod store;

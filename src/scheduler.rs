@@ -32,14 +32,12 @@ use crate::checks::caa::IssuanceRequest;
 use crate::checks::caa::gather::gather_caa;
 use crate::checks::caa::judge::judge;
 use crate::checks::reach::{self, JudgeContext, Method, ProbeSettings, ProbeTarget, VantagePoint};
+use crate::checks::state::Transition;
 use crate::config::{Config, CronSchedule, DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
 use crate::domain::DomainName;
-use crate::drift::{CheckResult, EventKind};
-use crate::store::{
-    AlertTarget, CaaAlerting, ReachAlerting, ReachCheck, RecordedChecks, RecordedEvent, Store,
-    StoreError, Target, TargetCheck, TargetKey,
-};
+use crate::recording::{self, Alerting, DomainCheck, Judged, RecordedChecks, RecordedEvent};
+use crate::store::{Store, StoreError, Target, TargetKey};
 
 #[derive(Debug, Error)]
 pub enum SchedulerError {
@@ -122,7 +120,7 @@ pub fn target_keys(domain: &DomainTarget) -> Vec<TargetKey> {
 /// builds the jobs, with the stored ids.
 pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, StoreError> {
     let wanted: Vec<TargetKey> = config.domains.iter().flat_map(target_keys).collect();
-    let stored = store.sync_targets(&wanted).await?;
+    let stored = store.sync_targets(&wanted, Utc::now()).await?;
     let by_key: HashMap<&TargetKey, &Target> = stored.iter().map(|t| (&t.key, t)).collect();
     let mut jobs = Vec::with_capacity(config.domains.len());
     let mut seen = HashSet::new();
@@ -738,54 +736,41 @@ pub async fn check_domain(
         gather_caa(&settings.dns, &job.base),
         futures::future::join_all(reach_probes)
     );
-    let verdicts: Vec<AlertTarget> = job
+    let caa = job
         .targets
         .iter()
-        .map(|t| AlertTarget {
+        .map(|t| Judged {
             target_id: t.target.id,
             domain: t.display_name.clone(),
             ca: t.ca_display.clone(),
-            verdict: judge(&observation, &t.request),
+            verdict: crate::drift::canonical(judge(&observation, &t.request)),
         })
         .collect();
-    let checks: Vec<TargetCheck> = verdicts
+    let reach = job
+        .reach
         .iter()
-        .map(|t| TargetCheck {
-            target_id: t.target_id,
-            result: CheckResult::from_verdict(t.verdict.clone()),
-        })
-        .collect();
-    let alerting = CaaAlerting {
-        policy: &settings.alerts.policy,
-        channels: &settings.alerts.channels,
-        base: &job.base,
-        targets: &verdicts,
-    };
-    let mut recorded = store
-        .record_checks_alerting(started_at, clock.elapsed(), &checks, Some(&alerting))
-        .await?;
-
-    let reach_alerting = ReachAlerting {
-        policy: &settings.alerts.policy,
-        channels: &settings.alerts.channels,
-    };
-    for (r, obs) in job.reach.iter().zip(&reach_observations) {
-        let checks: Vec<ReachCheck> = r
-            .targets
-            .iter()
-            .map(|t| ReachCheck {
+        .zip(&reach_observations)
+        .flat_map(|(r, obs)| {
+            r.targets.iter().map(move |t| Judged {
                 target_id: t.target_id,
                 domain: t.display_name.clone(),
                 ca: t.ca_display.clone(),
                 verdict: reach::judge(obs, &t.context),
             })
-            .collect();
-        for c in &checks {
-            debug!(name = %c.domain, ca = %c.ca, verdict = c.verdict.verdict.as_str(), "reach judged");
-        }
-        let alerts = store.record_reach(&checks, &reach_alerting).await?;
-        recorded.alerts.extend(alerts);
-    }
+        })
+        .collect();
+    let check = DomainCheck {
+        base: job.base.clone(),
+        started_at,
+        duration: clock.elapsed(),
+        caa,
+        reach,
+    };
+    let alerting = Alerting {
+        policy: &settings.alerts.policy,
+        channels: &settings.alerts.channels,
+    };
+    let recorded = recording::record(store, &check, &alerting, Utc::now()).await?;
     debug!(elapsed_ms = clock.elapsed().as_millis() as u64, "checked");
     Ok(recorded)
 }
@@ -801,25 +786,25 @@ fn log_alerts(alerts: &[Alert]) {
 
 fn log_events(events: &[RecordedEvent]) {
     for e in events {
-        let target = e.target.cert_name();
-        let before = e.before_status.map_or("none", |s| s.as_str());
-        let after = e.after_status.as_str();
-        match e.kind {
-            EventKind::CaaDrift => warn!(
-                target = %target, ca = %e.target.ca, before, after, blocks = e.blocks,
-                "caa_drift: the relevant CAA record set changed"
+        let before = e.before_status.as_deref().unwrap_or("none");
+        let (check, target, ca, after, blocks) =
+            (e.check.as_str(), &e.domain, &e.ca, e.after_status, e.blocks);
+        match e.transition {
+            Transition::Change => warn!(
+                check, target = %target, ca = %ca, before, after, blocks,
+                "{}: the observed state changed", e.kind
             ),
-            EventKind::LookupError => warn!(
-                target = %target, ca = %e.target.ca, before,
-                "lookup_error: CAA lookups fail; a CA would refuse to issue"
+            Transition::Error => warn!(
+                check, target = %target, ca = %ca, before,
+                "{}: the check cannot observe; a CA would refuse to issue", e.kind
             ),
-            EventKind::LookupRecovered => info!(
-                target = %target, ca = %e.target.ca, after,
-                "lookup_recovered: CAA lookups succeed again, records unchanged"
+            Transition::Recovered => info!(
+                check, target = %target, ca = %ca, after,
+                "{}: the check observes again, state unchanged", e.kind
             ),
-            EventKind::Baseline => info!(
-                target = %target, ca = %e.target.ca, after, blocks = e.blocks,
-                "baseline: first CAA state recorded"
+            Transition::Baseline => info!(
+                check, target = %target, ca = %ca, after, blocks,
+                "baseline: first state recorded"
             ),
         }
     }

@@ -340,7 +340,10 @@ canary_content = "certvigil-canary-7f3a"
     assert_eq!(got[1]["check"], "reach");
     assert_eq!(reach_of(&bench).unwrap()["verdict"], "reachable");
     let history = bench.cli_text(&["history", "shop.example.com"]).unwrap();
-    assert!(history.contains("reachability changes:"), "{history}");
+    assert!(
+        history.contains("shop.example.com  letsencrypt  reach  reach_change"),
+        "{history}"
+    );
 
     assert_eq!(daemon.terminate().await, Some(0));
 }

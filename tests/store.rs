@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use certvigil::checks::caa::{CaaRecord, CaaVerdict, CaaVerdictKind, LookupFailure};
+use certvigil::checks::state::Observed;
 use certvigil::domain::DomainName;
-use certvigil::drift::{CaaStatus, CheckResult, EventKind};
-use certvigil::store::{HistoryFilter, Store, StoreError, TargetCheck, TargetKey};
+use certvigil::drift::{CaaStatus, canonical};
+use certvigil::store::{HistoryFilter, Store, StoreError, TargetKey};
 use chrono::{TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
@@ -23,12 +24,12 @@ fn key(domain: &str, ca: &str) -> TargetKey {
     }
 }
 
-fn allowed_by(issuers: &[&str]) -> CheckResult {
+fn allowed_by(issuers: &[&str]) -> CaaVerdict {
     let records = issuers
         .iter()
         .map(|i| CaaRecord::new(0, "issue", i))
         .collect();
-    CheckResult::from_verdict(CaaVerdict {
+    canonical(CaaVerdict {
         verdict: CaaVerdictKind::Allowed,
         relevant_name: Some(name("example.com")),
         records,
@@ -40,8 +41,8 @@ fn allowed_by(issuers: &[&str]) -> CheckResult {
     })
 }
 
-fn forbidden_by(issuer: &str) -> CheckResult {
-    CheckResult::from_verdict(CaaVerdict {
+fn forbidden_by(issuer: &str) -> CaaVerdict {
+    canonical(CaaVerdict {
         verdict: CaaVerdictKind::Forbidden,
         relevant_name: Some(name("example.com")),
         records: vec![CaaRecord::new(0, "issue", issuer)],
@@ -53,8 +54,8 @@ fn forbidden_by(issuer: &str) -> CheckResult {
     })
 }
 
-fn servfail() -> CheckResult {
-    CheckResult::from_verdict(CaaVerdict {
+fn servfail() -> CaaVerdict {
+    canonical(CaaVerdict {
         verdict: CaaVerdictKind::Error,
         relevant_name: None,
         records: vec![],
@@ -71,18 +72,40 @@ fn servfail() -> CheckResult {
     })
 }
 
-async fn record(store: &Store, target_id: i64, result: CheckResult) -> Vec<EventKind> {
-    store
-        .record_checks(
-            Utc::now(),
-            Duration::from_millis(12),
-            &[TargetCheck { target_id, result }],
-        )
-        .await
-        .unwrap()
+/// Records one check through the store's write path, as the daemon does:
+/// a run row and the state, in one transaction. Returns the event's name.
+async fn record_at(
+    store: &Store,
+    target_id: i64,
+    verdict: CaaVerdict,
+    at: chrono::DateTime<Utc>,
+    took: Duration,
+) -> Vec<String> {
+    let mut rec = store.recorder(at).await.unwrap();
+    let outcome = match verdict.verdict {
+        CaaVerdictKind::Allowed => 0,
+        CaaVerdictKind::Forbidden => 1,
+        CaaVerdictKind::Error => 2,
+    };
+    rec.record_run(target_id, at, took, outcome).await.unwrap();
+    let recorded = rec.record_state(target_id, &verdict).await.unwrap();
+    rec.commit().await.unwrap();
+    recorded
+        .event
+        .map(|(_, t)| t.name(&CaaVerdict::EVENTS).to_string())
         .into_iter()
-        .map(|e| e.kind)
         .collect()
+}
+
+async fn record(store: &Store, target_id: i64, verdict: CaaVerdict) -> Vec<String> {
+    record_at(
+        store,
+        target_id,
+        verdict,
+        Utc::now(),
+        Duration::from_millis(12),
+    )
+    .await
 }
 
 async fn count(store: &Store, table: &str) -> i64 {
@@ -96,7 +119,7 @@ async fn count(store: &Store, table: &str) -> i64 {
 async fn one_target(dir: &Path) -> (Store, i64) {
     let store = Store::open(&dir.join("certvigil.db")).await.unwrap();
     let targets = store
-        .sync_targets(&[key("example.com", "letsencrypt")])
+        .sync_targets(&[key("example.com", "letsencrypt")], Utc::now())
         .await
         .unwrap();
     assert!(targets[0].never_checked);
@@ -148,7 +171,7 @@ async fn unchanged_rechecks_add_a_run_row_and_nothing_else() {
     let (store, id) = one_target(dir.path()).await;
     assert_eq!(
         record(&store, id, allowed_by(&["letsencrypt.org"])).await,
-        [EventKind::Baseline]
+        ["baseline"]
     );
     for _ in 0..50 {
         // Same records in another order: still no change.
@@ -176,35 +199,28 @@ async fn drift_is_stored_with_before_and_after() {
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
     assert_eq!(
         record(&store, id, forbidden_by("sectigo.com")).await,
-        [EventKind::CaaDrift]
+        ["caa_drift"]
     );
     // Back to the first state: drift again, and its observation row is reused.
     assert_eq!(
         record(&store, id, allowed_by(&["letsencrypt.org"])).await,
-        [EventKind::CaaDrift]
+        ["caa_drift"]
     );
     assert_eq!(count(&store, "observations").await, 2);
 
     let history = store.history(&HistoryFilter::default()).await.unwrap();
-    let kinds: Vec<_> = history.iter().map(|h| h.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            EventKind::Baseline,
-            EventKind::CaaDrift,
-            EventKind::CaaDrift
-        ]
-    );
+    let kinds: Vec<_> = history.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(kinds, ["baseline", "caa_drift", "caa_drift"]);
     let drift = &history[1];
-    assert_eq!(drift.before_status, Some(CaaStatus::Allowed));
-    assert_eq!(drift.after_status, CaaStatus::Forbidden);
+    assert_eq!(drift.before_status.as_deref(), Some("allowed"));
+    assert_eq!(drift.after_status, "forbidden");
     assert!(drift.blocks);
     assert_eq!(
-        drift.before.as_ref().unwrap().records,
+        drift.caa_states().0.unwrap().records,
         [CaaRecord::new(0, "issue", "letsencrypt.org")]
     );
     assert_eq!(
-        drift.after.as_ref().unwrap().records,
+        drift.caa_states().1.unwrap().records,
         [CaaRecord::new(0, "issue", "sectigo.com")]
     );
     assert!(!history[2].blocks);
@@ -215,10 +231,7 @@ async fn an_error_and_a_return_to_the_same_records_is_not_drift() {
     let dir = tempfile::tempdir().unwrap();
     let (store, id) = one_target(dir.path()).await;
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
-    assert_eq!(
-        record(&store, id, servfail()).await,
-        [EventKind::LookupError]
-    );
+    assert_eq!(record(&store, id, servfail()).await, ["lookup_error"]);
     assert!(record(&store, id, servfail()).await.is_empty());
 
     let status = &store.status().await.unwrap()[0];
@@ -235,7 +248,7 @@ async fn an_error_and_a_return_to_the_same_records_is_not_drift() {
 
     assert_eq!(
         record(&store, id, allowed_by(&["letsencrypt.org"])).await,
-        [EventKind::LookupRecovered]
+        ["lookup_recovered"]
     );
     let status = &store.status().await.unwrap()[0];
     assert_eq!(status.status, Some(CaaStatus::Allowed));
@@ -246,12 +259,12 @@ async fn an_error_and_a_return_to_the_same_records_is_not_drift() {
     );
 
     let history = store.history(&HistoryFilter::default()).await.unwrap();
-    assert!(history.iter().all(|h| h.kind != EventKind::CaaDrift));
+    assert!(history.iter().all(|h| h.kind != "caa_drift"));
     let error = &history[1];
-    assert_eq!(error.after_status, CaaStatus::Error);
+    assert_eq!(error.after_status, "error");
     assert!(error.blocks);
     assert!(error.after.is_none());
-    assert_eq!(error.before.as_ref().unwrap().records.len(), 1);
+    assert_eq!(error.caa_states().0.unwrap().records.len(), 1);
 }
 
 #[tokio::test]
@@ -262,13 +275,13 @@ async fn an_error_then_new_records_is_drift_from_the_last_seen() {
     record(&store, id, servfail()).await;
     assert_eq!(
         record(&store, id, forbidden_by("sectigo.com")).await,
-        [EventKind::CaaDrift]
+        ["caa_drift"]
     );
     let history = store.history(&HistoryFilter::default()).await.unwrap();
     let drift = history.last().unwrap();
-    assert_eq!(drift.before_status, Some(CaaStatus::Error));
+    assert_eq!(drift.before_status.as_deref(), Some("error"));
     assert_eq!(
-        drift.before.as_ref().unwrap().records,
+        drift.caa_states().0.unwrap().records,
         [CaaRecord::new(0, "issue", "letsencrypt.org")]
     );
 }
@@ -278,10 +291,13 @@ async fn history_filters_by_domain_and_date() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("certvigil.db")).await.unwrap();
     let t = store
-        .sync_targets(&[
-            key("example.com", "letsencrypt"),
-            key("example.net", "letsencrypt"),
-        ])
+        .sync_targets(
+            &[
+                key("example.com", "letsencrypt"),
+                key("example.net", "letsencrypt"),
+            ],
+            Utc::now(),
+        )
         .await
         .unwrap();
     record(&store, t[0].id, allowed_by(&["letsencrypt.org"])).await;
@@ -306,7 +322,7 @@ async fn removed_targets_are_retired_with_their_history_and_come_back() {
     let (store, id) = one_target(dir.path()).await;
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
     store
-        .sync_targets(&[key("example.net", "letsencrypt")])
+        .sync_targets(&[key("example.net", "letsencrypt")], Utc::now())
         .await
         .unwrap();
     let status = store.status().await.unwrap();
@@ -322,7 +338,7 @@ async fn removed_targets_are_retired_with_their_history_and_come_back() {
     );
 
     let back = store
-        .sync_targets(&[key("example.com", "letsencrypt")])
+        .sync_targets(&[key("example.com", "letsencrypt")], Utc::now())
         .await
         .unwrap();
     assert_eq!(back[0].id, id);
@@ -346,17 +362,14 @@ async fn retention_prunes_raw_runs_into_days_and_keeps_events() {
     .into_iter()
     .enumerate()
     {
-        store
-            .record_checks(
-                old + chrono::Duration::minutes(15 * i as i64),
-                Duration::from_millis(100 * (i as u64 + 1)),
-                &[TargetCheck {
-                    target_id: id,
-                    result,
-                }],
-            )
-            .await
-            .unwrap();
+        record_at(
+            &store,
+            id,
+            result,
+            old + chrono::Duration::minutes(15 * i as i64),
+            Duration::from_millis(100 * (i as u64 + 1)),
+        )
+        .await;
     }
     record(&store, id, servfail()).await; // a recent run, kept raw
     let report = store
@@ -460,7 +473,7 @@ async fn a_database_from_the_first_migration_is_upgraded_without_losing_rows() {
     let history = store.history(&HistoryFilter::default()).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
-        history[0].after.as_ref().unwrap().reason,
+        history[0].caa_states().1.unwrap().reason,
         "from the first version"
     );
     assert_eq!(count(&store, "runs").await, 1);
@@ -503,4 +516,124 @@ async fn readers_need_an_existing_database() {
     let err = Store::open_existing(&path).await.unwrap_err();
     assert!(matches!(err, StoreError::Missing { .. }), "{err}");
     assert!(!path.exists(), "a reader must not create the database");
+}
+
+/// The database the 0.1.0 daemon wrote (tests/data/upgrade/README.md):
+/// after the daemon's start-up migration, every event it held is in the
+/// one timeline of `certvigil history`, and nothing else was lost.
+#[tokio::test]
+async fn a_database_written_by_0_1_0_keeps_every_event_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certvigil.db");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upgrade/v0.1.0.db"),
+        &path,
+    )
+    .unwrap();
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Some(certvigil::store::latest_known_version())
+    );
+    for (table, rows) in [
+        ("orders", 1),
+        ("order_statuses", 1),
+        ("alert_outbox", 26),
+        ("targets", 5),
+        ("check_state", 6),
+    ] {
+        assert_eq!(count(&store, table).await, rows, "{table}");
+    }
+    let (dangling,): (i64,) = sqlx::query_as("SELECT count(*) FROM pragma_foreign_key_check")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(dangling, 0);
+    store.close().await;
+
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"{}\"\n\n[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n",
+            path.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .args(["history", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tally = |check: &str, event: &str| {
+        events
+            .iter()
+            .filter(|e| e["check"] == check && e["event"] == event)
+            .count()
+    };
+    // 17 CAA events and 3 reach events were written by 0.1.0.
+    assert_eq!(events.len(), 20, "{events:#?}");
+    assert_eq!(tally("caa", "baseline"), 5);
+    assert_eq!(tally("caa", "caa_drift"), 8);
+    assert_eq!(tally("caa", "lookup_error"), 4);
+    assert_eq!(tally("reach", "baseline"), 1);
+    assert_eq!(tally("reach", "reach_change"), 2);
+    // One timeline: ordered by time across checks.
+    let times: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // The drift still carries its record diff, and reach changes their reason.
+    let drift = events.iter().find(|e| e["event"] == "caa_drift").unwrap();
+    assert_eq!(drift["diff"]["added"][0]["value"], "sectigo.com", "{drift}");
+    let reach = events
+        .iter()
+        .find(|e| e["event"] == "reach_change")
+        .unwrap();
+    assert!(reach["after"]["reason"].is_string(), "{reach}");
+    assert_eq!(reach["before"]["verdict"], "reachable", "{reach}");
+}
+
+/// Finished outbox rows go with the retention; waiting ones stay.
+#[tokio::test]
+async fn retention_prunes_finished_outbox_rows_and_keeps_waiting_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certvigil.db");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upgrade/v0.1.0.db"),
+        &path,
+    )
+    .unwrap();
+    let store = Store::open(&path).await.unwrap();
+    let waiting = "SELECT count(*) FROM alert_outbox WHERE status IN ('pending', 'sending')";
+    let (before,): (i64,) = sqlx::query_as(waiting)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(before, 13);
+    // Not yet past the retention: nothing goes.
+    let report = store
+        .prune_runs(Utc::now() - chrono::Duration::days(14))
+        .await
+        .unwrap();
+    assert_eq!(report.outbox_deleted, 0);
+    let report = store
+        .prune_runs(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(report.outbox_deleted, 13, "the delivered rows");
+    assert_eq!(count(&store, "alert_outbox").await, 13);
+    let (after,): (i64,) = sqlx::query_as(waiting)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(after, 13, "waiting alerts are never pruned");
 }

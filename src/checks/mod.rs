@@ -4,3 +4,4 @@
 pub mod caa;
 pub mod reach;
 pub mod risk;
+pub mod state;

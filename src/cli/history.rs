@@ -1,6 +1,7 @@
-//! `certvigil history [DOMAIN] [--since DATE] [--format text|json]`: the
-//! timeline of state changes, oldest first, with before/after diffs of the
-//! relevant CAA record set. Reads the database (safe while the daemon runs).
+//! `certvigil history [DOMAIN] [--since DATE] [--format text|json]`: one
+//! timeline of the state changes of every check, oldest first, with
+//! before/after diffs of the relevant CAA record set. Reads the database
+//! (safe while the daemon runs).
 
 use std::io::Write;
 
@@ -10,8 +11,9 @@ use serde_json::{Value, json};
 use super::status::{read_database, time};
 use crate::checks::caa::{CaaRecord, CaaVerdict};
 use crate::domain::CertName;
-use crate::drift::{EventKind, record_diff};
-use crate::store::{HistoryEntry, HistoryFilter, ReachEvent};
+use crate::drift::record_diff;
+use crate::findings::CheckKind;
+use crate::store::{HistoryEntry, HistoryFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -59,85 +61,23 @@ pub fn main(args: HistoryArgs) -> u8 {
             .and_then(|n| n.is_wildcard().then_some(true)),
         since: args.since,
     };
-    let reach_of = filter.domain.clone();
-    let since = filter.since;
-    let read = read_database(&args.config, |store| async move {
-        let entries = store.history(&filter).await?;
-        let reach = store.reach_history(reach_of.as_ref()).await?;
-        Ok((entries, reach))
-    });
-    let (entries, mut reach) = match read {
+    let entries = match read_database(
+        &args.config,
+        |store| async move { store.history(&filter).await },
+    ) {
         Ok(e) => e,
         Err(code) => return code,
     };
-    reach.retain(|e| since.is_none_or(|s| e.at >= s));
     let text = match args.format {
-        Format::Text => {
-            let mut text = render_text(&entries);
-            text.push_str(&render_reach_text(&reach));
-            text
-        }
-        // The CAA events first, as before; reach changes after them.
+        Format::Text => render_text(&entries),
         Format::Json => entries
             .iter()
-            .map(to_json)
-            .chain(reach.iter().map(reach_json))
-            .map(|v| format!("{v}\n"))
+            .map(|e| format!("{}\n", to_json(e)))
             .collect(),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     super::EXIT_OK
-}
-
-fn reach_name(e: &ReachEvent) -> String {
-    if e.wildcard {
-        format!("*.{}", e.domain)
-    } else {
-        e.domain.to_string()
-    }
-}
-
-/// Reach state changes, one per line with the reason below.
-pub fn render_reach_text(events: &[ReachEvent]) -> String {
-    if events.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from("\nreachability changes:\n");
-    for e in events {
-        let transition = match &e.before_verdict {
-            Some(b) => format!("{b} -> {}", e.after_verdict),
-            None => e.after_verdict.clone(),
-        };
-        let blocks = if e.blocks {
-            format!("blocks {}", e.ca)
-        } else {
-            format!("{} can validate", e.ca)
-        };
-        out.push_str(&format!(
-            "{}  {}  reach  {transition}  ({blocks})\n    {}\n",
-            time(e.at),
-            reach_name(e),
-            e.reason
-        ));
-    }
-    out
-}
-
-/// One reach change as a JSON line (`check: "reach"`).
-pub fn reach_json(e: &ReachEvent) -> Value {
-    json!({
-        "id": e.id,
-        "at": time(e.at),
-        "domain": reach_name(e),
-        "ca": e.ca,
-        "check": "reach",
-        "event": "reach_change",
-        "before_verdict": e.before_verdict,
-        "after_verdict": e.after_verdict,
-        "blocks": e.blocks,
-        "reason": e.reason,
-    })
 }
 
 /// A record in zone-file presentation form: `0 issue "letsencrypt.org"`.
@@ -165,80 +105,103 @@ fn holder(v: &CaaVerdict) -> String {
     )
 }
 
+/// One timeline across checks: a line per change, then what changed.
 pub fn render_text(entries: &[HistoryEntry]) -> String {
     if entries.is_empty() {
         return "no state changes recorded\n".into();
     }
     let mut out = String::new();
     for e in entries {
-        let transition = match e.before_status {
-            Some(b) => format!("{} -> {}", b.as_str(), e.after_status.as_str()),
-            None => e.after_status.as_str().to_string(),
+        let transition = match &e.before_status {
+            Some(b) => format!("{b} -> {}", e.after_status),
+            None => e.after_status.clone(),
         };
-        let blocks = if e.blocks {
-            format!("blocks {}", e.ca)
-        } else {
-            format!("{} may issue", e.ca)
+        let blocks = match (e.blocks, e.check) {
+            (true, _) => format!("blocks {}", e.ca),
+            (false, CheckKind::Caa) => format!("{} may issue", e.ca),
+            (false, _) => format!("{} can validate", e.ca),
         };
         out.push_str(&format!(
-            "{}  {}  {}  {}  {}  ({})\n",
+            "{}  {}  {}  {}  {}  {}  ({})\n",
             time(e.at),
             name_of(e),
             e.ca,
-            e.kind.as_str(),
+            e.check.as_str(),
+            e.kind,
             transition,
             blocks
         ));
-        match (&e.before, &e.after) {
-            (Some(before), Some(after)) if e.kind == EventKind::CaaDrift => {
-                if before.relevant_name != after.relevant_name {
-                    out.push_str(&format!(
-                        "    relevant name: {} -> {}\n",
-                        holder(before),
-                        holder(after)
-                    ));
-                }
-                if before.cname_chain != after.cname_chain {
-                    out.push_str(&format!(
-                        "    alias chain: {} -> {}\n",
-                        chain(before),
-                        chain(after)
-                    ));
-                }
-                let (removed, added) = record_diff(&before.records, &after.records);
-                for r in removed {
-                    out.push_str(&format!("    - {}\n", present(r)));
-                }
-                for r in added {
-                    out.push_str(&format!("    + {}\n", present(r)));
-                }
-                for r in after.records.iter().filter(|r| before.records.contains(r)) {
-                    out.push_str(&format!("      {}\n", present(r)));
-                }
-                if before.verdict != after.verdict && before.records == after.records {
-                    out.push_str("    (same records; the verdict changed with the configured CA or account)\n");
-                }
-                out.push_str(&format!("    {}\n", after.reason));
-            }
-            (_, Some(after)) => {
-                out.push_str(&format!(
-                    "    at {} (alias chain {})\n",
-                    holder(after),
-                    chain(after)
-                ));
-                for r in &after.records {
-                    out.push_str(&format!("      {}\n", present(r)));
-                }
-                out.push_str(&format!("    {}\n", after.reason));
-            }
-            (_, None) => {
-                if let Some(d) = &e.detail {
-                    out.push_str(&format!("    {d}\n"));
+        match e.check {
+            CheckKind::Caa => caa_detail(&mut out, e),
+            _ => {
+                let reason = e
+                    .after
+                    .as_ref()
+                    .and_then(|a| a["reason"].as_str())
+                    .map(str::to_string)
+                    .or_else(|| e.detail.clone());
+                if let Some(r) = reason {
+                    out.push_str(&format!("    {r}\n"));
                 }
             }
         }
     }
     out
+}
+
+/// What changed in a CAA event: the record diff of a drift, the records of
+/// a baseline or recovery, the failure of an error.
+fn caa_detail(out: &mut String, e: &HistoryEntry) {
+    match e.caa_states() {
+        (Some(before), Some(after)) if e.kind == "caa_drift" => {
+            if before.relevant_name != after.relevant_name {
+                out.push_str(&format!(
+                    "    relevant name: {} -> {}\n",
+                    holder(&before),
+                    holder(&after)
+                ));
+            }
+            if before.cname_chain != after.cname_chain {
+                out.push_str(&format!(
+                    "    alias chain: {} -> {}\n",
+                    chain(&before),
+                    chain(&after)
+                ));
+            }
+            let (removed, added) = record_diff(&before.records, &after.records);
+            for r in removed {
+                out.push_str(&format!("    - {}\n", present(r)));
+            }
+            for r in added {
+                out.push_str(&format!("    + {}\n", present(r)));
+            }
+            for r in after.records.iter().filter(|r| before.records.contains(r)) {
+                out.push_str(&format!("      {}\n", present(r)));
+            }
+            if before.verdict != after.verdict && before.records == after.records {
+                out.push_str(
+                    "    (same records; the verdict changed with the configured CA or account)\n",
+                );
+            }
+            out.push_str(&format!("    {}\n", after.reason));
+        }
+        (_, Some(after)) => {
+            out.push_str(&format!(
+                "    at {} (alias chain {})\n",
+                holder(&after),
+                chain(&after)
+            ));
+            for r in &after.records {
+                out.push_str(&format!("      {}\n", present(r)));
+            }
+            out.push_str(&format!("    {}\n", after.reason));
+        }
+        (_, None) => {
+            if let Some(d) = &e.detail {
+                out.push_str(&format!("    {d}\n"));
+            }
+        }
+    }
 }
 
 fn records_json(records: &[CaaRecord]) -> Value {
@@ -259,29 +222,37 @@ fn state_json(v: &CaaVerdict) -> Value {
     })
 }
 
-/// One event as JSON: `before`/`after` are the CAA states (null for none,
-/// and `after` is null for a lookup error), `diff` the record changes.
+/// One event as JSON. For CAA, `before`/`after` are the CAA states (null
+/// for none, and `after` is null for a lookup error) and `diff` the record
+/// changes; for other checks they are the check's verdicts as stored.
 pub fn to_json(e: &HistoryEntry) -> Value {
-    let diff = match (&e.before, &e.after) {
+    let (before, after, diff) = match e.caa_states() {
         (Some(b), Some(a)) => {
             let (removed, added) = record_diff(&b.records, &a.records);
             let removed: Vec<CaaRecord> = removed.into_iter().cloned().collect();
             let added: Vec<CaaRecord> = added.into_iter().cloned().collect();
-            json!({"removed": records_json(&removed), "added": records_json(&added)})
+            let diff = json!({"removed": records_json(&removed), "added": records_json(&added)});
+            (Some(state_json(&b)), Some(state_json(&a)), diff)
         }
-        _ => Value::Null,
+        (b, a) if e.check == CheckKind::Caa => (
+            b.as_ref().map(state_json),
+            a.as_ref().map(state_json),
+            Value::Null,
+        ),
+        _ => (e.before.clone(), e.after.clone(), Value::Null),
     };
     json!({
         "id": e.id,
         "at": time(e.at),
-        "event": e.kind.as_str(),
+        "check": e.check.as_str(),
+        "event": e.kind,
         "domain": name_of(e),
         "ca": e.ca,
-        "before_status": e.before_status.map(|s| s.as_str()),
-        "after_status": e.after_status.as_str(),
+        "before_status": e.before_status,
+        "after_status": e.after_status,
         "blocks": e.blocks,
-        "before": e.before.as_ref().map(state_json),
-        "after": e.after.as_ref().map(state_json),
+        "before": before,
+        "after": after,
         "diff": diff,
         "detail": e.detail,
     })
@@ -292,7 +263,6 @@ mod tests {
     use super::*;
     use crate::checks::caa::CaaVerdictKind;
     use crate::domain::DomainName;
-    use crate::drift::CaaStatus;
     use chrono::TimeZone;
 
     fn verdict(kind: CaaVerdictKind, issuers: &[&str]) -> CaaVerdict {
@@ -316,21 +286,28 @@ mod tests {
         HistoryEntry {
             id: 7,
             at: Utc.with_ymd_and_hms(2026, 11, 20, 10, 15, 2).unwrap(),
+            check: CheckKind::Caa,
             domain: DomainName::parse("example.com").unwrap(),
             wildcard: false,
             ca: "letsencrypt".into(),
-            kind: EventKind::CaaDrift,
-            before_status: Some(CaaStatus::Allowed),
-            after_status: CaaStatus::Forbidden,
+            kind: "caa_drift".into(),
+            before_status: Some("allowed".into()),
+            after_status: "forbidden".into(),
             blocks: true,
-            before: Some(verdict(
-                CaaVerdictKind::Allowed,
-                &["letsencrypt.org", "pki.goog"],
-            )),
-            after: Some(verdict(
-                CaaVerdictKind::Forbidden,
-                &["sectigo.com", "pki.goog"],
-            )),
+            before: Some(
+                serde_json::to_value(verdict(
+                    CaaVerdictKind::Allowed,
+                    &["letsencrypt.org", "pki.goog"],
+                ))
+                .unwrap(),
+            ),
+            after: Some(
+                serde_json::to_value(verdict(
+                    CaaVerdictKind::Forbidden,
+                    &["sectigo.com", "pki.goog"],
+                ))
+                .unwrap(),
+            ),
             detail: None,
         }
     }
@@ -340,7 +317,7 @@ mod tests {
         let text = render_text(&[drift()]);
         assert_eq!(
             text,
-            "2026-11-20T10:15:02Z  example.com  letsencrypt  caa_drift  allowed -> forbidden  (blocks letsencrypt)\n\
+            "2026-11-20T10:15:02Z  example.com  letsencrypt  caa  caa_drift  allowed -> forbidden  (blocks letsencrypt)\n\
              \x20   - 0 issue \"letsencrypt.org\"\n\
              \x20   + 0 issue \"sectigo.com\"\n\
              \x20     0 issue \"pki.goog\"\n\

@@ -2,25 +2,31 @@
 //! the daemon opens it. The daemon is the only writer; `status` and
 //! `history` read the same file while it runs (WAL mode).
 //!
-//! Storage model (history grows with changes, not with checks):
+//! Storage model (history grows with changes, not with checks), the same
+//! for every check (`check_kind` tells them apart; migration 0030):
 //! - `targets`: one row per (name, wildcard, CA); never deleted, retired
 //!   when the config drops them.
-//! - `caa_state`: the current state of each target, rewritten in place.
-//! - `observations`: each distinct CAA state of a target, stored once
-//!   (deduplicated by fingerprint), with the judge's full verdict.
+//! - `check_state`: the current state of each (target, check), rewritten in
+//!   place, with what the alert policy remembers about it.
+//! - `observations`: each distinct observed state of a (target, check),
+//!   stored once (deduplicated by the check's fingerprint), with the
+//!   judge's full verdict.
+//! - `events`: state changes of every check, one timeline, pointing at the
+//!   before/after observations; never pruned.
 //! - `runs`: one ~20-byte row per raw check run, pruned after the retention
 //!   period into `run_days` (one row per target and day).
-//! - `events`: state changes (baseline, caa_drift, lookup_error,
-//!   lookup_recovered) pointing at the before/after observations; never
-//!   pruned.
-//! - `caa_state.alert_memory` and `caa_rrsets`: what the alert policy
-//!   remembers, updated in the check's transaction (`alerting`), which also
-//!   writes the alert outbox (`crate::alert::outbox`).
+//! - `caa_rrsets`: the CAA record set each domain was last seen with (what
+//!   `caa_drift` compares).
+//! - `alert_outbox` (`crate::alert::outbox`): written in the check's
+//!   transaction (`record`), pruned after delivery past the retention.
+//!
+//! The store persists and decides nothing: `crate::recording` runs the pure
+//! alert policy above it.
 
-mod alerting;
 mod checks;
 mod queries;
 mod reach;
+mod record;
 mod retention;
 
 use std::path::{Path, PathBuf};
@@ -33,10 +39,9 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
-pub use alerting::{AlertTarget, CaaAlerting};
-pub use checks::{NewEvent, RecordedChecks, RecordedEvent, TargetCheck, record_event};
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
-pub use reach::{ReachAlerting, ReachCheck, ReachEvent, ReachStatusRow};
+pub use reach::ReachStatusRow;
+pub use record::{RecordedState, Recorder};
 pub use retention::PruneReport;
 
 use crate::domain::DomainName;

@@ -6,7 +6,8 @@ use serde::Serialize;
 use super::{Store, StoreError, TargetKey, from_millis, to_millis};
 use crate::checks::caa::CaaVerdict;
 use crate::domain::DomainName;
-use crate::drift::{CaaStatus, EventKind};
+use crate::drift::CaaStatus;
+use crate::findings::CheckKind;
 
 /// The current state of one configured target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,20 +35,26 @@ pub struct HistoryFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// One state change with the states before and after it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One state change of any check, with the states before and after it:
+/// the timeline is one across checks, ordered by time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
+    pub check: CheckKind,
     pub domain: DomainName,
     pub wildcard: bool,
     pub ca: String,
-    pub kind: EventKind,
-    pub before_status: Option<CaaStatus>,
-    pub after_status: CaaStatus,
+    /// The event's name (`baseline`, `caa_drift`, `reach_change`, ...).
+    pub kind: String,
+    /// The check's verdict words.
+    pub before_status: Option<String>,
+    pub after_status: String,
     pub blocks: bool,
-    pub before: Option<CaaVerdict>,
-    pub after: Option<CaaVerdict>,
+    /// The check's verdicts (JSON as the judge wrote it) before and after.
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    /// For an error: what failed.
     pub detail: Option<String>,
 }
 
@@ -89,6 +96,7 @@ struct HistoryDbRow {
     detail: Option<String>,
     before_json: Option<String>,
     after_json: Option<String>,
+    check_kind: String,
 }
 
 fn domain(s: &str) -> Result<DomainName, StoreError> {
@@ -105,7 +113,7 @@ fn status(s: &str) -> Result<CaaStatus, StoreError> {
     })
 }
 
-fn verdict(json: Option<&str>) -> Result<Option<CaaVerdict>, StoreError> {
+fn verdict<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<Option<T>, StoreError> {
     json.map(|j| {
         serde_json::from_str(j).map_err(|e| StoreError::Corrupt {
             what: "observations.verdict_json",
@@ -115,13 +123,28 @@ fn verdict(json: Option<&str>) -> Result<Option<CaaVerdict>, StoreError> {
     .transpose()
 }
 
+/// The CAA verdict of a history entry's state, for diffs.
+impl HistoryEntry {
+    pub fn caa_states(&self) -> (Option<CaaVerdict>, Option<CaaVerdict>) {
+        if self.check != CheckKind::Caa {
+            return (None, None);
+        }
+        let parse = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+        };
+        (parse(&self.before), parse(&self.after))
+    }
+}
+
 impl Store {
     /// Every configured (not retired) target, ordered by name, wildcard, CA.
     pub async fn status(&self) -> Result<Vec<StatusRow>, StoreError> {
         let rows: Vec<StatusDbRow> = sqlx::query_as(
             "SELECT t.domain, t.wildcard, t.ca, s.status, s.since, s.last_checked, s.checks,
                     s.consecutive_errors, s.last_error, s.last_error_at
-             FROM targets t LEFT JOIN caa_state s ON s.target_id = t.id
+             FROM targets t
+             LEFT JOIN check_state s ON s.target_id = t.id AND s.check_kind = 'caa'
              WHERE t.retired_at IS NULL
              ORDER BY t.domain, t.wildcard, t.ca",
         )
@@ -146,11 +169,12 @@ impl Store {
             .collect()
     }
 
-    /// State changes, oldest first, including those of retired targets.
+    /// State changes of every check, oldest first, including those of
+    /// retired targets.
     pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows: Vec<HistoryDbRow> = sqlx::query_as(
             "SELECT e.id, e.at, t.domain, t.wildcard, t.ca, e.kind, e.before_status,
-                    e.after_status, e.blocks, e.detail,
+                    e.after_status, e.blocks, e.detail, e.check_kind,
                     bo.verdict_json AS before_json, ao.verdict_json AS after_json
              FROM events e
              JOIN targets t ON t.id = e.target_id
@@ -175,12 +199,13 @@ impl Store {
                     domain: domain(&r.domain)?,
                     wildcard: r.wildcard,
                     ca: r.ca,
-                    kind: EventKind::parse(&r.kind).ok_or_else(|| StoreError::Corrupt {
-                        what: "events.kind",
-                        detail: r.kind.clone(),
+                    check: CheckKind::parse(&r.check_kind).ok_or_else(|| StoreError::Corrupt {
+                        what: "events.check_kind",
+                        detail: r.check_kind.clone(),
                     })?,
-                    before_status: r.before_status.as_deref().map(status).transpose()?,
-                    after_status: status(&r.after_status)?,
+                    kind: r.kind,
+                    before_status: r.before_status,
+                    after_status: r.after_status,
                     blocks: r.blocks,
                     before: verdict(r.before_json.as_deref())?,
                     after: verdict(r.after_json.as_deref())?,

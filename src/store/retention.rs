@@ -1,5 +1,6 @@
 //! Retention: raw runs older than the configured period are folded into
-//! per-day counts and deleted. Events and observations are never pruned.
+//! per-day counts and deleted, and so are finished outbox rows. Events and
+//! observations are never pruned.
 
 use chrono::{DateTime, Utc};
 
@@ -12,18 +13,18 @@ const MS_PER_DAY: i64 = 86_400_000;
 pub struct PruneReport {
     /// Raw run rows deleted (after being counted into `run_days`).
     pub runs_deleted: u64,
+    /// Delivered or failed outbox rows deleted.
+    pub outbox_deleted: u64,
 }
 
 impl Store {
     /// Folds every raw run that started before `cutoff` into `run_days`,
-    /// then deletes it, in one transaction.
+    /// then deletes it, and deletes outbox rows finished before `cutoff`,
+    /// in one transaction.
     pub async fn prune_runs(&self, cutoff: DateTime<Utc>) -> Result<PruneReport, StoreError> {
+        let mut rec = self.recorder(Utc::now()).await?;
+        let tx = rec.conn();
         let cutoff = to_millis(cutoff);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::query("starting the retention prune"))?;
         sqlx::query(
             "INSERT INTO run_days (target_id, day, checks, errors, total_ms, max_ms)
              SELECT target_id, started_at / ?2, count(*), sum(outcome = 2), sum(duration_ms), max(duration_ms)
@@ -46,11 +47,22 @@ impl Store {
             .await
             .map_err(StoreError::query("deleting old runs"))?
             .rows_affected();
-        tx.commit()
-            .await
-            .map_err(StoreError::query("committing the retention prune"))?;
+        // Finished outbox rows (full alert JSON each) go too: what was sent
+        // where stays in `events` forever; the rows themselves would make
+        // the database grow with time, not with changes.
+        let outbox_deleted = sqlx::query(
+            "DELETE FROM alert_outbox
+             WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN ('delivered', 'failed')",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("deleting old outbox rows"))?
+        .rows_affected();
+        rec.commit().await?;
         Ok(PruneReport {
             runs_deleted: deleted,
+            outbox_deleted,
         })
     }
 

@@ -771,3 +771,31 @@ fn chain_remedy(problem: &PortProblem, name: &str, obs: &ReachObservation) -> St
 #[cfg(test)]
 #[path = "judge_tests.rs"]
 mod tests;
+
+/// Reachability in the shared store: a change of the fingerprint (verdict
+/// and kinds of problem) is an event; a probe that could not run at all
+/// (`error`) keeps the last observed state.
+impl crate::checks::state::Observed for ReachVerdict {
+    const CHECK: crate::findings::CheckKind = crate::findings::CheckKind::Reach;
+    const EVENTS: crate::checks::state::EventNames = crate::checks::state::EventNames {
+        change: "reach_change",
+        error: "probe_error",
+        recovered: "probe_recovered",
+    };
+
+    fn status_word(&self) -> &'static str {
+        self.verdict.as_str()
+    }
+
+    fn blocks(&self) -> bool {
+        self.blocks_issuance()
+    }
+
+    fn fingerprint(&self) -> Option<Vec<u8>> {
+        (self.verdict != ReachVerdictKind::Error).then(|| self.fingerprint().into_bytes())
+    }
+
+    fn error_message(&self) -> Option<String> {
+        (self.verdict == ReachVerdictKind::Error).then(|| self.reason.clone())
+    }
+}
