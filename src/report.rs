@@ -1,5 +1,5 @@
 //! The one-shot diagnosis of a name for a CA, as `certvigil check` prints it.
-//! The JSON shape is the contract in DESIGN.md ("The `check --format json`
+//! The JSON shape is the contract in docs/contracts.md ("The `check --format json`
 //! contract"): change it only additively.
 
 use serde::Serialize;

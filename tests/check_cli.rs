@@ -1,6 +1,6 @@
 //! `certvigil check`, the real binary against a real DNS server on loopback.
 //! Each test builds a small zone, runs the binary and asserts its exit code
-//! and its JSON Lines (the contract in DESIGN.md) or text output.
+//! and its JSON Lines (the contract in docs/contracts.md) or text output.
 
 mod support;
 

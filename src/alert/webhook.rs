@@ -3,7 +3,7 @@
 //!
 //! ## The `generic` format and its signature
 //!
-//! The body is the versioned JSON object of DESIGN.md (see [`generic_body`]).
+//! The body is the versioned JSON object of docs/contracts.md ("The webhook body") (see [`generic_body`]).
 //! When `secret_file`/`secret_env` is set, two headers are added:
 //!
 //! ```text
@@ -217,7 +217,7 @@ fn to_vec(v: Value) -> Vec<u8> {
     serde_json::to_vec(&v).expect("JSON values serialize")
 }
 
-/// DESIGN.md's generic body; fields beyond the contract are additive.
+/// docs/contracts.md's generic body; fields beyond the contract are additive.
 pub fn generic_body(alert: &Alert) -> Value {
     json!({
         "version": 1,

@@ -1,5 +1,5 @@
 //! `certvigil check`: a one-shot pre-flight for names and CAs, no database.
-//! Exit codes (DESIGN.md): 0 nothing blocks issuance, 1 something blocks,
+//! Exit codes (docs/contracts.md): 0 nothing blocks issuance, 1 something blocks,
 //! 2 bad usage, bad config or a bad name (the other names are still checked).
 
 use std::io::{IsTerminal, Write};

@@ -1,4 +1,4 @@
-//! The configuration file (DESIGN.md "Configuration contract"): what the
+//! The configuration file (docs/contracts.md "Configuration"): what the
 //! daemon watches, how often, and whom it tells.
 //!
 //! [`load`] and [`parse`] turn TOML into a [`Config`] whose values are
@@ -188,7 +188,7 @@ pub struct EmailChannel {
 /// The body a webhook expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookFormat {
-    /// certvigil's own JSON event (DESIGN.md).
+    /// certvigil's own JSON event (docs/contracts.md).
     Generic,
     Slack,
     Feishu,
@@ -242,7 +242,7 @@ pub struct Vantage {
     /// Agent bearer token or Globalping API token (agent and globalping
     /// only).
     pub token: Option<SecretSource>,
-    /// Whether this point is outside the mainland (DESIGN.md cause 2).
+    /// Whether this point is outside the mainland (docs/design.md cause 2).
     pub overseas: bool,
     /// Where the point is, in the operator's words (`"eu-central"`), for
     /// reports; free text.

@@ -3,7 +3,7 @@
 //!
 //! Why not `hickory_proto::op::Message::from_vec`? It decodes every record's
 //! data eagerly, and for CAA it refuses legal records (a tag longer than 15
-//! octets fails the whole message; see DESIGN.md). A monitor must report such
+//! octets fails the whole message; see docs/design.md "Reference notes"). A monitor must report such
 //! a record, not lose the answer, so responses are walked here record by
 //! record (RFC 1035 §4.1), with hickory-proto decoding the names (and their
 //! compression pointers, RFC 1035 §4.1.4), and record data kept as octets.

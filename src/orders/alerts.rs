@@ -1,6 +1,6 @@
 //! Order events as alerts for the outbox (`crate::alert`).
 //!
-//! DESIGN.md names the order events `order_blocked`, `order_stuck`,
+//! docs/contracts.md ("The webhook body") names the order events `order_blocked`, `order_stuck`,
 //! `order_deadline`, `order_failed` and `order_issued`; each is its own
 //! `alert::AlertKind` (the webhook's `event`), with `check = "order"` and
 //! the event name also in `after.event`. A condition that stops holding

@@ -190,7 +190,7 @@ pub struct OrderChecks {
     pub risk: Vec<(CertName, RiskAssessment)>,
 }
 
-/// The alert events of DESIGN.md for orders.
+/// The alert events of docs/contracts.md ("The webhook body") for orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderEventKind {

@@ -1,4 +1,4 @@
-//! Pending orders (issue #6, DESIGN.md cause 4): the certificate was paid
+//! Pending orders (issue #6, docs/design.md cause 4): the certificate was paid
 //! for or requested, the CA may even have mailed about it, yet it is not
 //! issued. certvigil follows every pending order, knows how long each status
 //! has held, checks what the order needs (its validation record, its CAA),

@@ -4,7 +4,7 @@
 //!
 //! Writers take a `&mut SqliteConnection` so the daemon can record an
 //! observation, its conditions and the alerts they cause (the outbox) in one
-//! transaction (DESIGN.md "Nothing lost").
+//! transaction (docs/design.md "Nothing lost").
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};

@@ -142,7 +142,7 @@ impl CaaVerdictKind {
 
 /// The judge's decision for one certificate name and one CA, with the
 /// explanation a person needs. Field names follow the `check --format json`
-/// contract in DESIGN.md (`caa` object).
+/// contract in docs/contracts.md (`caa` object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaaVerdict {
     pub verdict: CaaVerdictKind,

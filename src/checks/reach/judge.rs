@@ -1,6 +1,6 @@
 //! Judging reachability: observations in, verdict and findings out. No I/O.
 //!
-//! The verdict compares vantage points (DESIGN.md cause 2): `reachable`
+//! The verdict compares vantage points (docs/design.md cause 2): `reachable`
 //! when every vantage point got an HTTP answer, `geo_blocked` when some
 //! did but an overseas one did not (CAs validate from abroad, and since
 //! 2025-09 from several regions: BR §3.2.2.9 multi-perspective issuance

@@ -1,4 +1,4 @@
-//! Overseas reachability of the file-validation path (DESIGN.md cause 2,
+//! Overseas reachability of the file-validation path (docs/design.md cause 2,
 //! issue #5): can a CA abroad fetch `http(s)://NAME/.well-known/...` on
 //! ports 80 and 443?
 //!
