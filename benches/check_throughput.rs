@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench --bench check_throughput`. It
 //! 1. serves a generated zone of 10,000 names from the in-process loopback
-//!    DNS server of the tests (`tests/support/dns.rs`, own thread, query log
+//!    DNS server of the tests (`tests/it/support/dns.rs`, own thread, query log
 //!    off), with the query mix a real check meets: most names with their own
 //!    CAA RRset, some without (the climb reaches a parent), a few aliases
 //!    (the pre-erratum climb from the alias target) and a few forbidden;
@@ -24,7 +24,7 @@
 //! queries than predicted, so a broken benchmark never passes for a slow one.
 
 #[allow(dead_code)]
-#[path = "../tests/support/dns.rs"]
+#[path = "../tests/it/support/dns.rs"]
 mod testdns;
 
 use std::collections::{HashMap, HashSet};

@@ -10,7 +10,7 @@
 //! new, so the whole set is checked at once on start-up (the same path as a
 //! cycle: dispatch, concurrency bound, gather, judge, one transaction each).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::path::Path;

@@ -3,15 +3,15 @@
 //! brands must be flagged, ordinary names must not. Prints the figures that
 //! docs/risk.md reports:
 //!
-//!     cargo test --test risk_corpus -- --nocapture
+//!     cargo test --test it risk_corpus -- --nocapture
 
 use std::collections::BTreeMap;
 
 use certvigil::checks::risk::{RiskConfig, RiskModel};
 use certvigil::domain::CertName;
 
-const POSITIVES: &str = include_str!("data/risk/positives.txt");
-const NEGATIVES: &str = include_str!("data/risk/negatives.txt");
+const POSITIVES: &str = include_str!("../data/risk/positives.txt");
+const NEGATIVES: &str = include_str!("../data/risk/negatives.txt");
 
 /// Names of a corpus file with the `## ` section each belongs to.
 fn names(corpus: &str) -> Vec<(String, &str)> {

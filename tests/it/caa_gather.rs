@@ -1,7 +1,7 @@
-//! gather_caa against a real DNS server on 127.0.0.1 (tests/support/dns.rs):
+//! gather_caa against a real DNS server on 127.0.0.1 (tests/it/support/dns.rs):
 //! what the gatherer observes for each shape of answer a CA can meet.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

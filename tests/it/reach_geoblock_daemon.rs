@@ -12,7 +12,7 @@
 //! in the site's namespace drops the abroad address, and the daemon alerts.
 //! No packet leaves 127.0.0.0/8 and the namespaces the test made.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
@@ -101,6 +101,7 @@ fn reach_of(bench: &DaemonBench) -> Option<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: network namespaces"]
 async fn the_daemon_alerts_a_firewall_that_drops_the_abroad_network_as_geo_blocked() {
     // Declared first, dropped last: the processes go before the namespaces.
     let lab = GeoLab::new();

@@ -2,7 +2,7 @@
 //! Each test builds a small zone, runs the binary and asserts its exit code
 //! and its JSON Lines (the contract in docs/contracts.md) or text output.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

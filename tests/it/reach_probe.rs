@@ -2,7 +2,7 @@
 //! names resolved by a real DNS server on loopback: what a CA would see for
 //! a served canary, a 404, and the hostile and broken set-ups of issue #5.
 
-mod support;
+use crate::support;
 
 use std::net::Ipv4Addr;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! (python3-aiosmtpd) and a real HTTP receiver for the webhook. What the
 //! channels receive is what an operator would get.
 
-mod support;
+use crate::support;
 
 use certvigil::checks::caa::CaaRecord;
 use hmac::{Hmac, Mac};

@@ -3,7 +3,7 @@
 //! database meanwhile; SIGHUP reloads, SIGTERM stops; a restart keeps the
 //! history.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

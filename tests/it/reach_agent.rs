@@ -3,7 +3,7 @@
 //! probes only validation paths, and rate-limits. And the agent vantage
 //! point turns its refusals into vantage errors, not site failures.
 
-mod support;
+use crate::support;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

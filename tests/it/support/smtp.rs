@@ -51,7 +51,7 @@ pub fn unused_port() -> u16 {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_sink.py")
 }
 
 impl SmtpSink {

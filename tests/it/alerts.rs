@@ -2,7 +2,7 @@
 //! (python3-aiosmtpd) that parses what it receives, HTTP servers that record
 //! webhooks and answer scripted statuses, and real SQLite files.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! clock is an argument (`now`), so "eight hours later" is a value, not a
 //! wait.
 
-mod support;
+use crate::support;
 
 use certvigil::alert::{ChannelId, outbox};
 use certvigil::ca::Catalogue;

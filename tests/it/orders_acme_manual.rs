@@ -2,7 +2,7 @@
 //! JWS, and manual orders with file validation against a real HTTP server;
 //! validation records and CAA from the loopback DNS server.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -10,7 +10,7 @@
 //! the abroad address: the agent really cannot connect while the local
 //! vantage point can. No packet leaves the namespaces the test made.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
@@ -128,6 +128,7 @@ fn run_check(config: &std::path::Path) -> (Option<i32>, Value) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_firewall_that_drops_the_abroad_network_is_reported_geo_blocked() {
     let lab = GeoLab::new();
     let dns = TestDns::start_on(SocketAddr::new(IpAddr::V4(lab.root_addr), 0))

@@ -3,7 +3,7 @@
 //! proxy; a proxy that cannot reach the site is a site failure seen from
 //! there, a proxy that is down is a vantage error.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, Ipv4Addr};
 

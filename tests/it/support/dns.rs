@@ -23,7 +23,7 @@
 //!
 //! It is self-contained apart from hickory-proto (query parsing), tokio and
 //! certvigil's `CaaRecord`, so a bench can include it with
-//! `#[path = "../tests/support/dns.rs"] mod testdns;` and serve 10,000
+//! `#[path = "../tests/it/support/dns.rs"] mod testdns;` and serve 10,000
 //! generated names with [`TestDns::start_on`] and the setters (the zone is
 //! a `HashMap`, every query is O(labels)).
 

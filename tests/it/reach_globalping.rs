@@ -3,7 +3,7 @@
 //! measurement is created, is `in-progress` at first, then `finished` with
 //! one result per probe. And its rate limit is honoured.
 
-mod support;
+use crate::support;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,28 @@
+//! The integration tests, one binary: one link instead of one per file.
+//! Each module is one concern, tested against real servers on loopback
+//! started by `support` (DNS, SMTP, HTTP(S) sites and receivers, a proxy,
+//! the probe agent, Tencent Cloud and ACME mocks, network namespaces).
+//!
+//! Tests that need root (network namespaces, nftables) are
+//! `#[ignore = "needs root: network namespaces"]`: `cargo test` as a normal
+//! user passes and lists them as ignored; `.ci/run` runs them as root with
+//! `--include-ignored`.
+
+mod support;
+
+mod alerts;
+mod caa_gather;
+mod check_cli;
+mod config_check;
+mod daemon;
+mod daemon_alerts;
+mod orders_acme_manual;
+mod orders_tencent;
+mod reach_agent;
+mod reach_geoblock;
+mod reach_geoblock_daemon;
+mod reach_globalping;
+mod reach_probe;
+mod reach_proxy;
+mod risk_corpus;
+mod store;
