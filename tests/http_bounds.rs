@@ -18,8 +18,8 @@ use certvigil::checks::reach::{Ports, ProbeSettings, ProbeTarget, VantagePoint};
 use certvigil::config;
 use certvigil::dns::DnsHandle;
 use certvigil::domain::DomainName;
-use certvigil::orders::validation::{self, FileCheckSettings, FileFetcher, ValidationOutcome};
 use certvigil::orders::Requirement;
+use certvigil::orders::validation::{self, FileCheckSettings, FileFetcher, ValidationOutcome};
 use certvigil::store::Store;
 use chrono::{DateTime, Utc};
 use support::dns::TestDns;
@@ -162,7 +162,10 @@ async fn validation_does_not_follow_redirects_the_rules_forbid() {
         .await;
         match &outcome {
             ValidationOutcome::Unreachable { detail } => {
-                assert!(detail.contains("not followed") && detail.contains(why), "{detail}")
+                assert!(
+                    detail.contains("not followed") && detail.contains(why),
+                    "{detail}"
+                )
             }
             other => panic!("{path}: {other:?}"),
         }
@@ -253,7 +256,10 @@ async fn an_agent_password_is_never_in_its_errors() {
     // Up but refusing, with the URL echoed back in its answer.
     let refusing = HttpReceiver::start(
         vec![],
-        Reply::new(403, r#"{"error":"no access for http://u:PASS@agent/ token=PASS"}"#),
+        Reply::new(
+            403,
+            r#"{"error":"no access for http://u:PASS@agent/ token=PASS"}"#,
+        ),
     )
     .await;
     let up = format!("http://u:PASS@127.0.0.1:{}/", refusing.port);
@@ -377,12 +383,19 @@ async fn a_webhook_error_body_leaves_no_token_in_the_stored_error() {
         let mut tx = store.pool().begin().await.unwrap();
         outbox::enqueue(&mut tx, &alert(now), &ids).await.unwrap();
         tx.commit().await.unwrap();
-        let outcome = deliver::deliver_one(store.pool(), &chans[0], &DeliverConfig::default(), now, 0.5)
-            .await
-            .unwrap();
-        assert!(!format!("{outcome:?}").contains("SECRETTOKEN"), "{outcome:?}");
+        let outcome =
+            deliver::deliver_one(store.pool(), &chans[0], &DeliverConfig::default(), now, 0.5)
+                .await
+                .unwrap();
+        assert!(
+            !format!("{outcome:?}").contains("SECRETTOKEN"),
+            "{outcome:?}"
+        );
         let rows = outbox::all(store.pool(), 10).await.unwrap();
-        let stored = rows[0].last_error.as_deref().expect("the failure is recorded");
+        let stored = rows[0]
+            .last_error
+            .as_deref()
+            .expect("the failure is recorded");
         assert!(stored.contains("310000"), "{stored}");
         assert!(!stored.contains("SECRETTOKEN"), "{stored}");
     }

@@ -36,9 +36,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::channel::{ChannelId, SendError};
-use crate::http::{self, HttpError, redact};
 use super::{Alert, render};
 use crate::config::{WebhookChannel, WebhookFormat};
+use crate::http::{self, HttpError, redact};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,8 +112,8 @@ impl WebhookSender {
 
     pub async fn send(&self, alert: &Alert) -> Result<(), SendError> {
         let req = self.prepare(alert, Utc::now().timestamp())?;
-        let mut request = http::Request::post(req.url, req.body)
-            .header("content-type", "application/json");
+        let mut request =
+            http::Request::post(req.url, req.body).header("content-type", "application/json");
         for (name, value) in req.headers {
             request = request.header(name, &value);
         }

@@ -269,7 +269,11 @@ pub enum HttpError {
     Timeout { url: String, after: Duration },
     /// The body went past the cap; reading stopped there.
     #[error("{url} answered {status} with a body larger than {cap} bytes")]
-    BodyTooLarge { url: String, status: u16, cap: usize },
+    BodyTooLarge {
+        url: String,
+        status: u16,
+        cap: usize,
+    },
     #[error("{url} answered {status} but the body broke off: {detail}")]
     Body {
         url: String,
@@ -410,10 +414,7 @@ async fn read_capped(
         status,
         cap,
     };
-    if response
-        .content_length()
-        .is_some_and(|n| n > cap as u64)
-    {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
     let mut body = Vec::new();

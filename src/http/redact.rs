@@ -246,9 +246,7 @@ fn scrub_named_values(text: &str) -> String {
                 value_end = value_end.min(bytes.len());
             }
             None => {
-                let delimiter = |b: u8| {
-                    b.is_ascii_whitespace() || b"&\"',;}<>)]".contains(&b)
-                };
+                let delimiter = |b: u8| b.is_ascii_whitespace() || b"&\"',;}<>)]".contains(&b);
                 while value_end < bytes.len() && !delimiter(bytes[value_end]) {
                     value_end += 1;
                 }
@@ -323,7 +321,10 @@ mod tests {
         assert_eq!(shown.chars().count(), 11);
         assert!(shown.ends_with('…'));
         let shown = peer_text("line1\nFORGED\u{1b}[2J", 100);
-        assert!(!shown.contains('\n') && !shown.contains('\u{1b}'), "{shown}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown}"
+        );
         assert_eq!(peer_text("  ", 10), "(empty)");
     }
 
@@ -331,6 +332,9 @@ mod tests {
     fn userinfo_in_text_is_redacted() {
         let shown = peer_text("cannot reach https://u:PASS@agent/v1/probe: refused", 200);
         assert!(!shown.contains("PASS"), "{shown}");
-        assert!(shown.contains("https://[redacted]@agent/v1/probe"), "{shown}");
+        assert!(
+            shown.contains("https://[redacted]@agent/v1/probe"),
+            "{shown}"
+        );
     }
 }

@@ -116,9 +116,14 @@ const LIMITS: Limits = Limits {
 #[tokio::test]
 async fn a_small_body_is_read_whole() {
     let s = server(HashMap::from([("/f", Script::Body(200, "token-1"))])).await;
-    let got = fetch(&plain(), Request::get(s.url("/f")), &LIMITS, Redirects::None)
-        .await
-        .unwrap();
+    let got = fetch(
+        &plain(),
+        Request::get(s.url("/f")),
+        &LIMITS,
+        Redirects::None,
+    )
+    .await
+    .unwrap();
     assert_eq!((got.status, got.body.as_slice()), (200, &b"token-1"[..]));
     assert_eq!(got.final_url, s.url("/f"));
     assert!(got.chain.is_empty());
@@ -128,14 +133,29 @@ async fn a_small_body_is_read_whole() {
 async fn an_endless_body_stops_at_the_cap_with_a_typed_error() {
     let s = server(HashMap::from([("/big", Script::Endless)])).await;
     let started = std::time::Instant::now();
-    let err = fetch(&plain(), Request::get(s.url("/big")), &LIMITS, Redirects::None)
-        .await
-        .unwrap_err();
+    let err = fetch(
+        &plain(),
+        Request::get(s.url("/big")),
+        &LIMITS,
+        Redirects::None,
+    )
+    .await
+    .unwrap_err();
     assert!(
-        matches!(err, HttpError::BodyTooLarge { cap: 1024, status: 200, .. }),
+        matches!(
+            err,
+            HttpError::BodyTooLarge {
+                cap: 1024,
+                status: 200,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("body larger than 1024 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("body larger than 1024 bytes"),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
     // The server is stopped by the closed connection, not by a read to the
     // end: what it wrote is bounded by socket buffers.
@@ -147,9 +167,14 @@ async fn an_endless_body_stops_at_the_cap_with_a_typed_error() {
 #[tokio::test]
 async fn an_announced_length_over_the_cap_is_refused_before_reading() {
     let s = server(HashMap::from([("/big", Script::Announced(1_500_000_000))])).await;
-    let err = fetch(&plain(), Request::get(s.url("/big")), &LIMITS, Redirects::None)
-        .await
-        .unwrap_err();
+    let err = fetch(
+        &plain(),
+        Request::get(s.url("/big")),
+        &LIMITS,
+        Redirects::None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, HttpError::BodyTooLarge { .. }), "{err:?}");
 }
 
@@ -209,7 +234,10 @@ async fn a_redirect_loop_is_an_error() {
 async fn redirects_the_rules_forbid_are_not_followed() {
     let s = server(HashMap::from([
         ("/303", Script::Redirect(303, "/ok".into())),
-        ("/port", Script::Redirect(301, "http://127.0.0.1:9/ok".into())),
+        (
+            "/port",
+            Script::Redirect(301, "http://127.0.0.1:9/ok".into()),
+        ),
         ("/ftp", Script::Redirect(301, "ftp://127.0.0.1/ok".into())),
         ("/ok", Script::Body(200, "ok")),
     ]))
@@ -271,9 +299,14 @@ async fn the_hop_limit_holds() {
 #[tokio::test]
 async fn without_a_policy_a_redirect_is_the_answer() {
     let s = server(HashMap::from([("/r", Script::Redirect(307, "/x".into()))])).await;
-    let got = fetch(&plain(), Request::get(s.url("/r")), &LIMITS, Redirects::None)
-        .await
-        .unwrap();
+    let got = fetch(
+        &plain(),
+        Request::get(s.url("/r")),
+        &LIMITS,
+        Redirects::None,
+    )
+    .await
+    .unwrap();
     assert_eq!(got.status, 307);
     assert_eq!(got.location().as_deref(), Some("/x"));
 }
@@ -286,9 +319,14 @@ async fn a_silent_server_ends_at_the_total_deadline() {
         total: Duration::from_millis(300),
     };
     let started = std::time::Instant::now();
-    let err = fetch(&plain(), Request::get(s.url("/h")), &limits, Redirects::None)
-        .await
-        .unwrap_err();
+    let err = fetch(
+        &plain(),
+        Request::get(s.url("/h")),
+        &limits,
+        Redirects::None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, HttpError::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }

@@ -392,6 +392,12 @@ impl OrderProvider for TencentClient {
 
 fn classify(provider: &str, action: &'static str, e: ApiError, request_id: String) -> TencentError {
     let provider = provider.to_string();
+    // The API's message goes to logs and rows: cut and scrubbed like any
+    // peer's text.
+    let e = ApiError {
+        message: redact::peer_text(&e.message, 500),
+        ..e
+    };
     // Common error codes (API 3.0 "Common Error Codes"): RequestLimitExceeded
     // for the per-action frequency limit; the SSL service documents
     // LimitExceeded.RateLimitExceeded for its own.

@@ -143,10 +143,7 @@ impl FileFetcher {
             }
         }
         best.unwrap_or(ValidationOutcome::Unreachable {
-            detail: format!(
-                "{} cannot be fetched over http or https",
-                redact::url(url)
-            ),
+            detail: format!("{} cannot be fetched over http or https", redact::url(url)),
         })
     }
 

@@ -368,9 +368,10 @@ async fn fetch(
         Err(HttpError::Timeout { after, .. }) => {
             failed(Failure::Timeout, format!("no answer within {after:?}"))
         }
-        Err(HttpError::Body { kind, detail, .. }) => {
-            failed(failure_of(kind), format!("while reading the body: {detail}"))
-        }
+        Err(HttpError::Body { kind, detail, .. }) => failed(
+            failure_of(kind),
+            format!("while reading the body: {detail}"),
+        ),
         Err(HttpError::Send { kind, detail, .. }) => failed(failure_of(kind), detail),
         Err(e) => failed(failure_of(e.kind()), e.to_string()),
     };
