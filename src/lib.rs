@@ -12,6 +12,7 @@ pub mod dns;
 pub mod domain;
 pub mod drift;
 pub mod findings;
+pub mod http;
 pub mod orders;
 pub mod recording;
 pub mod report;

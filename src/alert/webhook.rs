@@ -18,11 +18,13 @@
 //!
 //! ## Failure
 //!
-//! Every attempt has a connect and a total timeout, follows no redirect (a
-//! redirect would replay a signed request elsewhere), reads at most
-//! [`MAX_RESPONSE_BYTES`] of the answer, and counts as failed on any non-2xx
-//! status, and on the 200 answers DingTalk, WeCom and Feishu use for errors
-//! (`errcode`/`code`/`StatusCode` other than 0).
+//! Every attempt goes through `crate::http`: a connect and a total timeout,
+//! no redirect followed (a redirect would replay a signed request
+//! elsewhere), at most [`MAX_RESPONSE_BYTES`] of the answer read. It counts
+//! as failed on any non-2xx status, and on the 200 answers DingTalk, WeCom
+//! and Feishu use for errors (`errcode`/`code`/`StatusCode` other than 0).
+//! What an error keeps of the answer is cut and scrubbed of query strings
+//! and tokens ([`redact::peer_text`]).
 
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ use sha2::Sha256;
 use super::channel::{ChannelId, SendError};
 use super::{Alert, render};
 use crate::config::{WebhookChannel, WebhookFormat};
+use crate::http::{self, HttpError, redact};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,12 +77,7 @@ pub struct PreparedRequest {
 impl WebhookSender {
     pub fn new(cfg: WebhookChannel) -> Self {
         crate::tls::ensure_crypto_provider();
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("certvigil/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = http::client(&http::ClientOptions::api(CONNECT_TIMEOUT, TOTAL_TIMEOUT))
             .expect("a client with static settings builds");
         Self {
             id: ChannelId::for_webhook(&cfg),
@@ -114,43 +112,58 @@ impl WebhookSender {
 
     pub async fn send(&self, alert: &Alert) -> Result<(), SendError> {
         let req = self.prepare(alert, Utc::now().timestamp())?;
-        let mut builder = self
-            .client
-            .post(req.url)
-            .header("content-type", "application/json");
+        let mut request =
+            http::Request::post(req.url, req.body).header("content-type", "application/json");
         for (name, value) in req.headers {
-            builder = builder.header(name, value);
+            request = request.header(name, &value);
         }
-        let mut resp = builder
-            .body(req.body)
-            .send()
-            .await
-            .map_err(|e| SendError::Http {
-                channel: self.id.clone(),
-                detail: describe(e),
-            })?;
-        let status = resp.status();
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = MAX_RESPONSE_BYTES - body.len();
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if body.len() >= MAX_RESPONSE_BYTES {
-                        break;
+        let limits = http::Limits {
+            body_cap: MAX_RESPONSE_BYTES,
+            total: TOTAL_TIMEOUT,
+        };
+        let (status, text) =
+            match http::fetch(&self.client, request, &limits, http::Redirects::None).await {
+                Ok(answer) => (
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body).into_owned(),
+                ),
+                // A 2xx is a delivery for formats judged by status alone;
+                // the chat robots' verdict is in a body too large to be one.
+                Err(HttpError::BodyTooLarge { status, cap, .. }) => {
+                    let judged_by_status = matches!(
+                        self.cfg.format,
+                        WebhookFormat::Generic | WebhookFormat::Slack
+                    );
+                    if (200..300).contains(&status) && judged_by_status {
+                        return Ok(());
                     }
+                    let body = format!("an answer larger than {cap} bytes, not read");
+                    return Err(if (200..300).contains(&status) {
+                        SendError::Refused {
+                            channel: self.id.clone(),
+                            body,
+                        }
+                    } else {
+                        SendError::Status {
+                            channel: self.id.clone(),
+                            status,
+                            body,
+                        }
+                    });
                 }
-                Ok(None) => break,
-                // The status is what counts; a broken answer body after a 2xx
-                // is judged on what arrived.
-                Err(_) => break,
-            }
-        }
-        let text = String::from_utf8_lossy(&body);
-        if !status.is_success() {
+                // No URL in the error: `without_url` in the helper, and
+                // the chat webhook URLs carry their token besides.
+                Err(e) => {
+                    return Err(SendError::Http {
+                        channel: self.id.clone(),
+                        detail: describe(&e),
+                    });
+                }
+            };
+        if !(200..300).contains(&status) {
             return Err(SendError::Status {
                 channel: self.id.clone(),
-                status: status.as_u16(),
+                status,
                 body: excerpt(&text),
             });
         }
@@ -291,9 +304,12 @@ fn refused_in_body(format: WebhookFormat, body: &str) -> Option<String> {
     None
 }
 
+/// What of a receiver's answer an error keeps: short, and scrubbed of
+/// query strings and token values (DingTalk echoes the request URL with
+/// its `access_token` in some errors), since errors go to `status`, the
+/// log and the outbox row.
 fn excerpt(body: &str) -> String {
-    let t = truncate(body.trim(), 300);
-    if t.is_empty() { "(empty)".into() } else { t }
+    redact::peer_text(body, redact::PEER_EXCERPT_CHARS)
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
@@ -308,19 +324,18 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// reqwest's top-level message hides whether it was a timeout, a refused
-/// connection or TLS; the source chain says which. URLs are stripped,
-/// because chat webhook URLs carry their access token.
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+/// A transport failure without any URL: the helper's error names the
+/// URL (redacted), but a chat webhook's path may itself be the secret
+/// (Slack's `/services/T/B/XXXX`), so only the failure is kept.
+fn describe(e: &HttpError) -> String {
+    match e {
+        HttpError::Send { detail, .. } | HttpError::Body { detail, .. } => detail.clone(),
+        HttpError::Timeout { after, .. } => format!("no complete answer within {after:?}"),
+        other => {
+            let text = other.to_string();
+            redact::peer_text(&text, 1000)
+        }
     }
-    out
 }
 
 #[cfg(test)]

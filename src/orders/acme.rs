@@ -36,9 +36,15 @@ use super::{
 use crate::ca::CaChoice;
 use crate::config::{AcmeProvider, SecretError, SecretSource};
 use crate::domain::{CertName, DomainName};
+use crate::http::{self, HttpError, redact};
 
 /// The error types of RFC 8555 §6.7 certvigil reacts to.
 const BAD_NONCE: &str = "urn:ietf:params:acme:error:badNonce";
+/// One request to the ACME server, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read: an order with the 100 names a certificate
+/// may hold is some tens of KiB.
+pub const API_REPLY_CAP: usize = 1024 * 1024;
 
 #[derive(Debug, Error)]
 pub enum AcmeError {
@@ -323,15 +329,15 @@ struct Fetched {
 impl AcmeClient {
     pub fn new(settings: AcmeSettings) -> Result<Self, AcmeError> {
         crate::tls::ensure_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("certvigil/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| AcmeError::Http {
-                provider: settings.name.clone(),
-                url: "-".into(),
-                detail: e.to_string(),
-            })?;
+        let http = http::client(&http::ClientOptions::api(
+            Duration::from_secs(10),
+            REQUEST_TIMEOUT,
+        ))
+        .map_err(|e| AcmeError::Http {
+            provider: settings.name.clone(),
+            url: "-".into(),
+            detail: e.to_string(),
+        })?;
         Ok(Self {
             session: Mutex::new(Session {
                 kid: settings.account_url.clone(),
@@ -367,23 +373,33 @@ impl AcmeClient {
             })
     }
 
-    fn http_err(&self, url: &Url, e: reqwest::Error) -> AcmeError {
-        AcmeError::Http {
-            provider: self.provider(),
-            url: url.to_string(),
-            detail: e.to_string(),
-        }
+    /// One request, no redirect followed, the answer capped.
+    async fn send(&self, request: http::Request) -> Result<http::Fetched, AcmeError> {
+        let url = request.url.clone();
+        let limits = http::Limits {
+            body_cap: API_REPLY_CAP,
+            total: REQUEST_TIMEOUT,
+        };
+        http::fetch(&self.http, request, &limits, http::Redirects::None)
+            .await
+            .map_err(|e| match e {
+                e @ HttpError::BodyTooLarge { .. } => AcmeError::BadResponse {
+                    provider: self.provider(),
+                    url: redact::url(&url),
+                    detail: e.to_string(),
+                },
+                e => AcmeError::Http {
+                    provider: self.provider(),
+                    url: redact::url(&url),
+                    detail: e.to_string(),
+                },
+            })
     }
 
     /// Reads a resource: GET, then POST-as-GET when the server wants it.
     async fn fetch(&self, url: &Url) -> Result<Fetched, AcmeError> {
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| self.http_err(url, e))?;
-        let status = response.status();
+        let response = self.send(http::Request::get(url.clone())).await?;
+        let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
         if matches!(
             status,
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -393,25 +409,17 @@ impl AcmeClient {
         self.read(url, response).await
     }
 
-    async fn read(&self, url: &Url, response: reqwest::Response) -> Result<Fetched, AcmeError> {
-        let status = response.status();
-        if let Some(n) = response
-            .headers()
-            .get("Replay-Nonce")
-            .and_then(|v| v.to_str().ok())
-        {
+    async fn read(&self, url: &Url, response: http::Fetched) -> Result<Fetched, AcmeError> {
+        let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if let Some(n) = response.header("Replay-Nonce") {
             self.session.lock().await.nonce = Some(n.to_string());
         }
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let text = response.text().await.map_err(|e| self.http_err(url, e))?;
+        let retry_after = response.header("Retry-After").and_then(parse_retry_after);
+        let text = String::from_utf8_lossy(&response.body).into_owned();
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             return Err(AcmeError::RateLimited {
                 provider: self.provider(),
-                url: url.to_string(),
+                url: redact::url(url),
                 status: status.as_u16(),
                 retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
             });
@@ -425,17 +433,18 @@ impl AcmeClient {
                         p.kind.unwrap_or_default()
                     )
                 })
-                .unwrap_or_else(|_| text.chars().take(200).collect());
+                .map(|d| redact::peer_text(&d, redact::PEER_EXCERPT_CHARS))
+                .unwrap_or_else(|_| redact::peer_text(&text, redact::PEER_EXCERPT_CHARS));
             return Err(AcmeError::Server {
                 provider: self.provider(),
-                url: url.to_string(),
+                url: redact::url(url),
                 status: status.as_u16(),
                 detail,
             });
         }
         let body = serde_json::from_str(&text).map_err(|e| AcmeError::BadResponse {
             provider: self.provider(),
-            url: url.to_string(),
+            url: redact::url(url),
             detail: e.to_string(),
         })?;
         Ok(Fetched { body })
@@ -444,7 +453,7 @@ impl AcmeClient {
     async fn post_as_get(&self, url: &Url) -> Result<Fetched, AcmeError> {
         let key = self.key()?.ok_or_else(|| AcmeError::NeedsAccountKey {
             provider: self.provider(),
-            url: url.to_string(),
+            url: redact::url(url),
         })?;
         let kid = self.account_url(&key).await?;
         // One retry on badNonce (RFC 8555 §6.5: the error carries a fresh nonce).
@@ -457,13 +466,11 @@ impl AcmeClient {
                 }
             })?;
             let response = self
-                .http
-                .post(url.clone())
-                .header("Content-Type", "application/jose+json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.http_err(url, e))?;
+                .send(
+                    http::Request::post(url.clone(), body.into_bytes())
+                        .header("Content-Type", "application/jose+json"),
+                )
+                .await?;
             match self.read(url, response).await {
                 Err(AcmeError::Server { detail, .. })
                     if attempt == 0 && detail.contains(BAD_NONCE) =>
@@ -491,14 +498,7 @@ impl AcmeClient {
                 provider: self.provider(),
             })?;
         let d = self
-            .read(
-                &dir,
-                self.http
-                    .get(dir.clone())
-                    .send()
-                    .await
-                    .map_err(|e| self.http_err(&dir, e))?,
-            )
+            .read(&dir, self.send(http::Request::get(dir.clone())).await?)
             .await?;
         let url_of = |k: &str| {
             d.body
@@ -507,7 +507,7 @@ impl AcmeClient {
                 .and_then(|u| Url::parse(u).ok())
                 .ok_or_else(|| AcmeError::BadResponse {
                     provider: self.provider(),
-                    url: dir.to_string(),
+                    url: redact::url(&dir),
                     detail: format!("the directory has no {k} URL"),
                 })
         };
@@ -523,20 +523,13 @@ impl AcmeClient {
             return Ok(n);
         }
         let (new_nonce, _) = self.directory().await?;
-        let response = self
-            .http
-            .head(new_nonce.clone())
-            .send()
-            .await
-            .map_err(|e| self.http_err(&new_nonce, e))?;
+        let response = self.send(http::Request::head(new_nonce.clone())).await?;
         response
-            .headers()
-            .get("Replay-Nonce")
-            .and_then(|v| v.to_str().ok())
+            .header("Replay-Nonce")
             .map(str::to_string)
             .ok_or_else(|| AcmeError::BadResponse {
                 provider: self.provider(),
-                url: new_nonce.to_string(),
+                url: redact::url(&new_nonce),
                 detail: "newNonce gave no Replay-Nonce header".into(),
             })
     }
@@ -560,22 +553,16 @@ impl AcmeClient {
             detail,
         })?;
         let response = self
-            .http
-            .post(new_account.clone())
-            .header("Content-Type", "application/jose+json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.http_err(&new_account, e))?;
-        let location = response
-            .headers()
-            .get("Location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .send(
+                http::Request::post(new_account.clone(), body.into_bytes())
+                    .header("Content-Type", "application/jose+json"),
+            )
+            .await?;
+        let location = response.header("Location").map(str::to_string);
         self.read(&new_account, response).await?;
         let kid = location.ok_or_else(|| AcmeError::BadResponse {
             provider: self.provider(),
-            url: new_account.to_string(),
+            url: redact::url(&new_account),
             detail: "newAccount gave no Location (the account URL)".into(),
         })?;
         self.session.lock().await.kid = Some(kid.clone());
@@ -609,7 +596,7 @@ impl AcmeClient {
     fn parse<T: serde::de::DeserializeOwned>(&self, url: &Url, f: Fetched) -> Result<T, AcmeError> {
         serde_json::from_value(f.body).map_err(|e| AcmeError::BadResponse {
             provider: self.provider(),
-            url: url.to_string(),
+            url: redact::url(url),
             detail: e.to_string(),
         })
     }
@@ -831,7 +818,7 @@ pub fn observation_of(
         display_name: names
             .first()
             .map(ToString::to_string)
-            .unwrap_or_else(|| url.to_string()),
+            .unwrap_or_else(|| redact::url(url)),
         ca: settings.ca.clone(),
         ca_label: settings
             .ca

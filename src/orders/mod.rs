@@ -212,7 +212,10 @@ impl Requirement {
             Requirement::DnsTxt { name, value } => format!("TXT record {name} = \"{value}\""),
             Requirement::DnsCname { name, target } => format!("CNAME record {name} -> {target}"),
             Requirement::File { url, content } => {
-                format!("file {url} containing \"{content}\"")
+                format!(
+                    "file {} containing \"{content}\"",
+                    crate::http::redact::url(url)
+                )
             }
         }
     }

@@ -42,7 +42,7 @@ pub enum PollerError {
     #[error("cannot set up the order sources: {0}")]
     Sources(#[from] OrderSetupError),
     #[error("cannot set up the validation-file checks of orders: {0}")]
-    Files(#[source] reqwest::Error),
+    Files(#[source] crate::http::HttpError),
 }
 
 impl OrderPolling {

@@ -33,6 +33,7 @@ use super::{
 use crate::ca::{CaChoice, Catalogue};
 use crate::config::{Provider, SecretError, SecretSource};
 use crate::domain::{CertName, DomainName};
+use crate::http::{self, HttpError, redact};
 
 /// The public endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://ssl.tencentcloudapi.com";
@@ -41,6 +42,11 @@ pub const VERSION: &str = "2019-12-05";
 /// How long to back off when throttled and the API gives no hint: the
 /// documented limits are per second (10-20 requests/s per action).
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
+/// One API call, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read: a page of 100 certificates with their
+/// validation details is some hundreds of KiB.
+pub const API_REPLY_CAP: usize = 4 * 1024 * 1024;
 /// Page size for listings (the documented maximum of DescribeCertificates
 /// is 1000; logs are fetched 100 at a time).
 const PAGE: u64 = 100;
@@ -145,21 +151,21 @@ impl TencentClient {
             (None, _) => {
                 return Err(TencentError::BadEndpoint {
                     provider: provider.name.clone(),
-                    endpoint: endpoint.to_string(),
+                    endpoint: redact::url(&endpoint),
                 });
             }
         };
         crate::tls::ensure_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("certvigil/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TencentError::Http {
-                provider: provider.name.clone(),
-                action: "client set-up",
-                endpoint: endpoint.to_string(),
-                detail: e.to_string(),
-            })?;
+        let http = http::client(&http::ClientOptions::api(
+            Duration::from_secs(10),
+            REQUEST_TIMEOUT,
+        ))
+        .map_err(|e| TencentError::Http {
+            provider: provider.name.clone(),
+            action: "client set-up",
+            endpoint: redact::url(&endpoint),
+            detail: e.to_string(),
+        })?;
         Ok(Self {
             source: provider.name.clone(),
             endpoint,
@@ -198,35 +204,38 @@ impl TencentClient {
             },
         );
         tracing::debug!(provider = %self.source, action, "calling Tencent Cloud SSL API");
-        let http_err = |detail: String| TencentError::Http {
-            provider: self.source.clone(),
-            action,
-            endpoint: self.endpoint.to_string(),
-            detail,
-        };
-        let response = self
-            .http
-            .post(self.endpoint.clone())
-            .header("Content-Type", tc3::CONTENT_TYPE)
-            .header("Host", &self.host)
-            .header("X-TC-Action", action)
-            .header("X-TC-Version", VERSION)
-            .header("X-TC-Timestamp", timestamp.to_string())
-            .header(
-                "Authorization",
-                tc3::authorization(secret_id.expose(), &signed),
-            )
-            .body(payload)
-            .send()
-            .await
-            .map_err(|e| http_err(e.to_string()))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| http_err(e.to_string()))?;
         let bad = |detail: String| TencentError::BadResponse {
             provider: self.source.clone(),
             action,
             detail,
         };
+        let request = http::Request::post(self.endpoint.clone(), payload)
+            .header("Content-Type", tc3::CONTENT_TYPE)
+            .header("Host", &self.host)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", VERSION)
+            .header("X-TC-Timestamp", &timestamp.to_string())
+            .header(
+                "Authorization",
+                &tc3::authorization(secret_id.expose(), &signed),
+            );
+        let limits = http::Limits {
+            body_cap: API_REPLY_CAP,
+            total: REQUEST_TIMEOUT,
+        };
+        let response = http::fetch(&self.http, request, &limits, http::Redirects::None)
+            .await
+            .map_err(|e| match e {
+                e @ HttpError::BodyTooLarge { .. } => bad(e.to_string()),
+                e => TencentError::Http {
+                    provider: self.source.clone(),
+                    action,
+                    endpoint: redact::url(&self.endpoint),
+                    detail: e.to_string(),
+                },
+            })?;
+        let status = response.status;
+        let text = String::from_utf8_lossy(&response.body);
         let envelope: Envelope = serde_json::from_str(&text).map_err(|e| {
             bad(format!(
                 "HTTP {status}, body is not the API's JSON envelope ({e})"
@@ -383,6 +392,12 @@ impl OrderProvider for TencentClient {
 
 fn classify(provider: &str, action: &'static str, e: ApiError, request_id: String) -> TencentError {
     let provider = provider.to_string();
+    // The API's message goes to logs and rows: cut and scrubbed like any
+    // peer's text.
+    let e = ApiError {
+        message: redact::peer_text(&e.message, 500),
+        ..e
+    };
     // Common error codes (API 3.0 "Common Error Codes"): RequestLimitExceeded
     // for the per-action frequency limit; the SSL service documents
     // LimitExceeded.RateLimitExceeded for its own.

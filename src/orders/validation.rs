@@ -12,7 +12,9 @@
 //! - File (BR §3.2.2.4.18, RFC 8555 §8.3): `GET` of the URL over http, then
 //!   https when http did not show it (Tencent Cloud accepts either, and
 //!   ignores HTTPS certificate errors); a 2xx whose body, trimmed, is the
-//!   value. At most two redirects, as Tencent Cloud follows.
+//!   value. Redirects only as BR §3.2.2.4.18 allows (301/302/307/308, http
+//!   or https, ports 80/443) and at most two, as Tencent Cloud follows;
+//!   bodies are capped at [`FILE_BODY_CAP`] (`crate::http`).
 //!
 //! The file is fetched from this host only. The reachability check
 //! (`checks::reach`, from several vantage points including abroad) had not
@@ -25,7 +27,9 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use super::{Requirement, ValidationRequirement};
+use crate::checks::reach::model::Ports;
 use crate::dns::{DnsHandle, QueryError};
+use crate::http::{self, HttpError, redact};
 
 /// How the file check connects. Only tests change the ports
 /// (`[reach] http_port`/`https_port`).
@@ -94,6 +98,14 @@ pub struct ValidationCheck {
     pub outcome: ValidationOutcome,
 }
 
+/// Octets of a validation file read at most: a token is a few dozen; the
+/// reach probe and Let's Encrypt read no more than this either.
+pub const FILE_BODY_CAP: usize = 64 * 1024;
+
+/// Redirects Tencent Cloud's validator follows (its file validation guide);
+/// the reach check applies the stricter per-CA limits.
+pub const MAX_REDIRECTS: usize = 2;
+
 /// Fetches validation files. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct FileFetcher {
@@ -102,18 +114,13 @@ pub struct FileFetcher {
 }
 
 impl FileFetcher {
-    pub fn new(settings: FileCheckSettings) -> Result<Self, reqwest::Error> {
-        crate::tls::ensure_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::limited(2))
-            // Tencent Cloud's validator ignores HTTPS certificate errors
-            // (its file validation guide), and so does this check, so a
-            // self-signed certificate does not hide a correct file.
-            .tls_danger_accept_invalid_certs(true)
-            .no_proxy()
-            .user_agent(concat!("certvigil/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(settings: FileCheckSettings) -> Result<Self, HttpError> {
+        let mut options = http::ClientOptions::new(settings.timeout, settings.timeout);
+        // Tencent Cloud's validator ignores HTTPS certificate errors (its
+        // file validation guide), and so does this check, so a self-signed
+        // certificate does not hide a correct file.
+        options.accept_invalid_certs = true;
+        let client = http::client(&options)?;
         Ok(Self { client, settings })
     }
 
@@ -136,59 +143,70 @@ impl FileFetcher {
             }
         }
         best.unwrap_or(ValidationOutcome::Unreachable {
-            detail: format!("{url} cannot be fetched over http or https"),
+            detail: format!("{} cannot be fetched over http or https", redact::url(url)),
         })
     }
 
+    /// One look, as the CA looks: redirects only as BR §3.2.2.4.18 allows
+    /// (status, scheme, the validation ports), at most [`MAX_REDIRECTS`],
+    /// and a body no larger than a validation file can be.
     async fn fetch(&self, url: &reqwest::Url, content: &str) -> ValidationOutcome {
-        let response = match self.client.get(url.clone()).send().await {
-            Ok(r) => r,
+        let shown = redact::url(url);
+        let limits = http::Limits {
+            body_cap: FILE_BODY_CAP,
+            total: self.settings.timeout,
+        };
+        let redirects = http::Redirects::Validation {
+            ports: Ports {
+                http: self.settings.http_port,
+                https: self.settings.https_port,
+            },
+            max_hops: MAX_REDIRECTS,
+        };
+        let answer = match http::fetch(
+            &self.client,
+            http::Request::get(url.clone()),
+            &limits,
+            redirects,
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(HttpError::BodyTooLarge { status, cap, .. }) if (200..300).contains(&status) => {
+                return ValidationOutcome::Wrong {
+                    found: vec![format!("(more than {cap} bytes)")],
+                    detail: format!(
+                        "GET {shown} returned a body larger than {cap} bytes, not the value the CA expects"
+                    ),
+                };
+            }
             Err(e) => {
                 return ValidationOutcome::Unreachable {
-                    detail: format!("GET {url} failed: {}", error_chain(&e)),
+                    detail: format!("GET {shown}: {e}"),
                 };
             }
         };
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
+        let status = answer.status;
+        if status == 404 {
             return ValidationOutcome::Missing {
-                detail: format!("GET {url} answered 404 Not Found"),
+                detail: format!("GET {shown} answered 404 Not Found"),
             };
         }
-        if !status.is_success() {
+        if !answer.is_success() {
             return ValidationOutcome::Unreachable {
-                detail: format!("GET {url} answered {status}; the CA needs a 2xx"),
+                detail: format!("GET {shown} answered {status}; the CA needs a 2xx"),
             };
         }
-        let body = match response.text().await {
-            Ok(b) => b,
-            Err(e) => {
-                return ValidationOutcome::Unreachable {
-                    detail: format!("GET {url}: the body could not be read: {e}"),
-                };
-            }
-        };
+        let body = String::from_utf8_lossy(&answer.body);
         if body.trim() == content.trim() {
             ValidationOutcome::InPlace
         } else {
-            let shown: String = body.trim().chars().take(200).collect();
             ValidationOutcome::Wrong {
-                found: vec![shown],
-                detail: format!("GET {url} returned other content than the CA expects"),
+                found: vec![redact::peer_text(&body, 200)],
+                detail: format!("GET {shown} returned other content than the CA expects"),
             }
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
 }
 
 /// Checks every requirement, concurrently.

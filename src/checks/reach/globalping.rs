@@ -29,9 +29,13 @@ use super::model::{
     BodyObservation, Failure, HopObservation, HopOutcome, PortObservation, ProbeObservation,
     ProbeTarget, Scheme,
 };
-use super::probe::{ProbeSettings, body_matches, chain_text};
+use super::probe::{ProbeSettings, body_matches};
+use crate::http::{self, HttpError, redact};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.globalping.io";
+/// The largest API answer read: a measurement of a few probes, each with
+/// a body Globalping itself cuts at 10 KB, is far below this.
+pub const API_REPLY_CAP: usize = 4 * 1024 * 1024;
 
 /// "At most twice a second" (the API's guidance for polling).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -167,12 +171,11 @@ struct Timings {
 impl GlobalpingClient {
     pub fn new(endpoint: Url, token: Option<String>) -> Self {
         crate::tls::ensure_crypto_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("certvigil/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a client without custom TLS settings builds");
+        let http = http::client(&http::ClientOptions::api(
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        ))
+        .expect("a client without custom TLS settings builds");
         Self {
             endpoint,
             token,
@@ -188,15 +191,36 @@ impl GlobalpingClient {
         base.join(path).expect("a relative API path joins")
     }
 
+    /// The endpoint as shown and as the rate-limit key (credentials
+    /// redacted).
     fn endpoint_key(&self) -> String {
-        self.endpoint.to_string()
+        redact::url(&self.endpoint)
     }
 
-    fn network(&self, e: &reqwest::Error) -> GlobalpingError {
-        GlobalpingError::Network {
-            endpoint: self.endpoint_key(),
-            detail: chain_text(e),
+    fn network(&self, e: HttpError) -> GlobalpingError {
+        match e {
+            e @ HttpError::BodyTooLarge { .. } => GlobalpingError::Answer {
+                endpoint: self.endpoint_key(),
+                detail: e.to_string(),
+            },
+            e => GlobalpingError::Network {
+                endpoint: self.endpoint_key(),
+                detail: e.to_string(),
+            },
         }
+    }
+
+    async fn send(&self, mut request: http::Request) -> Result<http::Fetched, GlobalpingError> {
+        if let Some(t) = &self.token {
+            request = request.bearer(t);
+        }
+        let limits = http::Limits {
+            body_cap: API_REPLY_CAP,
+            total: Duration::from_secs(30),
+        };
+        http::fetch(&self.http, request, &limits, http::Redirects::None)
+            .await
+            .map_err(|e| self.network(e))
     }
 
     /// Notes the rate-limit headers of an answer.
@@ -240,14 +264,12 @@ impl GlobalpingClient {
                 });
             }
         }
-        let mut request = self.http.post(self.url("v1/measurements")).json(body);
-        if let Some(t) = &self.token {
-            request = request.bearer_auth(t);
-        }
-        let response = request.send().await.map_err(|e| self.network(&e))?;
-        let status = response.status();
-        let limited = self.honour_limits(status, response.headers());
-        let bytes = response.bytes().await.map_err(|e| self.network(&e))?;
+        let response = self
+            .send(http::Request::post_json(self.url("v1/measurements"), body))
+            .await?;
+        let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let limited = self.honour_limits(status, &response.headers);
+        let bytes = response.body;
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(GlobalpingError::RateLimited {
                 endpoint: self.endpoint_key(),
@@ -262,9 +284,8 @@ impl GlobalpingClient {
                         .and_then(|m| m.as_str())
                         .map(str::to_string)
                 })
-                .unwrap_or_else(|| {
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned()
-                });
+                .map(|m| redact::peer_text(&m, redact::PEER_EXCERPT_CHARS))
+                .unwrap_or_else(|| redact::peer_bytes(&bytes));
             return Err(GlobalpingError::Api {
                 endpoint: self.endpoint_key(),
                 status: status.as_u16(),
@@ -283,18 +304,17 @@ impl GlobalpingClient {
         let started = Instant::now();
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;
-            let mut request = self.http.get(self.url(&format!("v1/measurements/{id}")));
-            if let Some(t) = &self.token {
-                request = request.bearer_auth(t);
-            }
-            let response = request.send().await.map_err(|e| self.network(&e))?;
-            let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| self.network(&e))?;
-            if !status.is_success() {
+            let response = self
+                .send(http::Request::get(
+                    self.url(&format!("v1/measurements/{id}")),
+                ))
+                .await?;
+            let bytes = response.body;
+            if !(200..300).contains(&response.status) {
                 return Err(GlobalpingError::Api {
                     endpoint: self.endpoint_key(),
-                    status: status.as_u16(),
-                    message: String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
+                    status: response.status,
+                    message: redact::peer_bytes(&bytes),
                 });
             }
             let m: Measurement =

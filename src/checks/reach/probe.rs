@@ -10,13 +10,11 @@
 //! or hostile servers cannot hold a probe.
 
 use std::collections::HashSet;
-use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 use reqwest::Url;
-use reqwest::redirect::Policy;
 
 use super::model::{
     AddressObservation, BodyObservation, Failure, HopObservation, HopOutcome, PortObservation,
@@ -25,6 +23,7 @@ use super::model::{
 use super::redirect;
 use crate::dns::DnsHandle;
 use crate::domain::DomainName;
+use crate::http::{self, FailureKind, HttpError, redact};
 
 /// Limits of one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +238,7 @@ async fn fetch(
 ) -> HopObservation {
     let started = Instant::now();
     let hop = |addresses: Vec<IpAddr>, outcome: HopOutcome| HopObservation {
-        url: url.to_string(),
+        url: redact::url(url),
         addresses,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         outcome,
@@ -248,23 +247,19 @@ async fn fetch(
     let host = url.host_str().unwrap_or_default().to_string();
     let port = url.port_or_known_default().unwrap_or(80);
 
-    let mut builder = reqwest::Client::builder()
-        .redirect(Policy::none())
-        // CAs ignore certificate errors for file validation (Tencent Cloud
-        // says so; BR §3.2.2.4.18 only asks for the file's content).
-        .danger_accept_invalid_certs(true)
-        .connect_timeout(settings.connect_timeout)
-        .timeout(settings.request_timeout)
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!(
-            "certvigil/",
-            env!("CARGO_PKG_VERSION"),
-            " (file-validation reachability probe)"
-        ));
+    let mut options = http::ClientOptions::new(settings.connect_timeout, settings.request_timeout);
+    // CAs ignore certificate errors for file validation (Tencent Cloud
+    // says so; BR §3.2.2.4.18 only asks for the file's content).
+    options.accept_invalid_certs = true;
+    options.no_pool = true;
+    options.user_agent = concat!(
+        "certvigil/",
+        env!("CARGO_PKG_VERSION"),
+        " (file-validation reachability probe)"
+    );
     let mut addresses = Vec::new();
     match route {
         Route::Direct { dns, policy } => {
-            builder = builder.no_proxy();
             let literal = host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
@@ -305,144 +300,102 @@ async fn fetch(
                 .map(|ip| SocketAddr::new(*ip, port))
                 .collect();
             if literal.is_none() {
-                builder = builder.resolve_to_addrs(&host, &sockets);
+                options.resolve.push((host.clone(), sockets));
             }
         }
-        Route::Proxy { url: proxy } => match reqwest::Proxy::all(proxy.as_str()) {
-            Ok(p) => builder = builder.proxy(p),
-            Err(e) => {
-                return hop(
-                    vec![],
-                    failed(Failure::Proxy, format!("bad proxy URL: {e}")),
-                );
-            }
-        },
+        Route::Proxy { url: proxy } => options.proxy = Some(proxy.clone()),
     }
-    let client = match builder.build() {
+    let client = match http::client(&options) {
         Ok(c) => c,
-        Err(e) => return hop(addresses, failed(Failure::Other, chain_text(&e))),
+        Err(e @ HttpError::Proxy { .. }) => {
+            return hop(addresses, failed(Failure::Proxy, e.to_string()));
+        }
+        Err(e) => return hop(addresses, failed(Failure::Other, e.to_string())),
     };
     let via_proxy = matches!(route, Route::Proxy { url } if url.scheme().starts_with("http"));
-    let deadline = settings.request_timeout + settings.connect_timeout;
-    let outcome = match tokio::time::timeout(deadline, client.get(url.clone()).send()).await {
-        Err(_) => failed(Failure::Timeout, format!("no answer within {deadline:?}")),
-        Ok(Err(e)) => {
-            let (failure, detail) = classify(&e);
-            failed(failure, detail)
+    let limits = http::Limits {
+        body_cap: settings.body_cap,
+        total: settings.request_timeout + settings.connect_timeout,
+    };
+    // Redirects are followed hop by hop in `probe_port`, each hop resolved
+    // and checked against the address policy before it is contacted.
+    let answer = http::fetch(
+        &client,
+        http::Request::get(url.clone()),
+        &limits,
+        http::Redirects::None,
+    )
+    .await;
+    let outcome = match answer {
+        // RFC 9110 §15.6.3/§15.6.5: 502 and 504 are a gateway's own
+        // answers. Through an HTTP proxy they mean the proxy could not
+        // reach the site, which is what is being asked.
+        Ok(a) if via_proxy && url.scheme() == "http" && matches!(a.status, 502 | 504) => failed(
+            Failure::Proxy,
+            format!(
+                "the proxy answered {}: it could not reach the site",
+                a.status
+            ),
+        ),
+        Err(HttpError::BodyTooLarge { status, .. })
+            if via_proxy && url.scheme() == "http" && matches!(status, 502 | 504) =>
+        {
+            failed(
+                Failure::Proxy,
+                format!("the proxy answered {status}: it could not reach the site"),
+            )
         }
-        Ok(Ok(response)) => {
-            let status = response.status().as_u16();
-            // RFC 9110 §15.6.3/§15.6.5: 502 and 504 are a gateway's own
-            // answers. Through an HTTP proxy they mean the proxy could not
-            // reach the site, which is what is being asked.
-            if via_proxy && url.scheme() == "http" && matches!(status, 502 | 504) {
-                failed(
-                    Failure::Proxy,
-                    format!("the proxy answered {status}: it could not reach the site"),
-                )
-            } else {
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                match read_capped(response, settings.body_cap).await {
-                    Ok((body, truncated)) => HopOutcome::Response {
-                        status,
-                        location,
-                        body: BodyObservation {
-                            bytes_read: body.len() as u64,
-                            truncated,
-                            matched: expected.map(|e| !truncated && body_matches(&body, e)),
-                        },
-                    },
-                    Err(e) => {
-                        let (failure, detail) = classify(&e);
-                        failed(failure, format!("while reading the body: {detail}"))
-                    }
-                }
-            }
+        Ok(a) => HopOutcome::Response {
+            status: a.status,
+            location: a.location(),
+            body: BodyObservation {
+                bytes_read: a.body.len() as u64,
+                truncated: false,
+                matched: expected.map(|e| body_matches(&a.body, e)),
+            },
+        },
+        // The status and the first `body_cap` octets are the observation;
+        // a body that long is not a validation file.
+        Err(HttpError::BodyTooLarge { status, cap, .. }) => HopOutcome::Response {
+            status,
+            location: None,
+            body: BodyObservation {
+                bytes_read: cap as u64,
+                truncated: true,
+                matched: expected.map(|_| false),
+            },
+        },
+        Err(HttpError::Timeout { after, .. }) => {
+            failed(Failure::Timeout, format!("no answer within {after:?}"))
         }
+        Err(HttpError::Body { kind, detail, .. }) => failed(
+            failure_of(kind),
+            format!("while reading the body: {detail}"),
+        ),
+        Err(HttpError::Send { kind, detail, .. }) => failed(failure_of(kind), detail),
+        Err(e) => failed(failure_of(e.kind()), e.to_string()),
     };
     hop(addresses, outcome)
 }
 
-/// Reads at most `cap` octets; says whether there was more.
-async fn read_capped(
-    mut response: reqwest::Response,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = cap - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            // Dropping the response closes the connection.
-            return Ok((body, true));
-        }
-        body.extend_from_slice(&chunk);
+/// The probe's name for a wire failure.
+fn failure_of(kind: FailureKind) -> Failure {
+    match kind {
+        FailureKind::Refused => Failure::Refused,
+        FailureKind::Reset => Failure::Reset,
+        FailureKind::Timeout => Failure::Timeout,
+        FailureKind::Closed => Failure::Closed,
+        FailureKind::Tls => Failure::Tls,
+        FailureKind::Proxy => Failure::Proxy,
+        FailureKind::Protocol => Failure::Protocol,
+        FailureKind::Other => Failure::Other,
     }
-    Ok((body, false))
 }
 
 /// The file matches when its content, white space around it ignored,
 /// equals the expected value (CAs compare the token; editors add newlines).
 pub fn body_matches(body: &[u8], expected: &str) -> bool {
     body.trim_ascii() == expected.as_bytes().trim_ascii()
-}
-
-/// Sorts a request error into what happened on the wire.
-fn classify(e: &reqwest::Error) -> (Failure, String) {
-    let detail = chain_text(e);
-    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return (Failure::Tls, detail);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                ConnectionRefused => return (Failure::Refused, detail),
-                ConnectionReset | ConnectionAborted | BrokenPipe => {
-                    return (Failure::Reset, detail);
-                }
-                TimedOut => return (Failure::Timeout, detail),
-                UnexpectedEof => return (Failure::Closed, detail),
-                _ => {}
-            }
-        }
-        source = err.source();
-    }
-    let lower = detail.to_ascii_lowercase();
-    let failure = if e.is_timeout() {
-        Failure::Timeout
-    } else if lower.contains("tunnel error") || lower.contains("socks") {
-        Failure::Proxy
-    } else if lower.contains("closed before message completed")
-        || lower.contains("connection closed")
-    {
-        Failure::Closed
-    } else if lower.contains("invalid http") || lower.contains("parse") {
-        Failure::Protocol
-    } else if lower.contains("tls") || lower.contains("handshake") {
-        Failure::Tls
-    } else {
-        Failure::Other
-    };
-    (failure, detail)
-}
-
-/// The error and its causes on one line, as `a: b: c`.
-pub(crate) fn chain_text(e: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::model::{
 use super::probe::{self, AddressPolicy, ProbeSettings, Route};
 use crate::config::{GlobalpingLocation, SecretSource, Vantage};
 use crate::dns::DnsHandle;
+use crate::http::{self, HttpError, redact};
 
 /// How a vantage point is reached.
 #[derive(Debug, Clone)]
@@ -217,7 +218,7 @@ pub async fn observe(
             if let Err(e) = proxy_reachable(url, settings.connect_timeout).await {
                 return error(VantageError::ProxyDown {
                     vantage: v.name.clone(),
-                    proxy: redacted(url),
+                    proxy: redact::url(url),
                     detail: e,
                 });
             }
@@ -267,13 +268,9 @@ pub async fn observe(
     }
 }
 
-/// A URL without user name and password, for messages.
-fn redacted(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
-}
+/// The largest agent reply read: one probe observation (two ports, up to
+/// ten hops each, short details) is a few KiB.
+pub const AGENT_REPLY_CAP: usize = 1024 * 1024;
 
 /// A proxy that is down is the vantage point's failure, not the site's.
 async fn proxy_reachable(url: &Url, timeout: Duration) -> Result<(), String> {
@@ -302,59 +299,62 @@ async fn ask_agent(
             vantage: vantage.to_string(),
             detail: e.to_string(),
         })?;
+    let shown = redact::url(url);
     let endpoint = url
         .join("v1/probe")
         .map_err(|e| VantageError::AgentUnreachable {
             vantage: vantage.to_string(),
-            url: url.to_string(),
+            url: shown.clone(),
             detail: e.to_string(),
         })?;
     let unreachable = |detail: String| VantageError::AgentUnreachable {
         vantage: vantage.to_string(),
-        url: url.to_string(),
+        url: shown.clone(),
         detail,
     };
     // The agent runs both ports in parallel, each bounded by its own
     // timeouts; allow for that plus the round trip.
     let budget =
         (settings.connect_timeout + settings.request_timeout) * 2 + Duration::from_secs(10);
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(settings.connect_timeout)
-        .timeout(budget)
-        .build()
+    let client = http::client(&http::ClientOptions::new(settings.connect_timeout, budget))
         .map_err(|e| unreachable(e.to_string()))?;
-    let mut request = client
-        .post(endpoint)
-        .json(&AgentRequest::from_target(target));
+    let mut request = http::Request::post_json(endpoint, &AgentRequest::from_target(target));
     if let Some(t) = &token {
-        request = request.bearer_auth(t.expose());
+        request = request.bearer(t.expose());
     }
-    let response = request
-        .send()
+    let limits = http::Limits {
+        body_cap: AGENT_REPLY_CAP,
+        total: budget,
+    };
+    let answer = http::fetch(&client, request, &limits, http::Redirects::None)
         .await
-        .map_err(|e| unreachable(probe::chain_text(&e)))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| unreachable(probe::chain_text(&e)))?;
-    if !status.is_success() {
+        .map_err(|e| match e {
+            e @ HttpError::BodyTooLarge { .. } => VantageError::AgentAnswer {
+                vantage: vantage.to_string(),
+                url: shown.clone(),
+                detail: e.to_string(),
+            },
+            e => unreachable(e.to_string()),
+        })?;
+    let success = answer.is_success();
+    let body = answer.body;
+    if !success {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+            .map(|m| redact::peer_text(&m, redact::PEER_EXCERPT_CHARS))
+            .unwrap_or_else(|| redact::peer_bytes(&body));
         return Err(VantageError::AgentRefused {
             vantage: vantage.to_string(),
-            url: url.to_string(),
-            status: status.as_u16(),
+            url: shown.clone(),
+            status: answer.status,
             message,
         });
     }
     let answer: AgentResponse =
         serde_json::from_slice(&body).map_err(|e| VantageError::AgentAnswer {
             vantage: vantage.to_string(),
-            url: url.to_string(),
+            url: shown.clone(),
             detail: e.to_string(),
         })?;
     Ok(answer.observation)

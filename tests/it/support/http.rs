@@ -197,3 +197,64 @@ impl HttpReceiver {
         stream.shutdown().await
     }
 }
+
+/// A server that answers every request with `status` and a body of
+/// `total` octets generated on the fly (never held in memory), chunked so
+/// no `Content-Length` warns the client, counting the octets it managed to
+/// write before the client went away.
+pub struct Flood {
+    pub port: u16,
+    written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Flood {
+    pub async fn start(status: u16, total: u64) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = written.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    if read_request(&mut reader).await.ok().flatten().is_none() {
+                        return;
+                    }
+                    let mut stream = reader.into_inner();
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                    );
+                    if stream.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    const CHUNK: usize = 64 * 1024;
+                    let framed = format!("{CHUNK:x}\r\n{}\r\n", "x".repeat(CHUNK));
+                    let mut left = total;
+                    while left >= CHUNK as u64 {
+                        if stream.write_all(framed.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(CHUNK as u64, Ordering::Relaxed);
+                        left -= CHUNK as u64;
+                    }
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                });
+            }
+        });
+        Self { port, written }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Octets of body written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
