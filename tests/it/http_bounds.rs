@@ -3,7 +3,7 @@
 //! on 127.0.0.1 that stream 1.5 GB bodies generated on the fly, redirect in
 //! loops and in ways a CA does not follow, and echo tokens in their errors.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
