@@ -61,13 +61,13 @@ impl Default for PolicyConfig {
 }
 
 impl PolicyConfig {
-    /// The policy `[alerts]` asks for; flap damping keeps its defaults.
-    pub fn from_config(alerts: &crate::config::AlertsConfig) -> Self {
+    /// The policy `[alerts]` asks for (`reminder`, `error_threshold`; the
+    /// config's `AlertsConfig::policy` calls this); flap damping keeps its
+    /// defaults.
+    pub fn from_alerts(reminder: Option<std::time::Duration>, error_threshold: u32) -> Self {
         Self {
-            reminder: alerts
-                .reminder
-                .map(|d| Duration::from_std(d).unwrap_or(Duration::MAX)),
-            error_threshold: alerts.error_threshold.max(1),
+            reminder: reminder.map(|d| Duration::from_std(d).unwrap_or(Duration::MAX)),
+            error_threshold: error_threshold.max(1),
             ..Self::default()
         }
     }
@@ -86,7 +86,8 @@ pub enum CheckStatus {
 }
 
 /// One check result for one (target, CA, check), in words ready for people.
-/// Check modules build it (see [`super::caa::observation`] for CAA).
+/// Check modules build it (the `certvigil` crate's `alert::caa::observation`
+/// for CAA).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub status: CheckStatus,

@@ -9,7 +9,7 @@
 //! - ACME http-01 (RFC 8555 §8.3, Let's Encrypt): the same statuses, schemes
 //!   and ports; up to ten redirects, to any name.
 
-use reqwest::Url;
+use url::Url;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Ports, Scheme};
