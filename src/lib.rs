@@ -17,3 +17,6 @@ pub mod tls;
 // report) is the certvigil-core crate; re-exported at the old paths so
 // `crate::domain::DomainName` and `certvigil::ca::Catalogue` keep working.
 pub use certvigil_core::{ca, domain, drift, findings, report};
+
+#[cfg(test)]
+mod layering_tests;

@@ -25,9 +25,9 @@ use lettre::message::Mailbox;
 use reqwest::Url;
 
 use crate::ca::{CaChoice, CaEntry, Catalogue};
+use crate::domain::{CertName, DomainName};
 use certvigil_core::alert::policy::PolicyConfig;
 use certvigil_core::checks::risk::RiskConfig;
-use crate::domain::{CertName, DomainName};
 use certvigil_core::orders::judge::Thresholds;
 
 pub use problem::{ConfigErrors, Location, Problem};

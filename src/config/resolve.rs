@@ -23,9 +23,9 @@ use super::schedule::{CronSchedule, parse_duration};
 use super::secret::SecretSource;
 use super::*;
 use crate::ca::{CaChoice, CaEntry, Catalogue};
+use crate::domain::{CertName, DomainName};
 use certvigil_core::checks::reach::locations as globalping;
 use certvigil_core::checks::risk::RiskConfig;
-use crate::domain::{CertName, DomainName};
 use certvigil_core::orders::judge::Thresholds;
 
 const DEFAULT_CONCURRENCY: usize = 64;
@@ -1620,7 +1620,9 @@ fn resolve_order_thresholds(
             (None, None) => return,
         };
         let human = |d: Duration| {
-            certvigil_core::orders::human_duration(chrono::Duration::from_std(d).unwrap_or_default())
+            certvigil_core::orders::human_duration(
+                chrono::Duration::from_std(d).unwrap_or_default(),
+            )
         };
         p.on(
             at,

@@ -126,7 +126,10 @@ fn the_example_config_shows_every_key() {
             fields_of::<raw::RawOrderValidation>(),
         ),
         ("order_thresholds", fields_of::<raw::RawOrderThresholds>()),
-        ("risk", fields_of::<certvigil_core::checks::risk::RiskConfig>()),
+        (
+            "risk",
+            fields_of::<certvigil_core::checks::risk::RiskConfig>(),
+        ),
         ("ca[]", fields_of::<crate::ca::CaEntry>()),
     ];
     let mut missing = Vec::new();

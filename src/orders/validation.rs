@@ -25,8 +25,8 @@ use futures::future::join_all;
 
 use super::{Requirement, ValidationRequirement};
 // What a lookup found is plain data the judge reads: it lives in the core crate.
-pub use certvigil_core::orders::validation::{ValidationCheck, ValidationOutcome};
 use crate::dns::{DnsHandle, QueryError};
+pub use certvigil_core::orders::validation::{ValidationCheck, ValidationOutcome};
 
 /// How the file check connects. Only tests change the ports
 /// (`[reach] http_port`/`https_port`).

@@ -4,8 +4,6 @@
 
 pub mod gather;
 
-pub use certvigil_core::checks::caa::{
-    binding, explain, judge, legacy, model, property, value,
-};
+pub use certvigil_core::checks::caa::{binding, explain, judge, legacy, model, property, value};
 
 pub use model::*;

@@ -269,11 +269,7 @@ pub struct Resolved {
 /// resolver does (RFC 1034 §5.3.3: the recursive server returns the aliases
 /// then the data of the canonical name). Records owned by names outside the
 /// chain are ignored: they answer no question of ours.
-pub fn follow_chain(
-    qname: &str,
-    rtype: u16,
-    answers: &[RawRecord],
-) -> Result<Resolved, WireError> {
+pub fn follow_chain(qname: &str, rtype: u16, answers: &[RawRecord]) -> Result<Resolved, WireError> {
     let mut chain = vec![qname.to_string()];
     loop {
         let current = chain.last().expect("the chain starts non-empty");

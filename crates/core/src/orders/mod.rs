@@ -295,8 +295,8 @@ pub struct OrderObservation {
 }
 
 mod url_string {
-    use url::Url;
     use serde::{Deserialize, Deserializer, Serializer};
+    use url::Url;
 
     pub fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(url.as_str())

@@ -53,4 +53,3 @@ pub struct ValidationCheck {
     pub requirement: ValidationRequirement,
     pub outcome: ValidationOutcome,
 }
-
