@@ -156,6 +156,33 @@ fn the_top_level_modules_form_no_cycle() {
     }
 }
 
+/// The modules `src/lib.rs` re-exports from the core crate.
+const CORE: &[&str] = &["ca", "domain", "drift", "findings", "report"];
+
+#[test]
+fn config_depends_on_nothing_above_it() {
+    let graph = module_graph();
+    let above: Vec<&String> = graph["config"]
+        .iter()
+        .filter(|m| !CORE.contains(&m.as_str()))
+        .collect();
+    assert!(
+        above.is_empty(),
+        "config uses {above:?}; move the type it needs into the core crate"
+    );
+}
+
+#[test]
+fn nothing_depends_on_the_cli() {
+    let graph = module_graph();
+    let users: Vec<&String> = graph
+        .iter()
+        .filter(|(_, to)| to.contains("cli"))
+        .map(|(from, _)| from)
+        .collect();
+    assert!(users.is_empty(), "{users:?} use the CLI");
+}
+
 #[test]
 fn a_cycle_is_found() {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

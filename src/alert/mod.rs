@@ -9,16 +9,17 @@
 //! gives up loudly after `alerts.give_up_after`. Nothing here decides whether
 //! a domain is fine: that is the checks' job.
 
-pub mod caa;
 pub mod channel;
 pub mod deliver;
 pub mod email;
 pub mod outbox;
-pub mod reach;
 pub mod render;
 pub mod webhook;
 
-/// What an alert is and when to raise one are pure: they live in the core
-/// crate, re-exported here at their old paths.
-pub use certvigil_core::alert::{Alert, AlertKind, Damping, Severity, new_alert_id, policy};
+/// What an alert is, when to raise one, and what a CAA or reach verdict
+/// says to the policy are pure: they live in the core crate, re-exported
+/// here at their old paths.
+pub use certvigil_core::alert::{
+    Alert, AlertKind, Damping, Severity, caa, new_alert_id, policy, reach,
+};
 pub use channel::{Channel, ChannelId, SendError};

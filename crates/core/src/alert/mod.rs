@@ -1,9 +1,12 @@
 //! Alerts, the pure half: what an alert is ([`Alert`], the JSON the outbox
-//! stores and the webhooks send) and when to raise one ([`policy`]). The
+//! stores and the webhooks send), when to raise one ([`policy`]), and what
+//! the CAA and reach verdicts say to the policy ([`caa`], [`reach`]). The
 //! outbox, delivery and the channels are the `certvigil` crate's `alert`
 //! module, which re-exports these at their old paths.
 
+pub mod caa;
 pub mod policy;
+pub mod reach;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

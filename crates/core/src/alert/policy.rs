@@ -86,8 +86,7 @@ pub enum CheckStatus {
 }
 
 /// One check result for one (target, CA, check), in words ready for people.
-/// Check modules build it (the `certvigil` crate's `alert::caa::observation`
-/// for CAA).
+/// Check modules build it (see [`super::caa::observation`] for CAA).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub status: CheckStatus,
