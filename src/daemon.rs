@@ -23,7 +23,6 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::alert::Channel;
 use crate::alert::deliver::{DeliverConfig, Deliverers, Waker};
 use crate::alert::outbox::OutboxError;
-use crate::alert::policy::PolicyConfig;
 use crate::checks::reach::{ProbeSettings, VantagePoint};
 use crate::config::{self, Config, ConfigErrors};
 use crate::dns::{DnsError, DnsHandle, DnsSettings};
@@ -57,16 +56,6 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl DaemonError {
-    /// Exit code: 2 for a configuration the operator must fix, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            DaemonError::Config(_) => crate::cli::EXIT_USAGE,
-            _ => 1,
-        }
-    }
 }
 
 /// Installs the global tracing subscriber: stdout, RUST_LOG respected
@@ -140,7 +129,7 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
         concurrency: config.daemon.concurrency,
         jitter: config.daemon.jitter,
         alerts: AlertSettings {
-            policy: PolicyConfig::from_config(&config.alerts),
+            policy: config.alerts.policy(),
             channels: Channel::all_from_config(&config.alerts)
                 .iter()
                 .map(|c| c.id().clone())

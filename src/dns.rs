@@ -17,7 +17,9 @@
 
 mod exchange;
 mod pool;
-mod wire;
+
+// Encoding and decoding are pure: the core crate's `dns::wire`.
+use certvigil_core::dns::wire;
 
 use std::fmt;
 use std::net::SocketAddr;

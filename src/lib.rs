@@ -3,19 +3,22 @@
 //! and the invariants they keep.
 
 pub mod alert;
-pub mod ca;
 pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dns;
-pub mod domain;
-pub mod drift;
-pub mod findings;
 pub mod http;
 pub mod orders;
 pub mod recording;
-pub mod report;
 pub mod scheduler;
 pub mod store;
 pub mod tls;
+
+// The pure layer (names, the CA catalogue, findings, drift, the check
+// report) is the certvigil-core crate; re-exported at the old paths so
+// `crate::domain::DomainName` and `certvigil::ca::Catalogue` keep working.
+pub use certvigil_core::{ca, domain, drift, findings, report};
+
+#[cfg(test)]
+mod layering_tests;

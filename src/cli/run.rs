@@ -24,13 +24,16 @@ pub fn main(args: RunArgs) -> u8 {
         Err(e) => {
             // Config problems go to stderr in the same form as `config
             // check`, one per line; the log gets a summary.
+            // The exit code is the CLI's business: 2 for a configuration
+            // the operator must fix, 1 otherwise.
             if let crate::daemon::DaemonError::Config(_) = e {
                 eprintln!("{e}");
                 error!("not started: the configuration has problems (listed on stderr)");
+                super::EXIT_USAGE
             } else {
                 error!("{e}");
+                1
             }
-            e.exit_code()
         }
     }
 }

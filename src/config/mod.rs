@@ -25,9 +25,10 @@ use lettre::message::Mailbox;
 use reqwest::Url;
 
 use crate::ca::{CaChoice, CaEntry, Catalogue};
-use crate::checks::risk::RiskConfig;
 use crate::domain::{CertName, DomainName};
-use crate::orders::judge::Thresholds;
+use certvigil_core::alert::policy::PolicyConfig;
+use certvigil_core::checks::risk::RiskConfig;
+use certvigil_core::orders::judge::Thresholds;
 
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
@@ -157,6 +158,13 @@ pub struct AlertsConfig {
     pub webhook: Vec<WebhookChannel>,
 }
 
+impl AlertsConfig {
+    /// The alert policy these settings ask for.
+    pub fn policy(&self) -> PolicyConfig {
+        PolicyConfig::from_alerts(self.reminder, self.error_threshold)
+    }
+}
+
 /// How an SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpTls {
@@ -216,17 +224,9 @@ pub struct ReachConfig {
     pub https_port: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VantageKind {
-    /// This host.
-    Local,
-    /// An HTTP or SOCKS5 proxy abroad.
-    Proxy,
-    /// A certvigil running `certvigil probe` on a host abroad.
-    Agent,
-    /// The Globalping measurement service.
-    Globalping,
-}
+/// `[[vantage]] kind`: one type with what the reach check records, owned by
+/// the core crate (config depends on the core, never the other way).
+pub use certvigil_core::checks::reach::model::VantageKind;
 
 /// One `[[vantage]]` point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +237,7 @@ pub struct Vantage {
     /// Proxy: `http://`, `https://` or `socks5://`/`socks5h://` (required).
     /// Agent: `http(s)://` (required). Globalping: the API endpoint
     /// (optional; `None` means the public API,
-    /// `checks::reach::globalping::DEFAULT_ENDPOINT`). Local: none.
+    /// `checks::reach::locations::DEFAULT_ENDPOINT` in the core crate). Local: none.
     pub url: Option<Url>,
     /// Agent bearer token or Globalping API token (agent and globalping
     /// only).
@@ -248,7 +248,7 @@ pub struct Vantage {
     /// reports; free text.
     pub region: Option<String>,
     /// Globalping only: where its probes are. Empty means the default
-    /// locations (`checks::reach::globalping::default_locations`, all
+    /// locations (`checks::reach::locations::default_locations` in the core crate, all
     /// outside the mainland); never empty when written in the file.
     pub locations: Vec<GlobalpingLocation>,
 }

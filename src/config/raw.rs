@@ -212,7 +212,7 @@ pub(crate) struct RawOrderValidation {
 }
 
 /// `[order_thresholds]`: one duration per field of
-/// `crate::orders::judge::Thresholds`, same names.
+/// `certvigil_core::orders::judge::Thresholds`, same names.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOrderThresholds {

@@ -23,10 +23,10 @@ use super::schedule::{CronSchedule, parse_duration};
 use super::secret::SecretSource;
 use super::*;
 use crate::ca::{CaChoice, CaEntry, Catalogue};
-use crate::checks::reach::globalping;
-use crate::checks::risk::RiskConfig;
 use crate::domain::{CertName, DomainName};
-use crate::orders::judge::Thresholds;
+use certvigil_core::checks::reach::locations as globalping;
+use certvigil_core::checks::risk::RiskConfig;
+use certvigil_core::orders::judge::Thresholds;
 
 const DEFAULT_CONCURRENCY: usize = 64;
 const DEFAULT_JITTER: Duration = Duration::from_secs(30);
@@ -1620,7 +1620,9 @@ fn resolve_order_thresholds(
             (None, None) => return,
         };
         let human = |d: Duration| {
-            crate::orders::human_duration(chrono::Duration::from_std(d).unwrap_or_default())
+            certvigil_core::orders::human_duration(
+                chrono::Duration::from_std(d).unwrap_or_default(),
+            )
         };
         p.on(
             at,

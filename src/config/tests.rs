@@ -126,7 +126,10 @@ fn the_example_config_shows_every_key() {
             fields_of::<raw::RawOrderValidation>(),
         ),
         ("order_thresholds", fields_of::<raw::RawOrderThresholds>()),
-        ("risk", fields_of::<crate::checks::risk::RiskConfig>()),
+        (
+            "risk",
+            fields_of::<certvigil_core::checks::risk::RiskConfig>(),
+        ),
         ("ca[]", fields_of::<crate::ca::CaEntry>()),
     ];
     let mut missing = Vec::new();
@@ -549,7 +552,7 @@ fn the_example_shows_vantage_locations_acme_and_thresholds() {
     // The example says its [order_thresholds] are the defaults.
     assert_eq!(
         config.order_thresholds,
-        crate::orders::judge::Thresholds::default()
+        certvigil_core::orders::judge::Thresholds::default()
     );
     assert!(
         config
@@ -942,10 +945,10 @@ fn a_manual_order_still_needs_its_ca_and_domains() {
 #[test]
 fn order_thresholds_override_the_defaults() {
     let config = ok("[order_thresholds]\nnotice_lag = \"3h\"\nreviewing_ov = \"7d\"\n");
-    let defaults = crate::orders::judge::Thresholds::default();
+    let defaults = certvigil_core::orders::judge::Thresholds::default();
     assert_eq!(
         config.order_thresholds,
-        crate::orders::judge::Thresholds {
+        certvigil_core::orders::judge::Thresholds {
             notice_lag: Duration::from_secs(3 * 3600),
             reviewing_ov: Duration::from_secs(7 * 86_400),
             ..defaults.clone()

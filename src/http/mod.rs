@@ -19,7 +19,8 @@
 //! The answer keeps what the reach judge needs: status, headers, the final
 //! URL and the redirect chain.
 
-pub mod redact;
+/// Redaction is pure text work, shared with the judges: it lives in the core crate.
+pub use certvigil_core::redact;
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -30,8 +31,10 @@ use reqwest::{Method, Url};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::checks::reach::model::Ports;
-use crate::checks::reach::redirect::{self, RedirectViolation};
+// The redirect rules are pure and live in the core crate, below both this
+// module and the checks that use it.
+use certvigil_core::checks::reach::model::Ports;
+use certvigil_core::checks::reach::redirect::{self, RedirectViolation};
 
 /// The user agent of every request but the probe's.
 pub const USER_AGENT: &str = concat!("certvigil/", env!("CARGO_PKG_VERSION"));

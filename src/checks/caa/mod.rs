@@ -1,12 +1,9 @@
-//! The CAA check (RFC 8659, RFC 8657).
+//! The CAA check (RFC 8659, RFC 8657): `gather` climbs the DNS tree here;
+//! the model and the pure judge live in the core crate and are re-exported
+//! at their old paths.
 
-pub mod binding;
-pub mod explain;
 pub mod gather;
-pub mod judge;
-pub mod legacy;
-pub mod model;
-pub mod property;
-pub mod value;
+
+pub use certvigil_core::checks::caa::{binding, explain, judge, legacy, model, property, value};
 
 pub use model::*;

@@ -22,7 +22,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use thiserror::Error;
 
 use super::model::{
@@ -32,51 +32,17 @@ use super::model::{
 use super::probe::{ProbeSettings, body_matches};
 use crate::http::{self, HttpError, redact};
 
-pub const DEFAULT_ENDPOINT: &str = "https://api.globalping.io";
 /// The largest API answer read: a measurement of a few probes, each with
 /// a body Globalping itself cuts at 10 KB, is far below this.
 pub const API_REPLY_CAP: usize = 4 * 1024 * 1024;
 
+// The location filter and the defaults are plain data the config validates
+// against, so they live in the core crate (config must not depend on this
+// module, which does I/O).
+pub use certvigil_core::checks::reach::locations::{DEFAULT_ENDPOINT, Location, default_locations};
+
 /// "At most twice a second" (the API's guidance for polling).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-
-/// One location filter (`MeasurementLocationOption`). Globalping has no
-/// exclusion, so "abroad" means naming countries outside the mainland.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Location {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub asn: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub magic: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
-}
-
-impl Location {
-    pub fn country(code: &str) -> Self {
-        Self {
-            country: Some(code.to_string()),
-            ..Self::default()
-        }
-    }
-}
-
-/// Where CAs validate from: Europe, North America and Asia outside the
-/// mainland (Sectigo's scanners are in Europe, DigiCert's and Tencent's
-/// partners' in the US).
-pub fn default_locations() -> Vec<Location> {
-    ["DE", "US", "JP"]
-        .into_iter()
-        .map(Location::country)
-        .collect()
-}
 
 #[derive(Debug, Error)]
 pub enum GlobalpingError {
@@ -491,15 +457,6 @@ mod tests {
         assert_eq!(
             failure_of("getaddrinfo ENOTFOUND x.example"),
             Failure::NoAddress
-        );
-    }
-
-    #[test]
-    fn default_locations_are_outside_the_mainland() {
-        assert!(
-            default_locations()
-                .iter()
-                .all(|l| l.country.as_deref() != Some("CN"))
         );
     }
 }

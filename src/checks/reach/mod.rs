@@ -15,23 +15,22 @@
 
 pub mod agent;
 pub mod globalping;
-pub mod judge;
-pub mod model;
 pub mod probe;
-pub mod redirect;
 pub mod vantage;
 
-pub use judge::{JudgeContext, Method, ReachVerdict, ReachVerdictKind, judge};
+// The pure half lives in the core crate; re-exported at the old paths.
+pub use certvigil_core::checks::reach::{
+    JudgeContext, Method, ReachVerdict, ReachVerdictKind, context_for, judge, model, redirect,
+    wildcard_finding,
+};
 pub use model::{
     DEFAULT_ACME_PATH, DEFAULT_FILE_PATH, Ports, ProbeTarget, ReachObservation, VantageObservation,
 };
 pub use probe::ProbeSettings;
 pub use vantage::{VantagePoint, check};
 
-use crate::ca::CaChoice;
 use crate::config::{DomainTarget, ReachConfig};
 use crate::domain::CertName;
-use crate::findings::{CheckKind, Finding, Severity};
 
 /// The target a CA would fetch for `name` validated by `method`: the
 /// configured canary if there is one, else a path that does not exist
@@ -60,39 +59,5 @@ pub fn target_for(
             http: reach.http_port,
             https: reach.https_port,
         },
-    }
-}
-
-/// What the judge needs to know about the CA.
-pub fn context_for(method: Method, ca: &CaChoice) -> JudgeContext {
-    JudgeContext {
-        method,
-        ca: if ca.display.is_empty() {
-            ca.name.clone()
-        } else {
-            ca.display.clone()
-        },
-        scanner_ips: ca.scanner_ips.clone(),
-    }
-}
-
-/// A wildcard cannot be validated over HTTP: BR §3.2.2.4.18 validation
-/// covers only the FQDN itself, RFC 8555 §8.3 forbids http-01 for
-/// wildcards, and Tencent Cloud refuses file validation for them.
-pub fn wildcard_finding(name: &CertName, method: Method) -> Finding {
-    let label = match method {
-        Method::File => "file validation",
-        Method::Http01 => "http-01",
-    };
-    Finding {
-        check: CheckKind::Reach,
-        severity: Severity::Blocking,
-        summary: format!(
-            "{name} is a wildcard, and {label} cannot validate wildcards (BR §3.2.2.4.18, RFC 8555 §8.3)"
-        ),
-        remedy: Some(format!(
-            "validate {name} by DNS (a TXT or CNAME record at _dnsauth / _acme-challenge.{})",
-            name.base()
-        )),
     }
 }

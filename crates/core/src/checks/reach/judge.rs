@@ -283,7 +283,7 @@ fn port_problem(
             } => (*status, location, body),
         };
         if redirect::is_redirect(status) {
-            let from = reqwest::Url::parse(&hop.url).map_err(|_| {
+            let from = url::Url::parse(&hop.url).map_err(|_| {
                 PortProblem::Redirect(RedirectViolation::BadLocation {
                     location: hop.url.clone(),
                 })

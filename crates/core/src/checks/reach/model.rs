@@ -202,25 +202,19 @@ pub struct ProbeObservation {
     pub ports: Vec<PortObservation>,
 }
 
-/// Which kind of vantage point made an observation.
+/// Which kind of vantage point: in the config (`[[vantage]] kind`) and in
+/// what it observed. One type for both, so the two cannot drift apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VantageKind {
+    /// This host.
     Local,
+    /// An HTTP or SOCKS5 proxy abroad.
     Proxy,
+    /// A certvigil running `certvigil probe` on a host abroad.
     Agent,
+    /// The Globalping measurement service.
     Globalping,
-}
-
-impl From<crate::config::VantageKind> for VantageKind {
-    fn from(k: crate::config::VantageKind) -> Self {
-        match k {
-            crate::config::VantageKind::Local => VantageKind::Local,
-            crate::config::VantageKind::Proxy => VantageKind::Proxy,
-            crate::config::VantageKind::Agent => VantageKind::Agent,
-            crate::config::VantageKind::Globalping => VantageKind::Globalping,
-        }
-    }
 }
 
 /// The result of asking one vantage point: what it saw, or why it could not

@@ -11,7 +11,7 @@
 //!   control characters escaped. DingTalk echoes the request URL, with its
 //!   `access_token`, in some error bodies.
 
-use reqwest::Url;
+use url::Url;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[redacted]";

@@ -9,8 +9,8 @@
 //! - ACME http-01 (RFC 8555 §8.3, Let's Encrypt): the same statuses, schemes
 //!   and ports; up to ten redirects, to any name.
 
-use reqwest::Url;
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use super::model::{Ports, Scheme};
 

@@ -61,13 +61,13 @@ impl Default for PolicyConfig {
 }
 
 impl PolicyConfig {
-    /// The policy `[alerts]` asks for; flap damping keeps its defaults.
-    pub fn from_config(alerts: &crate::config::AlertsConfig) -> Self {
+    /// The policy `[alerts]` asks for (`reminder`, `error_threshold`; the
+    /// config's `AlertsConfig::policy` calls this); flap damping keeps its
+    /// defaults.
+    pub fn from_alerts(reminder: Option<std::time::Duration>, error_threshold: u32) -> Self {
         Self {
-            reminder: alerts
-                .reminder
-                .map(|d| Duration::from_std(d).unwrap_or(Duration::MAX)),
-            error_threshold: alerts.error_threshold.max(1),
+            reminder: reminder.map(|d| Duration::from_std(d).unwrap_or(Duration::MAX)),
+            error_threshold: error_threshold.max(1),
             ..Self::default()
         }
     }

@@ -15,14 +15,14 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use crate::domain::DomainName;
 
 /// RFC 1035 §3.2.4: the Internet class.
-pub(crate) const CLASS_IN: u16 = 1;
+pub const CLASS_IN: u16 = 1;
 /// RFC 6891 §6.1.1: the OPT pseudo-record type.
 const TYPE_OPT: u16 = 41;
 /// RFC 1035 §3.2.2.
 const TYPE_CNAME: u16 = 5;
 /// The EDNS payload size recommended by DNS Flag Day 2020: large enough for
 /// most CAA RRsets, small enough to avoid IP fragmentation.
-pub(crate) const EDNS_PAYLOAD: u16 = 1232;
+pub const EDNS_PAYLOAD: u16 = 1232;
 /// More aliases than any resolver follows (BIND stops at 16, RFC 1034
 /// §3.6.2 asks only that loops be detected).
 const MAX_CHAIN: usize = 16;
@@ -34,7 +34,7 @@ const MAX_CHAIN: usize = 16;
 /// Written out directly (one allocation) rather than through hickory's
 /// `Message`, which built a `Name`, a `Query` and an encoder per query; a
 /// test checks the octets are the ones hickory writes.
-pub(crate) fn encode_query(id: u16, name: &DomainName, rtype: RecordType, edns: bool) -> Vec<u8> {
+pub fn encode_query(id: u16, name: &DomainName, rtype: RecordType, edns: bool) -> Vec<u8> {
     let qname = name.as_str();
     let mut b = Vec::with_capacity(12 + qname.len() + 2 + 4 + if edns { 11 } else { 0 });
     b.extend_from_slice(&id.to_be_bytes());
@@ -66,7 +66,7 @@ pub(crate) fn encode_query(id: u16, name: &DomainName, rtype: RecordType, edns: 
 /// The fixed part of a response, enough to decide whether a datagram is the
 /// answer to our query before trusting anything else in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Head {
+pub struct Head {
     pub id: u16,
     pub is_response: bool,
     pub truncated: bool,
@@ -77,7 +77,7 @@ pub(crate) struct Head {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Question {
+pub struct Question {
     /// Lower-case, without the root dot.
     pub name: String,
     pub rtype: u16,
@@ -86,7 +86,7 @@ pub(crate) struct Question {
 
 /// One resource record of the answer section, data uninterpreted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawRecord {
+pub struct RawRecord {
     /// Lower-case, without the root dot.
     pub owner: String,
     pub rtype: u16,
@@ -98,7 +98,7 @@ pub(crate) struct RawRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Response {
+pub struct Response {
     pub head: Head,
     /// The full 12-bit RCODE: the header's 4 bits plus the OPT record's
     /// upper 8 (RFC 6891 §6.1.3).
@@ -108,7 +108,7 @@ pub(crate) struct Response {
 
 /// What is wrong with a response, in words for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WireError(pub String);
+pub struct WireError(pub String);
 
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,14 +121,14 @@ fn short(what: &str) -> WireError {
 }
 
 /// The ID of a message, if it is long enough to have one.
-pub(crate) fn peek_id(buf: &[u8]) -> Option<u16> {
+pub fn peek_id(buf: &[u8]) -> Option<u16> {
     (buf.len() >= 2).then(|| u16::from_be_bytes([buf[0], buf[1]]))
 }
 
 /// Decodes a whole response: header, question, answer section; the
 /// authority section is skipped and the additional section read only for
 /// the OPT record's extended RCODE.
-pub(crate) fn decode_response(buf: &[u8]) -> Result<Response, WireError> {
+pub fn decode_response(buf: &[u8]) -> Result<Response, WireError> {
     let mut d = BinDecoder::new(buf);
     let id = read_u16(&mut d, "the header")?;
     let flags = read_u16(&mut d, "the header")?;
@@ -258,7 +258,7 @@ fn read_record(d: &mut BinDecoder<'_>, message: &[u8], what: &str) -> Result<Raw
 /// The alias chain and the records of the wanted type at its end, as found
 /// in an answer section.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Resolved {
+pub struct Resolved {
     /// Starts with the queried name; one more entry per CNAME followed.
     pub chain: Vec<String>,
     /// The data of every `rtype` record owned by the last name of the chain.
@@ -269,11 +269,7 @@ pub(crate) struct Resolved {
 /// resolver does (RFC 1034 §5.3.3: the recursive server returns the aliases
 /// then the data of the canonical name). Records owned by names outside the
 /// chain are ignored: they answer no question of ours.
-pub(crate) fn follow_chain(
-    qname: &str,
-    rtype: u16,
-    answers: &[RawRecord],
-) -> Result<Resolved, WireError> {
+pub fn follow_chain(qname: &str, rtype: u16, answers: &[RawRecord]) -> Result<Resolved, WireError> {
     let mut chain = vec![qname.to_string()];
     loop {
         let current = chain.last().expect("the chain starts non-empty");
@@ -308,7 +304,7 @@ pub(crate) fn follow_chain(
 }
 
 /// The mnemonic of a response code (IANA "DNS RCODEs" registry).
-pub(crate) fn rcode_mnemonic(rcode: u16) -> String {
+pub fn rcode_mnemonic(rcode: u16) -> String {
     match rcode {
         0 => "NOERROR".into(),
         1 => "FORMERR".into(),

@@ -1,0 +1,8 @@
+//! The judging halves of the checks: observations in, verdicts with
+//! findings out. Gathering (DNS, HTTP probes) lives in the `certvigil`
+//! crate's `checks` module, which re-exports these.
+
+pub mod caa;
+pub mod reach;
+pub mod risk;
+pub mod state;
