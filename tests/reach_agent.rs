@@ -181,6 +181,7 @@ async fn a_wrong_token_is_a_vantage_error_not_a_site_failure() {
         access: Access::Agent {
             url: agent.base.parse().unwrap(),
             token: Some(SecretSource::file("token_file", &token_file)),
+            tls_fingerprint: None,
         },
     };
     let target = ProbeTarget {

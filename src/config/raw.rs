@@ -134,6 +134,7 @@ pub(crate) struct RawVantage {
     pub url: Option<Text>,
     pub token_file: Option<Spanned<PathBuf>>,
     pub token_env: Option<Text>,
+    pub tls_fingerprint: Option<Text>,
     #[serde(default)]
     pub overseas: bool,
     pub region: Option<Text>,

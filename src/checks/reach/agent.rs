@@ -191,6 +191,12 @@ impl RefusalLog {
         if now.saturating_duration_since(self.started) < self.window {
             return None;
         }
+        self.flush(now)
+    }
+
+    /// Ends the window now (at shutdown): its summary, when some refusals
+    /// went unlogged.
+    pub fn flush(&mut self, now: Instant) -> Option<RefusalLine> {
         let unlogged = self.seen - u64::from(self.logged);
         let line = (unlogged > 0).then_some(RefusalLine::Summary {
             refused: self.seen,
@@ -409,6 +415,14 @@ pub async fn serve(
     drop(listener);
     let _ = stop_tx.send(true);
     ticker.abort();
+    let last = state
+        .refusals
+        .lock()
+        .expect("the refusal log lock is never poisoned")
+        .flush(Instant::now());
+    if let Some(line) = last {
+        log_refusal(line, window, None, "");
+    }
     // Every connection holds a slot: all slots back means all closed.
     let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     let grace = limits.request_timeout + limits.header_timeout;
@@ -729,6 +743,80 @@ mod tests {
             admissible(&request("127.0.0.1", ok, Ports::STANDARD), false).unwrap_err();
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(message.contains("--allow-private"), "{message}");
+    }
+
+    #[test]
+    fn refused_tokens_are_logged_a_few_per_window_and_counted() {
+        let start = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut log = RefusalLog::new(window, start);
+        let mut each = 0;
+        for _ in 0..3000 {
+            let (summary, line) = log.refused(start + Duration::from_secs(1));
+            assert_eq!(summary, None);
+            each += usize::from(line.is_some());
+        }
+        assert_eq!(each, 3);
+        assert_eq!(log.tick(start + Duration::from_secs(59)), None);
+        assert_eq!(
+            log.tick(start + window),
+            Some(RefusalLine::Summary {
+                refused: 3000,
+                unlogged: 2997
+            })
+        );
+        // A quiet window says nothing; one with only logged lines neither.
+        assert_eq!(log.tick(start + window * 2), None);
+        let (summary, line) = log.refused(start + window * 2);
+        assert_eq!((summary, line), (None, Some(RefusalLine::Each { last: false })));
+        assert_eq!(log.flush(start + window * 2), None);
+    }
+
+    #[test]
+    fn dot_segments_are_refused_in_every_spelling() {
+        let p = "/.well-known/pki-validation/";
+        let a = "/.well-known/acme-challenge/";
+        for bad in [
+            format!("{p}../../secret"),
+            format!("{p}%2e%2e/%2e%2e/secret"),
+            format!("{p}%2E%2E/%2E%2E/secret"),
+            format!("{p}.%2e/.%2e/secret"),
+            format!("{p}%2e./secret"),
+            format!("{p}%2e"),
+            format!("{p}./x"),
+            format!("{p}.%09./secret"),
+            format!("{p}.%0a./secret"),
+            format!("{p}.\t./secret"),
+            format!("{p}.\n./secret"),
+            format!("{p}..%5csecret"),
+            format!("{p}..\\secret"),
+            format!("{p}%252e%252e/secret"),
+            format!("{p}%c0%ae%c0%ae/secret"),
+            format!("{p}%2"),
+            format!("{p}a%00b"),
+            format!("{p}a%7fb"),
+            format!("{p}x%3fy=1"),
+            format!("{p}x%23frag"),
+            format!("{p}a//b"),
+            p.to_string(),
+            format!("{a}%2e%2e/%2e%2e/secret"),
+            format!("{a}.%2E/secret"),
+            "/.well-known/%70ki-validation/../x".to_string(),
+            "/.well-known/pki-validation%2f..%2fsecret".to_string(),
+        ] {
+            let req = request("shop.example.com", &bad, Ports::STANDARD);
+            let (status, message) = admissible(&req, true).unwrap_err();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+            assert!(message.contains("not a validation path"), "{message}");
+        }
+        // Decoding is applied, and the decoded path is what is fetched.
+        let ok = admissible(
+            &request("shop.example.com", &format!("{p}file%41uth.txt"), Ports::STANDARD),
+            false,
+        )
+        .unwrap();
+        assert_eq!(ok.path, format!("{p}fileAuth.txt"));
+        assert!(admissible(&request("x.example", &format!("{a}tok-EN_1"), Ports::STANDARD), false).is_ok());
     }
 
     #[test]

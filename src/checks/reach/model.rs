@@ -212,17 +212,6 @@ pub enum VantageKind {
     Globalping,
 }
 
-impl From<crate::config::VantageKind> for VantageKind {
-    fn from(k: crate::config::VantageKind) -> Self {
-        match k {
-            crate::config::VantageKind::Local => VantageKind::Local,
-            crate::config::VantageKind::Proxy => VantageKind::Proxy,
-            crate::config::VantageKind::Agent => VantageKind::Agent,
-            crate::config::VantageKind::Globalping => VantageKind::Globalping,
-        }
-    }
-}
-
 /// The result of asking one vantage point: what it saw, or why it could not
 /// look (the agent was down, the token wrong, Globalping rate-limited). A
 /// vantage error says nothing about the site.
