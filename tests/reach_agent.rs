@@ -142,7 +142,10 @@ impl AgentProcess {
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the agent did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut out = Vec::new();
@@ -403,7 +406,10 @@ async fn embedded_ipv4_addresses_are_refused() {
         let (status, _, body) = post(&agent, Some(TOKEN), &probe_request(name, PATH)).await;
         assert_eq!(status, 403, "{name}: {body}");
         assert!(
-            body["error"].as_str().unwrap().contains("not a public address"),
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("not a public address"),
             "{name}: {body}"
         );
     }
@@ -462,7 +468,10 @@ async fn the_daemon_talks_to_the_agent_over_tls_with_a_pinned_certificate() {
     match observe_through(&agent.base, Some(wrong)).await {
         VantageOutcome::Error { message } => {
             assert!(message.contains("cannot reach the agent"), "{message}");
-            assert!(message.contains(&format!("not the pinned {wrong}")), "{message}");
+            assert!(
+                message.contains(&format!("not the pinned {wrong}")),
+                "{message}"
+            );
         }
         other => panic!("a wrong pin must be refused: {other:?}"),
     }
@@ -539,7 +548,14 @@ fn a_plain_http_client_gets_nothing_from_the_tls_port() {
         "{out:?}"
     );
     let out = Command::new(BIN)
-        .args(["probe", "serve", "--listen", "0.0.0.0:0", "--insecure-http", "--token-file"])
+        .args([
+            "probe",
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-http",
+            "--token-file",
+        ])
         .arg(&token_file)
         .output()
         .unwrap();
@@ -564,8 +580,10 @@ fn half_sent_requests_hold_a_bounded_number_of_descriptors_until_the_header_time
 
     // An idle kept-alive connection is closed after the same deadline.
     let mut idle = TcpStream::connect(agent.addr).unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-    idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = idle.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);

@@ -152,8 +152,7 @@ fn serve(args: ServeArgs) -> u8 {
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,
         // Both ports are probed in parallel, each within its timeouts.
-        request_timeout: (args.connect_timeout + args.request_timeout) * 2
-            + args.header_timeout,
+        request_timeout: (args.connect_timeout + args.request_timeout) * 2 + args.header_timeout,
         ..ListenerLimits::default()
     };
     let settings = AgentSettings {

@@ -1019,15 +1019,13 @@ fn resolve_vantage(
                 );
                 None
             }
-            (Some(f), VantageKind::Agent, _) => {
-                match crate::tls::Fingerprint::parse(f.get_ref()) {
-                    Ok(fp) => Some(fp),
-                    Err(why) => {
-                        p.on(f, format!("{key}.tls_fingerprint"), why);
-                        None
-                    }
+            (Some(f), VantageKind::Agent, _) => match crate::tls::Fingerprint::parse(f.get_ref()) {
+                Ok(fp) => Some(fp),
+                Err(why) => {
+                    p.on(f, format!("{key}.tls_fingerprint"), why);
+                    None
                 }
-            }
+            },
             (Some(f), _, _) => {
                 p.on(
                     f,

@@ -498,7 +498,9 @@ fn an_agent_vantage_needs_a_url_and_pins_by_fingerprint() {
     );
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(
-        warnings[0].starts_with("config.toml:4:7: vantage[0].url: an agent over http:// sends its bearer token in clear"),
+        warnings[0].starts_with(
+            "config.toml:4:7: vantage[0].url: an agent over http:// sends its bearer token in clear"
+        ),
         "{warnings:#?}"
     );
 }
@@ -651,7 +653,10 @@ overseas = true
     else {
         panic!("{v:?}");
     };
-    assert_eq!(endpoint.as_ref().unwrap().as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(
+        endpoint.as_ref().unwrap().as_str(),
+        "http://127.0.0.1:8080/"
+    );
     assert_eq!(
         *locations,
         [

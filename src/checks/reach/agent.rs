@@ -272,10 +272,7 @@ pub fn router(settings: AgentSettings) -> Router {
 fn router_and_state(settings: AgentSettings) -> (Router, Arc<AgentState>) {
     let state = Arc::new(AgentState {
         token_digest: Sha256::digest(settings.token.as_bytes()).into(),
-        refusals: Mutex::new(RefusalLog::new(
-            settings.refusal_log_window,
-            Instant::now(),
-        )),
+        refusals: Mutex::new(RefusalLog::new(settings.refusal_log_window, Instant::now())),
         refusal_log_window: settings.refusal_log_window,
         allow_private: settings.allow_private,
         probe: settings.probe,
@@ -442,10 +439,11 @@ async fn serve_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        hyper::service::Service::call(&service, request)
-    });
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            hyper::service::Service::call(&service, request)
+        });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
@@ -536,7 +534,9 @@ pub fn validation_path(raw: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(b) => decoded.push(b),
                 None => return Err("a % not followed by two hex digits".into()),
@@ -768,7 +768,10 @@ mod tests {
         // A quiet window says nothing; one with only logged lines neither.
         assert_eq!(log.tick(start + window * 2), None);
         let (summary, line) = log.refused(start + window * 2);
-        assert_eq!((summary, line), (None, Some(RefusalLine::Each { last: false })));
+        assert_eq!(
+            (summary, line),
+            (None, Some(RefusalLine::Each { last: false }))
+        );
         assert_eq!(log.flush(start + window * 2), None);
     }
 
@@ -811,12 +814,22 @@ mod tests {
         }
         // Decoding is applied, and the decoded path is what is fetched.
         let ok = admissible(
-            &request("shop.example.com", &format!("{p}file%41uth.txt"), Ports::STANDARD),
+            &request(
+                "shop.example.com",
+                &format!("{p}file%41uth.txt"),
+                Ports::STANDARD,
+            ),
             false,
         )
         .unwrap();
         assert_eq!(ok.path, format!("{p}fileAuth.txt"));
-        assert!(admissible(&request("x.example", &format!("{a}tok-EN_1"), Ports::STANDARD), false).is_ok());
+        assert!(
+            admissible(
+                &request("x.example", &format!("{a}tok-EN_1"), Ports::STANDARD),
+                false
+            )
+            .is_ok()
+        );
     }
 
     #[test]

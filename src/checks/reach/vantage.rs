@@ -14,8 +14,8 @@ use super::model::{
 };
 use super::probe::{self, AddressPolicy, ProbeSettings, Route};
 use crate::config::{GlobalpingLocation, SecretSource, Vantage, VantageAccess};
-use crate::tls::Fingerprint;
 use crate::dns::DnsHandle;
+use crate::tls::Fingerprint;
 
 /// How a vantage point is reached.
 #[derive(Debug, Clone)]
@@ -241,7 +241,16 @@ pub async fn observe(
             token,
             tls_fingerprint,
         } => {
-            match ask_agent(&v.name, url, token.as_ref(), *tls_fingerprint, target, settings).await {
+            match ask_agent(
+                &v.name,
+                url,
+                token.as_ref(),
+                *tls_fingerprint,
+                target,
+                settings,
+            )
+            .await
+            {
                 Ok(p) => vec![entry(VantageOutcome::Probed(p))],
                 Err(e) => error(e),
             }
@@ -340,9 +349,7 @@ async fn ask_agent(
     if let Some(pin) = pin {
         builder = builder.tls_backend_preconfigured(crate::tls::pinned_client_config(pin));
     }
-    let client = builder
-        .build()
-        .map_err(|e| unreachable(e.to_string()))?;
+    let client = builder.build().map_err(|e| unreachable(e.to_string()))?;
     let mut request = client
         .post(endpoint)
         .json(&AgentRequest::from_target(target));
