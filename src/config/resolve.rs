@@ -920,12 +920,7 @@ fn resolve_vantage(
         let key = format!("vantage[{i}]");
         let before = p.list.len();
         let name = unique_name(&v.name, &format!("{key}.name"), "vantage", &mut seen, i, p);
-        let kind = match v.kind.get_ref() {
-            raw::RawVantageKind::Local => VantageKind::Local,
-            raw::RawVantageKind::Proxy => VantageKind::Proxy,
-            raw::RawVantageKind::Agent => VantageKind::Agent,
-            raw::RawVantageKind::Globalping => VantageKind::Globalping,
-        };
+        let kind = *v.kind.get_ref();
         let url_key = format!("{key}.url");
         let url = match (kind, &v.url) {
             (VantageKind::Local, Some(u)) => {
