@@ -56,8 +56,24 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<AgentCertificate, AgentTlsE
 pub fn self_signed(dir: &Path) -> Result<AgentCertificate, AgentTlsError> {
     let cert = dir.join(SELF_SIGNED_CERT);
     let key = dir.join(SELF_SIGNED_KEY);
-    if !cert.exists() && !key.exists() {
-        generate(dir, &cert, &key)?;
+    match (cert.exists(), key.exists()) {
+        (false, false) => generate(dir, &cert, &key)?,
+        (true, true) => {}
+        // Never regenerate over one half: the operator pinned the other.
+        (true, false) | (false, true) => {
+            let (present, absent) = if cert.exists() {
+                (&cert, &key)
+            } else {
+                (&key, &cert)
+            };
+            return Err(AgentTlsError::Read {
+                path: absent.clone(),
+                detail: format!(
+                    "it is missing while {} exists; restore it, or remove both to generate a new certificate (and pin its fingerprint again)",
+                    present.display()
+                ),
+            });
+        }
     }
     from_files(&cert, &key)
 }
@@ -74,9 +90,9 @@ fn generate(dir: &Path, cert: &Path, key: &Path) -> Result<(), AgentTlsError> {
     // only make the certificate readable to a person.
     let generated = rcgen::generate_simple_self_signed(vec!["certvigil-probe-agent".to_string()])
         .map_err(|e| AgentTlsError::Generate(e.to_string()))?;
-    // The key first, created 0600, so a crash between the two leaves no
-    // certificate whose key is missing (start again: both are regenerated
-    // only when both are absent, and the operator is told which is left).
+    // The key first, created 0600 (never readable by others, not even for
+    // a moment); both are generated only when both are absent, and a half
+    // left by a crash is reported, not silently replaced.
     let mut k = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -136,5 +152,12 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o077, 0, "the key is the owner's only: {mode:o}");
+        // Half a pair is reported, never replaced behind the pin's back.
+        std::fs::remove_file(dir.path().join(SELF_SIGNED_CERT)).unwrap();
+        let Err(e) = self_signed(dir.path()) else {
+            panic!("a key without its certificate must be refused");
+        };
+        assert!(e.to_string().contains("is missing while"), "{e}");
+        assert!(!dir.path().join(SELF_SIGNED_CERT).exists());
     }
 }
