@@ -373,7 +373,7 @@ pub async fn serve(
             if let Some(RefusalLine::Summary { refused, .. }) = summary {
                 tracing::warn!(
                     refused,
-                    "probe agent: {refused} connections closed on arrival in the last minute: {} were open already",
+                    "probe agent: {refused} connections closed on arrival since the last such line: {} were open already",
                     limits.max_connections
                 );
             }
