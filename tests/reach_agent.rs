@@ -569,6 +569,18 @@ fn a_plain_http_client_gets_nothing_from_the_tls_port() {
 #[test]
 fn half_sent_requests_hold_a_bounded_number_of_descriptors_until_the_header_timeout() {
     const CAP: usize = 64;
+    // This process holds the 1,100 client ends: lift a soft limit of 1,024.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < 4096 {
+            limit.rlim_cur = limit.rlim_max.min(4096);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
     let agent = AgentProcess::start(&[
         "--insecure-http",
         "--max-connections",
@@ -603,6 +615,7 @@ fn half_sent_requests_hold_a_bounded_number_of_descriptors_until_the_header_time
         }
     }
     peak = peak.max(agent.open_fds());
+    assert!(held.len() > 1000, "only {} connections opened", held.len());
     assert!(
         peak <= baseline + CAP + 8,
         "{peak} descriptors open with 1,100 half-sent requests (baseline {baseline}, cap {CAP})"
