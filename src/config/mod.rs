@@ -233,24 +233,69 @@ pub use certvigil_core::checks::reach::model::VantageKind;
 pub struct Vantage {
     /// Unique among vantage points.
     pub name: String,
-    pub kind: VantageKind,
-    /// Proxy: `http://`, `https://` or `socks5://`/`socks5h://` (required).
-    /// Agent: `http(s)://` (required). Globalping: the API endpoint
-    /// (optional; `None` means the public API,
-    /// `checks::reach::locations::DEFAULT_ENDPOINT` in the core crate). Local: none.
-    pub url: Option<Url>,
-    /// Agent bearer token or Globalping API token (agent and globalping
-    /// only).
-    pub token: Option<SecretSource>,
-    /// Whether this point is outside the mainland (docs/design.md cause 2).
+    /// Whether this point is outside the mainland, where CAs validate from.
     pub overseas: bool,
     /// Where the point is, in the operator's words (`"eu-central"`), for
     /// reports; free text.
     pub region: Option<String>,
-    /// Globalping only: where its probes are. Empty means the default
-    /// locations (`checks::reach::locations::default_locations` in the core crate, all
-    /// outside the mainland); never empty when written in the file.
-    pub locations: Vec<GlobalpingLocation>,
+    /// How it is reached; what else it needs depends on its kind.
+    pub access: VantageAccess,
+}
+
+/// A vantage point by kind, each with what that kind needs and nothing
+/// else: a proxy or an agent cannot exist without its URL (the resolver
+/// refuses the file, naming the key's line and column), so none can
+/// silently probe from this host while labelled overseas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VantageAccess {
+    /// This host.
+    Local,
+    /// An HTTP, HTTPS or SOCKS5 proxy: `http://`, `https://`, `socks5://`
+    /// or `socks5h://`, credentials in the URL.
+    Proxy { url: Url },
+    /// A certvigil running `certvigil probe serve` on a host abroad.
+    Agent {
+        /// `https://` (or `http://` to a loopback agent).
+        url: Url,
+        /// The agent's bearer token.
+        token: Option<SecretSource>,
+        /// The agent's certificate, pinned: trusted by this digest alone
+        /// (a self-signed agent). `None`: verified against the public CAs.
+        tls_fingerprint: Option<certvigil_core::pin::Fingerprint>,
+    },
+    /// The Globalping measurement service.
+    Globalping {
+        /// The API endpoint; `None` means the public API
+        /// (`checks::reach::globalping::DEFAULT_ENDPOINT`).
+        endpoint: Option<Url>,
+        /// Globalping API token.
+        token: Option<SecretSource>,
+        /// Where its probes are. Empty means the default locations
+        /// (`checks::reach::globalping::default_locations`, all outside
+        /// the mainland); never empty when written in the file.
+        locations: Vec<GlobalpingLocation>,
+    },
+}
+
+impl Vantage {
+    pub fn kind(&self) -> VantageKind {
+        match self.access {
+            VantageAccess::Local => VantageKind::Local,
+            VantageAccess::Proxy { .. } => VantageKind::Proxy,
+            VantageAccess::Agent { .. } => VantageKind::Agent,
+            VantageAccess::Globalping { .. } => VantageKind::Globalping,
+        }
+    }
+
+    /// The secret this point reads, if any.
+    pub fn token(&self) -> Option<&SecretSource> {
+        match &self.access {
+            VantageAccess::Agent { token, .. } | VantageAccess::Globalping { token, .. } => {
+                token.as_ref()
+            }
+            VantageAccess::Local | VantageAccess::Proxy { .. } => None,
+        }
+    }
 }
 
 /// One Globalping location filter (its API's `MeasurementLocationOption`):
@@ -398,7 +443,7 @@ impl Config {
     pub fn secret_sources(&self) -> Vec<&SecretSource> {
         let email = self.alerts.email.iter().filter_map(|e| e.password.as_ref());
         let webhook = self.alerts.webhook.iter().filter_map(|w| w.secret.as_ref());
-        let vantage = self.vantage.iter().filter_map(|v| v.token.as_ref());
+        let vantage = self.vantage.iter().filter_map(Vantage::token);
         let providers = self
             .providers
             .iter()

@@ -117,23 +117,16 @@ pub(crate) struct RawReach {
     pub https_port: Option<Spanned<u16>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum RawVantageKind {
-    Local,
-    Proxy,
-    Agent,
-    Globalping,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawVantage {
     pub name: Text,
-    pub kind: Spanned<RawVantageKind>,
+    /// The one definition of the kinds, with its serde names.
+    pub kind: Spanned<super::VantageKind>,
     pub url: Option<Text>,
     pub token_file: Option<Spanned<PathBuf>>,
     pub token_env: Option<Text>,
+    pub tls_fingerprint: Option<Text>,
     #[serde(default)]
     pub overseas: bool,
     pub region: Option<Text>,

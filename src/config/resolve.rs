@@ -920,12 +920,7 @@ fn resolve_vantage(
         let key = format!("vantage[{i}]");
         let before = p.list.len();
         let name = unique_name(&v.name, &format!("{key}.name"), "vantage", &mut seen, i, p);
-        let kind = match v.kind.get_ref() {
-            raw::RawVantageKind::Local => VantageKind::Local,
-            raw::RawVantageKind::Proxy => VantageKind::Proxy,
-            raw::RawVantageKind::Agent => VantageKind::Agent,
-            raw::RawVantageKind::Globalping => VantageKind::Globalping,
-        };
+        let kind = *v.kind.get_ref();
         let url_key = format!("{key}.url");
         let url = match (kind, &v.url) {
             (VantageKind::Local, Some(u)) => {
@@ -1009,19 +1004,72 @@ fn resolve_vantage(
                 ),
             );
         }
-        if p.list.len() == before
-            && let Some(name) = name
+        let tls_fingerprint = match (&v.tls_fingerprint, kind, &url) {
+            (None, _, _) => None,
+            (Some(f), VantageKind::Agent, Some(u)) if u.scheme() != "https" => {
+                p.on(
+                    f,
+                    format!("{key}.tls_fingerprint"),
+                    "a pinned certificate needs an https:// url; start the agent with --tls-self-signed and use https://",
+                );
+                None
+            }
+            (Some(f), VantageKind::Agent, _) => {
+                match certvigil_core::pin::Fingerprint::parse(f.get_ref()) {
+                    Ok(fp) => Some(fp),
+                    Err(why) => {
+                        p.on(f, format!("{key}.tls_fingerprint"), why);
+                        None
+                    }
+                }
+            }
+            (Some(f), _, _) => {
+                p.on(
+                    f,
+                    format!("{key}.tls_fingerprint"),
+                    "only an agent vantage point pins a certificate; remove it, or use kind = \"agent\"",
+                );
+                None
+            }
+        };
+        if kind == VantageKind::Agent
+            && let Some(u) = &url
+            && u.scheme() == "http"
+            && !url_host_is_loopback(u)
+            && let Some(text) = &v.url
         {
-            out.push(Vantage {
-                name,
-                kind,
+            w.on(
+                text,
+                &url_key,
+                "an agent over http:// sends its bearer token in clear; start it with --tls-self-signed DIR, use https:// and pin tls_fingerprint",
+            );
+        }
+        if p.list.len() != before {
+            continue;
+        }
+        let Some(name) = name else { continue };
+        let access = match (kind, url) {
+            (VantageKind::Local, _) => VantageAccess::Local,
+            (VantageKind::Proxy, Some(url)) => VantageAccess::Proxy { url },
+            (VantageKind::Agent, Some(url)) => VantageAccess::Agent {
                 url,
                 token,
-                overseas: v.overseas,
-                region,
+                tls_fingerprint,
+            },
+            (VantageKind::Globalping, endpoint) => VantageAccess::Globalping {
+                endpoint,
+                token,
                 locations,
-            });
-        }
+            },
+            // A problem was recorded above ("this kind needs url").
+            (VantageKind::Proxy | VantageKind::Agent, None) => continue,
+        };
+        out.push(Vantage {
+            name,
+            overseas: v.overseas,
+            region,
+            access,
+        });
     }
     if let Some(first) = raw.first()
         && !raw.iter().any(|v| v.get_ref().overseas)
@@ -1033,6 +1081,18 @@ fn resolve_vantage(
         );
     }
     out
+}
+
+/// Whether a URL's host is this machine (an agent behind a local TLS
+/// proxy, or a test).
+fn url_host_is_loopback(u: &Url) -> bool {
+    let host = u.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// The continent codes Globalping accepts.

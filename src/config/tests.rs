@@ -444,6 +444,71 @@ fn orders_are_typed() {
 }
 
 #[test]
+fn an_agent_vantage_needs_a_url_and_pins_by_fingerprint() {
+    let problems = all_problems(
+        "[[vantage]]\nname = \"a\"\nkind = \"agent\"\ntoken_env = \"T\"\noverseas = true\n",
+    );
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("config.toml:3:8: vantage[0].url: this kind needs url"),
+        "{problems:#?}"
+    );
+
+    let fp = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let config = ok(&format!(
+        "[[vantage]]\nname = \"a\"\nkind = \"agent\"\nurl = \"https://probe.example.net:8443/\"\ntls_fingerprint = \"{fp}\"\noverseas = true\n"
+    ));
+    let VantageAccess::Agent {
+        url,
+        tls_fingerprint,
+        ..
+    } = &config.vantage[0].access
+    else {
+        panic!("{:?}", config.vantage[0]);
+    };
+    assert_eq!(url.as_str(), "https://probe.example.net:8443/");
+    assert_eq!(tls_fingerprint.unwrap().to_string(), fp);
+
+    let problems = all_problems(
+        "[[vantage]]\nname = \"a\"\nkind = \"agent\"\nurl = \"https://probe.example.net/\"\ntls_fingerprint = \"sha256:0011\"\noverseas = true\n\
+         [[vantage]]\nname = \"p\"\nkind = \"proxy\"\nurl = \"socks5h://127.0.0.1:1080\"\ntls_fingerprint = \"sha256:0011\"\noverseas = true\n\
+         [[vantage]]\nname = \"h\"\nkind = \"agent\"\nurl = \"http://probe.example.net/\"\ntls_fingerprint = \"sha256:0011\"\noverseas = true\n",
+    );
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "config.toml:5:19: vantage[0].tls_fingerprint: \"sha256:0011\" is not a SHA-256 fingerprint"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "config.toml:11:19: vantage[1].tls_fingerprint: only an agent vantage point pins a certificate"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with(
+            "config.toml:17:19: vantage[2].tls_fingerprint: a pinned certificate needs an https:// url"
+        ),
+        "{problems:#?}"
+    );
+
+    // Plain HTTP to an agent elsewhere: the token crosses in clear.
+    let warnings = warnings_of(
+        "[[vantage]]\nname = \"a\"\nkind = \"agent\"\nurl = \"http://probe.example.net:8080/\"\noverseas = true\n\
+         [[vantage]]\nname = \"l\"\nkind = \"agent\"\nurl = \"http://127.0.0.1:8080/\"\noverseas = true\n",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "config.toml:4:7: vantage[0].url: an agent over http:// sends its bearer token in clear"
+        ),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
 fn a_proxy_vantage_needs_a_url_and_unique_names() {
     let text = "[[vantage]]\nname = \"p\"\nkind = \"proxy\"\noverseas = true\n[[vantage]]\nname = \"p\"\nkind = \"local\"\n";
     let problems = problems_of(text);
@@ -520,12 +585,20 @@ fn the_example_shows_vantage_locations_acme_and_thresholds() {
     let gp = config
         .vantage
         .iter()
-        .find(|v| v.kind == VantageKind::Globalping)
+        .find(|v| v.kind() == VantageKind::Globalping)
         .unwrap();
-    assert_eq!(gp.url, None);
+    let VantageAccess::Globalping {
+        endpoint,
+        locations,
+        ..
+    } = &gp.access
+    else {
+        panic!("{gp:?}");
+    };
+    assert_eq!(*endpoint, None);
     assert_eq!(gp.region.as_deref(), Some("worldwide"));
     assert_eq!(
-        gp.locations,
+        *locations,
         [
             GlobalpingLocation::Country("DE".into()),
             GlobalpingLocation::Continent("NA".into()),
@@ -575,9 +648,20 @@ overseas = true
 "#);
     let v = &config.vantage[0];
     assert_eq!(v.region.as_deref(), Some("eu-central"));
-    assert_eq!(v.url.as_ref().unwrap().as_str(), "http://127.0.0.1:8080/");
+    let VantageAccess::Globalping {
+        endpoint,
+        locations,
+        ..
+    } = &v.access
+    else {
+        panic!("{v:?}");
+    };
     assert_eq!(
-        v.locations,
+        endpoint.as_ref().unwrap().as_str(),
+        "http://127.0.0.1:8080/"
+    );
+    assert_eq!(
+        *locations,
         [
             GlobalpingLocation::Country("DE".into()),
             GlobalpingLocation::Continent("EU".into()),
@@ -589,7 +673,10 @@ overseas = true
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
     // Absent locations: empty here, the defaults at probe time.
     let config = ok("[[vantage]]\nname = \"gp\"\nkind = \"globalping\"\noverseas = true\n");
-    assert!(config.vantage[0].locations.is_empty());
+    assert!(matches!(
+        &config.vantage[0].access,
+        VantageAccess::Globalping { locations, .. } if locations.is_empty()
+    ));
     assert_eq!(config.vantage[0].region, None);
 }
 

@@ -59,6 +59,9 @@ pub struct ClientOptions {
     pub resolve: Vec<(String, Vec<SocketAddr>)>,
     /// Keep no idle connections (one-off probes).
     pub no_pool: bool,
+    /// Trust exactly this certificate (a probe agent's pinned
+    /// fingerprint) instead of the web PKI.
+    pub pinned: Option<crate::tls::Fingerprint>,
     pub user_agent: &'static str,
 }
 
@@ -81,6 +84,7 @@ impl ClientOptions {
             system_proxy: false,
             resolve: Vec::new(),
             no_pool: false,
+            pinned: None,
             user_agent: USER_AGENT,
         }
     }
@@ -99,6 +103,9 @@ pub fn client(options: &ClientOptions) -> Result<reqwest::Client, HttpError> {
     }
     if options.no_pool {
         builder = builder.pool_max_idle_per_host(0);
+    }
+    if let Some(pin) = &options.pinned {
+        builder = builder.tls_backend_preconfigured(crate::tls::pinned_client_config(*pin));
     }
     match &options.proxy {
         Some(proxy) => {

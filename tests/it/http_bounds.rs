@@ -222,6 +222,7 @@ async fn ask_agent(url: &str) -> VantageOutcome {
         access: Access::Agent {
             url: url.parse().unwrap(),
             token: None,
+            tls_fingerprint: None,
         },
     };
     let dns_server = TestDns::start().await;

@@ -72,6 +72,9 @@ impl AbroadAgent {
                         attempts: 2,
                     })
                     .unwrap(),
+                    limits: Default::default(),
+                    tls: None,
+                    refusal_log_window: Duration::from_secs(60),
                 };
                 agent::serve(listener, settings, async {
                     let _ = stopped.await;
@@ -183,6 +186,7 @@ overseas = true
             access: Access::Agent {
                 url: agent.url.parse().unwrap(),
                 token: Some(SecretSource::file("token_file", &token_file)),
+                tls_fingerprint: None,
             },
         },
     ];

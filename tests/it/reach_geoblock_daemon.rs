@@ -40,10 +40,18 @@ const TRUSTASIA_SCANNERS: [&str; 4] = [
 struct AgentProcess {
     child: Child,
     url: String,
+    /// The certificate fingerprint it printed, for `tls_fingerprint`.
+    fingerprint: String,
 }
 
 impl AgentProcess {
-    fn start(lab: &GeoLab, dns: SocketAddr, token_file: &str, log: &std::path::Path) -> Self {
+    fn start(
+        lab: &GeoLab,
+        dns: SocketAddr,
+        token_file: &str,
+        tls_dir: &std::path::Path,
+        log: &std::path::Path,
+    ) -> Self {
         let listen = SocketAddr::new(IpAddr::V4(lab.abroad_addr), 0).to_string();
         let stderr = std::fs::File::create(log).unwrap();
         // `ip netns exec` execs the program, so the child is the agent.
@@ -52,6 +60,8 @@ impl AgentProcess {
             .args(["--listen", &listen, "--token-file", token_file])
             .args(["--allow-private", "--nameserver", &dns.to_string()])
             .args(["--connect-timeout", "2s", "--request-timeout", "3s"])
+            // Over TLS with a self-signed certificate, pinned by the daemon.
+            .args(["--tls-self-signed", tls_dir.to_str().unwrap()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -69,6 +79,7 @@ impl AgentProcess {
         let mut me = Self {
             child,
             url: String::new(),
+            fingerprint: String::new(),
         };
         let line = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
             panic!(
@@ -79,7 +90,13 @@ impl AgentProcess {
         let addr = line
             .strip_prefix("certvigil probe: listening on ")
             .unwrap_or_else(|| panic!("unexpected agent output: {line}"));
+        assert!(addr.starts_with("https://"), "{line}");
         me.url = format!("{addr}/");
+        let line = rx.recv_timeout(PATIENCE).unwrap();
+        me.fingerprint = line
+            .strip_prefix("certvigil probe: certificate fingerprint ")
+            .unwrap_or_else(|| panic!("unexpected agent output: {line}"))
+            .to_string();
         me
     }
 }
@@ -118,7 +135,13 @@ async fn the_daemon_alerts_a_firewall_that_drops_the_abroad_network_as_geo_block
     .expect("the site listens on 80 and 443 in its namespace");
     let bench = DaemonBench::new();
     let token_file = bench.secret("agent.token", TOKEN);
-    let agent = AgentProcess::start(&lab, dns.addr(), &token_file, &bench.path("agent.log"));
+    let agent = AgentProcess::start(
+        &lab,
+        dns.addr(),
+        &token_file,
+        &bench.path("agent-tls"),
+        &bench.path("agent.log"),
+    );
     let hook = HttpReceiver::ok("{}").await;
 
     bench.write_config(
@@ -139,6 +162,7 @@ name = "abroad-agent"
 kind = "agent"
 url = "{url}"
 token_file = "{token_file}"
+tls_fingerprint = "{fingerprint}"
 overseas = true
 
 [[alerts.webhook]]
@@ -151,6 +175,7 @@ ca = ["trustasia"]
 validation_method = "file"
 "#,
             url = agent.url,
+            fingerprint = agent.fingerprint,
             hook = hook.url("/hook"),
         ),
     );

@@ -15,5 +15,6 @@ pub mod domain;
 pub mod drift;
 pub mod findings;
 pub mod orders;
+pub mod pin;
 pub mod redact;
 pub mod report;

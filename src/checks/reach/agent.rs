@@ -13,16 +13,26 @@
 //!   with `--allow-private` (for tests and private networks);
 //! - returns observations (status, timings, whether the body matched),
 //!   never the body itself;
-//! - rate-limits (a token bucket) and bounds the probes in flight.
+//! - rate-limits (a token bucket) and bounds the probes in flight;
+//! - bounds its connections ([`ListenerLimits`]): a cap on open
+//!   connections, a deadline for the request head (which is also how long a
+//!   kept-alive connection may sit idle), a deadline for the whole request,
+//!   and a small body limit, so unauthenticated peers cannot hold its
+//!   descriptors;
+//! - speaks TLS ([`AgentSettings::tls`], see `cli::probe` for the
+//!   certificate), so the token does not cross the network in clear;
+//! - logs refused tokens at a bounded rate ([`RefusalLog`]), counting the
+//!   rest.
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +40,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Semaphore, watch};
 
 use super::model::{Ports, ProbeObservation, ProbeTarget};
 use super::probe::{self, AddressPolicy, ProbeSettings, Route};
@@ -85,10 +96,143 @@ pub struct AgentSettings {
     pub max_in_flight: usize,
     pub probe: ProbeSettings,
     pub dns: DnsHandle,
+    /// Bounds on connections and requests.
+    pub limits: ListenerLimits,
+    /// Serve HTTPS with this configuration; `None` is plain HTTP (which
+    /// `cli::probe` allows only with `--insecure-http`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Refused tokens are logged one by one up to a few per window, then
+    /// counted and summed up once per window.
+    pub refusal_log_window: Duration,
+}
+
+/// How much a peer may hold of the agent before it has proven anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Connections open at once (TLS handshakes included); one more is
+    /// closed as soon as it is accepted. Keep it well under the descriptor
+    /// limit (`ulimit -n`, 1,024 by default).
+    pub max_connections: usize,
+    /// Time to send a complete request head (and to finish the TLS
+    /// handshake). The same deadline applies while a kept-alive connection
+    /// waits for its next request, so it is also the idle timeout.
+    pub header_timeout: Duration,
+    /// Time for a whole request once its head is in: body, probe and
+    /// answer. Set above the probe's own budget.
+    pub request_timeout: Duration,
+    /// Largest request body, in octets (a probe request is ~200).
+    pub max_body: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(90),
+            max_body: 16 * 1024,
+        }
+    }
+}
+
+/// Refused-token lines allowed per window before they are only counted.
+const REFUSALS_LOGGED_PER_WINDOW: u32 = 3;
+
+/// Rate-limits the log lines of refused tokens: a peer spraying tokens
+/// must not fill the disk, and the operator must still learn how many
+/// there were. Pure; the caller passes `now`.
+#[derive(Debug)]
+pub struct RefusalLog {
+    window: Duration,
+    started: Instant,
+    /// Refusals in the current window.
+    seen: u64,
+    /// Of those, logged one by one.
+    logged: u32,
+}
+
+/// What to log for one refusal or at the end of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalLine {
+    /// Log this refusal; `last` says it is the last one logged this window.
+    Each { last: bool },
+    /// `refused` refusals in the window just ended, of which `unlogged`
+    /// were not logged one by one.
+    Summary { refused: u64, unlogged: u64 },
+}
+
+impl RefusalLog {
+    pub fn new(window: Duration, now: Instant) -> Self {
+        Self {
+            window,
+            started: now,
+            seen: 0,
+            logged: 0,
+        }
+    }
+
+    /// Records one refusal; returns the summary of the previous window if
+    /// this one starts a new window, and whether to log this one.
+    pub fn refused(&mut self, now: Instant) -> (Option<RefusalLine>, Option<RefusalLine>) {
+        let summary = self.tick(now);
+        self.seen += 1;
+        let each = (self.logged < REFUSALS_LOGGED_PER_WINDOW).then(|| {
+            self.logged += 1;
+            RefusalLine::Each {
+                last: self.logged == REFUSALS_LOGGED_PER_WINDOW,
+            }
+        });
+        (summary, each)
+    }
+
+    /// Ends the window if it is over: its summary, when some refusals went
+    /// unlogged.
+    pub fn tick(&mut self, now: Instant) -> Option<RefusalLine> {
+        if now.saturating_duration_since(self.started) < self.window {
+            return None;
+        }
+        self.flush(now)
+    }
+
+    /// Ends the window now (at shutdown): its summary, when some refusals
+    /// went unlogged.
+    pub fn flush(&mut self, now: Instant) -> Option<RefusalLine> {
+        let unlogged = self.seen - u64::from(self.logged);
+        let line = (unlogged > 0).then_some(RefusalLine::Summary {
+            refused: self.seen,
+            unlogged,
+        });
+        self.started = now;
+        self.seen = 0;
+        self.logged = 0;
+        line
+    }
+}
+
+fn log_refusal(line: RefusalLine, window: Duration, peer: Option<SocketAddr>, path: &str) {
+    match line {
+        RefusalLine::Each { last: false } => {
+            tracing::warn!(peer = ?peer, path, "probe agent: request without a valid token refused");
+        }
+        RefusalLine::Each { last: true } => tracing::warn!(
+            peer = ?peer,
+            path,
+            "probe agent: request without a valid token refused; more in the next {} are counted, not logged one by one",
+            humantime::format_duration(window)
+        ),
+        RefusalLine::Summary { refused, unlogged } => tracing::warn!(
+            refused,
+            unlogged,
+            "probe agent: {refused} requests without a valid token refused in the last {} ({unlogged} not logged one by one)",
+            humantime::format_duration(window)
+        ),
+    }
 }
 
 struct AgentState {
     token_digest: [u8; 32],
+    refusals: Mutex<RefusalLog>,
+    refusal_log_window: Duration,
     allow_private: bool,
     probe: ProbeSettings,
     dns: DnsHandle,
@@ -122,8 +266,14 @@ impl Bucket {
 
 /// The HTTP API, for [`serve`] or a test's own listener.
 pub fn router(settings: AgentSettings) -> Router {
+    router_and_state(settings).0
+}
+
+fn router_and_state(settings: AgentSettings) -> (Router, Arc<AgentState>) {
     let state = Arc::new(AgentState {
         token_digest: Sha256::digest(settings.token.as_bytes()).into(),
+        refusals: Mutex::new(RefusalLog::new(settings.refusal_log_window, Instant::now())),
+        refusal_log_window: settings.refusal_log_window,
         allow_private: settings.allow_private,
         probe: settings.probe,
         dns: settings.dns,
@@ -134,23 +284,184 @@ pub fn router(settings: AgentSettings) -> Router {
         }),
         in_flight: Semaphore::new(settings.max_in_flight.max(1)),
     });
-    Router::new()
+    let limits = settings.limits;
+    let router = Router::new()
         .route("/v1/probe", post(handle_probe))
         .route("/v1/health", get(|| async { error(StatusCode::OK, "ok") }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; POST /v1/probe") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state)
+        // After the token layer, so outside it: a liveness check for load
+        // balancers and monitors, which says nothing but "up".
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(limits.max_body))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            request_deadline(limits.request_timeout, request, next)
+        }))
+        .with_state(state.clone());
+    (router, state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Bounds a whole request (body read included: the body is read by the
+/// handler, inside `next`).
+async fn request_deadline(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took too long; send it whole, at once",
+        ),
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, within
+/// `settings.limits`, over TLS when `settings.tls` is set. After
+/// `shutdown`, stops accepting, lets requests in flight finish (up to
+/// `request_timeout`) and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     settings: AgentSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(settings))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = settings.limits;
+    let acceptor = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let window = settings.refusal_log_window;
+    let (app, state) = router_and_state(settings);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Sums up refused tokens at the end of each window, even when no
+    // further request comes to start the next window.
+    let ticker = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(window.max(Duration::from_millis(100)));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let line = state
+                    .refusals
+                    .lock()
+                    .expect("the refusal log lock is never poisoned")
+                    .tick(Instant::now());
+                if let Some(line) = line {
+                    log_refusal(line, window, None, "");
+                }
+            }
+        })
+    };
+    let mut over_cap = RefusalLog::new(Duration::from_secs(60), Instant::now());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and the like: the cap should prevent them,
+                    // but another part of the process may hold descriptors.
+                    // Wait rather than spin.
+                    tracing::warn!(error = %e, "probe agent: cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Closed at once: holding it in the backlog would only move
+            // the exhaustion to the kernel's queue.
+            drop(stream);
+            let (summary, each) = over_cap.refused(Instant::now());
+            if let Some(RefusalLine::Summary { refused, .. }) = summary {
+                tracing::warn!(
+                    refused,
+                    "probe agent: {refused} connections closed on arrival since the last such line: {} were open already",
+                    limits.max_connections
+                );
+            }
+            if each.is_some() {
+                tracing::warn!(
+                    %peer,
+                    "probe agent: connection closed on arrival: {} connections are open already (--max-connections)",
+                    limits.max_connections
+                );
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let acceptor = acceptor.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            match acceptor {
+                None => serve_connection(stream, peer, app, limits, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, app, limits, stop).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "probe agent: TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "probe agent: TLS handshake timed out");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    ticker.abort();
+    let last = state
+        .refusals
+        .lock()
+        .expect("the refusal log lock is never poisoned")
+        .flush(Instant::now());
+    if let Some(line) = last {
+        log_refusal(line, window, None, "");
+    }
+    // Every connection holds a slot: all slots back means all closed.
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let grace = limits.request_timeout + limits.header_timeout;
+    let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
+    Ok(())
+}
+
+/// One connection, HTTP/1.1, until the peer closes it, a deadline passes
+/// or `stop` turns true (then the request in flight finishes first).
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    limits: ListenerLimits,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            hyper::service::Service::call(&service, request)
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "probe agent: connection ended");
+            }
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -179,7 +490,18 @@ async fn authenticate(
     if token_matches(request.headers(), &state.token_digest) {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "probe agent: request without a valid token refused");
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (summary, each) = state
+        .refusals
+        .lock()
+        .expect("the refusal log lock is never poisoned")
+        .refused(Instant::now());
+    for line in [summary, each].into_iter().flatten() {
+        log_refusal(line, state.refusal_log_window, peer, request.uri().path());
+    }
     let mut response = error(
         StatusCode::UNAUTHORIZED,
         "missing or wrong bearer token: send `Authorization: Bearer <token>` with the agent's token",
@@ -189,6 +511,74 @@ async fn authenticate(
         HeaderValue::from_static("Bearer realm=\"certvigil-probe\""),
     );
     response
+}
+
+/// The path the agent will fetch for `raw`, or why not.
+///
+/// A site (and the URL parser on the way) percent-decodes the path and
+/// resolves dot segments, so `%2e%2e`, `.%2e` or `%2E%2E` climb out of the
+/// validation directory just like `..` does. The check is therefore made on
+/// the decoded path, and the decoded path is what is fetched: it is plain
+/// printable ASCII from a short allow-list (RFC 3986 `pchar` without `%`),
+/// so nothing downstream decodes or normalises it a second time into
+/// something else. Refused: any `.` or `..` segment, empty segments,
+/// control characters (a tab or newline between two dots included),
+/// backslashes, `?`, `#`, a `%` left after decoding (double encoding),
+/// malformed escapes and anything outside ASCII.
+pub fn validation_path(raw: &str) -> Result<String, String> {
+    if raw.len() > 512 {
+        return Err("longer than 512 octets".into());
+    }
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) => decoded.push(b),
+                None => return Err("a % not followed by two hex digits".into()),
+            }
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    for &b in &decoded {
+        let allowed = b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b);
+        if !allowed {
+            let what = match b {
+                b'\\' => "a backslash".to_string(),
+                b'%' => "a % after decoding (double encoding)".to_string(),
+                b'?' | b'#' => format!("a {:?} (query or fragment)", b as char),
+                b' ' => "a space".to_string(),
+                0..=0x1f | 0x7f => format!("the control character 0x{b:02x}"),
+                0x80.. => "a non-ASCII octet".to_string(),
+                _ => format!("the character {:?}", b as char),
+            };
+            return Err(format!("it contains {what}"));
+        }
+    }
+    // Only ASCII from the allow-list is left.
+    let path = String::from_utf8(decoded).expect("ASCII is UTF-8");
+    let Some(prefix) = VALIDATION_PREFIXES.iter().find(|p| path.starts_with(*p)) else {
+        return Err("it is outside the validation directories".into());
+    };
+    let file = &path[prefix.len()..];
+    if file.is_empty() {
+        return Err("it names no file".into());
+    }
+    for segment in file.split('/') {
+        match segment {
+            "." | ".." => return Err(format!("it has a {segment:?} segment")),
+            "" => return Err("it has an empty segment".into()),
+            _ => {}
+        }
+    }
+    Ok(path)
 }
 
 /// Checks a request against what the agent is willing to do.
@@ -219,16 +609,15 @@ fn admissible(
         Ok(n) => n,
         Err(e) => return refuse(e.to_string()),
     };
-    if !VALIDATION_PREFIXES.iter().any(|p| req.path.starts_with(p))
-        || req.path.len() > 512
-        || req.path.contains("..")
-        || req.path.contains(['?', '#', ' ', '\\'])
-    {
-        return refuse(format!(
-            "{:?} is not a validation path: the agent fetches only files under {} or {}",
-            req.path, VALIDATION_PREFIXES[0], VALIDATION_PREFIXES[1]
-        ));
-    }
+    let path = match validation_path(&req.path) {
+        Ok(p) => p,
+        Err(why) => {
+            return refuse(format!(
+                "{:?} is not a validation path: {why}; the agent fetches only files under {} or {}",
+                req.path, VALIDATION_PREFIXES[0], VALIDATION_PREFIXES[1]
+            ));
+        }
+    };
     if req.ports != Ports::STANDARD {
         return refuse(format!(
             "ports {}/{} refused: the agent probes only 80 and 443, where CAs validate (BR §3.2.2.4.18)",
@@ -240,7 +629,7 @@ fn admissible(
     }
     Ok(ProbeTarget {
         name,
-        path: req.path.clone(),
+        path,
         expected: req.expected.clone(),
         ports: req.ports,
     })
@@ -354,6 +743,93 @@ mod tests {
             admissible(&request("127.0.0.1", ok, Ports::STANDARD), false).unwrap_err();
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(message.contains("--allow-private"), "{message}");
+    }
+
+    #[test]
+    fn refused_tokens_are_logged_a_few_per_window_and_counted() {
+        let start = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut log = RefusalLog::new(window, start);
+        let mut each = 0;
+        for _ in 0..3000 {
+            let (summary, line) = log.refused(start + Duration::from_secs(1));
+            assert_eq!(summary, None);
+            each += usize::from(line.is_some());
+        }
+        assert_eq!(each, 3);
+        assert_eq!(log.tick(start + Duration::from_secs(59)), None);
+        assert_eq!(
+            log.tick(start + window),
+            Some(RefusalLine::Summary {
+                refused: 3000,
+                unlogged: 2997
+            })
+        );
+        // A quiet window says nothing; one with only logged lines neither.
+        assert_eq!(log.tick(start + window * 2), None);
+        let (summary, line) = log.refused(start + window * 2);
+        assert_eq!(
+            (summary, line),
+            (None, Some(RefusalLine::Each { last: false }))
+        );
+        assert_eq!(log.flush(start + window * 2), None);
+    }
+
+    #[test]
+    fn dot_segments_are_refused_in_every_spelling() {
+        let p = "/.well-known/pki-validation/";
+        let a = "/.well-known/acme-challenge/";
+        for bad in [
+            format!("{p}../../secret"),
+            format!("{p}%2e%2e/%2e%2e/secret"),
+            format!("{p}%2E%2E/%2E%2E/secret"),
+            format!("{p}.%2e/.%2e/secret"),
+            format!("{p}%2e./secret"),
+            format!("{p}%2e"),
+            format!("{p}./x"),
+            format!("{p}.%09./secret"),
+            format!("{p}.%0a./secret"),
+            format!("{p}.\t./secret"),
+            format!("{p}.\n./secret"),
+            format!("{p}..%5csecret"),
+            format!("{p}..\\secret"),
+            format!("{p}%252e%252e/secret"),
+            format!("{p}%c0%ae%c0%ae/secret"),
+            format!("{p}%2"),
+            format!("{p}a%00b"),
+            format!("{p}a%7fb"),
+            format!("{p}x%3fy=1"),
+            format!("{p}x%23frag"),
+            format!("{p}a//b"),
+            p.to_string(),
+            format!("{a}%2e%2e/%2e%2e/secret"),
+            format!("{a}.%2E/secret"),
+            "/.well-known/%70ki-validation/../x".to_string(),
+            "/.well-known/pki-validation%2f..%2fsecret".to_string(),
+        ] {
+            let req = request("shop.example.com", &bad, Ports::STANDARD);
+            let (status, message) = admissible(&req, true).unwrap_err();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+            assert!(message.contains("not a validation path"), "{message}");
+        }
+        // Decoding is applied, and the decoded path is what is fetched.
+        let ok = admissible(
+            &request(
+                "shop.example.com",
+                &format!("{p}file%41uth.txt"),
+                Ports::STANDARD,
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(ok.path, format!("{p}fileAuth.txt"));
+        assert!(
+            admissible(
+                &request("x.example", &format!("{a}tok-EN_1"), Ports::STANDARD),
+                false
+            )
+            .is_ok()
+        );
     }
 
     #[test]

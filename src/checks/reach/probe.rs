@@ -10,7 +10,7 @@
 //! or hostile servers cannot hold a probe.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
@@ -83,17 +83,46 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
             !(v6.is_loopback()
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001) // local-use NAT64, RFC 8215
+                || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only, RFC 6666
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local, RFC 4193
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation, RFC 3849
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, for the forms that reach
+/// (or are translated to) that IPv4 host: IPv4-mapped `::ffff:a.b.c.d`,
+/// IPv4-translated `::ffff:0:a.b.c.d` (RFC 6145), the deprecated
+/// IPv4-compatible `::a.b.c.d` (`::` and `::1` excepted), the NAT64
+/// well-known prefix `64:ff9b::/96` (RFC 6052), 6to4 `2002:AABB:CCDD::/48`
+/// (RFC 3056) and Teredo `2001:0::/32`, whose client address is stored
+/// inverted (RFC 4380). Such an address is as private as the IPv4 one:
+/// `64:ff9b::10.0.0.1` reaches 10.0.0.1 through any NAT64 gateway.
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let last32 = |a: u16, b: u16| {
+        let [a1, a0] = a.to_be_bytes();
+        let [b1, b0] = b.to_be_bytes();
+        Ipv4Addr::new(a1, a0, b1, b0)
+    };
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, a, b] => Some(last32(a, b)),
+        [0, 0, 0, 0, 0xffff, 0, a, b] => Some(last32(a, b)),
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0, a, b] => Some(last32(a, b)),
+        [0x0064, 0xff9b, 0, 0, 0, 0, a, b] => Some(last32(a, b)),
+        [0x2002, a, b, ..] => Some(last32(a, b)),
+        [0x2001, 0, _, _, _, _, a, b] => Some(last32(!a, !b)),
+        _ => None,
     }
 }
 
@@ -421,6 +450,35 @@ mod tests {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
         for public in ["91.199.212.132", "54.189.196.217", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_that_embed_ipv4_are_judged_by_the_ipv4_address() {
+        for private in [
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::ffff:192.168.1.1",
+            "::ffff:0:10.1.2.3",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:c0a8:101::53",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
+            "100::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "::ffff:91.199.212.132",
+            "64:ff9b::91.199.212.132",
+            "2002:5bc7:d484::1",
+            "2001:0:4136:e378:8000:63bf:a438:2b7b", // Teredo, client 91.199.212.132
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -13,9 +13,10 @@ use super::model::{
     ProbeTarget, ReachObservation, VantageKind, VantageObservation, VantageOutcome,
 };
 use super::probe::{self, AddressPolicy, ProbeSettings, Route};
-use crate::config::{GlobalpingLocation, SecretSource, Vantage};
+use crate::config::{GlobalpingLocation, SecretSource, Vantage, VantageAccess};
 use crate::dns::DnsHandle;
 use crate::http::{self, HttpError, redact};
+use crate::tls::Fingerprint;
 
 /// How a vantage point is reached.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub enum Access {
     Agent {
         url: Url,
         token: Option<SecretSource>,
+        /// The agent's certificate, trusted by this digest alone; `None`
+        /// verifies it against the public CAs.
+        tls_fingerprint: Option<Fingerprint>,
     },
     /// The Globalping API (`endpoint` is its base URL).
     Globalping {
@@ -70,27 +74,33 @@ impl VantagePoint {
     /// `locations`, else in [`globalping::default_locations`] (all outside
     /// the mainland).
     pub fn from_config(v: &Vantage) -> Self {
-        use crate::config::VantageKind as K;
-        let access = match (v.kind, &v.url) {
-            (K::Proxy, Some(url)) => Access::Proxy { url: url.clone() },
-            (K::Agent, Some(url)) => Access::Agent {
+        let access = match &v.access {
+            VantageAccess::Local => Access::Local,
+            VantageAccess::Proxy { url } => Access::Proxy { url: url.clone() },
+            VantageAccess::Agent {
+                url,
+                token,
+                tls_fingerprint,
+            } => Access::Agent {
                 url: url.clone(),
-                token: v.token.clone(),
+                token: token.clone(),
+                tls_fingerprint: *tls_fingerprint,
             },
-            (K::Globalping, url) => Access::Globalping {
-                endpoint: url
+            VantageAccess::Globalping {
+                endpoint,
+                token,
+                locations,
+            } => Access::Globalping {
+                endpoint: endpoint
                     .clone()
                     .unwrap_or_else(|| Url::parse(globalping::DEFAULT_ENDPOINT).expect("valid")),
-                token: v.token.clone(),
-                locations: if v.locations.is_empty() {
+                token: token.clone(),
+                locations: if locations.is_empty() {
                     globalping::default_locations()
                 } else {
-                    v.locations.iter().map(location_of).collect()
+                    locations.iter().map(location_of).collect()
                 },
             },
-            // The config module requires URLs for proxies and agents; a
-            // point without one can only be this host.
-            _ => Access::Local,
         };
         Self {
             name: v.name.clone(),
@@ -227,8 +237,21 @@ pub async fn observe(
                 probe::probe(target, &route, settings).await,
             ))]
         }
-        Access::Agent { url, token } => {
-            match ask_agent(&v.name, url, token.as_ref(), target, settings).await {
+        Access::Agent {
+            url,
+            token,
+            tls_fingerprint,
+        } => {
+            match ask_agent(
+                &v.name,
+                url,
+                token.as_ref(),
+                *tls_fingerprint,
+                target,
+                settings,
+            )
+            .await
+            {
                 Ok(p) => vec![entry(VantageOutcome::Probed(p))],
                 Err(e) => error(e),
             }
@@ -288,6 +311,7 @@ async fn ask_agent(
     vantage: &str,
     url: &Url,
     token: Option<&SecretSource>,
+    pin: Option<Fingerprint>,
     target: &ProbeTarget,
     settings: &ProbeSettings,
 ) -> Result<super::model::ProbeObservation, VantageError> {
@@ -316,8 +340,9 @@ async fn ask_agent(
     // timeouts; allow for that plus the round trip.
     let budget =
         (settings.connect_timeout + settings.request_timeout) * 2 + Duration::from_secs(10);
-    let client = http::client(&http::ClientOptions::new(settings.connect_timeout, budget))
-        .map_err(|e| unreachable(e.to_string()))?;
+    let mut options = http::ClientOptions::new(settings.connect_timeout, budget);
+    options.pinned = pin;
+    let client = http::client(&options).map_err(|e| unreachable(e.to_string()))?;
     let mut request = http::Request::post_json(endpoint, &AgentRequest::from_target(target));
     if let Some(t) = &token {
         request = request.bearer(t.expose());
@@ -367,12 +392,13 @@ mod tests {
     fn globalping(locations: Vec<GlobalpingLocation>) -> Vantage {
         Vantage {
             name: "gp".into(),
-            kind: crate::config::VantageKind::Globalping,
-            url: None,
-            token: None,
             overseas: true,
             region: None,
-            locations,
+            access: VantageAccess::Globalping {
+                endpoint: None,
+                token: None,
+                locations,
+            },
         }
     }
 
