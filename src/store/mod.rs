@@ -13,6 +13,8 @@
 //! - `events`: state changes (baseline, caa_drift, lookup_error,
 //!   lookup_recovered) pointing at the before/after observations; never
 //!   pruned.
+//! - `target_reports`: each target's latest `check --format json` report
+//!   (`reports`), rewritten in place.
 //! - `caa_state.alert_memory` and `caa_rrsets`: what the alert policy
 //!   remembers, updated in the check's transaction (`alerting`), which also
 //!   writes the alert outbox (`crate::alert::outbox`).
@@ -21,6 +23,7 @@ mod alerting;
 mod checks;
 mod queries;
 mod reach;
+mod reports;
 mod retention;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +40,7 @@ pub use alerting::{AlertTarget, CaaAlerting};
 pub use checks::{NewEvent, RecordedChecks, RecordedEvent, TargetCheck, record_event};
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::{ReachAlerting, ReachCheck, ReachEvent, ReachStatusRow};
+pub use reports::StoredReport;
 pub use retention::PruneReport;
 
 use crate::domain::DomainName;

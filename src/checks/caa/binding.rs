@@ -109,10 +109,10 @@ pub fn check_binding(value: &IssueValue, req: &IssuanceRequest) -> Result<(), Bi
             }
             match &req.validation_method {
                 None => Err(BindingMismatch::MethodNotGiven { allowed }),
-                Some(given) if !allowed.iter().any(|m| m == given) => {
+                Some(given) if !allowed.iter().any(|m| m == given.as_str()) => {
                     Err(BindingMismatch::OtherMethod {
                         allowed,
-                        given: given.clone(),
+                        given: given.to_string(),
                     })
                 }
                 Some(_) => Ok(()),
@@ -132,7 +132,7 @@ mod tests {
             wildcard: false,
             issuer_domains: vec![],
             account_uri: account.map(str::to_string),
-            validation_method: method.map(str::to_string),
+            validation_method: method.map(crate::method::AcmeMethod::from_challenge_type),
         }
     }
 

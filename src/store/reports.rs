@@ -1,0 +1,104 @@
+//! Each target's latest `CheckReport` (the `check --format json` object), so
+//! `status --format json` shows what the daemon found in the very shape
+//! `certvigil check` prints. One row per target, rewritten by every check.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::value::RawValue;
+
+use super::{Store, StoreError, TargetKey, to_millis};
+use crate::domain::DomainName;
+use crate::report::CheckReport;
+
+/// A target's latest report as stored: the JSON text exactly as the daemon
+/// serialized it (kept raw so a reader prints the same bytes).
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub key: TargetKey,
+    pub report: Box<RawValue>,
+    pub checked_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    domain: String,
+    wildcard: bool,
+    ca: String,
+    report_json: String,
+    checked_at: i64,
+}
+
+impl Store {
+    /// Replaces the latest report of each `(target_id, report)`, in one
+    /// transaction.
+    pub async fn save_reports(
+        &self,
+        reports: &[(i64, &CheckReport)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let now_ms = to_millis(now);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::query("starting to save the reports"))?;
+        for (target_id, report) in reports {
+            let json = serde_json::to_string(report).map_err(|e| StoreError::Corrupt {
+                what: "a check report",
+                detail: e.to_string(),
+            })?;
+            sqlx::query(
+                "INSERT INTO target_reports (target_id, report_json, checked_at) VALUES (?, ?, ?)
+                 ON CONFLICT (target_id) DO UPDATE
+                 SET report_json = excluded.report_json, checked_at = excluded.checked_at",
+            )
+            .bind(target_id)
+            .bind(json)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("saving a report"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing the reports"))
+    }
+
+    /// The latest report of every configured (not retired) target that has
+    /// one, ordered by name, wildcard, CA.
+    pub async fn reports(&self) -> Result<Vec<StoredReport>, StoreError> {
+        let rows: Vec<ReportRow> = sqlx::query_as(
+            "SELECT t.domain, t.wildcard, t.ca, r.report_json, r.checked_at
+             FROM target_reports r JOIN targets t ON t.id = r.target_id
+             WHERE t.retired_at IS NULL
+             ORDER BY t.domain, t.wildcard, t.ca",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the reports"))?;
+        rows.into_iter()
+            .map(|r| {
+                let corrupt = |what, detail: String| StoreError::Corrupt { what, detail };
+                Ok(StoredReport {
+                    key: TargetKey {
+                        domain: DomainName::from_ascii(&r.domain)
+                            .map_err(|e| corrupt("targets.domain", e.to_string()))?,
+                        wildcard: r.wildcard,
+                        ca: r.ca,
+                    },
+                    report: RawValue::from_string(r.report_json)
+                        .map_err(|e| corrupt("target_reports.report_json", e.to_string()))?,
+                    // A value no clock can give is corruption, not 1970.
+                    checked_at: Utc
+                        .timestamp_millis_opt(r.checked_at)
+                        .single()
+                        .ok_or_else(|| {
+                            corrupt("target_reports.checked_at", r.checked_at.to_string())
+                        })?,
+                })
+            })
+            .collect()
+    }
+}
