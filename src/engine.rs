@@ -297,7 +297,10 @@ mod tests {
             ("http-01", AcmeMethod::Http01),
             ("dns-01", AcmeMethod::Dns01),
             ("tls-alpn-01", AcmeMethod::TlsAlpn01),
-            ("ca-sectigo-file", AcmeMethod::CaSpecific("ca-sectigo-file".into())),
+            (
+                "ca-sectigo-file",
+                AcmeMethod::CaSpecific("ca-sectigo-file".into()),
+            ),
         ] {
             let m = ValidationMethod::parse(method).unwrap();
             let req = issuance_request(&name, &sectigo, Some(&m), None);

@@ -218,7 +218,11 @@ mod tests {
             Some(&AcmeMethod::Dns01)
         );
         assert_eq!(
-            ValidationMethod::parse("ca-foo").unwrap().acme().unwrap().as_str(),
+            ValidationMethod::parse("ca-foo")
+                .unwrap()
+                .acme()
+                .unwrap()
+                .as_str(),
             "ca-foo"
         );
     }

@@ -455,7 +455,10 @@ fn with_a_config_and_no_names_every_configured_domain_is_checked_wildcards_too()
     let dns = TestDns::start_sync();
     dns.set_caa(
         "a.example",
-        [issue("letsencrypt.org"), CaaRecord::new(0, "issuewild", ";")],
+        [
+            issue("letsencrypt.org"),
+            CaaRecord::new(0, "issuewild", ";"),
+        ],
     );
     dns.set_caa("b.example", [issue("sectigo.com")]);
     let dir = tempfile::tempdir().unwrap();
@@ -499,7 +502,11 @@ fn a_name_without_a_ca_is_a_usage_error_that_says_to_pass_ca() {
     let dns = TestDns::start_sync();
     let out = run_check(&dns, &["--format", "json", "example.com"]);
     assert_eq!(code(&out), 2);
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no CA to judge example.com for: pass --ca"),
@@ -516,7 +523,13 @@ fn an_unknown_validation_method_is_refused_naming_the_accepted_ones() {
     let dns = TestDns::start_sync();
     let out = run_check(
         &dns,
-        &["--ca", "letsencrypt", "--validation-method", "http01", "example.com"],
+        &[
+            "--ca",
+            "letsencrypt",
+            "--validation-method",
+            "http01",
+            "example.com",
+        ],
     );
     assert_eq!(code(&out), 2);
     let stderr = String::from_utf8_lossy(&out.stderr);

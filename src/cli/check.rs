@@ -266,7 +266,11 @@ fn plan(
         .collect();
     if !without_ca.is_empty() {
         let listed = if without_ca.len() > 3 {
-            format!("{} and {} more", without_ca[..3].join(", "), without_ca.len() - 3)
+            format!(
+                "{} and {} more",
+                without_ca[..3].join(", "),
+                without_ca.len() - 3
+            )
         } else {
             without_ca.join(", ")
         };
@@ -354,7 +358,12 @@ impl Printer {
         let name_width = jobs
             .iter()
             .map(|j| match j {
-                Job::Check(s) => s.names.iter().map(|n| n.to_string().len()).max().unwrap_or(0),
+                Job::Check(s) => s
+                    .names
+                    .iter()
+                    .map(|n| n.to_string().len())
+                    .max()
+                    .unwrap_or(0),
                 Job::Bad { given, .. } => given.len(),
             })
             .max()

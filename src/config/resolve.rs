@@ -614,7 +614,11 @@ fn resolve_domains(
                 );
             }
             let wants_wildcard = d.wildcard || name.is_wildcard();
-            if wants_wildcard && method.as_ref().is_some_and(ValidationMethod::probed_over_http) {
+            if wants_wildcard
+                && method
+                    .as_ref()
+                    .is_some_and(ValidationMethod::probed_over_http)
+            {
                 w.on(
                     d.validation_method.as_ref().unwrap_or(&d.name),
                     format!("{key}.validation_method"),

@@ -91,12 +91,9 @@ impl Store {
                     report: RawValue::from_string(r.report_json)
                         .map_err(|e| corrupt("target_reports.report_json", e.to_string()))?,
                     // A value no clock can give is corruption, not 1970.
-                    checked_at: Utc
-                        .timestamp_millis_opt(r.checked_at)
-                        .single()
-                        .ok_or_else(|| {
-                            corrupt("target_reports.checked_at", r.checked_at.to_string())
-                        })?,
+                    checked_at: Utc.timestamp_millis_opt(r.checked_at).single().ok_or_else(
+                        || corrupt("target_reports.checked_at", r.checked_at.to_string()),
+                    )?,
                 })
             })
             .collect()

@@ -165,7 +165,9 @@ impl Row {
         let mut req = request(self.ca);
         req.wildcard = self.wildcard;
         req.account_uri = self.account.map(str::to_string);
-        req.validation_method = self.method.map(crate::method::AcmeMethod::from_challenge_type);
+        req.validation_method = self
+            .method
+            .map(crate::method::AcmeMethod::from_challenge_type);
         judge(&obs, &req)
     }
 }
