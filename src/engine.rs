@@ -233,6 +233,7 @@ pub fn issuance_request(
         issuer_domains: ca.issuer_domains.clone(),
         account_uri: account_uri.map(str::to_string),
         validation_method: method.and_then(ValidationMethod::acme).cloned(),
+        outside_acme: method.and_then(ValidationMethod::outside_acme),
     }
 }
 
@@ -352,7 +353,9 @@ mod tests {
         let remedy = outcome.caa.remedy.clone().unwrap_or_default();
         assert!(!remedy.contains("validationmethods=file"), "{remedy}");
         assert!(
-            outcome.caa.reason.contains("no method was given"),
+            outcome.caa.reason.contains(
+                "allows only the ACME validation methods http-01 (RFC 8657 validationmethods), and file validation"
+            ),
             "{}",
             outcome.caa.reason
         );

@@ -50,6 +50,25 @@ pub enum AcmeMethod {
     Other(String),
 }
 
+/// A method outside ACME: RFC 8657 cannot name it, so a record limited to
+/// some ACME methods does not allow it. The CAA judge gets this only to
+/// say so (instead of "no method was given"), never to compare labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutsideAcme {
+    File,
+    Dns,
+}
+
+impl OutsideAcme {
+    /// For sentences: "file validation", "DNS validation".
+    pub fn describe(self) -> &'static str {
+        match self {
+            OutsideAcme::File => "file validation (BR 3.2.2.4.18)",
+            OutsideAcme::Dns => "DNS validation outside ACME (BR 3.2.2.4.7)",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{given:?} is not a validation method: use {ACCEPTED}")]
 pub struct UnknownMethod {
@@ -79,6 +98,15 @@ impl ValidationMethod {
         match self {
             ValidationMethod::Acme(m) => Some(m),
             ValidationMethod::File | ValidationMethod::Dns => None,
+        }
+    }
+
+    /// The non-ACME kind, if it is one.
+    pub fn outside_acme(&self) -> Option<OutsideAcme> {
+        match self {
+            ValidationMethod::File => Some(OutsideAcme::File),
+            ValidationMethod::Dns => Some(OutsideAcme::Dns),
+            ValidationMethod::Acme(_) => None,
         }
     }
 

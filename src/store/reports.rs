@@ -99,3 +99,66 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::CaChoice;
+    use crate::checks::caa::{CaaVerdict, CaaVerdictKind};
+    use crate::domain::CertName;
+
+    fn report(name: &CertName, verdict: CaaVerdictKind, reason: &str) -> CheckReport {
+        let ca = CaChoice {
+            name: "letsencrypt".into(),
+            display: String::new(),
+            issuer_domains: vec![DomainName::parse("letsencrypt.org").unwrap()],
+            scanner_ips: Vec::new(),
+        };
+        let verdict = CaaVerdict {
+            verdict,
+            relevant_name: None,
+            records: Vec::new(),
+            cname_chain: Vec::new(),
+            reason: reason.into(),
+            remedy: None,
+            lookup_error: None,
+            legacy_rfc6844: None,
+        };
+        CheckReport::new(name, &ca, &verdict, Vec::new())
+    }
+
+    #[tokio::test]
+    async fn the_latest_report_replaces_the_previous_one_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+        let name = CertName::parse("example.com").unwrap();
+        let key = TargetKey {
+            domain: name.base().clone(),
+            wildcard: false,
+            ca: "letsencrypt".into(),
+        };
+        let targets = store
+            .sync_targets(std::slice::from_ref(&key))
+            .await
+            .unwrap();
+        let id = targets[0].id;
+        assert!(store.reports().await.unwrap().is_empty());
+
+        let first = report(&name, CaaVerdictKind::Allowed, "allowed");
+        let t1 = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+        store.save_reports(&[(id, &first)], t1).await.unwrap();
+        let second = report(&name, CaaVerdictKind::Forbidden, "now forbidden");
+        let t2 = Utc.timestamp_millis_opt(1_700_000_060_000).unwrap();
+        store.save_reports(&[(id, &second)], t2).await.unwrap();
+
+        let stored = store.reports().await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].key, key);
+        assert_eq!(stored[0].checked_at, t2);
+        assert_eq!(
+            stored[0].report.get(),
+            serde_json::to_string(&second).unwrap()
+        );
+        store.close().await;
+    }
+}

@@ -83,6 +83,7 @@ fn request(cas: &[&str]) -> IssuanceRequest {
         issuer_domains: cas.iter().map(|c| dn(c)).collect(),
         account_uri: None,
         validation_method: None,
+        outside_acme: None,
     }
 }
 

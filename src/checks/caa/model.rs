@@ -118,6 +118,10 @@ pub struct IssuanceRequest {
     /// ...), if known. Typed so that only ACME method labels can reach the
     /// judge: the non-ACME `file` and `dns` have no RFC 8657 label.
     pub validation_method: Option<crate::method::AcmeMethod>,
+    /// The order is validated outside ACME (file, DNS): no RFC 8657 label
+    /// names it, so `validationmethods` is not satisfied. Only for saying
+    /// so; never compared with a record's labels.
+    pub outside_acme: Option<crate::method::OutsideAcme>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
