@@ -24,8 +24,10 @@ use crate::alert::Channel;
 use crate::alert::deliver::{DeliverConfig, Deliverers, Waker};
 use crate::alert::outbox::OutboxError;
 use crate::checks::reach::{ProbeSettings, VantagePoint};
+use crate::checks::risk::RiskModel;
 use crate::config::{self, Config, ConfigErrors};
 use crate::dns::{DnsError, DnsHandle, DnsSettings};
+use crate::engine::Engine;
 use crate::orders::poller::{OrderPoller, OrderPolling};
 use crate::scheduler::{self, AlertSettings, CheckSettings, Scheduler, SchedulerError};
 use crate::store::{Store, StoreError};
@@ -124,8 +126,23 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
         timeout: config.dns.timeout,
         attempts: defaults.attempts,
     })?;
+    // `config check` validates [risk]; a model that cannot be built only
+    // loses the risk part of the reports, not the checks.
+    let risk = match RiskModel::new(&config.risk) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            warn!("manual-review risk is not assessed: {e}");
+            None
+        }
+    };
     Ok(CheckSettings {
-        dns,
+        engine: Engine::new(
+            dns,
+            risk,
+            VantagePoint::all_from_config(&config.vantage),
+            ProbeSettings::default(),
+            config.reach,
+        ),
         concurrency: config.daemon.concurrency,
         jitter: config.daemon.jitter,
         alerts: AlertSettings {
@@ -137,8 +154,6 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
             // Set once the deliverers run.
             waker: Waker::default(),
         },
-        vantages: VantagePoint::all_from_config(&config.vantage),
-        probe: ProbeSettings::default(),
     })
 }
 
@@ -148,7 +163,7 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
 fn start_orders(store: &Store, config: &Config, settings: &CheckSettings) -> Option<OrderPoller> {
     let polling = OrderPolling::from_config(
         config,
-        settings.dns.clone(),
+        settings.engine.dns().clone(),
         settings.alerts.channels.clone(),
         settings.alerts.waker.clone(),
     );

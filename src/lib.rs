@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod engine;
 pub mod http;
 pub mod orders;
 pub mod recording;
@@ -18,7 +19,7 @@ pub mod tls;
 // The pure layer (names, the CA catalogue, findings, drift, the check
 // report) is the certvigil-core crate; re-exported at the old paths so
 // `crate::domain::DomainName` and `certvigil::ca::Catalogue` keep working.
-pub use certvigil_core::{ca, domain, drift, findings, report};
+pub use certvigil_core::{ca, domain, drift, findings, method, report};
 
 #[cfg(test)]
 mod layering_tests;

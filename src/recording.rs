@@ -21,6 +21,7 @@ use crate::checks::reach::ReachVerdict;
 use crate::checks::state::{Observed, Transition};
 use crate::domain::DomainName;
 use crate::findings::CheckKind;
+use crate::report::CheckReport;
 use crate::store::{Recorder, Store, StoreError};
 
 /// How checks raise alerts: the policy and the channels to enqueue for
@@ -53,6 +54,9 @@ pub struct DomainCheck {
     pub duration: Duration,
     pub caa: Vec<Judged<CaaVerdict>>,
     pub reach: Vec<Judged<ReachVerdict>>,
+    /// Each target's `check --format json` report (the engine's, the same
+    /// object `certvigil check` prints), kept as its latest.
+    pub reports: Vec<(i64, CheckReport)>,
 }
 
 /// An event as written, for the log.
@@ -114,6 +118,9 @@ pub async fn record(
     }
     for alert in &alerts {
         rec.enqueue(alert, alerting.channels).await?;
+    }
+    for (target_id, report) in &check.reports {
+        rec.save_report(*target_id, report).await?;
     }
     rec.commit().await?;
     out.alerts = alerts;

@@ -28,14 +28,11 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::alert::deliver::Waker;
 use crate::alert::policy::PolicyConfig;
 use crate::alert::{Alert, ChannelId};
-use crate::checks::caa::IssuanceRequest;
-use crate::checks::caa::gather::gather_caa;
-use crate::checks::caa::judge::judge;
-use crate::checks::reach::{self, JudgeContext, Method, ProbeSettings, ProbeTarget, VantagePoint};
+use crate::ca::CaChoice;
 use crate::checks::state::Transition;
-use crate::config::{Config, CronSchedule, DomainTarget, ReachConfig};
-use crate::dns::DnsHandle;
+use crate::config::{Config, CronSchedule, DomainTarget};
 use crate::domain::DomainName;
+use crate::engine::{Engine, Subject, TargetOutcome};
 use crate::recording::{self, Alerting, DomainCheck, Judged, RecordedChecks, RecordedEvent};
 use crate::store::{Store, StoreError, Target, TargetKey};
 
@@ -53,8 +50,8 @@ pub enum SchedulerError {
     Store(#[from] StoreError),
 }
 
-/// One configured domain, checked as a unit: its CAA tree is gathered once
-/// and judged for every certificate name and CA it has.
+/// One configured domain, checked as a unit by the engine: its CAA tree is
+/// gathered once and judged for every certificate name and CA it has.
 #[derive(Debug, Clone)]
 pub struct DomainJob {
     /// The config entry's name as written (`example.com`, `*.example.com`):
@@ -65,34 +62,27 @@ pub struct DomainJob {
     /// Shared by every job on the same schedule (a parsed schedule is a
     /// few kilobytes; one copy per domain was most of the daemon's memory).
     pub schedule: Arc<CronSchedule>,
+    /// What the engine checks: the same subject `certvigil check --config`
+    /// builds for this entry, so both print the same findings.
+    pub subject: Subject,
+    /// The stored targets of the subject's (name, CA) pairs.
     pub targets: Vec<JobTarget>,
-    /// The names validated over HTTP (file, http-01), probed each check.
-    pub reach: Vec<ReachJob>,
-}
-
-/// One name whose validation path is probed: once per check, judged per CA.
-#[derive(Debug, Clone)]
-pub struct ReachJob {
-    pub probe: ProbeTarget,
-    pub targets: Vec<ReachJobTarget>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ReachJobTarget {
-    pub target_id: i64,
-    pub context: JudgeContext,
-    pub display_name: String,
-    pub ca_display: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct JobTarget {
     pub target: Target,
-    pub request: IssuanceRequest,
     /// The certificate name as alerts show it (Unicode, `*.` for wildcards).
     pub display_name: String,
     /// The CA's display name (`Sectigo`).
     pub ca_display: String,
+}
+
+impl JobTarget {
+    fn is_for(&self, name: &crate::domain::CertName, ca: &CaChoice) -> bool {
+        let key = &self.target.key;
+        &key.domain == name.base() && key.wildcard == name.is_wildcard() && key.ca == ca.name
+    }
 }
 
 impl DomainJob {
@@ -132,10 +122,10 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
         if !seen.insert(key.clone()) {
             continue;
         }
-        let names = d.cert_names();
-        let mut targets = Vec::with_capacity(names.len() * d.ca.len());
-        for name in names {
-            for ca in &d.ca {
+        let subject = Subject::from_domain(d);
+        let mut targets = Vec::with_capacity(subject.names.len() * subject.cas.len());
+        for name in &subject.names {
+            for ca in &subject.cas {
                 let tk = TargetKey {
                     domain: name.base().clone(),
                     wildcard: name.is_wildcard(),
@@ -146,23 +136,16 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
                 };
                 targets.push(JobTarget {
                     target: (*target).clone(),
-                    display_name: display_name(&name),
+                    display_name: display_name(name),
                     ca_display: if ca.display.is_empty() {
                         ca.name.clone()
                     } else {
                         ca.display.clone()
                     },
-                    request: IssuanceRequest {
-                        wildcard: name.is_wildcard(),
-                        issuer_domains: ca.issuer_domains.clone(),
-                        account_uri: d.account_uri.clone(),
-                        validation_method: d.validation_method.clone(),
-                    },
                 });
             }
         }
         targets.shrink_to_fit();
-        let reach = reach_jobs(d, &targets, &config.reach);
         let schedule = match &d.schedule {
             None => default_schedule.clone(),
             Some(s) => schedules
@@ -172,42 +155,13 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
         };
         jobs.push(DomainJob {
             key,
-            reach,
             base: d.name.base().clone(),
             schedule,
+            subject,
             targets,
         });
     }
     Ok(jobs)
-}
-
-/// The reach probes of a domain validated over HTTP: one per name that is
-/// not a wildcard (HTTP cannot validate wildcards, and the CAA check already
-/// tells that to whoever asks for one).
-fn reach_jobs(d: &DomainTarget, targets: &[JobTarget], reach: &ReachConfig) -> Vec<ReachJob> {
-    let Some(method) = d.validation_method.as_deref().and_then(Method::from_label) else {
-        return Vec::new();
-    };
-    d.cert_names()
-        .into_iter()
-        .filter(|name| !name.is_wildcard())
-        .map(|name| ReachJob {
-            probe: reach::target_for(&name, method, Some(d), reach),
-            targets: targets
-                .iter()
-                .filter(|t| !t.target.key.wildcard && &t.target.key.domain == name.base())
-                .filter_map(|t| {
-                    let ca = d.ca.iter().find(|c| c.name == t.target.key.ca)?;
-                    Some(ReachJobTarget {
-                        target_id: t.target.id,
-                        context: reach::context_for(method, ca),
-                        display_name: t.display_name.clone(),
-                        ca_display: t.ca_display.clone(),
-                    })
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 fn display_name(name: &crate::domain::CertName) -> String {
@@ -222,13 +176,11 @@ fn display_name(name: &crate::domain::CertName) -> String {
 /// What a check needs that a reload may change.
 #[derive(Debug)]
 pub struct CheckSettings {
-    pub dns: DnsHandle,
+    /// Gathers and judges (resolver, risk model, vantage points).
+    pub engine: Engine,
     pub concurrency: usize,
     pub jitter: Duration,
     pub alerts: AlertSettings,
-    /// Where reachability is probed from (this host when none configured).
-    pub vantages: Vec<VantagePoint>,
-    pub probe: ProbeSettings,
 }
 
 /// How checks raise alerts: the policy, the channels to enqueue for, and
@@ -719,8 +671,9 @@ pub fn schedule_period(schedule: &CronSchedule) -> Option<Duration> {
     (b - a).to_std().ok()
 }
 
-/// Gathers once for the domain, judges per target, records in one
-/// transaction with the alerts the changes raise.
+/// Checks the domain through the engine (gather once, judge per target),
+/// records in one transaction with the alerts the changes raise, then keeps
+/// each target's report for `status --format json`.
 pub async fn check_domain(
     store: &Store,
     settings: &CheckSettings,
@@ -728,43 +681,38 @@ pub async fn check_domain(
 ) -> Result<RecordedChecks, StoreError> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let reach_probes = job
-        .reach
+    let outcomes = settings.engine.check(&job.subject, started_at).await;
+    let matched: Vec<(&JobTarget, &TargetOutcome)> = outcomes
         .iter()
-        .map(|r| reach::check(&r.probe, &settings.vantages, &settings.dns, &settings.probe));
-    let (observation, reach_observations) = tokio::join!(
-        gather_caa(&settings.dns, &job.base),
-        futures::future::join_all(reach_probes)
-    );
-    let caa = job
-        .targets
-        .iter()
-        .map(|t| Judged {
+        .filter_map(|o| {
+            let t = job.targets.iter().find(|t| t.is_for(&o.name, &o.ca))?;
+            Some((t, o))
+        })
+        .collect();
+    fn judged<V>(t: &JobTarget, verdict: V) -> Judged<V> {
+        Judged {
             target_id: t.target.id,
             domain: t.display_name.clone(),
             ca: t.ca_display.clone(),
-            verdict: crate::drift::canonical(judge(&observation, &t.request)),
-        })
-        .collect();
-    let reach = job
-        .reach
-        .iter()
-        .zip(&reach_observations)
-        .flat_map(|(r, obs)| {
-            r.targets.iter().map(move |t| Judged {
-                target_id: t.target_id,
-                domain: t.display_name.clone(),
-                ca: t.ca_display.clone(),
-                verdict: reach::judge(obs, &t.context),
-            })
-        })
-        .collect();
+            verdict,
+        }
+    }
     let check = DomainCheck {
         base: job.base.clone(),
         started_at,
         duration: clock.elapsed(),
-        caa,
-        reach,
+        caa: matched
+            .iter()
+            .map(|(t, o)| judged(t, crate::drift::canonical(o.caa.clone())))
+            .collect(),
+        reach: matched
+            .iter()
+            .filter_map(|(t, o)| Some(judged(t, o.reach.clone()?)))
+            .collect(),
+        reports: matched
+            .iter()
+            .map(|(t, o)| (t.target.id, o.report.clone()))
+            .collect(),
     };
     let alerting = Alerting {
         policy: &settings.alerts.policy,
@@ -818,7 +766,8 @@ mod tests {
     use tokio::net::UdpSocket;
 
     use super::*;
-    use crate::dns::DnsSettings;
+    use crate::checks::reach::{ProbeSettings, VantagePoint};
+    use crate::dns::{DnsHandle, DnsSettings};
 
     /// A name server on 127.0.0.1 that records which `dN` domains asked
     /// and, unless silent, answers NXDOMAIN after `delay`.
@@ -882,18 +831,26 @@ mod tests {
     }
 
     fn settings(ns: SocketAddr, concurrency: usize) -> CheckSettings {
+        let dns = DnsHandle::new(&DnsSettings {
+            nameservers: Some(vec![ns]),
+            timeout: Duration::from_secs(60),
+            attempts: 1,
+        })
+        .unwrap();
         CheckSettings {
-            dns: DnsHandle::new(&DnsSettings {
-                nameservers: Some(vec![ns]),
-                timeout: Duration::from_secs(60),
-                attempts: 1,
-            })
-            .unwrap(),
+            engine: Engine::new(
+                dns,
+                None,
+                vec![VantagePoint::local()],
+                ProbeSettings::default(),
+                crate::config::ReachConfig {
+                    http_port: 80,
+                    https_port: 443,
+                },
+            ),
             concurrency,
             jitter: Duration::ZERO,
             alerts: AlertSettings::default(),
-            vantages: vec![VantagePoint::local()],
-            probe: ProbeSettings::default(),
         }
     }
 

@@ -9,14 +9,18 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use chrono::Utc;
+
 use super::Threads;
 use crate::ca::{CaChoice, Catalogue};
-use crate::checks::caa::{self, IssuanceRequest};
+use crate::checks::caa;
 use crate::checks::reach;
 use crate::checks::risk::RiskModel;
 use crate::config::{self, Config};
 use crate::dns::{DnsHandle, DnsSettings};
 use crate::domain::CertName;
+use crate::engine::{Engine, Subject};
+use crate::method::ValidationMethod;
 use crate::report::CheckReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,7 +31,7 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Names to check; `*.example.com` asks about a wildcard certificate
+    /// Names to check; `*.example.com` asks about a wildcard certificate. None with --config: every configured domain
     pub domains: Vec<String>,
     /// CA to judge for: a catalogue name (letsencrypt, sectigo, digicert, ...) or a CAA issuer domain; repeatable. Default: the CAs the config names for the domain
     #[arg(long = "ca", value_name = "CA")]
@@ -35,9 +39,9 @@ pub struct CheckArgs {
     /// Recursive resolver to ask, IP or IP:PORT; repeatable. Default: [dns] in the config, else /etc/resolv.conf
     #[arg(long = "nameserver", value_name = "IP:PORT")]
     pub nameservers: Vec<String>,
-    /// RFC 8657 validation method the order will use (http-01, dns-01, ...)
-    #[arg(long, value_name = "METHOD")]
-    pub validation_method: Option<String>,
+    /// Validation method the order will use: file, dns, http-01, dns-01, tls-alpn-01 or a ca-* label (only the ACME ones bind to RFC 8657 validationmethods)
+    #[arg(long, value_name = "METHOD", value_parser = ValidationMethod::parse)]
+    pub validation_method: Option<ValidationMethod>,
     /// RFC 8657 ACME account URI the order will be placed with
     #[arg(long, value_name = "URI")]
     pub account_uri: Option<String>,
@@ -56,7 +60,7 @@ pub struct CheckArgs {
     /// Probe the file-validation path (ports 80/443) from the configured vantage points even when the validation method is not file or http-01
     #[arg(long)]
     pub reach: bool,
-    /// Configuration file for [dns], [[ca]], [risk] and per-domain settings; optional
+    /// Configuration file for [dns], [[ca]], [risk] and per-domain settings; optional. Without names, every configured domain is checked
     #[arg(long, env = "CERTVIGIL_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -64,6 +68,12 @@ pub struct CheckArgs {
 /// One name from the command line or the list file, parsed or not.
 enum Input {
     Name(CertName),
+    Bad { given: String, error: String },
+}
+
+/// What is checked: a subject for the engine, or a name that did not parse.
+enum Job {
+    Check(Subject),
     Bad { given: String, error: String },
 }
 
@@ -83,10 +93,6 @@ async fn run(args: CheckArgs) -> u8 {
         None => Config::default_for_check(),
     };
     let inputs = match collect_inputs(&args) {
-        Ok(i) if i.is_empty() => {
-            eprintln!("certvigil check: no names given: pass them as arguments or with --file");
-            return super::EXIT_USAGE;
-        }
         Ok(i) => i,
         Err(e) => {
             eprintln!("certvigil check: {e}");
@@ -95,6 +101,13 @@ async fn run(args: CheckArgs) -> u8 {
     };
     let cli_cas = match resolve_cas(&config.catalogue, &args.ca) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    let jobs = match plan(&args, &config, &cli_cas, inputs) {
+        Ok(jobs) => jobs,
         Err(e) => {
             eprintln!("certvigil check: {e}");
             return super::EXIT_USAGE;
@@ -114,7 +127,6 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-
     let risk = match RiskModel::new(&config.risk) {
         Ok(m) => m,
         Err(e) => {
@@ -122,25 +134,31 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    let ctx = Arc::new(Context {
+    let engine = Arc::new(Engine::new(
         dns,
-        risk,
-        config,
-        cli_cas,
-        validation_method: args.validation_method.clone(),
-        account_uri: args.account_uri.clone(),
-        reach: args.reach,
-    });
-    let printer = Printer::new(args.format, &inputs);
+        Some(risk),
+        reach::VantagePoint::all_from_config(&config.vantage),
+        reach::ProbeSettings::default(),
+        config.reach,
+    ));
+    let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;
-    // Each name runs as its own task so gathering, judging and rendering
-    // spread over the runtime's threads; `buffered` keeps input order and
-    // bounds how many names are in flight.
-    let mut results = futures::stream::iter(inputs)
-        .map(|input| {
-            let ctx = Arc::clone(&ctx);
-            tokio::spawn(async move { ctx.diagnose(input).await })
+    // Each subject runs as its own task so gathering, judging and
+    // rendering spread over the runtime's threads; `buffered` keeps input
+    // order and bounds how many subjects are in flight.
+    let mut results = futures::stream::iter(jobs)
+        .map(|job| {
+            let engine = Arc::clone(&engine);
+            tokio::spawn(async move {
+                match job {
+                    Job::Check(subject) => {
+                        let outcomes = engine.check(&subject, Utc::now()).await;
+                        Outcome::Reports(outcomes.into_iter().map(|o| o.report).collect())
+                    }
+                    Job::Bad { given, error } => Outcome::Bad { given, error },
+                }
+            })
         })
         .buffered(args.concurrency as usize)
         .map(|joined| match joined {
@@ -172,6 +190,95 @@ async fn run(args: CheckArgs) -> u8 {
     } else {
         super::EXIT_OK
     }
+}
+
+/// Turns the inputs into engine subjects. Names given are checked alone
+/// (with their configured settings unless the command line says
+/// otherwise); with no names, every configured domain is (its name, and
+/// `*.name` when `wildcard = true`). A usage problem (nothing to check, no
+/// CA for a name) is an `Err` before anything is looked up.
+fn plan(
+    args: &CheckArgs,
+    config: &Config,
+    cli_cas: &[CaChoice],
+    inputs: Vec<Input>,
+) -> Result<Vec<Job>, String> {
+    let overrides = |mut s: Subject| {
+        if !cli_cas.is_empty() {
+            s.cas = cli_cas.to_vec();
+        }
+        if let Some(m) = &args.validation_method {
+            s.method = Some(m.clone());
+        }
+        if let Some(a) = &args.account_uri {
+            s.account_uri = Some(a.clone());
+        }
+        s.force_reach = args.reach;
+        s
+    };
+    if inputs.is_empty() {
+        if args.config.is_none() || args.file.is_some() {
+            return Err("no names given: pass them as arguments or with --file, or give --config to check every configured domain".into());
+        }
+        if config.domains.is_empty() {
+            return Err("no names given and the config has no [[domains]]: pass names as arguments or with --file".into());
+        }
+        return Ok(config
+            .domains
+            .iter()
+            .map(|d| Job::Check(overrides(Subject::from_domain(d))))
+            .collect());
+    }
+    let mut without_ca = Vec::new();
+    let jobs: Vec<Job> = inputs
+        .into_iter()
+        .map(|input| match input {
+            Input::Bad { given, error } => Job::Bad { given, error },
+            Input::Name(name) => {
+                // Settings of a configured domain apply unless the command
+                // line says otherwise.
+                let configured = config
+                    .domains
+                    .iter()
+                    .find(|d| d.cert_names().contains(&name) || d.name.base() == name.base());
+                let subject = match configured {
+                    Some(d) => Subject {
+                        names: vec![name],
+                        ..Subject::from_domain(d)
+                    },
+                    None => Subject {
+                        names: vec![name],
+                        cas: Vec::new(),
+                        method: None,
+                        account_uri: None,
+                        canary_path: None,
+                        canary_content: None,
+                        force_reach: false,
+                    },
+                };
+                let subject = overrides(subject);
+                if subject.cas.is_empty() {
+                    without_ca.push(subject.names[0].to_string());
+                }
+                Job::Check(subject)
+            }
+        })
+        .collect();
+    if !without_ca.is_empty() {
+        let listed = if without_ca.len() > 3 {
+            format!(
+                "{} and {} more",
+                without_ca[..3].join(", "),
+                without_ca.len() - 3
+            )
+        } else {
+            without_ca.join(", ")
+        };
+        return Err(format!(
+            "no CA to judge {listed} for: pass --ca (e.g. --ca letsencrypt), or give --config with the domain in [[domains]] and its ca = [...]"
+        ));
+    }
+    Ok(jobs)
 }
 
 fn collect_inputs(args: &CheckArgs) -> Result<Vec<Input>, String> {
@@ -234,129 +341,9 @@ fn dns_settings(args: &CheckArgs, config: &Config) -> Result<DnsSettings, String
     Ok(settings)
 }
 
-struct Context {
-    dns: DnsHandle,
-    risk: RiskModel,
-    config: Config,
-    cli_cas: Vec<CaChoice>,
-    validation_method: Option<String>,
-    account_uri: Option<String>,
-    /// `--reach`: probe reachability whatever the validation method.
-    reach: bool,
-}
-
 enum Outcome {
     Reports(Vec<CheckReport>),
     Bad { given: String, error: String },
-}
-
-impl Context {
-    async fn diagnose(&self, input: Input) -> Outcome {
-        let name = match input {
-            Input::Name(n) => n,
-            Input::Bad { given, error } => return Outcome::Bad { given, error },
-        };
-        // Settings of a configured domain apply unless the command line
-        // says otherwise.
-        let configured = self
-            .config
-            .domains
-            .iter()
-            .find(|d| d.cert_names().contains(&name) || d.name.base() == name.base());
-        let cas = if !self.cli_cas.is_empty() {
-            self.cli_cas.clone()
-        } else if let Some(d) = configured {
-            d.ca.clone()
-        } else {
-            return Outcome::Bad {
-                given: name.to_string(),
-                error: format!(
-                    "no CA to judge {name} for: pass --ca (e.g. --ca letsencrypt) or configure the domain in [[domains]]"
-                ),
-            };
-        };
-        let method_label = self
-            .validation_method
-            .clone()
-            .or_else(|| configured.and_then(|d| d.validation_method.clone()));
-        let validation_method = method_label.clone().filter(|m| is_rfc8657_method(m));
-        let account_uri = self
-            .account_uri
-            .clone()
-            .or_else(|| configured.and_then(|d| d.account_uri.clone()));
-
-        // One gather per name, however many CAs are judged.
-        let reach_method = method_label
-            .as_deref()
-            .and_then(reach::Method::from_label)
-            .or(self.reach.then_some(reach::Method::File));
-        let (observation, reach_observation) = tokio::join!(
-            caa::gather::gather_caa(&self.dns, name.base()),
-            self.gather_reach(&name, reach_method, configured)
-        );
-        let risk = self.risk.assess(&name);
-        let reports = cas
-            .iter()
-            .map(|ca| {
-                let request = IssuanceRequest {
-                    wildcard: name.is_wildcard(),
-                    issuer_domains: ca.issuer_domains.clone(),
-                    account_uri: account_uri.clone(),
-                    validation_method: validation_method.clone(),
-                };
-                let verdict = caa::judge::judge(&observation, &request);
-                let report =
-                    CheckReport::new(&name, ca, &verdict, Vec::new()).with_risk(risk.clone());
-                match (reach_method, &reach_observation) {
-                    (Some(method), Some(obs)) => {
-                        report.with_reach(reach::judge(obs, &reach::context_for(method, ca)))
-                    }
-                    (Some(method), None) => {
-                        report.with_findings(vec![reach::wildcard_finding(&name, method)])
-                    }
-                    (None, _) => report,
-                }
-            })
-            .collect();
-        Outcome::Reports(reports)
-    }
-}
-
-/// RFC 8657 §4 `validationmethods` names ACME methods (`http-01`, `dns-01`,
-/// `tls-alpn-01`) or CA-specific ones starting with `ca-`. The config's
-/// non-ACME `file` and `dns` methods have no such label, so they bind to no
-/// record parameter: passing them would make every record that names
-/// methods look violated.
-fn is_rfc8657_method(method: &str) -> bool {
-    !matches!(method.to_ascii_lowercase().as_str(), "file" | "dns")
-}
-
-impl Context {
-    /// Probes the validation path from every configured vantage point
-    /// (this host alone when none is configured). `None` when the method
-    /// is not HTTP-based, or for a wildcard, which HTTP cannot validate.
-    async fn gather_reach(
-        &self,
-        name: &CertName,
-        method: Option<reach::Method>,
-        configured: Option<&config::DomainTarget>,
-    ) -> Option<reach::ReachObservation> {
-        let method = method?;
-        if name.is_wildcard() {
-            return None;
-        }
-        let target = reach::target_for(name, method, configured, &self.config.reach);
-        let vantages = reach::VantagePoint::all_from_config(&self.config.vantage);
-        Some(
-            reach::check(
-                &target,
-                &vantages,
-                &self.dns,
-                &reach::ProbeSettings::default(),
-            )
-            .await,
-        )
-    }
 }
 
 /// Writes reports as text (aligned, coloured only on a terminal) or JSON Lines.
@@ -367,12 +354,17 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(format: Format, inputs: &[Input]) -> Self {
-        let name_width = inputs
+    fn new(format: Format, jobs: &[Job]) -> Self {
+        let name_width = jobs
             .iter()
-            .map(|i| match i {
-                Input::Name(n) => n.to_string().len(),
-                Input::Bad { given, .. } => given.len(),
+            .map(|j| match j {
+                Job::Check(s) => s
+                    .names
+                    .iter()
+                    .map(|n| n.to_string().len())
+                    .max()
+                    .unwrap_or(0),
+                Job::Bad { given, .. } => given.len(),
             })
             .max()
             .unwrap_or(0)

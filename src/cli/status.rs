@@ -7,12 +7,14 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::Threads;
 use crate::alert::outbox::{self, OutboxEntry};
 use crate::checks::risk::{RiskAssessment, RiskModel};
-use crate::store::{ReachStatusRow, StatusRow, Store, StoreError};
+use crate::store::{ReachStatusRow, StatusRow, Store, StoreError, StoredReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -35,11 +37,12 @@ pub fn main(args: StatusArgs) -> u8 {
     let read = read_database(&args.config, |store: Store| async move {
         let rows = store.status().await?;
         let reach = store.reach_status().await?;
+        let reports = store.reports().await?;
         let undelivered = outbox::undelivered(store.pool(), ALERTS_SHOWN).await?;
         let failed = outbox::failed(store.pool(), ALERTS_SHOWN).await?;
-        Ok((rows, reach, undelivered, failed))
+        Ok((rows, reach, reports, undelivered, failed))
     });
-    let (rows, reach, undelivered, failed) = match read {
+    let (rows, reach, reports, undelivered, failed) = match read {
         Ok(read) => read,
         Err(code) => return code,
     };
@@ -57,7 +60,7 @@ pub fn main(args: StatusArgs) -> u8 {
             text.push_str(&render_alerts(&undelivered, &failed));
             text
         }
-        Format::Json => render_json_with(&rows, &reach, &risks),
+        Format::Json => render_json_full(&rows, &reach, &risks, &reports),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(text.as_bytes());
@@ -286,6 +289,27 @@ pub fn render_json_with(
     reach: &[ReachStatusRow],
     risks: &BTreeMap<String, RiskAssessment>,
 ) -> String {
+    render_json_full(rows, reach, risks, &[])
+}
+
+/// One status line: its fields, and the target's latest `report` kept as
+/// the bytes the daemon stored (the `check --format json` object).
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    #[serde(flatten)]
+    fields: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a RawValue>,
+}
+
+/// [`render_json_with`], each target's line with the daemon's latest
+/// `report` of it, exactly as `certvigil check --format json` prints one.
+pub fn render_json_full(
+    rows: &[StatusRow],
+    reach: &[ReachStatusRow],
+    risks: &BTreeMap<String, RiskAssessment>,
+    reports: &[StoredReport],
+) -> String {
     let mut out = String::new();
     for r in rows {
         let name = if r.wildcard {
@@ -321,7 +345,16 @@ pub fn render_json_with(
         if let Some(risk) = risks.get(&cert_name(&r.domain, r.wildcard)) {
             line["risk"] = json!({ "level": risk.level, "headline": risk.headline() });
         }
-        out.push_str(&line.to_string());
+        let report = reports
+            .iter()
+            .find(|s| s.key.domain == r.domain && s.key.wildcard == r.wildcard && s.key.ca == r.ca)
+            .map(|s| &*s.report);
+        let line = JsonLine {
+            fields: line,
+            report,
+        };
+        // Serializing a JSON value and a valid raw value cannot fail.
+        out.push_str(&serde_json::to_string(&line).unwrap_or_default());
         out.push('\n');
     }
     out

@@ -117,8 +117,9 @@ pub struct DomainTarget {
     pub ca: Vec<CaChoice>,
     /// Also judge `*.name` (CAA `issuewild`).
     pub wildcard: bool,
-    /// RFC 8657 `validationmethods` label (`http-01`, `dns-01`, `file`, `dns`, ...).
-    pub validation_method: Option<String>,
+    /// How the CA will validate (`file`, `dns`, `http-01`, `dns-01`, ...);
+    /// only its ACME kinds bind to RFC 8657 `validationmethods`.
+    pub validation_method: Option<certvigil_core::method::ValidationMethod>,
     /// RFC 8657 `accounturi`, compared exactly as a CA compares it.
     pub account_uri: Option<String>,
     /// Overrides `[daemon] schedule` for this domain.

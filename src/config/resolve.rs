@@ -26,6 +26,7 @@ use crate::ca::{CaChoice, CaEntry, Catalogue};
 use crate::domain::{CertName, DomainName};
 use certvigil_core::checks::reach::locations as globalping;
 use certvigil_core::checks::risk::RiskConfig;
+use certvigil_core::method::ValidationMethod;
 use certvigil_core::orders::judge::Thresholds;
 
 const DEFAULT_CONCURRENCY: usize = 64;
@@ -522,13 +523,6 @@ fn resolve_dns(raw: raw::RawDns, out: &mut DnsConfig, p: &mut Problems<'_>) {
 }
 
 /// RFC 8657 §4: `label = (ALPHA / DIGIT) *( *("-") (ALPHA / DIGIT))`.
-fn is_method_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 fn resolve_domains(
     raw: &[Spanned<raw::RawDomain>],
     catalogue: &Catalogue,
@@ -567,18 +561,12 @@ fn resolve_domains(
                 Err(e) => p.on(given, format!("{key}.ca[{j}]"), e.to_string()),
             }
         }
+        // Parsed once here; past the config the method is typed, so a typo
+        // like "http01" cannot silently turn reach probing off.
         let method = d.validation_method.as_ref().and_then(|m| {
-            let v = m.get_ref().trim().to_ascii_lowercase();
-            if is_method_label(&v) {
-                Some(v)
-            } else {
-                p.on(
-                    m,
-                    format!("{key}.validation_method"),
-                    format!("{:?} is not a validation method label (RFC 8657 §4: letters, digits, inner '-'); e.g. \"http-01\", \"dns-01\", \"file\", \"dns\"", m.get_ref()),
-                );
-                None
-            }
+            ValidationMethod::parse(m.get_ref())
+                .map_err(|e| p.on(m, format!("{key}.validation_method"), e.to_string()))
+                .ok()
         });
         let account_uri = d.account_uri.as_ref().and_then(|a| {
             // RFC 8657 §3: the CA compares accounturi exactly, so it is kept
@@ -626,7 +614,11 @@ fn resolve_domains(
                 );
             }
             let wants_wildcard = d.wildcard || name.is_wildcard();
-            if wants_wildcard && matches!(method.as_deref(), Some("file" | "http-01" | "http")) {
+            if wants_wildcard
+                && method
+                    .as_ref()
+                    .is_some_and(ValidationMethod::probed_over_http)
+            {
                 w.on(
                     d.validation_method.as_ref().unwrap_or(&d.name),
                     format!("{key}.validation_method"),

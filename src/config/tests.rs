@@ -227,6 +227,44 @@ fn a_wrong_type_is_reported_at_the_value() {
 }
 
 #[test]
+fn an_unknown_validation_method_is_reported_with_the_accepted_values() {
+    // Issue 11: "carrier-pigeon" was accepted, and "http01" silently
+    // turned reach probing off.
+    for given in ["carrier-pigeon", "http01"] {
+        let text = format!(
+            "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\nvalidation_method = \"{given}\"\n"
+        );
+        let msg = only_problem(&text);
+        assert!(
+            msg.starts_with(&format!(
+                "config.toml:4:21: domains[0].validation_method: \"{given}\" is not a validation method"
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("\"file\", \"dns\", \"http-01\", \"dns-01\", \"tls-alpn-01\""),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn validation_methods_are_typed_once_in_the_config() {
+    use certvigil_core::method::{AcmeMethod, ValidationMethod};
+    let config = ok(
+        "[[domains]]\nname = \"a.example\"\nca = [\"sectigo\"]\nvalidation_method = \"FILE\"\n\n[[domains]]\nname = \"b.example\"\nca = [\"letsencrypt\"]\nvalidation_method = \"http-01\"\n",
+    );
+    assert_eq!(
+        config.domains[0].validation_method,
+        Some(ValidationMethod::File)
+    );
+    assert_eq!(
+        config.domains[1].validation_method,
+        Some(ValidationMethod::Acme(AcmeMethod::Http01))
+    );
+}
+
+#[test]
 fn a_syntax_error_has_a_line_and_column() {
     let msg = only_problem("[dns]\ntimeout = \"5s\n");
     assert!(msg.starts_with("config.toml:2:"), "{msg}");

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
 use sqlx::SqlitePool;
 use thiserror::Error;
 
@@ -15,8 +14,6 @@ use super::record::{self, RecordError, Transitions};
 use super::validation::{self, FileFetcher};
 use super::{OrderKey, OrderObservation, OrderProvider, SourceKind, manual};
 use crate::alert::{Alert, ChannelId, outbox};
-use crate::checks::caa::gather::gather_caa;
-use crate::checks::caa::{IssuanceRequest, judge::judge as judge_caa};
 use crate::checks::risk::RiskModel;
 use crate::dns::DnsHandle;
 
@@ -196,28 +193,17 @@ pub async fn gather(obs: &OrderObservation, ctx: &RunContext<'_>) -> OrderChecks
     } else {
         validation::check_all(ctx.dns, ctx.files, &obs.requirements).await
     };
+    // The engine's CAA entry: one gather per base name, and the same
+    // request building as `check` and the daemon (only ACME methods bind
+    // to RFC 8657 validationmethods).
     let caa = match &obs.ca {
         Some(ca) => {
-            join_all(obs.names.iter().map(|name| async move {
-                let observed = gather_caa(ctx.dns, name.base()).await;
-                let request = IssuanceRequest {
-                    wildcard: name.is_wildcard(),
-                    issuer_domains: ca.issuer_domains.clone(),
-                    account_uri: None,
-                    // RFC 8657 validationmethods labels are the ACME
-                    // challenge types; other methods are not restricted.
-                    validation_method: obs
-                        .method
-                        .as_ref()
-                        .filter(|_| obs.kind == SourceKind::Acme)
-                        .map(|m| m.as_str().to_string()),
-                };
-                CaaCheck {
-                    name: name.clone(),
-                    verdict: judge_caa(&observed, &request),
-                }
-            }))
-            .await
+            let method = obs.method.as_ref().and_then(|m| m.for_checks(obs.kind));
+            crate::engine::caa_verdicts(ctx.dns, &obs.names, ca, method.as_ref(), None)
+                .await
+                .into_iter()
+                .map(|(name, verdict)| CaaCheck { name, verdict })
+                .collect()
         }
         None => Vec::new(),
     };

@@ -22,11 +22,15 @@
 //!
 //! The store persists and decides nothing: `crate::recording` runs the pure
 //! alert policy above it.
+//!
+//! `target_reports` holds each target's latest `check --format json` report
+//! (`reports`), rewritten in place.
 
 mod checks;
 mod queries;
 mod reach;
 mod record;
+mod reports;
 mod retention;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +46,7 @@ use thiserror::Error;
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::ReachStatusRow;
 pub use record::{RecordedState, Recorder};
+pub use reports::StoredReport;
 pub use retention::PruneReport;
 
 use crate::domain::DomainName;

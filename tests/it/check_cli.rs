@@ -447,3 +447,94 @@ fn own_brands_in_the_config_silence_the_warning() {
     let r = &json_lines(&out)[0];
     assert_eq!(r["findings"].as_array().unwrap().len(), 0, "{r}");
 }
+
+/// Issue 11: `check --config F` with no names checked nothing and ignored
+/// `wildcard = true`; now it checks every configured domain, `*.name` too.
+#[test]
+fn with_a_config_and_no_names_every_configured_domain_is_checked_wildcards_too() {
+    let dns = TestDns::start_sync();
+    dns.set_caa(
+        "a.example",
+        [
+            issue("letsencrypt.org"),
+            CaaRecord::new(0, "issuewild", ";"),
+        ],
+    );
+    dns.set_caa("b.example", [issue("sectigo.com")]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[[domains]]\nname = \"a.example\"\nca = [\"letsencrypt\"]\nwildcard = true\n\n[[domains]]\nname = \"b.example\"\nca = [\"sectigo\", \"letsencrypt\"]\n",
+    )
+    .unwrap();
+    let out = run_check(
+        &dns,
+        &["--format", "json", "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<(String, String, String)> = json_lines(&out)
+        .iter()
+        .map(|r| {
+            (
+                r["domain"].as_str().unwrap().to_string(),
+                r["ca"]["name"].as_str().unwrap().to_string(),
+                r["caa"]["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("a.example", "letsencrypt", "allowed"),
+        ("*.a.example", "letsencrypt", "forbidden"),
+        ("b.example", "sectigo", "allowed"),
+        ("b.example", "letsencrypt", "forbidden"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(d, c, v)| (d.to_string(), c.to_string(), v.to_string()))
+    );
+}
+
+/// Issue 11: `check NAME` without `--ca` for a name the config does not
+/// have said "bad name"; it is a usage mistake, said as one.
+#[test]
+fn a_name_without_a_ca_is_a_usage_error_that_says_to_pass_ca() {
+    let dns = TestDns::start_sync();
+    let out = run_check(&dns, &["--format", "json", "example.com"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no CA to judge example.com for: pass --ca"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bad name"), "{stderr}");
+    let text = run_check(&dns, &["example.com"]);
+    assert_eq!(code(&text), 2);
+    assert!(!String::from_utf8_lossy(&text.stdout).contains("bad name"));
+}
+
+#[test]
+fn an_unknown_validation_method_is_refused_naming_the_accepted_ones() {
+    let dns = TestDns::start_sync();
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--validation-method",
+            "http01",
+            "example.com",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"http01\" is not a validation method") && stderr.contains("\"http-01\""),
+        "{stderr}"
+    );
+}

@@ -14,6 +14,7 @@ pub mod dns;
 pub mod domain;
 pub mod drift;
 pub mod findings;
+pub mod method;
 pub mod orders;
 pub mod pin;
 pub mod redact;

@@ -30,7 +30,7 @@ pub use model::{
 pub use probe::ProbeSettings;
 pub use vantage::{VantagePoint, check};
 
-use crate::config::{DomainTarget, ReachConfig};
+use crate::config::ReachConfig;
 use crate::domain::CertName;
 
 /// The target a CA would fetch for `name` validated by `method`: the
@@ -39,11 +39,12 @@ use crate::domain::CertName;
 pub fn target_for(
     name: &CertName,
     method: Method,
-    domain: Option<&DomainTarget>,
+    canary_path: Option<&str>,
+    canary_content: Option<&str>,
     reach: &ReachConfig,
 ) -> ProbeTarget {
-    let (path, expected) = match domain.and_then(|d| d.canary_path.clone()) {
-        Some(path) => (path, domain.and_then(|d| d.canary_content.clone())),
+    let (path, expected) = match canary_path {
+        Some(path) => (path.to_string(), canary_content.map(str::to_string)),
         None => (
             match method {
                 Method::File => DEFAULT_FILE_PATH.to_string(),

@@ -148,6 +148,26 @@ pub enum ValidationMethod {
 }
 
 impl ValidationMethod {
+    /// The method as the checks know it (`crate::method`). Only an ACME
+    /// source's challenge types are ACME methods; a Tencent or manual
+    /// order's `file`/`dns` never binds to RFC 8657 validationmethods, and
+    /// email or an unknown provider method is nothing the checks use.
+    pub fn for_checks(&self, kind: SourceKind) -> Option<crate::method::ValidationMethod> {
+        use crate::method::{AcmeMethod, ValidationMethod as M};
+        match self {
+            ValidationMethod::File => Some(M::File),
+            ValidationMethod::Dns | ValidationMethod::DnsAuto => Some(M::Dns),
+            ValidationMethod::Email => None,
+            ValidationMethod::Http01 => Some(M::Acme(AcmeMethod::Http01)),
+            ValidationMethod::Dns01 => Some(M::Acme(AcmeMethod::Dns01)),
+            ValidationMethod::TlsAlpn01 => Some(M::Acme(AcmeMethod::TlsAlpn01)),
+            ValidationMethod::Other(s) if kind == SourceKind::Acme => {
+                Some(M::Acme(AcmeMethod::from_challenge_type(s)))
+            }
+            ValidationMethod::Other(_) => None,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             ValidationMethod::Dns => "dns",

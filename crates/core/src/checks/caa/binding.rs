@@ -24,6 +24,11 @@ pub enum BindingMismatch {
     SeveralAccounts { bound_to: Vec<String> },
     /// Limited to some methods, and the request names none.
     MethodNotGiven { allowed: Vec<String> },
+    /// Limited to ACME methods, and the order is validated outside ACME.
+    NotAcme {
+        allowed: Vec<String>,
+        used: crate::method::OutsideAcme,
+    },
     /// Limited to methods that do not include the request's.
     OtherMethod { allowed: Vec<String>, given: String },
     /// Several `validationmethods` parameters (Boulder: unsatisfiable).
@@ -51,6 +56,11 @@ impl BindingMismatch {
             BindingMismatch::MethodNotGiven { allowed } => format!(
                 "it allows only the validation methods {} (RFC 8657 validationmethods) and no method was given to check against",
                 allowed.join(", ")
+            ),
+            BindingMismatch::NotAcme { allowed, used } => format!(
+                "it allows only the ACME validation methods {} (RFC 8657 validationmethods), and {} is not an ACME method",
+                allowed.join(", "),
+                used.describe()
             ),
             BindingMismatch::OtherMethod { allowed, given } => format!(
                 "it allows only the validation methods {} (RFC 8657 validationmethods), not {given}",
@@ -108,11 +118,14 @@ pub fn check_binding(value: &IssueValue, req: &IssuanceRequest) -> Result<(), Bi
                 });
             }
             match &req.validation_method {
-                None => Err(BindingMismatch::MethodNotGiven { allowed }),
-                Some(given) if !allowed.iter().any(|m| m == given) => {
+                None => Err(match req.outside_acme {
+                    Some(used) => BindingMismatch::NotAcme { allowed, used },
+                    None => BindingMismatch::MethodNotGiven { allowed },
+                }),
+                Some(given) if !allowed.iter().any(|m| m == given.as_str()) => {
                     Err(BindingMismatch::OtherMethod {
                         allowed,
-                        given: given.clone(),
+                        given: given.to_string(),
                     })
                 }
                 Some(_) => Ok(()),
@@ -132,7 +145,8 @@ mod tests {
             wildcard: false,
             issuer_domains: vec![],
             account_uri: account.map(str::to_string),
-            validation_method: method.map(str::to_string),
+            validation_method: method.map(crate::method::AcmeMethod::from_challenge_type),
+            outside_acme: None,
         }
     }
 
@@ -203,6 +217,26 @@ mod tests {
         ));
         // Exact names: ACME challenge types are lower-case tokens.
         assert!(check(v, None, Some("DNS-01")).is_err());
+    }
+
+    #[test]
+    fn rfc8657_4_a_method_outside_acme_is_not_allowed_and_said_so() {
+        use crate::method::OutsideAcme;
+        let v = parse_issue_value(b"sectigo.com; validationmethods=http-01").unwrap();
+        let mut r = req(None, None);
+        r.outside_acme = Some(OutsideAcme::File);
+        let e = check_binding(&v, &r).unwrap_err();
+        assert_eq!(
+            e,
+            BindingMismatch::NotAcme {
+                allowed: vec!["http-01".into()],
+                used: OutsideAcme::File
+            }
+        );
+        assert!(e.describe().contains("file validation"), "{}", e.describe());
+        // An unbound record allows a method outside ACME as any other.
+        let unbound = parse_issue_value(b"sectigo.com").unwrap();
+        assert_eq!(check_binding(&unbound, &r), Ok(()));
     }
 
     #[test]

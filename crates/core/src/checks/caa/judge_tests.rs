@@ -83,6 +83,7 @@ fn request(cas: &[&str]) -> IssuanceRequest {
         issuer_domains: cas.iter().map(|c| dn(c)).collect(),
         account_uri: None,
         validation_method: None,
+        outside_acme: None,
     }
 }
 
@@ -165,7 +166,9 @@ impl Row {
         let mut req = request(self.ca);
         req.wildcard = self.wildcard;
         req.account_uri = self.account.map(str::to_string);
-        req.validation_method = self.method.map(str::to_string);
+        req.validation_method = self
+            .method
+            .map(crate::method::AcmeMethod::from_challenge_type);
         judge(&obs, &req)
     }
 }

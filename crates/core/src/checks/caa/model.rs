@@ -115,8 +115,13 @@ pub struct IssuanceRequest {
     /// RFC 8657 `accounturi` the order will be placed with, if known.
     pub account_uri: Option<String>,
     /// RFC 8657 validation method the order will use (`http-01`, `dns-01`,
-    /// ...), if known.
-    pub validation_method: Option<String>,
+    /// ...), if known. Typed so that only ACME method labels can reach the
+    /// judge: the non-ACME `file` and `dns` have no RFC 8657 label.
+    pub validation_method: Option<crate::method::AcmeMethod>,
+    /// The order is validated outside ACME (file, DNS): no RFC 8657 label
+    /// names it, so `validationmethods` is not satisfied. Only for saying
+    /// so; never compared with a record's labels.
+    pub outside_acme: Option<crate::method::OutsideAcme>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ use super::model::{
 };
 use super::redirect::{self, RedirectViolation};
 use crate::findings::{CheckKind, Finding, Severity};
+use crate::method::{AcmeMethod, ValidationMethod};
 
 /// Which validation the CA will do, which decides the redirect limits and
 /// which port must answer.
@@ -34,12 +35,12 @@ pub enum Method {
 }
 
 impl Method {
-    /// The method a `validation_method` label asks for, if it is one
-    /// validated over HTTP.
-    pub fn from_label(label: &str) -> Option<Method> {
-        match label.trim().to_ascii_lowercase().as_str() {
-            "file" | "http" | "file-validation" => Some(Method::File),
-            "http-01" => Some(Method::Http01),
+    /// How the CA fetches over HTTP for `method`; `None` when it does not
+    /// (DNS, tls-alpn-01, CA-specific methods).
+    pub fn for_validation(method: &ValidationMethod) -> Option<Method> {
+        match method {
+            ValidationMethod::File => Some(Method::File),
+            ValidationMethod::Acme(AcmeMethod::Http01) => Some(Method::Http01),
             _ => None,
         }
     }

@@ -1,0 +1,363 @@
+//! The one check pipeline: a subject (one configured domain, or one name
+//! given to `certvigil check`) and `now` in, per (certificate name, CA) the
+//! verdicts and the `CheckReport` out. `certvigil check`, the daemon's
+//! scheduler and the order poller all come through here, so they judge the
+//! same observations with the same request and print the same findings
+//! (issue 10: the pipeline used to be assembled three times, and the copies
+//! disagreed on which validation methods reach the RFC 8657 judge).
+//!
+//! Gathering is I/O (DNS, HTTP probes); everything after it is the pure
+//! judges. The daemon records what this returns through the store; `check`
+//! prints the reports.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::ca::CaChoice;
+use crate::checks::caa::gather::gather_caa;
+use crate::checks::caa::judge::judge as judge_caa;
+use crate::checks::caa::{CaaObservation, CaaVerdict, IssuanceRequest};
+use crate::checks::reach::{self, ProbeSettings, ReachObservation, ReachVerdict, VantagePoint};
+use crate::checks::risk::RiskModel;
+use crate::config::{DomainTarget, ReachConfig};
+use crate::dns::DnsHandle;
+use crate::domain::{CertName, DomainName};
+use crate::method::ValidationMethod;
+use crate::report::CheckReport;
+
+/// What the pipeline needs that does not change from one subject to the
+/// next: the resolver, the risk model, the vantage points and probe limits.
+pub struct Engine {
+    dns: DnsHandle,
+    /// `None` when manual-review risk is not assessed.
+    risk: Option<RiskModel>,
+    vantages: Vec<VantagePoint>,
+    probe: ProbeSettings,
+    reach: ReachConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("risk", &self.risk.is_some())
+            .field("vantages", &self.vantages)
+            .field("probe", &self.probe)
+            .field("reach", &self.reach)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is checked together: names sharing a CAA tree (`name` and
+/// `*.name`), the CAs they are judged for and how the order is validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The certificate names, in output order; never empty.
+    pub names: Vec<CertName>,
+    /// The CAs each name is judged for, in output order.
+    pub cas: Vec<CaChoice>,
+    pub method: Option<ValidationMethod>,
+    /// RFC 8657 `accounturi` the order is placed with.
+    pub account_uri: Option<String>,
+    /// A canary file the CA's fetch is simulated with (path under
+    /// `/.well-known/`, and the content it must have).
+    pub canary_path: Option<String>,
+    pub canary_content: Option<String>,
+    /// `check --reach`: probe the validation path as file validation would
+    /// even when the method is not validated over HTTP.
+    pub force_reach: bool,
+}
+
+impl Subject {
+    /// A configured domain: its name, `*.name` when `wildcard = true`,
+    /// and its settings.
+    pub fn from_domain(d: &DomainTarget) -> Subject {
+        Subject {
+            names: d.cert_names(),
+            cas: d.ca.clone(),
+            method: d.validation_method.clone(),
+            account_uri: d.account_uri.clone(),
+            canary_path: d.canary_path.clone(),
+            canary_content: d.canary_content.clone(),
+            force_reach: false,
+        }
+    }
+
+    /// How the validation path is probed, if it is: the method's HTTP
+    /// fetch, or file validation's when forced.
+    pub fn reach_method(&self) -> Option<reach::Method> {
+        self.method
+            .as_ref()
+            .and_then(reach::Method::for_validation)
+            .or(self.force_reach.then_some(reach::Method::File))
+    }
+}
+
+/// The result for one (certificate name, CA).
+#[derive(Debug, Clone)]
+pub struct TargetOutcome {
+    pub name: CertName,
+    pub ca: CaChoice,
+    pub caa: CaaVerdict,
+    /// `None` when the validation path is not probed (not validated over
+    /// HTTP, or a wildcard, which HTTP cannot validate).
+    pub reach: Option<ReachVerdict>,
+    /// What `check --format json` prints and the daemon keeps as the
+    /// target's latest report.
+    pub report: CheckReport,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl Engine {
+    pub fn new(
+        dns: DnsHandle,
+        risk: Option<RiskModel>,
+        vantages: Vec<VantagePoint>,
+        probe: ProbeSettings,
+        reach: ReachConfig,
+    ) -> Engine {
+        Engine {
+            dns,
+            risk,
+            vantages,
+            probe,
+            reach,
+        }
+    }
+
+    pub fn dns(&self) -> &DnsHandle {
+        &self.dns
+    }
+
+    /// Gathers once (CAA once per base name, the validation path once per
+    /// name validated over HTTP, concurrently), then judges every name for
+    /// every CA. Outcomes come name by name, CA by CA, in the subject's
+    /// order.
+    pub async fn check(&self, subject: &Subject, now: DateTime<Utc>) -> Vec<TargetOutcome> {
+        let method = subject.reach_method();
+        let probes = subject.names.iter().map(|name| async move {
+            match method {
+                Some(method) if !name.is_wildcard() => {
+                    let target = reach::target_for(
+                        name,
+                        method,
+                        subject.canary_path.as_deref(),
+                        subject.canary_content.as_deref(),
+                        &self.reach,
+                    );
+                    Some(reach::check(&target, &self.vantages, &self.dns, &self.probe).await)
+                }
+                _ => None,
+            }
+        });
+        let (caa, reach_observations) = tokio::join!(
+            gather_by_base(&self.dns, &subject.names),
+            futures::future::join_all(probes)
+        );
+        let mut out = Vec::with_capacity(subject.names.len() * subject.cas.len());
+        for (name, reach_obs) in subject.names.iter().zip(&reach_observations) {
+            let observation = &caa[name.base()];
+            let risk = self.risk.as_ref().map(|m| m.assess(name));
+            for ca in &subject.cas {
+                out.push(judge_target(
+                    name,
+                    ca,
+                    subject,
+                    observation,
+                    method.map(|m| (m, reach_obs.as_ref())),
+                    risk.clone(),
+                    now,
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The pure half: one (name, CA) from the observations.
+fn judge_target(
+    name: &CertName,
+    ca: &CaChoice,
+    subject: &Subject,
+    observation: &CaaObservation,
+    reach_observed: Option<(reach::Method, Option<&ReachObservation>)>,
+    risk: Option<crate::checks::risk::RiskAssessment>,
+    now: DateTime<Utc>,
+) -> TargetOutcome {
+    let caa = judge_caa(
+        observation,
+        &issuance_request(
+            name,
+            ca,
+            subject.method.as_ref(),
+            subject.account_uri.as_deref(),
+        ),
+    );
+    let mut report = CheckReport::new(name, ca, &caa, Vec::new());
+    if let Some(risk) = risk {
+        report = report.with_risk(risk);
+    }
+    let mut reach_verdict = None;
+    match reach_observed {
+        Some((method, Some(obs))) => {
+            let verdict = reach::judge(obs, &reach::context_for(method, ca));
+            report = report.with_reach(verdict.clone());
+            reach_verdict = Some(verdict);
+        }
+        Some((method, None)) => {
+            report = report.with_findings(vec![reach::wildcard_finding(name, method)]);
+        }
+        None => {}
+    }
+    TargetOutcome {
+        name: name.clone(),
+        ca: ca.clone(),
+        caa,
+        reach: reach_verdict,
+        report,
+        checked_at: now,
+    }
+}
+
+/// The one place an `IssuanceRequest` is built: only the ACME kinds of the
+/// method carry an RFC 8657 label, so `file` and `dns` never bind to
+/// `validationmethods` (nor appear in a suggested record).
+pub fn issuance_request(
+    name: &CertName,
+    ca: &CaChoice,
+    method: Option<&ValidationMethod>,
+    account_uri: Option<&str>,
+) -> IssuanceRequest {
+    IssuanceRequest {
+        wildcard: name.is_wildcard(),
+        issuer_domains: ca.issuer_domains.clone(),
+        account_uri: account_uri.map(str::to_string),
+        validation_method: method.and_then(ValidationMethod::acme).cloned(),
+        outside_acme: method.and_then(ValidationMethod::outside_acme),
+    }
+}
+
+/// CAA of several names, gathered once per base name (`example.com` and
+/// `*.example.com` share a tree), concurrently.
+async fn gather_by_base(
+    dns: &DnsHandle,
+    names: &[CertName],
+) -> HashMap<DomainName, CaaObservation> {
+    let mut bases: Vec<&DomainName> = names.iter().map(CertName::base).collect();
+    bases.sort();
+    bases.dedup();
+    let gathered = futures::future::join_all(bases.iter().map(|b| gather_caa(dns, b))).await;
+    bases.into_iter().cloned().zip(gathered).collect()
+}
+
+/// The CAA verdicts of an order's names for its CA: the same gather and
+/// the same request as [`Engine::check`], without reach or risk (the order
+/// poller gathers those its own way).
+pub async fn caa_verdicts(
+    dns: &DnsHandle,
+    names: &[CertName],
+    ca: &CaChoice,
+    method: Option<&ValidationMethod>,
+    account_uri: Option<&str>,
+) -> Vec<(CertName, CaaVerdict)> {
+    let observed = gather_by_base(dns, names).await;
+    names
+        .iter()
+        .map(|name| {
+            let request = issuance_request(name, ca, method, account_uri);
+            (name.clone(), judge_caa(&observed[name.base()], &request))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::caa::{CaaAnswer, CaaLookup, CaaRecord, CaaVerdictKind};
+    use crate::method::AcmeMethod;
+
+    fn ca(name: &str, issuer: &str) -> CaChoice {
+        CaChoice {
+            name: name.into(),
+            display: String::new(),
+            issuer_domains: vec![DomainName::parse(issuer).unwrap()],
+            scanner_ips: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn file_and_dns_never_reach_the_rfc8657_judge() {
+        let name = CertName::parse("shop.example").unwrap();
+        let sectigo = ca("sectigo", "sectigo.com");
+        for method in ["file", "dns"] {
+            let m = ValidationMethod::parse(method).unwrap();
+            let req = issuance_request(&name, &sectigo, Some(&m), None);
+            assert_eq!(req.validation_method, None, "{method}");
+        }
+        for (method, label) in [
+            ("http-01", AcmeMethod::Http01),
+            ("dns-01", AcmeMethod::Dns01),
+            ("tls-alpn-01", AcmeMethod::TlsAlpn01),
+            (
+                "ca-sectigo-file",
+                AcmeMethod::CaSpecific("ca-sectigo-file".into()),
+            ),
+        ] {
+            let m = ValidationMethod::parse(method).unwrap();
+            let req = issuance_request(&name, &sectigo, Some(&m), None);
+            assert_eq!(req.validation_method, Some(label), "{method}");
+        }
+    }
+
+    /// The old daemon passed "file" to the judge, whose remedy then
+    /// advised `validationmethods=file`, which is no RFC 8657 label.
+    #[test]
+    fn a_file_validated_target_is_never_advised_a_validationmethods_file_record() {
+        let name = CertName::parse("shop.example").unwrap();
+        let base = name.base().clone();
+        let observation = CaaObservation {
+            queried: base.clone(),
+            climb: vec![CaaLookup {
+                name: base.clone(),
+                result: Ok(CaaAnswer {
+                    cname_chain: vec![base.clone()],
+                    records: vec![CaaRecord::new(
+                        0,
+                        "issue",
+                        "sectigo.com; validationmethods=http-01",
+                    )],
+                    nxdomain: false,
+                }),
+            }],
+            alias_target_climb: Vec::new(),
+        };
+        let subject = Subject {
+            names: vec![name.clone()],
+            cas: vec![ca("sectigo", "sectigo.com")],
+            method: Some(ValidationMethod::File),
+            account_uri: None,
+            canary_path: None,
+            canary_content: None,
+            force_reach: false,
+        };
+        let outcome = judge_target(
+            &name,
+            &subject.cas[0],
+            &subject,
+            &observation,
+            None,
+            None,
+            Utc::now(),
+        );
+        assert_eq!(outcome.caa.verdict, CaaVerdictKind::Forbidden);
+        let remedy = outcome.caa.remedy.clone().unwrap_or_default();
+        assert!(!remedy.contains("validationmethods=file"), "{remedy}");
+        assert!(
+            outcome.caa.reason.contains(
+                "allows only the ACME validation methods http-01 (RFC 8657 validationmethods), and file validation"
+            ),
+            "{}",
+            outcome.caa.reason
+        );
+    }
+}
