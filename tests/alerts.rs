@@ -605,7 +605,7 @@ async fn smtp_down_then_up_across_a_restart_delivers_exactly_once() {
     })
     .await;
     // The daemon stops (SIGTERM) ...
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     store1.close().await;
     drop(store1);
 
@@ -623,7 +623,7 @@ async fn smtp_down_then_up_across_a_restart_delivers_exactly_once() {
     })
     .await;
     d.waker().wake();
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     assert_eq!(sink.messages().len(), 1, "exactly once");
     assert_eq!(
         mail[0].subject,
@@ -716,7 +716,7 @@ async fn one_dead_channel_does_not_hold_up_another() {
         d.waker().wake();
     }
     assert_eq!(hook.wait_for(2).await.len(), 2);
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     let rows = outbox::undelivered(store.pool(), 10).await.unwrap();
     assert_eq!(rows.len(), 2, "both mails still wait for the dead server");
     assert!(
@@ -739,7 +739,7 @@ async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
     )
     .await
     .unwrap();
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     let failed = outbox::failed(store.pool(), 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert!(
@@ -794,11 +794,11 @@ async fn alert_test_reports_each_channel_without_secrets() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("ok      email:127.0.0.1:"), "{out}");
     assert!(
-        lines[1].starts_with("ok      webhook:generic:127.0.0.1#"),
+        lines[1].starts_with("ok      webhook:127.0.0.1 "),
         "{out}"
     );
     assert!(
-        lines[2].starts_with("FAILED  webhook:wecom:127.0.0.1#"),
+        lines[2].starts_with("FAILED  webhook:127.0.0.1-2 "),
         "{out}"
     );
     assert_eq!(lines[3], "2 of 3 channels reached");

@@ -12,11 +12,13 @@ use crate::config::{AlertsConfig, WebhookFormat};
 
 /// Names a channel in the outbox, in logs and in `certvigil status`.
 ///
-/// It is derived from what the channel *is* (server and recipients, or the
-/// webhook's URL), not from its position in the file, so reordering the
-/// config does not re-route pending alerts. URLs of chat webhooks carry
-/// their access token, so only the host and a short hash of the whole URL
-/// appear: `webhook:slack:hooks.slack.com#3fa2c1d0`.
+/// A channel's identity is its `name` in the config (`email:ops-mail`,
+/// `webhook:oncall`), so fixing a wrong URL, token, server or recipient
+/// keeps the alerts that wait for it: they go out through the fixed
+/// channel. Without a name it is derived from where the channel points,
+/// never from a secret: `email:<server>:<port>`, `webhook:<host>` (URLs of
+/// chat webhooks carry their access token, so only the host), with `-2`,
+/// `-3` appended in file order when two channels would share one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelId(String);
 
@@ -30,6 +32,30 @@ impl ChannelId {
         &self.0
     }
 
+    /// `email` or `webhook`: what kind of channel the id names.
+    pub fn kind(&self) -> &str {
+        self.0.split(':').next().unwrap_or_default()
+    }
+
+    pub fn for_email(ch: &crate::config::EmailChannel) -> Self {
+        match &ch.name {
+            Some(name) => Self(format!("email:{name}")),
+            None => Self(format!("email:{}:{}", ch.server, ch.port)),
+        }
+    }
+
+    pub fn for_webhook(ch: &crate::config::WebhookChannel) -> Self {
+        match &ch.name {
+            Some(name) => Self(format!("webhook:{name}")),
+            None => Self(format!("webhook:{}", ch.url.host_str().unwrap_or("?"))),
+        }
+    }
+
+    /// `self` with `-n` appended (a second channel with the same derived id).
+    fn numbered(&self, n: usize) -> Self {
+        Self(format!("{}-{n}", self.0))
+    }
+
     fn short_hash(parts: &[&str]) -> String {
         let mut h = Sha256::new();
         for p in parts {
@@ -39,13 +65,16 @@ impl ChannelId {
         hex::encode(&h.finalize()[..4])
     }
 
-    pub fn for_email(ch: &crate::config::EmailChannel) -> Self {
+    /// The id certvigil 0.1 stored: a hash of what the channel pointed at.
+    /// Only to re-key the rows such a version left waiting.
+    pub fn legacy_email(ch: &crate::config::EmailChannel) -> Self {
         let to: Vec<String> = ch.to.iter().map(|m| m.email.to_string()).collect();
         let hash = Self::short_hash(&[ch.from.email.as_ref(), &to.join(",")]);
         Self(format!("email:{}:{}#{hash}", ch.server, ch.port))
     }
 
-    pub fn for_webhook(ch: &crate::config::WebhookChannel) -> Self {
+    /// See [`ChannelId::legacy_email`].
+    pub fn legacy_webhook(ch: &crate::config::WebhookChannel) -> Self {
         let host = ch.url.host_str().unwrap_or("?");
         let hash = Self::short_hash(&[ch.url.as_str()]);
         Self(format!("webhook:{}:{host}#{hash}", format_name(ch.format)))
@@ -125,7 +154,24 @@ impl Channel {
         }
     }
 
-    /// Every channel in `[alerts]`, emails first, in file order.
+    /// The id an older certvigil stored this channel's rows under.
+    pub fn legacy_id(&self) -> ChannelId {
+        match self {
+            Channel::Email(e) => ChannelId::legacy_email(e.config()),
+            Channel::Webhook(w) => ChannelId::legacy_webhook(w.config()),
+        }
+    }
+
+    fn set_id(&mut self, id: ChannelId) {
+        match self {
+            Channel::Email(e) => e.set_id(id),
+            Channel::Webhook(w) => w.set_id(id),
+        }
+    }
+
+    /// Every channel in `[alerts]`, emails first, in file order. Derived
+    /// ids that collide get `-2`, `-3`... in that order (names given in
+    /// the config are unique: the config refuses duplicates).
     pub fn all_from_config(alerts: &AlertsConfig) -> Vec<Channel> {
         let email = alerts
             .email
@@ -135,6 +181,19 @@ impl Channel {
             .webhook
             .iter()
             .map(|w| Channel::Webhook(WebhookSender::new(w.clone())));
-        email.chain(webhook).collect()
+        let mut all: Vec<Channel> = email.chain(webhook).collect();
+        let mut taken: std::collections::HashSet<ChannelId> = std::collections::HashSet::new();
+        for ch in &mut all {
+            let base = ch.id().clone();
+            let mut id = base.clone();
+            let mut n = 1;
+            while taken.contains(&id) {
+                n += 1;
+                id = base.numbered(n);
+            }
+            taken.insert(id.clone());
+            ch.set_id(id);
+        }
+        all
     }
 }

@@ -104,9 +104,7 @@ impl Store {
     /// ones no longer configured are retired (kept, not deleted).
     pub async fn sync_targets(&self, wanted: &[TargetKey]) -> Result<Vec<Target>, StoreError> {
         let now = to_millis(Utc::now());
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = super::tx::immediate(&self.pool, "the target update")
             .await
             .map_err(StoreError::query("starting the target update"))?;
         let mut out = Vec::with_capacity(wanted.len());
@@ -194,9 +192,7 @@ impl Store {
         // IMMEDIATE takes the write lock up front: a deferred transaction
         // that reads then writes can fail with SQLITE_BUSY when another
         // connection wrote in between, which busy_timeout cannot fix.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = super::tx::immediate(&self.pool, "recording a check")
             .await
             .map_err(StoreError::query("starting to record a check"))?;
         let mut events = Vec::new();

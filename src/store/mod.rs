@@ -22,6 +22,8 @@ mod checks;
 mod queries;
 mod reach;
 mod retention;
+pub mod instance;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -90,9 +90,7 @@ impl Store {
     ) -> Result<Vec<Alert>, StoreError> {
         let now = Utc::now();
         let now_ms = to_millis(now);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = super::tx::immediate(&self.pool, "recording a reach check")
             .await
             .map_err(StoreError::query("starting to record a reach check"))?;
         let mut alerts = Vec::new();

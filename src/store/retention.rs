@@ -19,9 +19,7 @@ impl Store {
     /// then deletes it, in one transaction.
     pub async fn prune_runs(&self, cutoff: DateTime<Utc>) -> Result<PruneReport, StoreError> {
         let cutoff = to_millis(cutoff);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = super::tx::immediate(&self.pool, "the retention prune")
             .await
             .map_err(StoreError::query("starting the retention prune"))?;
         sqlx::query(
