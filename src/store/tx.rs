@@ -194,3 +194,96 @@ pub fn note_success() {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    /// A one-connection pool on a real file, with a deferred foreign key:
+    /// a COMMIT that fails deterministically (the violation is checked at
+    /// COMMIT) while the transaction stays open in SQLite.
+    async fn pool(dir: &tempfile::TempDir) -> SqlitePool {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(dir.path().join("t.db"))
+                    .create_if_missing(true)
+                    .foreign_keys(true),
+            )
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (id INTEGER PRIMARY KEY,
+                parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool
+    }
+
+    async fn count(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM child")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_never_hands_a_transaction_to_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir).await;
+        // More failures than the pool has connections.
+        for _ in 0..3 {
+            let mut tx = immediate(&pool, "test").await.unwrap();
+            sqlx::query("INSERT INTO child (parent) VALUES (42)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let err = tx.commit().await.unwrap_err().to_string();
+            assert!(err.contains("FOREIGN KEY"), "{err}");
+            assert!(failing().is_some());
+        }
+        // The next write starts a fresh transaction and commits; the
+        // failed ones left nothing behind.
+        let mut tx = immediate(&pool, "test").await.unwrap();
+        sqlx::query("INSERT INTO parent (id) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO child (parent) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&pool).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_after_a_failed_statement_is_rolled_back_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir).await;
+        {
+            let mut tx = immediate(&pool, "test").await.unwrap();
+            sqlx::query("INSERT INTO parent (id) VALUES (7)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO nowhere VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .unwrap_err();
+            // Dropped here, as a `?` would.
+        }
+        let mut tx = immediate(&pool, "test").await.unwrap();
+        let parents: i64 = sqlx::query_scalar("SELECT count(*) FROM parent")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(parents, 0, "the abandoned insert was rolled back");
+        tx.commit().await.unwrap();
+    }
+}
