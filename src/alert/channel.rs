@@ -197,3 +197,66 @@ impl Channel {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn channels(text: &str) -> Vec<Channel> {
+        Channel::all_from_config(&parse(text, "c.toml").unwrap().alerts)
+    }
+
+    #[test]
+    fn a_channel_is_named_by_its_config_name_not_by_its_url() {
+        let named = |url: &str| {
+            channels(&format!(
+                "[[alerts.webhook]]\nname = \"oncall\"\nurl = \"{url}\"\n"
+            ))[0]
+                .id()
+                .clone()
+        };
+        let before = named("https://oapi.dingtalk.com/robot/send?access_token=WRONG");
+        let after = named("https://oapi.dingtalk.com/robot/send?access_token=RIGHT");
+        assert_eq!(before.as_str(), "webhook:oncall");
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn derived_ids_carry_no_token_and_collisions_are_numbered() {
+        let all = channels(
+            "[[alerts.email]]\nserver = \"smtp.example.com\"\nport = 587\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\
+             [[alerts.webhook]]\nurl = \"https://hooks.slack.com/services/T/B/TOKEN1\"\n\
+             [[alerts.webhook]]\nurl = \"https://hooks.slack.com/services/T/B/TOKEN2\"\n",
+        );
+        let ids: Vec<&str> = all.iter().map(|c| c.id().as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "email:smtp.example.com:587",
+                "webhook:hooks.slack.com",
+                "webhook:hooks.slack.com-2"
+            ]
+        );
+    }
+
+    #[test]
+    fn waiting_rows_follow_a_legacy_id_or_the_only_channel_of_their_kind() {
+        use crate::alert::deliver::successor;
+        let one = channels("[[alerts.webhook]]\nname = \"oncall\"\nurl = \"https://new.example.com/x\"\n");
+        // An id from before names: a hash of the old URL.
+        let stale = ChannelId::from_stored("webhook:generic:old.example.com#0badc0de");
+        assert_eq!(successor(&stale, &one).unwrap().id().as_str(), "webhook:oncall");
+        // Never across kinds.
+        let stale_mail = ChannelId::from_stored("email:smtp.example.com:587");
+        assert!(successor(&stale_mail, &one).is_none());
+        // With two candidates nothing is guessed, unless the legacy id says.
+        let two = channels(
+            "[[alerts.webhook]]\nname = \"a\"\nurl = \"https://a.example.com/x\"\n\
+             [[alerts.webhook]]\nname = \"b\"\nurl = \"https://b.example.com/y\"\n",
+        );
+        assert!(successor(&stale, &two).is_none());
+        let legacy_b = two[1].legacy_id();
+        assert_eq!(successor(&legacy_b, &two).unwrap().id().as_str(), "webhook:b");
+    }
+}

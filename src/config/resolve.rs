@@ -141,6 +141,23 @@ pub(crate) fn parse(
 
     let mut config = defaults(state_directory);
     let mut warnings = Problems::new(file, text);
+    // Once per load, after every section named its secrets.
+    let warn_secret_modes = |p: &Problems<'_>, w: &mut Problems<'_>| {
+        for (span, key, path) in &p.secret_files {
+            if let Some(mode) = secret_file_exposed(path) {
+                w.at(
+                    span.clone(),
+                    key.clone(),
+                    format!(
+                        "the secret file {} is readable by {} (mode {mode:04o}); make it private: chmod 600 {}",
+                        path.display(),
+                        if mode & 0o004 != 0 { "every user" } else { "its group" },
+                        path.display()
+                    ),
+                );
+            }
+        }
+    };
     resolve_ca(&raw.ca, &mut config, &mut p);
     if let Some(daemon) = raw.daemon {
         resolve_daemon(daemon, &mut config.daemon, &mut p);
@@ -181,11 +198,21 @@ pub(crate) fn parse(
     }
 
     if p.list.is_empty() {
+        warn_secret_modes(&p, &mut warnings);
         config.warnings = warnings.into_sorted();
         Ok(config)
     } else {
         Err(ConfigErrors::Invalid(p.into_sorted()))
     }
+}
+
+/// The mode of a secret file that its group or other users may read, or
+/// `None` (private, or not readable here: a missing file is reported when
+/// the secret is used).
+fn secret_file_exposed(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then_some(mode)
 }
 
 /// Deserializes one value, recording a failure under `key`.
@@ -394,6 +421,11 @@ fn secret(
                 );
                 return None;
             }
+            p.secret_files.push((
+                f.span(),
+                format!("{prefix}.{base}_file"),
+                f.get_ref().clone(),
+            ));
             Some(SecretSource::file(
                 format!("{prefix}.{base}_file"),
                 f.get_ref().clone(),
