@@ -156,14 +156,24 @@ async fn a_second_daemon_on_the_same_database_is_refused() {
         ),
     )
     .unwrap();
-    let started = Instant::now();
-    let second = std::process::Command::new(support::daemon::BIN)
+    let mut second = std::process::Command::new(support::daemon::BIN)
         .args(["run", "--config"])
         .arg(&config)
         .env_remove("NOTIFY_SOCKET")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10));
+    let started = Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("the second daemon kept running on the first one's database");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = second.wait_with_output().unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr).into_owned()
         + &String::from_utf8_lossy(&second.stdout);

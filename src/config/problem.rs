@@ -237,7 +237,9 @@ impl LineIndex {
     }
 }
 
-/// 1-based line and character column of byte `offset` in `text`.
+/// 1-based line and character column of byte `offset` in `text`: the
+/// plain scan [`LineIndex`] is checked against.
+#[cfg(test)]
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(text, offset.min(text.len()));
     let before = &text[..offset];
