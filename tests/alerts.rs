@@ -795,10 +795,7 @@ async fn alert_test_reports_each_channel_without_secrets() {
     assert_eq!(code, 1, "one channel failed:\n{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("ok      email:127.0.0.1:"), "{out}");
-    assert!(
-        lines[1].starts_with("ok      webhook:127.0.0.1 "),
-        "{out}"
-    );
+    assert!(lines[1].starts_with("ok      webhook:127.0.0.1 "), "{out}");
     assert!(
         lines[2].starts_with("FAILED  webhook:127.0.0.1-2 "),
         "{out}"

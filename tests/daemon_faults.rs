@@ -178,8 +178,7 @@ async fn a_second_daemon_on_the_same_database_is_refused() {
     let err = String::from_utf8_lossy(&second.stderr).into_owned()
         + &String::from_utf8_lossy(&second.stdout);
     assert!(
-        err.contains("another certvigil daemon")
-            && err.contains(&format!("(pid {})", first.pid())),
+        err.contains("another certvigil daemon") && err.contains(&format!("(pid {})", first.pid())),
         "{err}"
     );
     assert!(first.is_running());
@@ -204,7 +203,10 @@ struct SilentPeer {
 
 impl SilentPeer {
     async fn start(greeting: &'static str) -> Self {
-        Self::start_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), greeting)
+        Self::start_on(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            greeting,
+        )
     }
 
     fn start_on(listener: tokio::net::TcpListener, greeting: &'static str) -> Self {
@@ -260,7 +262,11 @@ async fn alert_test_against_an_smtp_server_silent_after_220_fails_in_bounded_tim
     let bench = DaemonBench::new();
     bench.write_config(
         dns.addr(),
-        &format!("{}{}", email_toml(smtp.port, "2s"), domain_toml("example.com")),
+        &format!(
+            "{}{}",
+            email_toml(smtp.port, "2s"),
+            domain_toml("example.com")
+        ),
     );
     let started = Instant::now();
     let out = tokio::task::spawn_blocking({
@@ -297,7 +303,11 @@ async fn the_deliverer_gives_up_on_a_silent_smtp_server_and_retries_later() {
     let bench = DaemonBench::new();
     bench.write_config(
         dns.addr(),
-        &format!("{}{}", email_toml(smtp.port, "2s"), domain_toml("example.com")),
+        &format!(
+            "{}{}",
+            email_toml(smtp.port, "2s"),
+            domain_toml("example.com")
+        ),
     );
     let daemon = bench.start();
     bench
@@ -324,7 +334,7 @@ async fn the_deliverer_gives_up_on_a_silent_smtp_server_and_retries_later() {
 /// and the delivery is retried, and arrives, after the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_hanging_webhook_delivery_stops_within_the_grace_and_retries_after_restart()
-{
+ {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -335,7 +345,11 @@ async fn sigterm_during_a_hanging_webhook_delivery_stops_within_the_grace_and_re
     let url = format!("http://127.0.0.1:{port}/hook");
     bench.write_config(
         dns.addr(),
-        &format!("{}{}", webhook_toml("ops", &url), domain_toml("example.com")),
+        &format!(
+            "{}{}",
+            webhook_toml("ops", &url),
+            domain_toml("example.com")
+        ),
     );
     let daemon = bench.start();
     bench
@@ -354,7 +368,9 @@ async fn sigterm_during_a_hanging_webhook_delivery_stops_within_the_grace_and_re
     let took = started.elapsed();
     assert!(took < Duration::from_secs(6), "stop took {took:?}");
     assert!(
-        bench.log_text().contains("were cancelled; they are retried after the restart"),
+        bench
+            .log_text()
+            .contains("were cancelled; they are retried after the restart"),
         "{}",
         bench.log_text()
     );
@@ -365,7 +381,11 @@ async fn sigterm_during_a_hanging_webhook_delivery_stops_within_the_grace_and_re
     let url = hook.url("/hook");
     bench.write_config(
         dns.addr(),
-        &format!("{}{}", webhook_toml("ops", &url), domain_toml("example.com")),
+        &format!(
+            "{}{}",
+            webhook_toml("ops", &url),
+            domain_toml("example.com")
+        ),
     );
     let daemon = bench.start();
     hook.wait_for(1).await;
@@ -386,7 +406,11 @@ async fn an_alert_waiting_for_a_dead_webhook(
     let bench = DaemonBench::new();
     bench.write_config(
         dns.addr(),
-        &format!("{}{}", webhook_toml("ops", &dead), domain_toml("example.com")),
+        &format!(
+            "{}{}",
+            webhook_toml("ops", &dead),
+            domain_toml("example.com")
+        ),
     );
     let daemon = bench.start();
     bench

@@ -243,10 +243,15 @@ mod tests {
     #[test]
     fn waiting_rows_follow_a_legacy_id_or_the_only_channel_of_their_kind() {
         use crate::alert::deliver::successor;
-        let one = channels("[[alerts.webhook]]\nname = \"oncall\"\nurl = \"https://new.example.com/x\"\n");
+        let one = channels(
+            "[[alerts.webhook]]\nname = \"oncall\"\nurl = \"https://new.example.com/x\"\n",
+        );
         // An id from before names: a hash of the old URL.
         let stale = ChannelId::from_stored("webhook:generic:old.example.com#0badc0de");
-        assert_eq!(successor(&stale, &one).unwrap().id().as_str(), "webhook:oncall");
+        assert_eq!(
+            successor(&stale, &one).unwrap().id().as_str(),
+            "webhook:oncall"
+        );
         // Never across kinds.
         let stale_mail = ChannelId::from_stored("email:smtp.example.com:587");
         assert!(successor(&stale_mail, &one).is_none());
@@ -257,6 +262,9 @@ mod tests {
         );
         assert!(successor(&stale, &two).is_none());
         let legacy_b = two[1].legacy_id();
-        assert_eq!(successor(&legacy_b, &two).unwrap().id().as_str(), "webhook:b");
+        assert_eq!(
+            successor(&legacy_b, &two).unwrap().id().as_str(),
+            "webhook:b"
+        );
     }
 }

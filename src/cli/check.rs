@@ -536,13 +536,17 @@ mod tests {
 
     #[test]
     fn a_bad_byte_refuses_its_line_only() {
-        let lines = name_list_lines(b"example.com\nbad\xffname.example\n# caf\xe9\nexample.org # \xff\r\n");
+        let lines =
+            name_list_lines(b"example.com\nbad\xffname.example\n# caf\xe9\nexample.org # \xff\r\n");
         assert_eq!(lines.len(), 3, "comments are not checked");
         assert!(matches!(&lines[0], Ok(n) if n == "example.com"));
         match &lines[1] {
             Err(Input::Bad { given, error }) => {
                 assert_eq!(given, "bad\u{fffd}name.example");
-                assert!(error.starts_with("line 2 of the name list is not UTF-8 (byte 0xff at byte 4)"), "{error}");
+                assert!(
+                    error.starts_with("line 2 of the name list is not UTF-8 (byte 0xff at byte 4)"),
+                    "{error}"
+                );
             }
             _ => panic!("line 2 refused"),
         }

@@ -36,7 +36,9 @@ pub enum InstanceError {
         lock: PathBuf,
         pid: String,
     },
-    #[error("cannot create the lock file {lock}: {source}; check that the database's directory is writable by the user certvigil runs as")]
+    #[error(
+        "cannot create the lock file {lock}: {source}; check that the database's directory is writable by the user certvigil runs as"
+    )]
     Io {
         lock: PathBuf,
         #[source]
@@ -176,7 +178,9 @@ mod tests {
             "{err}"
         );
         assert_eq!(running_daemon(&db).unwrap().storage_failing, None);
-        first.write_record(Some("storage failing since now")).unwrap();
+        first
+            .write_record(Some("storage failing since now"))
+            .unwrap();
         assert_eq!(
             running_daemon(&db).unwrap().storage_failing.as_deref(),
             Some("storage failing since now")

@@ -19,10 +19,10 @@
 
 mod alerting;
 mod checks;
+pub mod instance;
 mod queries;
 mod reach;
 mod retention;
-pub mod instance;
 pub mod tx;
 
 use std::path::{Path, PathBuf};
