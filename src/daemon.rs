@@ -324,10 +324,11 @@ async fn reload(
     if let Err(message) = outcome {
         error!("configuration reload refused, still running the previous configuration: {message}");
     }
-    notify(&[
-        NotifyState::Ready,
-        NotifyState::Status(&watching_status(current.domains.len())),
-    ]);
+    // A reload does not end a storage outage: keep saying so.
+    let status = crate::store::tx::failing()
+        .map(|f| f.line())
+        .unwrap_or_else(|| watching_status(current.domains.len()));
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 }
 
 async fn apply_reload(
