@@ -376,7 +376,9 @@ async fn apply_reload(
         .await
         .map_err(|e| e.to_string())?;
     // The channels may have changed. The old deliverers finish the attempt
-    // in flight first, so no row is sent by both.
+    // in flight first (for up to DRAIN_GRACE: a hanging peer must not hold
+    // the reload), so no row is sent by both; one cancelled at the deadline
+    // is made due again by the new deliverers (at least once).
     std::mem::replace(deliverers, Deliverers::idle())
         .shutdown(DRAIN_GRACE)
         .await;
