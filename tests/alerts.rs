@@ -754,6 +754,37 @@ async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
     assert!(hook.received().is_empty());
 }
 
+/// Rows left waiting by a version that keyed channels by a hash of their
+/// URL follow the channel at start: the configured webhook whose old id
+/// that was, even after its URL changed (the only webhook left).
+#[tokio::test]
+async fn alerts_waiting_under_an_old_hash_id_follow_their_channel_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let hook = HttpReceiver::ok("").await;
+    let legacy = ChannelId::from_stored("webhook:generic:127.0.0.1#0badc0de");
+    let mut tx = store.pool().begin().await.unwrap();
+    outbox::enqueue(&mut tx, &drift_alert(Utc::now()), &[legacy])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let d = Deliverers::start(
+        store.pool().clone(),
+        channels(&webhook_toml(&hook.url("/fixed"), "generic", None)),
+        fast_retry(),
+    )
+    .await
+    .unwrap();
+    let got = hook.wait_for(1).await;
+    assert_eq!(got[0].target, "/fixed");
+    d.shutdown(std::time::Duration::from_secs(30)).await;
+    assert!(outbox::failed(store.pool(), 10).await.unwrap().is_empty());
+    let rows = outbox::all(store.pool(), 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].channel.as_str(), "webhook:127.0.0.1");
+    assert_eq!(rows[0].status, "delivered");
+}
+
 // ---------------------------------------------------------------- alert test
 
 /// Runs `certvigil alert test --config <file>` as the CLI does (it builds
