@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -30,11 +30,13 @@ use crate::dns::{DnsError, DnsHandle, DnsSettings};
 use crate::engine::Engine;
 use crate::orders::poller::{OrderPoller, OrderPolling};
 use crate::scheduler::{self, AlertSettings, CheckSettings, Scheduler, SchedulerError};
+use crate::store::instance::{InstanceError, InstanceLock};
 use crate::store::{Store, StoreError};
 
-/// How long checks in flight at SIGTERM may take to finish before they are
-/// cancelled. systemd's default stop timeout is 90 s; this stays well
-/// inside it, and a cancelled check simply runs again after the restart.
+/// How long a stop may take: checks, order polls and alert deliveries in
+/// flight at SIGTERM get this long together before they are cancelled.
+/// systemd's default stop timeout is 90 s; this stays well inside it, and a
+/// cancelled check or delivery simply runs again after the restart.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// How often raw runs older than the retention period are pruned.
@@ -46,6 +48,8 @@ pub enum DaemonError {
     Config(ConfigErrors),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Instance(#[from] InstanceError),
     #[error("cannot set up DNS: {0}")]
     Dns(#[from] DnsError),
     #[error("cannot start alert delivery: {0}")]
@@ -219,10 +223,18 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let mut hangup = listen(SignalKind::hangup(), "SIGHUP")?;
     let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
     let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+    // A file-size limit (ulimit -f, systemd LimitFSIZE=) reached by the
+    // database or its WAL sends SIGXFSZ, whose default action kills the
+    // process. With a handler the write fails with EFBIG instead, which the
+    // store reports as "storage failing" and recovers from. Never read.
+    let _file_size_limit = listen(SignalKind::from_raw(libc::SIGXFSZ), "SIGXFSZ")?;
 
     let mut config = config::load(config_path).map_err(DaemonError::Config)?;
     log_config_warnings(&config);
     let database = config.database_path().to_path_buf();
+    // Before the store is touched: a second daemon must not fail the
+    // first one's waiting alerts or retire its targets.
+    let lock = Arc::new(InstanceLock::acquire(&database)?);
     let store = Store::open(&database).await?;
     info!(database = %database.display(), "database open");
     let mut settings = check_settings(&config)?;
@@ -234,6 +246,8 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
 
     let retention = Arc::new(AtomicU64::new(config.daemon.retention.as_secs()));
     let pruner = tokio::spawn(prune_periodically(store.clone(), retention.clone()));
+    let watching = Arc::new(AtomicUsize::new(config.domains.len()));
+    let health = tokio::spawn(report_storage_health(lock.clone(), watching.clone()));
 
     info!(
         config = %config_path.display(),
@@ -244,7 +258,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     );
     notify(&[
         NotifyState::Ready,
-        NotifyState::Status(&format!("watching {} domains", config.domains.len())),
+        NotifyState::Status(&watching_status(config.domains.len())),
     ]);
 
     loop {
@@ -252,6 +266,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
             _ = hangup.recv() => {
                 let live = Live { scheduler: &mut scheduler, deliverers: &mut deliverers, orders: &mut orders };
                 reload(config_path, &database, &mut config, &store, live, &retention).await;
+                watching.store(config.domains.len(), Ordering::Relaxed);
             }
             _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }
@@ -262,15 +277,23 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         NotifyState::Stopping,
         NotifyState::Status("finishing checks in flight"),
     ]);
-    let cancelled = scheduler.shutdown(DRAIN_GRACE).await;
+    // One deadline for everything, so the stop takes DRAIN_GRACE at most
+    // whatever a peer does (a hanging name server, SMTP server, webhook).
+    let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    let cancelled = scheduler
+        .shutdown(left().saturating_sub(scheduler::CANCEL_WAIT))
+        .await;
     if let Some(orders) = orders {
-        orders.shutdown(DRAIN_GRACE).await;
+        orders.shutdown(left()).await;
     }
     // After the checks: an alert enqueued by the last of them is still
-    // tried once now (its deliverer was woken), and the rest after the
-    // restart. A deliverer finishes the attempt in flight before it stops.
-    deliverers.shutdown().await;
+    // tried now if there is time left (its deliverer was woken); a delivery
+    // still in flight at the deadline is cancelled and retried after the
+    // restart.
+    deliverers.shutdown(left()).await;
     pruner.abort();
+    health.abort();
     store.close().await;
     info!(cancelled, "stopped");
     Ok(())
@@ -305,10 +328,11 @@ async fn reload(
     if let Err(message) = outcome {
         error!("configuration reload refused, still running the previous configuration: {message}");
     }
-    notify(&[
-        NotifyState::Ready,
-        NotifyState::Status(&format!("watching {} domains", current.domains.len())),
-    ]);
+    // A reload does not end a storage outage: keep saying so.
+    let status = crate::store::tx::failing()
+        .map(|f| f.line())
+        .unwrap_or_else(|| watching_status(current.domains.len()));
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 }
 
 async fn apply_reload(
@@ -332,6 +356,15 @@ async fn apply_reload(
             .join("; "),
         other => other.to_string(),
     })?;
+    // An emptied or truncated file (an editor's crash, a half-finished
+    // deploy) parses as a valid config with nothing in it. Applied, it would
+    // retire every target and fail every waiting alert for good.
+    if new.domains.is_empty() && !new.daemon.allow_no_domains {
+        return Err(format!(
+            "{} has no [[domains]] (was it emptied or cut short?); to really run without domains, set allow_no_domains = true under [daemon]",
+            config_path.display()
+        ));
+    }
     log_config_warnings(&new);
     if new.database_path() != database {
         warn!(
@@ -347,9 +380,11 @@ async fn apply_reload(
         .await
         .map_err(|e| e.to_string())?;
     // The channels may have changed. The old deliverers finish the attempt
-    // in flight first, so no row is sent by both.
+    // in flight first (for up to DRAIN_GRACE: a hanging peer must not hold
+    // the reload), so no row is sent by both; one cancelled at the deadline
+    // is made due again by the new deliverers (at least once).
     std::mem::replace(deliverers, Deliverers::idle())
-        .shutdown()
+        .shutdown(DRAIN_GRACE)
         .await;
     *deliverers = match start_deliverers(store, &new).await {
         Ok(d) => d,
@@ -377,6 +412,34 @@ async fn apply_reload(
     );
     *current = new;
     Ok(())
+}
+
+/// The sd-notify STATUS line while nothing is wrong.
+fn watching_status(domains: usize) -> String {
+    format!("watching {domains} domains")
+}
+
+/// Follows the store's health: while writes fail, the sd-notify STATUS line
+/// and the lock file's record (which `status` shows) say so; when a write
+/// succeeds again, they go back to normal.
+async fn report_storage_health(lock: Arc<InstanceLock>, watching: Arc<AtomicUsize>) {
+    let mut health = crate::store::tx::health();
+    loop {
+        let failing = health.borrow_and_update().clone();
+        let line = failing.as_ref().map(|f| f.line());
+        if let Err(e) = lock.write_record(line.as_deref()) {
+            tracing::debug!(lock = %lock.path().display(), "cannot update the lock file's record: {e}");
+        }
+        match &line {
+            Some(line) => notify(&[NotifyState::Status(line)]),
+            None => notify(&[NotifyState::Status(&watching_status(
+                watching.load(Ordering::Relaxed),
+            ))]),
+        }
+        if health.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn prune_periodically(store: Store, retention_secs: Arc<AtomicU64>) {

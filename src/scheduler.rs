@@ -23,7 +23,7 @@ use rand::Rng;
 use thiserror::Error;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::alert::deliver::Waker;
 use crate::alert::policy::PolicyConfig;
@@ -493,10 +493,14 @@ impl Scheduler {
             "cancelling checks still running after the grace period"
         );
         self.shared.phase.send_replace(Phase::Cancelled);
-        wait_idle(&self.shared, Duration::from_secs(2)).await;
+        wait_idle(&self.shared, CANCEL_WAIT).await;
         left
     }
 }
+
+/// How long [`Scheduler::shutdown`] waits for cancelled checks to unwind
+/// after the grace (they stop at their next await point).
+pub const CANCEL_WAIT: Duration = Duration::from_millis(500);
 
 async fn wait_idle(shared: &Shared, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -640,7 +644,12 @@ async fn run_check(
                     log_alerts(&recorded.alerts);
                 }
             }
-            Err(e) => error!(error = %e, "could not record the check"),
+            // The store's health logs the first failure with its cause
+            // (a full disk would otherwise log once per check); the check
+            // runs again next cycle.
+            Err(e) => {
+                crate::store::tx::note_failure("recording a check", &e);
+            }
         },
     }
 }

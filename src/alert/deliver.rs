@@ -157,6 +157,7 @@ impl Deliverers {
     ) -> Result<Self, OutboxError> {
         let now = Utc::now();
         let ids: Vec<ChannelId> = channels.iter().map(|c| c.id().clone()).collect();
+        follow_changed_channels(&pool, &channels).await?;
         for e in outbox::fail_unconfigured(&pool, &ids, now).await? {
             tracing::error!(channel = %e.channel, domain = %e.domain, event = %e.kind,
                 summary = %e.summary, "alert NOT delivered: its channel was removed from the configuration");
@@ -202,13 +203,67 @@ impl Deliverers {
         self.waker.clone()
     }
 
-    /// Lets each task finish the attempt in flight, then stops them.
-    pub async fn shutdown(self) {
+    /// Lets each task finish the attempt in flight for up to `grace`,
+    /// then cancels it: a webhook or SMTP server that hangs must not hold
+    /// up a stop (systemd would kill us) or a reload. A cancelled row stays
+    /// `sending`; the next start (or the deliverers a reload starts) makes
+    /// it due again at once, so it is retried, not lost.
+    pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut cancelled = 0;
+        for mut t in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+                cancelled += 1;
+            }
+        }
+        if cancelled > 0 {
+            tracing::warn!(
+                channels = cancelled,
+                "alert deliveries still in flight at shutdown were cancelled; they are retried after the restart"
+            );
         }
     }
+}
+
+/// Where the waiting rows of a channel id that is no longer configured
+/// should go, if anywhere: the configured channel that an older certvigil
+/// stored under that (hash) id, else the only configured channel of the
+/// same kind (its name changed, or a nameless webhook moved to another
+/// host). With several candidates nothing is guessed.
+pub fn successor<'a>(stale: &ChannelId, channels: &'a [Channel]) -> Option<&'a Channel> {
+    if let Some(c) = channels.iter().find(|c| &c.legacy_id() == stale) {
+        return Some(c);
+    }
+    let mut same_kind = channels.iter().filter(|c| c.id().kind() == stale.kind());
+    match (same_kind.next(), same_kind.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+/// Re-keys the waiting rows of channel ids no longer configured to their
+/// [`successor`], so a fixed URL or a renamed channel does not fail them.
+async fn follow_changed_channels(
+    pool: &SqlitePool,
+    channels: &[Channel],
+) -> Result<(), OutboxError> {
+    for stale in outbox::unfinished_channels(pool).await? {
+        if channels.iter().any(|c| c.id() == &stale) {
+            continue;
+        }
+        let Some(to) = successor(&stale, channels) else {
+            continue;
+        };
+        let moved = outbox::rekey(pool, &stale, to.id()).await?;
+        if moved > 0 {
+            tracing::warn!(from = %stale, to = %to.id(), count = moved,
+                "waiting alerts follow their channel, whose identity changed in the configuration");
+        }
+    }
+    Ok(())
 }
 
 /// The least a task sleeps between looks, so a clock quirk cannot spin it.

@@ -6,8 +6,6 @@
 //! crash between the server's 250 and our record of it) can be recognised
 //! by the mail client as the same message.
 
-use std::time::Duration;
-
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -15,9 +13,6 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::channel::{ChannelId, SendError};
 use super::{Alert, render};
 use crate::config::{EmailChannel, SmtpTls};
-
-/// How long one SMTP conversation may take before it counts as failed.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct EmailSender {
@@ -35,6 +30,14 @@ impl EmailSender {
 
     pub fn id(&self) -> &ChannelId {
         &self.id
+    }
+
+    pub(crate) fn set_id(&mut self, id: ChannelId) {
+        self.id = id;
+    }
+
+    pub fn config(&self) -> &EmailChannel {
+        &self.cfg
     }
 
     /// The message for `alert`, exactly as it is sent.
@@ -74,7 +77,7 @@ impl EmailSender {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(server).map_err(smtp_err)?
             }
         };
-        let mut builder = builder.port(self.cfg.port).timeout(Some(SMTP_TIMEOUT));
+        let mut builder = builder.port(self.cfg.port).timeout(Some(self.cfg.timeout));
         if let (Some(user), Some(source)) = (&self.cfg.username, &self.cfg.password) {
             // Read at each send, so a rotated password needs no reload.
             let password = source.read().map_err(|source| SendError::Secret {
@@ -89,17 +92,29 @@ impl EmailSender {
         Ok(builder.build())
     }
 
+    /// Sends once, within the channel's `timeout`. lettre's own timeout
+    /// bounds the connect but not its async reads: a server that sends
+    /// `220` and then nothing kept a delivery (and the daemon's shutdown)
+    /// waiting forever. The deadline here covers the whole conversation
+    /// (connect, greeting, each reply, the data); past it the connection
+    /// is dropped and the alert is retried like any failure.
     pub async fn send(&self, alert: &Alert) -> Result<(), SendError> {
         let message = self.message(alert)?;
         let transport = self.transport()?;
-        transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| SendError::Smtp {
+        match tokio::time::timeout(self.cfg.timeout, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(SendError::Smtp {
                 channel: self.id.clone(),
                 detail: describe(&e),
-            })
+            }),
+            Err(_) => Err(SendError::Smtp {
+                channel: self.id.clone(),
+                detail: format!(
+                    "the server did not finish the conversation within {} (it stopped answering)",
+                    humantime::format_duration(self.cfg.timeout)
+                ),
+            }),
+        }
     }
 }
 

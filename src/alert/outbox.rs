@@ -250,6 +250,39 @@ pub async fn mark_failed(
     Ok(())
 }
 
+/// The channels that have unfinished rows (pending or sending).
+pub async fn unfinished_channels(pool: &SqlitePool) -> Result<Vec<ChannelId>, OutboxError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT channel FROM alert_outbox WHERE status IN ('pending', 'sending') \
+         ORDER BY channel",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(query("list channels with waiting alerts"))?;
+    Ok(ids.into_iter().map(ChannelId::from_stored).collect())
+}
+
+/// Moves the unfinished rows of `from` to `to` (a channel whose identity
+/// changed), keeping their order, attempts and give-up time. A row whose
+/// alert already waits for `to` stays behind (the caller fails it as
+/// unconfigured), so nothing is sent twice. Returns how many moved.
+pub async fn rekey(
+    pool: &SqlitePool,
+    from: &ChannelId,
+    to: &ChannelId,
+) -> Result<u64, OutboxError> {
+    let done = sqlx::query(
+        "UPDATE OR IGNORE alert_outbox SET channel = ? \
+         WHERE channel = ? AND status IN ('pending', 'sending')",
+    )
+    .bind(to.as_str())
+    .bind(from.as_str())
+    .execute(pool)
+    .await
+    .map_err(query("move waiting alerts to a renamed channel"))?;
+    Ok(done.rows_affected())
+}
+
 /// Rows of channels that are no longer configured would wait forever:
 /// they are marked failed (and returned, for the error log) instead.
 pub async fn fail_unconfigured(

@@ -90,6 +90,14 @@ impl WebhookSender {
         &self.id
     }
 
+    pub(crate) fn set_id(&mut self, id: ChannelId) {
+        self.id = id;
+    }
+
+    pub fn config(&self) -> &WebhookChannel {
+        &self.cfg
+    }
+
     /// Builds the request for `alert` signed at `unix_seconds`. Reads the
     /// secret now, so a rotated one is used without a reload.
     pub fn prepare(&self, alert: &Alert, unix_seconds: i64) -> Result<PreparedRequest, SendError> {

@@ -282,27 +282,34 @@ fn plan(
 }
 
 fn collect_inputs(args: &CheckArgs) -> Result<Vec<Input>, String> {
-    let mut given: Vec<String> = args.domains.clone();
+    let mut inputs: Vec<Input> = args.domains.iter().map(|g| to_input(g.clone())).collect();
     if let Some(path) = &args.file {
-        let text = if path.as_os_str() == "-" {
-            std::io::read_to_string(std::io::stdin())
-                .map_err(|e| format!("cannot read names from standard input: {e}"))?
+        // Bytes, not a String: one bad byte refuses its line, not the list.
+        let bytes = if path.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .map_err(|e| format!("cannot read names from standard input: {e}"))?;
+            buf
         } else {
-            std::fs::read_to_string(path)
+            std::fs::read(path)
                 .map_err(|e| format!("cannot read the name list {}: {e}", path.display()))?
         };
-        given.extend(parse_name_list(&text));
+        inputs.extend(name_list_lines(&bytes).into_iter().map(|line| match line {
+            Ok(name) => to_input(name),
+            Err(bad) => bad,
+        }));
     }
-    Ok(given
-        .into_iter()
-        .map(|g| match CertName::parse(&g) {
-            Ok(n) => Input::Name(n),
-            Err(e) => Input::Bad {
-                given: g,
-                error: e.to_string(),
-            },
-        })
-        .collect())
+    Ok(inputs)
+}
+
+fn to_input(given: String) -> Input {
+    match CertName::parse(&given) {
+        Ok(n) => Input::Name(n),
+        Err(e) => Input::Bad {
+            given,
+            error: e.to_string(),
+        },
+    }
 }
 
 /// One name a line; `#` starts a comment; blank lines are skipped.
@@ -311,6 +318,39 @@ pub fn parse_name_list(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
         .map(str::to_string)
+}
+
+/// [`parse_name_list`] over raw bytes: a line that is not UTF-8 (outside
+/// its comment) becomes a refused input of its own, shown with the bad
+/// bytes replaced, and every other line is checked as usual.
+fn name_list_lines(bytes: &[u8]) -> Vec<Result<String, Input>> {
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        // `#` is ASCII, so it cannot be part of a multi-byte character.
+        let line = line.split(|&b| b == b'#').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match std::str::from_utf8(line) {
+            Ok(text) => {
+                let text = text.trim();
+                if !text.is_empty() {
+                    out.push(Ok(text.to_string()));
+                }
+            }
+            Err(e) => {
+                let at = e.valid_up_to();
+                out.push(Err(Input::Bad {
+                    given: String::from_utf8_lossy(line).trim().to_string(),
+                    error: format!(
+                        "line {} of the name list is not UTF-8 (byte 0x{:02x} at byte {}); this line is skipped",
+                        i + 1,
+                        line[at],
+                        at + 1
+                    ),
+                }));
+            }
+        }
+    }
+    out
 }
 
 fn resolve_cas(catalogue: &Catalogue, given: &[String]) -> Result<Vec<CaChoice>, String> {
@@ -484,5 +524,24 @@ mod tests {
         let names: Vec<_> =
             parse_name_list("# header\nexample.com\n\n  www.example.org # shop\n#x\n").collect();
         assert_eq!(names, ["example.com", "www.example.org"]);
+    }
+
+    #[test]
+    fn a_bad_byte_refuses_its_line_only() {
+        let lines =
+            name_list_lines(b"example.com\nbad\xffname.example\n# caf\xe9\nexample.org # \xff\r\n");
+        assert_eq!(lines.len(), 3, "comments are not checked");
+        assert!(matches!(&lines[0], Ok(n) if n == "example.com"));
+        match &lines[1] {
+            Err(Input::Bad { given, error }) => {
+                assert_eq!(given, "bad\u{fffd}name.example");
+                assert!(
+                    error.starts_with("line 2 of the name list is not UTF-8 (byte 0xff at byte 4)"),
+                    "{error}"
+                );
+            }
+            _ => panic!("line 2 refused"),
+        }
+        assert!(matches!(&lines[2], Ok(n) if n == "example.org"));
     }
 }

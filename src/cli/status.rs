@@ -47,20 +47,33 @@ pub fn main(args: StatusArgs) -> u8 {
         Err(code) => return code,
     };
     // read_database loaded this file a moment ago.
-    let risks = crate::config::load(&args.config)
-        .map(|c| risk_levels(&c))
-        .unwrap_or_default();
+    let config = crate::config::load(&args.config).ok();
+    let risks = config.as_ref().map(risk_levels).unwrap_or_default();
+    // A database that cannot be written cannot say so in its own tables:
+    // the running daemon keeps that in its lock file.
+    let storage_failing = config
+        .as_ref()
+        .and_then(|c| crate::store::instance::running_daemon(c.database_path()))
+        .and_then(|d| d.storage_failing);
     let out = std::io::stdout();
     let mut out = out.lock();
     let text = match args.format {
         Format::Text => {
-            let mut text = render_text(&rows);
+            let mut text = storage_failing
+                .map(|line| format!("daemon: {line}\n\n"))
+                .unwrap_or_default();
+            text.push_str(&render_text(&rows));
             text.push_str(&render_reach_text(&reach));
             text.push_str(&render_risk_text(&risks));
             text.push_str(&render_alerts(&undelivered, &failed));
             text
         }
-        Format::Json => render_json_full(&rows, &reach, &risks, &reports),
+        Format::Json => {
+            if let Some(line) = storage_failing {
+                eprintln!("warning: daemon: {line}");
+            }
+            render_json_full(&rows, &reach, &risks, &reports)
+        }
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(text.as_bytes());

@@ -95,6 +95,10 @@ pub struct DaemonConfig {
     /// How long raw check runs are kept; state changes are kept forever.
     /// Default 14 days.
     pub retention: Duration,
+    /// `allow_no_domains = true`: a SIGHUP reload may bring a config
+    /// without `[[domains]]`. Off by default: an emptied or truncated file
+    /// would otherwise retire every target and fail every waiting alert.
+    pub allow_no_domains: bool,
 }
 
 /// `[dns]`.
@@ -180,6 +184,13 @@ pub enum SmtpTls {
 /// One `[[alerts.email]]` channel.
 #[derive(Debug, Clone)]
 pub struct EmailChannel {
+    /// `name`: the channel's identity in the outbox, so alerts waiting for
+    /// it follow it when its server or recipients change. Absent: derived
+    /// from `server:port` (see `alert::ChannelId`).
+    pub name: Option<String>,
+    /// The longest one SMTP conversation may take (connect, each reply,
+    /// the data). Default 30s.
+    pub timeout: Duration,
     /// The SMTP server's host name or IP address.
     pub server: String,
     /// Default by `tls`: 25 for none, 587 for starttls, 465 for tls.
@@ -208,6 +219,10 @@ pub enum WebhookFormat {
 /// One `[[alerts.webhook]]` channel.
 #[derive(Debug, Clone)]
 pub struct WebhookChannel {
+    /// `name`: the channel's identity in the outbox, so alerts waiting for
+    /// it follow it when its URL changes. Absent: derived from the URL's
+    /// host (see `alert::ChannelId`).
+    pub name: Option<String>,
     /// http or https. May itself carry a token (Slack, DingTalk, WeCom put
     /// one in the URL): do not log it whole.
     pub url: Url,

@@ -34,6 +34,7 @@ pub(crate) struct RawDaemon {
     pub concurrency: Option<Spanned<usize>>,
     pub jitter: Option<Text>,
     pub retention: Option<Text>,
+    pub allow_no_domains: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,7 +81,9 @@ pub(crate) enum RawSmtpTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEmail {
+    pub name: Option<Text>,
     pub server: Text,
+    pub timeout: Option<Text>,
     pub port: Option<Spanned<u16>>,
     pub tls: Option<Spanned<RawSmtpTls>>,
     pub username: Option<Text>,
@@ -104,6 +107,7 @@ pub(crate) enum RawWebhookFormat {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWebhook {
+    pub name: Option<Text>,
     pub url: Text,
     pub format: Option<RawWebhookFormat>,
     pub secret_file: Option<Spanned<PathBuf>>,

@@ -48,6 +48,7 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
             concurrency: DEFAULT_CONCURRENCY,
             jitter: DEFAULT_JITTER,
             retention: DEFAULT_RETENTION,
+            allow_no_domains: false,
         },
         dns: DnsConfig {
             nameservers: Vec::new(),
@@ -141,6 +142,23 @@ pub(crate) fn parse(
 
     let mut config = defaults(state_directory);
     let mut warnings = Problems::new(file, text);
+    // Once per load, after every section named its secrets.
+    let warn_secret_modes = |p: &Problems<'_>, w: &mut Problems<'_>| {
+        for (span, key, path) in &p.secret_files {
+            if let Some(mode) = secret_file_exposed(path) {
+                w.at(
+                    span.clone(),
+                    key.clone(),
+                    format!(
+                        "the secret file {} is readable by {} (mode {mode:04o}); make it private: chmod 600 {}",
+                        path.display(),
+                        if mode & 0o004 != 0 { "every user" } else { "its group" },
+                        path.display()
+                    ),
+                );
+            }
+        }
+    };
     resolve_ca(&raw.ca, &mut config, &mut p);
     if let Some(daemon) = raw.daemon {
         resolve_daemon(daemon, &mut config.daemon, &mut p);
@@ -181,11 +199,21 @@ pub(crate) fn parse(
     }
 
     if p.list.is_empty() {
+        warn_secret_modes(&p, &mut warnings);
         config.warnings = warnings.into_sorted();
         Ok(config)
     } else {
         Err(ConfigErrors::Invalid(p.into_sorted()))
     }
+}
+
+/// The mode of a secret file that its group or other users may read, or
+/// `None` (private, or not readable here: a missing file is reported when
+/// the secret is used).
+fn secret_file_exposed(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then_some(mode)
 }
 
 /// Deserializes one value, recording a failure under `key`.
@@ -394,6 +422,11 @@ fn secret(
                 );
                 return None;
             }
+            p.secret_files.push((
+                f.span(),
+                format!("{prefix}.{base}_file"),
+                f.get_ref().clone(),
+            ));
             Some(SecretSource::file(
                 format!("{prefix}.{base}_file"),
                 f.get_ref().clone(),
@@ -504,6 +537,33 @@ fn resolve_daemon(raw: raw::RawDaemon, out: &mut DaemonConfig, p: &mut Problems<
     {
         out.retention = d;
     }
+    if let Some(a) = raw.allow_no_domains {
+        out.allow_no_domains = *a.get_ref();
+    }
+}
+
+/// Default `[[alerts.email]] timeout`.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A channel `name`: letters, digits, `.`, `_`, `-`, at most 64 (it is
+/// shown in logs and `status`, and stored with each waiting alert).
+fn channel_name(text: &Option<Text>, key: &str, p: &mut Problems<'_>) -> Option<String> {
+    let t = text.as_ref()?;
+    let name = t.get_ref().trim();
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        p.on(
+            t,
+            format!("{key}.name"),
+            format!("{name:?} is not a channel name: use 1 to 64 letters, digits, '.', '_' or '-', e.g. \"ops-mail\""),
+        );
+        return None;
+    }
+    Some(name.to_string())
 }
 
 fn resolve_dns(raw: raw::RawDns, out: &mut DnsConfig, p: &mut Problems<'_>) {
@@ -708,10 +768,12 @@ fn resolve_alerts(
         let before = p.list.len();
         let url = url(&h.url, &format!("{key}.url"), &["http", "https"], p);
         let secret = secret(&h.secret_file, &h.secret_env, &key, "secret", p);
+        let name = channel_name(&h.name, &key, p);
         if p.list.len() == before
             && let Some(url) = url
         {
             out.webhook.push(WebhookChannel {
+                name,
                 url,
                 format: match h.format.unwrap_or(raw::RawWebhookFormat::Generic) {
                     raw::RawWebhookFormat::Generic => WebhookFormat::Generic,
@@ -722,6 +784,31 @@ fn resolve_alerts(
                 },
                 secret,
             });
+        }
+    }
+    // A name is a channel's identity: two channels of a kind with one name
+    // would share (and steal) each other's waiting alerts.
+    let names = raw
+        .email
+        .iter()
+        .map(|e| ("email", &e.get_ref().name))
+        .chain(raw.webhook.iter().map(|h| ("webhook", &h.get_ref().name)));
+    let mut seen = std::collections::HashSet::new();
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    for (kind, name) in names {
+        let i = counts.entry(kind).or_default();
+        let key = format!("alerts.{kind}[{i}].name");
+        *i += 1;
+        let Some(name) = name else { continue };
+        if !seen.insert((kind, name.get_ref().trim().to_string())) {
+            p.on(
+                name,
+                key,
+                format!(
+                    "another [[alerts.{kind}]] is already named {:?}; give each channel its own name",
+                    name.get_ref().trim()
+                ),
+            );
         }
     }
 }
@@ -769,6 +856,12 @@ fn resolve_email(
         },
     };
     let password = secret(&e.password_file, &e.password_env, key, "password", p);
+    let name = channel_name(&e.name, key, p);
+    let timeout = e
+        .timeout
+        .as_ref()
+        .and_then(|t| duration(t, &format!("{key}.timeout"), p))
+        .unwrap_or(DEFAULT_SMTP_TIMEOUT);
     match (&e.username, &password) {
         (Some(u), None) if e.password_file.is_none() && e.password_env.is_none() => p.on(
             u,
@@ -824,6 +917,8 @@ fn resolve_email(
         return None;
     }
     Some(EmailChannel {
+        name,
+        timeout,
         server: server.to_string(),
         port,
         tls,

@@ -1118,3 +1118,78 @@ fn order_thresholds_are_checked() {
     let msg = only_problem("[orders]\nnotice_lag = \"3h\"\n");
     assert!(msg.contains("orders: must be an array of tables"), "{msg}");
 }
+
+#[test]
+fn a_secret_file_readable_by_others_is_a_warning_and_a_private_one_is_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hook.secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let text = format!(
+        "[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    );
+    for (mode, who) in [
+        (0o644, Some("every user")),
+        (0o640, Some("its group")),
+        (0o600, None),
+    ] {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        let warnings = warnings_of(&text);
+        match who {
+            Some(who) => {
+                assert_eq!(warnings.len(), 1, "{warnings:#?}");
+                assert!(
+                    warnings[0].starts_with(
+                        "config.toml:3:15: alerts.webhook[0].secret_file: the secret file"
+                    ) && warnings[0].contains(&format!("readable by {who} (mode {mode:04o})"))
+                        && warnings[0].contains("chmod 600"),
+                    "{}",
+                    warnings[0]
+                );
+                assert!(!warnings[0].contains("s3cret"));
+            }
+            None => assert!(warnings.is_empty(), "{warnings:#?}"),
+        }
+    }
+}
+
+#[test]
+fn channels_take_a_name_and_email_a_timeout() {
+    let text = "[[alerts.email]]\nname = \"ops-mail\"\nserver = \"smtp.example.com\"\ntimeout = \"5s\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\n[[alerts.webhook]]\nname = \"oncall\"\nurl = \"https://hooks.example.com/x\"\n\n[[alerts.webhook]]\nurl = \"https://hooks.example.com/y\"\n";
+    let alerts = ok(text).alerts;
+    assert_eq!(alerts.email[0].name.as_deref(), Some("ops-mail"));
+    assert_eq!(alerts.email[0].timeout, std::time::Duration::from_secs(5));
+    assert_eq!(alerts.webhook[0].name.as_deref(), Some("oncall"));
+    assert_eq!(alerts.webhook[1].name, None);
+    let defaults = ok(
+        "[[alerts.email]]\nserver = \"smtp.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+    );
+    assert_eq!(
+        defaults.alerts.email[0].timeout,
+        std::time::Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn two_channels_of_a_kind_with_one_name_are_refused() {
+    let text = "[[alerts.webhook]]\nname = \"oncall\"\nurl = \"https://a.example.com/x\"\n\n[[alerts.webhook]]\nname = \"oncall\"\nurl = \"https://b.example.com/y\"\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with("config.toml:6:8: alerts.webhook[1].name: another [[alerts.webhook]] is already named \"oncall\""),
+        "{msg}"
+    );
+    let msg =
+        only_problem("[[alerts.webhook]]\nname = \"on call\"\nurl = \"https://a.example.com/x\"\n");
+    assert!(msg.contains("is not a channel name"), "{msg}");
+}
+
+#[test]
+fn allow_no_domains_is_off_unless_set() {
+    assert!(!ok("").daemon.allow_no_domains);
+    assert!(
+        ok("[daemon]\nallow_no_domains = true\n")
+            .daemon
+            .allow_no_domains
+    );
+}

@@ -137,7 +137,12 @@ pub async fn check_order(
     }
     let checks = gather(&obs, ctx).await;
 
-    let mut tx = pool.begin().await.map_err(tx_err)?;
+    // IMMEDIATE, like the check writer: a deferred transaction that reads
+    // and then writes gets SQLITE_BUSY ("database is locked") when a check
+    // committed in between, and busy_timeout cannot help it.
+    let mut tx = crate::store::tx::immediate(pool, "recording an order poll")
+        .await
+        .map_err(tx_err)?;
     let (order_id, history) = record::record_observation(&mut tx, &obs, now).await?;
     let holding = judge::judge(&obs, &history, &checks, ctx.thresholds, now);
     let transitions = record::update_conditions(&mut tx, order_id, &holding, now).await?;

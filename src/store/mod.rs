@@ -27,11 +27,13 @@
 //! (`reports`), rewritten in place.
 
 mod checks;
+pub mod instance;
 mod queries;
 mod reach;
 mod record;
 mod reports;
 mod retention;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,22 +4,21 @@
 //! decides nothing: which event a state change is comes from the pure
 //! [`classify`], what to tell whom from the alert policy above it.
 //!
-//! A [`Recorder`] holds one pooled connection inside `BEGIN IMMEDIATE`. If
+//! A [`Recorder`] is one `BEGIN IMMEDIATE` transaction ([`super::tx`]): if
 //! it is dropped without a successful [`Recorder::commit`] — a failed
 //! statement, a failed COMMIT (disk full, read-only file system), a
-//! cancelled task — the connection is closed instead of going back to the
-//! pool, which rolls the transaction back in SQLite. A connection can
-//! therefore never return to the pool still inside a transaction, the
-//! failure that wedged every later check (issue "Survive faults", H1).
+//! cancelled task — its connection is closed instead of going back to the
+//! pool, so no connection returns to the pool inside a transaction (the
+//! failure that wedged every later check), and storage is reported failing
+//! until a write succeeds again.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
 
+use super::tx::ImmediateTx;
 use super::{Store, StoreError, to_millis};
 use crate::alert::{Alert, ChannelId, outbox};
 use crate::checks::state::{Observed, Prior, Transition, classify};
@@ -27,8 +26,7 @@ use crate::findings::CheckKind;
 
 /// A write transaction on the store.
 pub struct Recorder {
-    conn: PoolConnection<Sqlite>,
-    committed: bool,
+    conn: ImmediateTx,
     now: DateTime<Utc>,
 }
 
@@ -63,36 +61,10 @@ impl Store {
     /// Starts a write transaction; `now` is the time every row it writes
     /// carries (a parameter, so callers and tests decide the clock).
     pub async fn recorder(&self, now: DateTime<Utc>) -> Result<Recorder, StoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
+        let conn = super::tx::immediate(&self.pool, "recording a check")
             .await
-            .map_err(StoreError::query("taking a database connection"))?;
-        // IMMEDIATE takes the write lock up front: a deferred transaction
-        // that reads then writes can fail with SQLITE_BUSY when another
-        // connection wrote in between, which busy_timeout cannot fix.
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-            conn.close_on_drop();
-            return Err(StoreError::Query {
-                what: "starting a write transaction",
-                source: e,
-            });
-        }
-        Ok(Recorder {
-            conn,
-            committed: false,
-            now,
-        })
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        if !self.committed {
-            // Closing the connection rolls back whatever it holds; it is
-            // never handed to another caller mid-transaction.
-            self.conn.close_on_drop();
-        }
+            .map_err(StoreError::query("starting a write transaction"))?;
+        Ok(Recorder { conn, now })
     }
 }
 
@@ -108,13 +80,11 @@ impl Recorder {
 
     /// Commits. On failure the connection is discarded (see the module
     /// comment) and nothing of this transaction is stored.
-    pub async fn commit(mut self) -> Result<(), StoreError> {
-        sqlx::query("COMMIT")
-            .execute(&mut *self.conn)
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.conn
+            .commit()
             .await
-            .map_err(StoreError::query("committing a check"))?;
-        self.committed = true;
-        Ok(())
+            .map_err(StoreError::query("committing a check"))
     }
 
     /// Records the verdict of one check of one target: the state row is

@@ -605,7 +605,7 @@ async fn smtp_down_then_up_across_a_restart_delivers_exactly_once() {
     })
     .await;
     // The daemon stops (SIGTERM) ...
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     store1.close().await;
     drop(store1);
 
@@ -623,7 +623,7 @@ async fn smtp_down_then_up_across_a_restart_delivers_exactly_once() {
     })
     .await;
     d.waker().wake();
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     assert_eq!(sink.messages().len(), 1, "exactly once");
     assert_eq!(
         mail[0].subject,
@@ -716,7 +716,7 @@ async fn one_dead_channel_does_not_hold_up_another() {
         d.waker().wake();
     }
     assert_eq!(hook.wait_for(2).await.len(), 2);
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     let rows = outbox::undelivered(store.pool(), 10).await.unwrap();
     assert_eq!(rows.len(), 2, "both mails still wait for the dead server");
     assert!(
@@ -732,14 +732,16 @@ async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
     let hook = HttpReceiver::ok("").await;
     let old = channels(&webhook_toml(&hook.url("/old"), "generic", None));
     enqueue(&store, &drift_alert(Utc::now()), &old).await;
+    // The webhook is gone; only a mail channel is left (a channel of
+    // another kind never inherits waiting alerts).
     let d = Deliverers::start(
         store.pool().clone(),
-        channels(&webhook_toml(&hook.url("/new"), "generic", None)),
+        channels(&email_toml(smtp::unused_port(), "")),
         fast_retry(),
     )
     .await
     .unwrap();
-    d.shutdown().await;
+    d.shutdown(std::time::Duration::from_secs(30)).await;
     let failed = outbox::failed(store.pool(), 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert!(
@@ -750,6 +752,37 @@ async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
             .contains("no longer in the configuration")
     );
     assert!(hook.received().is_empty());
+}
+
+/// Rows left waiting by a version that keyed channels by a hash of their
+/// URL follow the channel at start: the configured webhook whose old id
+/// that was, even after its URL changed (the only webhook left).
+#[tokio::test]
+async fn alerts_waiting_under_an_old_hash_id_follow_their_channel_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let hook = HttpReceiver::ok("").await;
+    let legacy = ChannelId::from_stored("webhook:generic:127.0.0.1#0badc0de");
+    let mut tx = store.pool().begin().await.unwrap();
+    outbox::enqueue(&mut tx, &drift_alert(Utc::now()), &[legacy])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let d = Deliverers::start(
+        store.pool().clone(),
+        channels(&webhook_toml(&hook.url("/fixed"), "generic", None)),
+        fast_retry(),
+    )
+    .await
+    .unwrap();
+    let got = hook.wait_for(1).await;
+    assert_eq!(got[0].target, "/fixed");
+    d.shutdown(std::time::Duration::from_secs(30)).await;
+    assert!(outbox::failed(store.pool(), 10).await.unwrap().is_empty());
+    let rows = outbox::all(store.pool(), 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].channel.as_str(), "webhook:127.0.0.1");
+    assert_eq!(rows[0].status, "delivered");
 }
 
 // ---------------------------------------------------------------- alert test
@@ -793,12 +826,9 @@ async fn alert_test_reports_each_channel_without_secrets() {
     assert_eq!(code, 1, "one channel failed:\n{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("ok      email:127.0.0.1:"), "{out}");
+    assert!(lines[1].starts_with("ok      webhook:127.0.0.1 "), "{out}");
     assert!(
-        lines[1].starts_with("ok      webhook:generic:127.0.0.1#"),
-        "{out}"
-    );
-    assert!(
-        lines[2].starts_with("FAILED  webhook:wecom:127.0.0.1#"),
+        lines[2].starts_with("FAILED  webhook:127.0.0.1-2 "),
         "{out}"
     );
     assert_eq!(lines[3], "2 of 3 channels reached");

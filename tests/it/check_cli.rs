@@ -359,6 +359,43 @@ fn names_come_from_a_file_with_comments() {
 }
 
 #[test]
+fn a_bad_byte_in_a_name_list_file_refuses_that_line_only() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("one.example", [issue("letsencrypt.org")]);
+    dns.set_caa("two.example", [issue("letsencrypt.org")]);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("names.txt");
+    std::fs::write(&list, b"one.example\nbr\xf6ken.example\ntwo.example\n").unwrap();
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--format",
+            "json",
+            "--file",
+            list.to_str().unwrap(),
+        ],
+    );
+    // 2: one input was refused; the others were checked.
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["caa"]["verdict"], "allowed");
+    assert_eq!(lines[1]["domain"], "br\u{fffd}ken.example");
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("line 2 of the name list is not UTF-8"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2]["domain"], "two.example");
+    assert_eq!(lines[2]["caa"]["verdict"], "allowed");
+}
+
+#[test]
 fn an_unknown_ca_is_a_usage_error_naming_the_catalogue() {
     let dns = TestDns::start_sync();
     let out = run_check(&dns, &["--ca", "sectgo", "example.com"]);

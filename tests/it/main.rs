@@ -16,6 +16,7 @@ mod check_cli;
 mod config_check;
 mod daemon;
 mod daemon_alerts;
+mod daemon_faults;
 mod engine_parity;
 mod http_bounds;
 mod orders_acme_manual;

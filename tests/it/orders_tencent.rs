@@ -377,3 +377,37 @@ async fn throttling_stops_the_poll_and_asks_to_come_back_later() {
     assert_clean(&report);
     assert_eq!(report.outcomes.len(), 1);
 }
+
+/// Issue 11: the order poller read, then wrote, in a deferred transaction;
+/// when the check writer committed in between, the upgrade to a write
+/// failed at once with SQLITE_BUSY_SNAPSHOT ("database is locked"), which
+/// busy_timeout cannot help. IMMEDIATE takes the write lock first and waits
+/// its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_while_another_writer_holds_the_lock_waits_its_turn() {
+    use sqlx::Connection;
+    let b = Bench::start().await;
+    b.mock
+        .set_certificate("Juz8JAxn", dv_order("www.example.com", "CA-REVIEWING"));
+    b.dns
+        .set_txt("_dnsauth.www.example.com", &["20261120000000abcdef"]);
+    assert_clean(&b.poll(at(1)).await);
+
+    // The check writer: holds the write lock for a moment, writes, commits.
+    let url = format!("sqlite://{}", b.store.path().display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO targets (domain, wildcard, ca, created_at) VALUES ('x.example', 0, 'letsencrypt', 0)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let (report, ()) = tokio::join!(b.poll(at(2)), async {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    });
+    assert_clean(&report);
+    assert_eq!(report.outcomes.len(), 1);
+}

@@ -70,6 +70,12 @@ timeout = "1s"
     }
 
     pub fn start(&self) -> Daemon {
+        self.start_with(&[])
+    }
+
+    /// [`DaemonBench::start`] with extra environment variables (e.g.
+    /// `NOTIFY_SOCKET` for a [`NotifyListener`]).
+    pub fn start_with(&self, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = File::options()
             .create(true)
             .append(true)
@@ -85,6 +91,7 @@ timeout = "1s"
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .spawn()
             .unwrap();
         Daemon { child: Some(child) }
@@ -171,6 +178,25 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Waits for the process to exit on its own, up to `limit`; its exit
+    /// code, or `None` when it still runs.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<Option<i32>> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return Some(status.code());
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().unwrap().id().to_string();
         let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
@@ -205,5 +231,52 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A systemd notification socket (`NOTIFY_SOCKET`): records every datagram
+/// the daemon sends (`READY=1`, `STATUS=...`), in order.
+pub struct NotifyListener {
+    pub path: PathBuf,
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifyListener {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        // Ends with the test process; the socket file goes with the dir.
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push(text);
+            }
+        });
+        Self {
+            path,
+            received,
+            _dir: dir,
+        }
+    }
+
+    /// Every `STATUS=` value received so far, in order.
+    pub fn statuses(&self) -> Vec<String> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter_map(|l| l.strip_prefix("STATUS=").map(str::to_string))
+            .collect()
+    }
+
+    /// The last `STATUS=` value.
+    pub fn last_status(&self) -> Option<String> {
+        self.statuses().pop()
     }
 }
