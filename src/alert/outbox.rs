@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use thiserror::Error;
 
@@ -44,8 +44,12 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+/// A stored time of row `id`, or the corruption it is.
+fn from_ms(id: i64, v: i64) -> Result<DateTime<Utc>, OutboxError> {
+    certvigil_core::millis::from_millis(v).map_err(|e| OutboxError::Corrupt {
+        id,
+        detail: e.to_string(),
+    })
 }
 
 /// Writes one row per channel for `alert`, on the caller's connection (so
@@ -130,7 +134,7 @@ pub async fn claim_next(
         id,
         alert,
         attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-        created_at: from_ms(row.get("created_at")),
+        created_at: from_ms(id, row.get("created_at"))?,
         last_error: row.get("last_error"),
     }))
 }
@@ -149,7 +153,8 @@ pub async fn next_due(
     .fetch_optional(pool)
     .await
     .map_err(query("look up the next due alert"))?;
-    Ok(v.map(from_ms))
+    // The head row's id is not selected; 0 names no row in the message.
+    v.map(|v| from_ms(0, v)).transpose()
 }
 
 /// After a restart: rows this process's deliverer of `channel` was sending
@@ -342,23 +347,28 @@ async fn entries(
         .fetch_all(pool)
         .await
         .map_err(query("list alerts"))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| OutboxEntry {
-            id: r.get("id"),
-            channel: ChannelId::from_stored(r.get::<String, _>("channel")),
-            kind: r.get("kind"),
-            domain: r.get("domain"),
-            severity: r.get("severity"),
-            summary: r.get("summary"),
-            status: r.get("status"),
-            attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-            created_at: from_ms(r.get("created_at")),
-            next_attempt_at: from_ms(r.get("next_attempt_at")),
-            finished_at: r.get::<Option<i64>, _>("finished_at").map(from_ms),
-            last_error: r.get("last_error"),
+    rows.into_iter()
+        .map(|r| {
+            let id: i64 = r.get("id");
+            Ok(OutboxEntry {
+                id,
+                channel: ChannelId::from_stored(r.get::<String, _>("channel")),
+                kind: r.get("kind"),
+                domain: r.get("domain"),
+                severity: r.get("severity"),
+                summary: r.get("summary"),
+                status: r.get("status"),
+                attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
+                created_at: from_ms(id, r.get("created_at"))?,
+                next_attempt_at: from_ms(id, r.get("next_attempt_at"))?,
+                finished_at: r
+                    .get::<Option<i64>, _>("finished_at")
+                    .map(|v| from_ms(id, v))
+                    .transpose()?,
+                last_error: r.get("last_error"),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Alerts given up on, newest first: `certvigil status` prints them.
@@ -435,6 +445,7 @@ pub fn after_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn t(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()

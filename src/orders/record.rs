@@ -6,7 +6,7 @@
 //! observation, its conditions and the alerts they cause (the outbox) in one
 //! transaction (docs/design.md "Nothing lost").
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use thiserror::Error;
 
@@ -45,8 +45,12 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+/// A stored time, or the corruption it is.
+fn from_ms(v: i64) -> Result<DateTime<Utc>, RecordError> {
+    certvigil_core::millis::from_millis(v).map_err(|e| RecordError::Corrupt {
+        what: "a stored time",
+        detail: e.to_string(),
+    })
 }
 
 /// An order as stored.
@@ -225,7 +229,7 @@ async fn current_status_since(
     .fetch_optional(&mut *conn)
     .await
     .map_err(query("reading the current status"))?;
-    Ok(row.map(|(s,)| from_ms(s)))
+    row.map(|(s,)| from_ms(s)).transpose()
 }
 
 /// Records that polling an order failed (the order keeps its last status).
@@ -263,7 +267,7 @@ pub async fn notices_of(
         .map(|r| {
             let kind: String = r.get("kind");
             Ok(Notice {
-                at: from_ms(r.get("at")),
+                at: from_ms(r.get("at"))?,
                 kind: NoticeKind::parse(&kind).ok_or(RecordError::Corrupt {
                     what: "order_notices.kind",
                     detail: kind.clone(),
@@ -303,7 +307,7 @@ fn order_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder, RecordError> {
     let phase: String = r.get("phase");
     let names: String = r.get("names");
     let json: String = r.get("observation_json");
-    let first_seen = from_ms(r.get("first_seen"));
+    let first_seen = from_ms(r.get("first_seen"))?;
     Ok(StoredOrder {
         id: r.get("id"),
         key: OrderKey::new(
@@ -325,10 +329,13 @@ fn order_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder, RecordError> {
         status_label: r.get("status_label"),
         status_since: r
             .get::<Option<i64>, _>("status_since")
-            .map_or(first_seen, from_ms),
-        placed_at: r.get::<Option<i64>, _>("placed_at").map(from_ms),
+            .map_or(Ok(first_seen), from_ms)?,
+        placed_at: r
+            .get::<Option<i64>, _>("placed_at")
+            .map(from_ms)
+            .transpose()?,
         first_seen,
-        last_polled: from_ms(r.get("last_polled")),
+        last_polled: from_ms(r.get("last_polled"))?,
         last_error: r.get("last_error"),
         // An observation written by another version may not read back; the
         // summary columns still do.
@@ -408,8 +415,8 @@ pub async fn timeline(pool: &SqlitePool, order_id: i64) -> Result<Vec<TimelineEn
                     what: "order_statuses.phase",
                     detail: phase.clone(),
                 })?,
-                since: from_ms(r.get("since")),
-                until: r.get::<Option<i64>, _>("until").map(from_ms),
+                since: from_ms(r.get("since"))?,
+                until: r.get::<Option<i64>, _>("until").map(from_ms).transpose()?,
             })
         })
         .collect()
@@ -438,7 +445,7 @@ pub async fn active_conditions(
                 fingerprint: r.get("fingerprint"),
                 severity: r.get("severity"),
                 summary: r.get("summary"),
-                since: from_ms(r.get("since")),
+                since: from_ms(r.get("since"))?,
             })
         })
         .collect()

@@ -38,7 +38,7 @@ pub mod tx;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -286,11 +286,13 @@ pub fn latest_known_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Times are stored as Unix milliseconds.
-pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
+/// Times are stored as Unix milliseconds (`certvigil_core::millis`).
+pub(crate) use certvigil_core::millis::to_millis;
 
-pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+/// A stored time, or the corruption it is.
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    certvigil_core::millis::from_millis(ms).map_err(|e| StoreError::Corrupt {
+        what: "a stored time",
+        detail: e.to_string(),
+    })
 }

@@ -158,12 +158,12 @@ impl Store {
                     wildcard: r.wildcard,
                     ca: r.ca,
                     status: r.status.as_deref().map(status).transpose()?,
-                    since: r.since.map(from_millis),
-                    last_checked: r.last_checked.map(from_millis),
+                    since: r.since.map(from_millis).transpose()?,
+                    last_checked: r.last_checked.map(from_millis).transpose()?,
                     checks: r.checks.unwrap_or(0),
                     consecutive_errors: r.consecutive_errors.unwrap_or(0),
                     last_error: r.last_error,
-                    last_error_at: r.last_error_at.map(from_millis),
+                    last_error_at: r.last_error_at.map(from_millis).transpose()?,
                 })
             })
             .collect()
@@ -195,7 +195,7 @@ impl Store {
             .map(|r| {
                 Ok(HistoryEntry {
                     id: r.id,
-                    at: from_millis(r.at),
+                    at: from_millis(r.at)?,
                     domain: domain(&r.domain)?,
                     wildcard: r.wildcard,
                     ca: r.ca,

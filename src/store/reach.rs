@@ -58,8 +58,8 @@ impl Store {
                     } else {
                         r.reason.unwrap_or_default()
                     },
-                    since: from_millis(r.since),
-                    last_checked: from_millis(r.last_checked),
+                    since: from_millis(r.since)?,
+                    last_checked: from_millis(r.last_checked)?,
                     checks: r.checks,
                 })
             })

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod drift;
 pub mod findings;
 pub mod method;
+pub mod millis;
 pub mod orders;
 pub mod pin;
 pub mod redact;
