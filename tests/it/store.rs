@@ -518,19 +518,25 @@ async fn readers_need_an_existing_database() {
     assert!(!path.exists(), "a reader must not create the database");
 }
 
+/// A copy of the database the 0.1.0 daemon wrote, opened (and so migrated)
+/// as the daemon opens it at start.
+async fn open_v0_1_0_copy(dir: &Path) -> (Store, std::path::PathBuf) {
+    let path = dir.join("certvigil.db");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upgrade/v0.1.0.db"),
+        &path,
+    )
+    .unwrap();
+    (Store::open(&path).await.unwrap(), path)
+}
+
 /// The database the 0.1.0 daemon wrote (tests/data/upgrade/README.md):
 /// after the daemon's start-up migration, every event it held is in the
 /// one timeline of `certvigil history`, and nothing else was lost.
 #[tokio::test]
 async fn a_database_written_by_0_1_0_keeps_every_event_after_the_upgrade() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("certvigil.db");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upgrade/v0.1.0.db"),
-        &path,
-    )
-    .unwrap();
-    let store = Store::open(&path).await.unwrap();
+    let (store, path) = open_v0_1_0_copy(dir.path()).await;
     assert_eq!(
         store.schema_version().await.unwrap(),
         Some(certvigil::store::latest_known_version())
@@ -606,13 +612,7 @@ async fn a_database_written_by_0_1_0_keeps_every_event_after_the_upgrade() {
 #[tokio::test]
 async fn retention_prunes_finished_outbox_rows_and_keeps_waiting_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("certvigil.db");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upgrade/v0.1.0.db"),
-        &path,
-    )
-    .unwrap();
-    let store = Store::open(&path).await.unwrap();
+    let (store, _) = open_v0_1_0_copy(dir.path()).await;
     let waiting = "SELECT count(*) FROM alert_outbox WHERE status IN ('pending', 'sending')";
     let (before,): (i64,) = sqlx::query_as(waiting)
         .fetch_one(store.pool())
