@@ -188,7 +188,7 @@ fn caa_detail(out: &mut String, e: &HistoryEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::caa::CaaVerdictKind;
+    use crate::checks::caa::{CaaRecord, CaaVerdictKind};
     use crate::domain::DomainName;
     use chrono::TimeZone;
 

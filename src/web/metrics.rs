@@ -166,3 +166,49 @@ pub async fn render(store: &Store) -> Result<String, MetricsError> {
     encode(&mut out, &registry)?;
     Ok(out)
 }
+
+/// The OpenMetrics exposition `render` makes, rewritten to the classic
+/// Prometheus text format (0.0.4) that scrapers ask for by default and
+/// `promtool check metrics` reads: a counter family is named with its
+/// `_total` suffix there, and `# UNIT` and `# EOF` do not exist.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_get_their_total_name_and_openmetrics_only_lines_go() {
+        let om = "# HELP certvigil_checks Checks.\n# TYPE certvigil_checks counter\n\
+                  certvigil_checks_total{outcome=\"recorded\"} 4\n\
+                  # HELP certvigil_d Time.\n# TYPE certvigil_d histogram\n# UNIT certvigil_d seconds\n\
+                  certvigil_d_count 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP certvigil_checks_total Checks.\n# TYPE certvigil_checks_total counter\n\
+             certvigil_checks_total{outcome=\"recorded\"} 4\n\
+             # HELP certvigil_d Time.\n# TYPE certvigil_d histogram\ncertvigil_d_count 1\n"
+        );
+    }
+}

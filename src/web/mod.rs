@@ -86,14 +86,27 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<WebState>) -> Response {
+/// OpenMetrics to a scraper that asks for it, else the classic text format.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
     match metrics::render(&state.store).await {
-        Ok(text) => (
+        Ok(text) if openmetrics => (
             [(
                 header::CONTENT_TYPE,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
             text,
+        )
+            .into_response(),
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            metrics::to_prometheus_text(&text),
         )
             .into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("503: {e}\n")).into_response(),
