@@ -13,9 +13,9 @@ mod raw;
 mod resolve;
 mod schedule;
 mod secret;
-mod web;
 #[cfg(test)]
 mod tests;
+mod web;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -59,7 +59,11 @@ pub(crate) fn resolve_web(raw: RawWeb, p: &mut Problems<'_>) -> WebConfig {
         });
     let token = raw.token_file.as_ref().and_then(|f| {
         if f.get_ref().as_os_str().is_empty() {
-            p.on(f, "web.token_file", "the path is empty; name the file holding the token");
+            p.on(
+                f,
+                "web.token_file",
+                "the path is empty; name the file holding the token",
+            );
             return None;
         }
         p.secret_files
@@ -108,20 +112,30 @@ mod tests {
     fn a_listener_others_can_reach_is_refused_without_a_token_file() {
         let parse = |web: &str| {
             crate::config::parse_with_state_directory(
-                &format!("[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n\n[web]\n{web}"),
+                &format!(
+                    "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n\n[web]\n{web}"
+                ),
                 "c.toml",
                 None,
             )
         };
-        let err = parse("listen = \"0.0.0.0:8470\"\n").unwrap_err().to_string();
-        assert!(err.contains("not a loopback address") && err.contains("token_file"), "{err}");
-        let err = parse("listen = \"127.0.0.1:8470\"\nrequire_token = true\n").unwrap_err().to_string();
+        let err = parse("listen = \"0.0.0.0:8470\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not a loopback address") && err.contains("token_file"),
+            "{err}"
+        );
+        let err = parse("listen = \"127.0.0.1:8470\"\nrequire_token = true\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("require_token"), "{err}");
         let err = parse("listen = \"localhost\"\n").unwrap_err().to_string();
         assert!(err.contains("not an address and port"), "{err}");
         let ok = parse("listen = \"127.0.0.1:8470\"\n").unwrap();
         assert_eq!(ok.web.listen, Some("127.0.0.1:8470".parse().unwrap()));
-        let ok = parse("listen = \"0.0.0.0:8470\"\ntoken_file = \"/etc/certvigil/web.token\"\n").unwrap();
+        let ok = parse("listen = \"0.0.0.0:8470\"\ntoken_file = \"/etc/certvigil/web.token\"\n")
+            .unwrap();
         assert!(ok.web.token.is_some());
         assert_eq!(parse("").unwrap().web.listen, None);
     }

@@ -15,7 +15,11 @@ use crate::domain::CertName;
 use crate::store::HistoryFilter;
 
 fn lines(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/jsonl; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/jsonl; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// `certvigil status --format json`, filtered by `?domain=&verdict=`.
@@ -57,12 +61,22 @@ pub struct HistoryQuery {
 
 /// `certvigil history [DOMAIN] [--since] --format json`.
 pub async fn history(State(state): State<WebState>, Query(q): Query<HistoryQuery>) -> Response {
-    let name = match q.domain.as_deref().filter(|d| !d.is_empty()).map(CertName::parse) {
+    let name = match q
+        .domain
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(CertName::parse)
+    {
         None => None,
         Some(Ok(n)) => Some(n),
         Some(Err(e)) => return bad_request(format!("domain: {e}")),
     };
-    let since = match q.since.as_deref().filter(|s| !s.is_empty()).map(super::json::parse_since) {
+    let since = match q
+        .since
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(super::json::parse_since)
+    {
         None => None,
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => return bad_request(format!("since: {e}")),
@@ -73,7 +87,12 @@ pub async fn history(State(state): State<WebState>, Query(q): Query<HistoryQuery
         since,
     };
     match state.store.history(&filter).await {
-        Ok(entries) => lines(entries.iter().map(|e| format!("{}\n", to_json(e))).collect()),
+        Ok(entries) => lines(
+            entries
+                .iter()
+                .map(|e| format!("{}\n", to_json(e)))
+                .collect(),
+        ),
         Err(e) => unavailable(e),
     }
 }

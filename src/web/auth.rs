@@ -73,7 +73,10 @@ mod tests {
     fn bearer_and_basic_passwords_are_read_and_compared_whole() {
         assert_eq!(presented(&with("Bearer s3cret")).unwrap(), b"s3cret");
         // "anyone:s3cret"
-        assert_eq!(presented(&with("Basic YW55b25lOnMzY3JldA==")).unwrap(), b"s3cret");
+        assert_eq!(
+            presented(&with("Basic YW55b25lOnMzY3JldA==")).unwrap(),
+            b"s3cret"
+        );
         assert_eq!(presented(&with("Basic !!!")), None);
         assert_eq!(presented(&HeaderMap::new()), None);
         assert!(matches(b"s3cret", b"s3cret"));

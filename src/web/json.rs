@@ -189,7 +189,6 @@ pub fn to_json(e: &HistoryEntry) -> Value {
     })
 }
 
-
 /// `2026-11-20` (midnight UTC) or `2026-11-20T10:00:00+08:00`.
 pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
@@ -199,4 +198,3 @@ pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-11-20T10:00:00+08:00"))
 }
-

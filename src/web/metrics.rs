@@ -93,7 +93,10 @@ pub async fn render(store: &Store) -> Result<String, MetricsError> {
     }
     for row in store.reach_status().await? {
         targets
-            .get_or_create(&vec![("check", "reach".to_string()), ("verdict", row.verdict)])
+            .get_or_create(&vec![
+                ("check", "reach".to_string()),
+                ("verdict", row.verdict),
+            ])
             .inc();
     }
     registry.register(
@@ -126,14 +129,10 @@ pub async fn render(store: &Store) -> Result<String, MetricsError> {
     for (channel, status, n) in outbox::counts_by_channel(store.pool()).await? {
         match status.as_str() {
             "pending" | "sending" => {
-                depth
-                    .get_or_create(&vec![("channel", channel)])
-                    .inc_by(n);
+                depth.get_or_create(&vec![("channel", channel)]).inc_by(n);
             }
             "failed" => {
-                failed
-                    .get_or_create(&vec![("channel", channel)])
-                    .inc_by(n);
+                failed.get_or_create(&vec![("channel", channel)]).inc_by(n);
             }
             _ => {}
         }
@@ -160,7 +159,11 @@ pub async fn render(store: &Store) -> Result<String, MetricsError> {
     let info = gauge_family();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
         .set(1);
-    registry.register("build_info", "The running certvigil's version (always 1)", info);
+    registry.register(
+        "build_info",
+        "The running certvigil's version (always 1)",
+        info,
+    );
 
     let mut out = String::new();
     encode(&mut out, &registry)?;

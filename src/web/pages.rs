@@ -37,13 +37,20 @@ pub async fn style() -> Response {
 pub(super) fn unavailable(e: impl std::fmt::Display) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        page("unavailable", html! { p.blocks { "cannot read the database: " (e.to_string()) } }),
+        page(
+            "unavailable",
+            html! { p.blocks { "cannot read the database: " (e.to_string()) } },
+        ),
     )
         .into_response()
 }
 
 pub(super) fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, page("bad request", html! { p.blocks { (message) } })).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        page("bad request", html! { p.blocks { (message) } }),
+    )
+        .into_response()
 }
 
 fn page(title: &str, body: Markup) -> Html<String> {
@@ -124,15 +131,22 @@ pub async fn board_rows(state: &WebState) -> Result<Vec<BoardRow>, StoreError> {
     let mut rows = Vec::new();
     for r in status {
         let name = super::json::cert_name(&r.domain, r.wildcard);
-        let reason = r.last_error.clone().filter(|_| r.consecutive_errors > 0).or_else(|| {
-            reports
-                .get(&(name.clone(), r.ca.clone()))
-                .and_then(|v| v["caa"]["reason"].as_str().map(str::to_string))
-        });
+        let reason = r
+            .last_error
+            .clone()
+            .filter(|_| r.consecutive_errors > 0)
+            .or_else(|| {
+                reports
+                    .get(&(name.clone(), r.ca.clone()))
+                    .and_then(|v| v["caa"]["reason"].as_str().map(str::to_string))
+            });
         rows.push(BoardRow {
             ca: r.ca.clone(),
             check: "caa",
-            verdict: r.status.map_or("not checked yet", |s| s.as_str()).to_string(),
+            verdict: r
+                .status
+                .map_or("not checked yet", |s| s.as_str())
+                .to_string(),
             blocks: r.status.is_some_and(|s| s.blocks()),
             since: r.since.map(time),
             last_checked: r.last_checked.map(time),
@@ -282,7 +296,11 @@ pub fn chart(days: &[OutcomeDay]) -> Markup {
         let h = |n: i64| n as f64 / max * height;
         let ok = d.checks - d.blocking - d.errors;
         let mut y = height;
-        for (n, colour) in [(ok, "#8a8a8a"), (d.blocking, "#c0392b"), (d.errors, "#e69500")] {
+        for (n, colour) in [
+            (ok, "#8a8a8a"),
+            (d.blocking, "#c0392b"),
+            (d.errors, "#e69500"),
+        ] {
             if n > 0 {
                 let hh = h(n);
                 y -= hh;
@@ -336,7 +354,10 @@ pub async fn target(State(state): State<WebState>, Path(name): Path<String>) -> 
     if rows.is_empty() && history.is_empty() {
         return (
             StatusCode::NOT_FOUND,
-            page("not found", html! { p { (shown) " is not a watched name." } }),
+            page(
+                "not found",
+                html! { p { (shown) " is not a watched name." } },
+            ),
         )
             .into_response();
     }
@@ -443,7 +464,10 @@ pub async fn order(State(state): State<WebState>, Path(id): Path<String>) -> Res
         let mut conn = pool
             .acquire()
             .await
-            .map_err(|source| record::RecordError::Query { what: "reading an order", source })?;
+            .map_err(|source| record::RecordError::Query {
+                what: "reading an order",
+                source,
+            })?;
         let notices = record::notices_of(&mut conn, id).await?;
         let conditions = record::active_conditions(&mut conn, id).await?;
         Ok::<_, record::RecordError>(Some((order, timeline, notices, conditions)))
@@ -451,7 +475,10 @@ pub async fn order(State(state): State<WebState>, Path(id): Path<String>) -> Res
     let (order, timeline, notices, conditions) = match read.await {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return (StatusCode::NOT_FOUND, page("not found", html! { p { "no order " (id) } }))
+            return (
+                StatusCode::NOT_FOUND,
+                page("not found", html! { p { "no order " (id) } }),
+            )
                 .into_response();
         }
         Err(e) => return unavailable(e),
@@ -512,7 +539,10 @@ pub async fn alerts(State(state): State<WebState>) -> Response {
     };
     let mut by_channel: BTreeMap<String, Vec<&OutboxEntry>> = BTreeMap::new();
     for e in &entries {
-        by_channel.entry(e.channel.as_str().to_string()).or_default().push(e);
+        by_channel
+            .entry(e.channel.as_str().to_string())
+            .or_default()
+            .push(e);
     }
     page(
         "alerts",

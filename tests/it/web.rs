@@ -20,7 +20,10 @@ use support::dns::TestDns;
 
 /// A port free a moment ago on 127.0.0.1.
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 struct Answer {
@@ -33,7 +36,9 @@ impl Answer {
     fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 }
@@ -52,12 +57,22 @@ fn request(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>) -> An
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     Answer {
         status,
         head: head.to_string(),
-        body: if chunked { dechunk(body) } else { body.to_string() },
+        body: if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
     }
 }
 
@@ -79,7 +94,9 @@ fn get(addr: SocketAddr, path: &str) -> Answer {
 }
 
 fn json_lines(body: &str) -> Vec<Value> {
-    body.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// A daemon watching example.com (its CAA record changes from Let's
@@ -89,8 +106,14 @@ async fn drifted(web_extra: &str) -> (DaemonBench, TestDns, Daemon, SocketAddr) 
     let bench = DaemonBench::new();
     let dns = TestDns::start_sync();
     dns.set_logging(false);
-    dns.set_caa("example.com", [CaaRecord::new(0, "issue", "letsencrypt.org")]);
-    dns.set_caa("example.org", [CaaRecord::new(0, "issue", "letsencrypt.org")]);
+    dns.set_caa(
+        "example.com",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
+    dns.set_caa(
+        "example.org",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
     let addr = free_addr();
     bench.write_config(
         dns.addr(),
@@ -128,38 +151,61 @@ async fn every_page_and_api_route_shows_what_the_daemon_recorded() {
     // The status board: the forbidden target is listed as blocking first.
     let board = get(addr, "/");
     assert_eq!(board.status, 200, "{}", board.body);
-    assert!(board.body.contains("Blocking issuance (1)"), "{}", board.body);
+    assert!(
+        board.body.contains("Blocking issuance (1)"),
+        "{}",
+        board.body
+    );
     assert!(board.body.contains("forbidden (blocks)"), "{}", board.body);
     assert!(board.body.contains("example.org"), "{}", board.body);
     // Security headers on every answer; no script anywhere.
     let csp = board.header("content-security-policy").unwrap();
-    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert!(!csp.contains("script-src"), "{csp}");
     assert_eq!(board.header("x-content-type-options").unwrap(), "nosniff");
     assert_eq!(board.header("x-frame-options").unwrap(), "DENY");
     assert!(!board.body.contains("<script"), "{}", board.body);
     // Filters are query parameters.
     let allowed = get(addr, "/?verdict=allowed");
-    assert!(allowed.body.contains("example.org") && !allowed.body.contains(">example.com<"), "{}", allowed.body);
+    assert!(
+        allowed.body.contains("example.org") && !allowed.body.contains(">example.com<"),
+        "{}",
+        allowed.body
+    );
     let by_domain = get(addr, "/?domain=example.com&check=caa");
-    assert!(!by_domain.body.contains(">example.org<"), "{}", by_domain.body);
+    assert!(
+        !by_domain.body.contains(">example.org<"),
+        "{}",
+        by_domain.body
+    );
 
     // The target page: the drift with its record diff, findings with the fix, the chart.
     let target = get(addr, "/target/example.com");
     assert_eq!(target.status, 200, "{}", target.body);
     assert!(
-        target.body.contains("<span class=\"del\">- 0 issue &quot;letsencrypt.org&quot;</span>"),
+        target
+            .body
+            .contains("<span class=\"del\">- 0 issue &quot;letsencrypt.org&quot;</span>"),
         "{}",
         target.body
     );
     assert!(
-        target.body.contains("<span class=\"add\">+ 0 issue &quot;sectigo.com&quot;</span>"),
+        target
+            .body
+            .contains("<span class=\"add\">+ 0 issue &quot;sectigo.com&quot;</span>"),
         "{}",
         target.body
     );
     assert!(target.body.contains("caa_drift"), "{}", target.body);
     assert!(target.body.contains("fix: "), "{}", target.body);
-    assert!(target.body.contains("<svg") && target.body.contains("<rect"), "{}", target.body);
+    assert!(
+        target.body.contains("<svg") && target.body.contains("<rect"),
+        "{}",
+        target.body
+    );
     assert_eq!(get(addr, "/target/not-watched.example").status, 404);
     assert_eq!(get(addr, "/target/bad..name").status, 400);
 
@@ -176,7 +222,10 @@ async fn every_page_and_api_route_shows_what_the_daemon_recorded() {
         keys_a.sort();
         keys_c.sort();
         assert_eq!(keys_a, keys_c);
-        assert_eq!((&a["domain"], &a["verdict"], &a["since"]), (&c["domain"], &c["verdict"], &c["since"]));
+        assert_eq!(
+            (&a["domain"], &a["verdict"], &a["since"]),
+            (&c["domain"], &c["verdict"], &c["since"])
+        );
     }
     let forbidden = json_lines(&get(addr, "/api/status?verdict=forbidden").body);
     assert_eq!(forbidden.len(), 1);
@@ -189,7 +238,11 @@ async fn every_page_and_api_route_shows_what_the_daemon_recorded() {
     // Orders and alerts (none configured: the pages say so).
     let orders = get(addr, "/orders");
     assert_eq!(orders.status, 200);
-    assert!(orders.body.contains("no orders followed"), "{}", orders.body);
+    assert!(
+        orders.body.contains("no orders followed"),
+        "{}",
+        orders.body
+    );
     assert_eq!(get(addr, "/orders/999").status, 404);
     assert_eq!(get(addr, "/orders/abc").status, 400);
     let alerts = get(addr, "/alerts");
@@ -226,15 +279,51 @@ fn check_metrics(addr: SocketAddr) {
                 _ => f64::NAN,
             })
     };
-    assert_eq!(value("certvigil_targets", &[("check", "caa"), ("verdict", "forbidden")]), Some(1.0), "{}", m.body);
-    assert_eq!(value("certvigil_targets", &[("check", "caa"), ("verdict", "allowed")]), Some(1.0), "{}", m.body);
-    assert!(value("certvigil_checks_total", &[("outcome", "recorded")]).unwrap() >= 3.0, "{}", m.body);
-    assert!(m.body.contains("certvigil_check_duration_seconds_bucket"), "{}", m.body);
-    assert!(value("certvigil_last_cycle_completed_timestamp_seconds", &[]).unwrap() > 1.7e9, "{}", m.body);
-    assert_eq!(value("certvigil_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
+    assert_eq!(
+        value(
+            "certvigil_targets",
+            &[("check", "caa"), ("verdict", "forbidden")]
+        ),
+        Some(1.0),
+        "{}",
+        m.body
+    );
+    assert_eq!(
+        value(
+            "certvigil_targets",
+            &[("check", "caa"), ("verdict", "allowed")]
+        ),
+        Some(1.0),
+        "{}",
+        m.body
+    );
+    assert!(
+        value("certvigil_checks_total", &[("outcome", "recorded")]).unwrap() >= 3.0,
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains("certvigil_check_duration_seconds_bucket"),
+        "{}",
+        m.body
+    );
+    assert!(
+        value("certvigil_last_cycle_completed_timestamp_seconds", &[]).unwrap() > 1.7e9,
+        "{}",
+        m.body
+    );
+    assert_eq!(
+        value(
+            "certvigil_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
     let promtool = Path::new("/usr/bin/promtool");
     if !promtool.exists() {
-        eprintln!("promtool not installed (Debian package prometheus): skipping promtool check metrics");
+        eprintln!(
+            "promtool not installed (Debian package prometheus): skipping promtool check metrics"
+        );
         return;
     }
     let mut child = Command::new(promtool)
@@ -244,7 +333,12 @@ fn check_metrics(addr: SocketAddr) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(m.body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(m.body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -260,10 +354,17 @@ async fn a_listener_that_requires_a_token_answers_401_without_the_right_one() {
     let bench = DaemonBench::new();
     let dns = TestDns::start_sync();
     dns.set_logging(false);
-    dns.set_caa("example.com", [CaaRecord::new(0, "issue", "letsencrypt.org")]);
+    dns.set_caa(
+        "example.com",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
     let addr = free_addr();
     let token = bench.secret("web.token", "correct horse");
-    std::fs::set_permissions(bench.path("web.token"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        bench.path("web.token"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     bench.write_config(
         dns.addr(),
         &format!(
@@ -278,15 +379,42 @@ async fn a_listener_that_requires_a_token_answers_401_without_the_right_one() {
     for path in ["/", "/metrics", "/api/status", "/nope"] {
         let none = request(addr, "GET", path, None);
         assert_eq!(none.status, 401, "{path}: {}", none.body);
-        assert!(none.header("www-authenticate").unwrap().starts_with("Basic"));
+        assert!(
+            none.header("www-authenticate")
+                .unwrap()
+                .starts_with("Basic")
+        );
         assert_eq!(none.header("x-frame-options").unwrap(), "DENY");
-        assert_eq!(request(addr, "GET", path, Some("Bearer wrong horse")).status, 401, "{path}");
-        assert_eq!(request(addr, "GET", path, Some("Bearer correct hors")).status, 401, "{path}");
+        assert_eq!(
+            request(addr, "GET", path, Some("Bearer wrong horse")).status,
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            request(addr, "GET", path, Some("Bearer correct hors")).status,
+            401,
+            "{path}"
+        );
     }
-    assert_eq!(request(addr, "GET", "/", Some("Bearer correct horse")).status, 200);
+    assert_eq!(
+        request(addr, "GET", "/", Some("Bearer correct horse")).status,
+        200
+    );
     // Basic auth, any user, the token as password: "me:correct horse".
-    assert_eq!(request(addr, "GET", "/metrics", Some("Basic bWU6Y29ycmVjdCBob3JzZQ==")).status, 200);
-    assert_eq!(request(addr, "GET", "/nope", Some("Bearer correct horse")).status, 404);
+    assert_eq!(
+        request(
+            addr,
+            "GET",
+            "/metrics",
+            Some("Basic bWU6Y29ycmVjdCBob3JzZQ==")
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        request(addr, "GET", "/nope", Some("Bearer correct horse")).status,
+        404
+    );
     daemon.terminate().await;
 }
 
@@ -321,15 +449,27 @@ fn browse(browser: &Path, profile: &Path, extra: &[&str], url: &str) -> String {
 #[tokio::test]
 async fn a_real_browser_shows_the_forbidden_target_as_blocking_with_its_diff() {
     let Some(browser) = chromium() else {
-        eprintln!("SKIPPED: no chromium binary (apt-get install chromium; scripts/test installs it)");
+        eprintln!(
+            "SKIPPED: no chromium binary (apt-get install chromium; scripts/test installs it)"
+        );
         return;
     };
     let (bench, _dns, daemon, addr) = drifted("").await;
     let profile = bench.path("chromium-profile");
-    let board = browse(browser, &profile, &["--dump-dom"], &format!("http://{addr}/"));
+    let board = browse(
+        browser,
+        &profile,
+        &["--dump-dom"],
+        &format!("http://{addr}/"),
+    );
     assert!(board.contains("Blocking issuance (1)"), "{board}");
     assert!(board.contains("forbidden (blocks)"), "{board}");
-    let target = browse(browser, &profile, &["--dump-dom"], &format!("http://{addr}/target/example.com"));
+    let target = browse(
+        browser,
+        &profile,
+        &["--dump-dom"],
+        &format!("http://{addr}/target/example.com"),
+    );
     assert!(target.contains("- 0 issue \"letsencrypt.org\""), "{target}");
     assert!(target.contains("+ 0 issue \"sectigo.com\""), "{target}");
     // A screenshot of the board (CERTVIGIL_SCREENSHOT names where: README's
@@ -340,7 +480,10 @@ async fn a_real_browser_shows_the_forbidden_target_as_blocking_with_its_diff() {
     browse(
         browser,
         &profile,
-        &[&format!("--screenshot={}", shot.display()), "--window-size=1000,700"],
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1000,700",
+        ],
         &format!("http://{addr}/"),
     );
     let png = std::fs::read(&shot).unwrap();
