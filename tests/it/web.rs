@@ -45,12 +45,17 @@ impl Answer {
 
 /// One HTTP/1.1 request over a fresh connection.
 fn request(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>) -> Answer {
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    request_with(addr, method, path, &auth)
+}
+
+/// [`request`] with `headers` (each ending in CRLF).
+fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Answer {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -120,6 +125,9 @@ async fn drifted(web_extra: &str) -> (DaemonBench, TestDns, Daemon, SocketAddr) 
         &format!(
             "\n[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n\n\
              [[domains]]\nname = \"example.org\"\nca = [\"letsencrypt\"]\n\n\
+             [[orders]]\nname = \"www-2026\"\nca = \"letsencrypt\"\ndomains = [\"example.com\"]\n\
+             validation = {{ method = \"dns\", record = \"_dnsauth.example.com\", type = \"TXT\", value = \"2026example\" }}\n\
+             placed_at = \"2026-11-20T10:00:00+08:00\"\n\n\
              [web]\nlisten = \"{addr}\"\n{web_extra}\n"
         ),
     );
@@ -235,14 +243,20 @@ async fn every_page_and_api_route_shows_what_the_daemon_recorded() {
     assert_eq!(get(addr, "/api/history?since=yesterday").status, 400);
     assert_eq!(get(addr, "/api/alerts").status, 200);
 
-    // Orders and alerts (none configured: the pages say so).
-    let orders = get(addr, "/orders");
+    // The manual order: listed, and its page shows its timeline and needs.
+    let orders = bench
+        .wait_for("the order to be polled", || {
+            Some(get(addr, "/orders")).filter(|o| o.body.contains("www-2026"))
+        })
+        .await;
     assert_eq!(orders.status, 200);
-    assert!(
-        orders.body.contains("no orders followed"),
-        "{}",
-        orders.body
-    );
+    let link = orders.body.split("href=\"/orders/").nth(1).unwrap();
+    let id = &link[..link.find('"').unwrap()];
+    let order = get(addr, &format!("/orders/{id}"));
+    assert_eq!(order.status, 200, "{}", order.body);
+    assert!(order.body.contains("Status timeline"), "{}", order.body);
+    assert!(order.body.contains("What it needs"), "{}", order.body);
+    // No alert channel is configured: the alerts page says so.
     assert_eq!(get(addr, "/orders/999").status, 404);
     assert_eq!(get(addr, "/orders/abc").status, 400);
     let alerts = get(addr, "/alerts");
@@ -319,6 +333,29 @@ fn check_metrics(addr: SocketAddr) {
         ),
         Some(1.0)
     );
+    let orders: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "certvigil_orders")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(orders, 1.0, "{}", m.body);
+    // A scraper that asks for OpenMetrics gets it.
+    let om = request_with(
+        addr,
+        "GET",
+        "/metrics",
+        "Accept: application/openmetrics-text; version=1.0.0\r\n",
+    );
+    assert!(
+        om.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(om.body.trim_end().ends_with("# EOF"), "{}", om.body);
     let promtool = Path::new("/usr/bin/promtool");
     if !promtool.exists() {
         eprintln!(
