@@ -56,6 +56,8 @@ pub enum DaemonError {
     Alerts(#[from] OutboxError),
     #[error("{0}")]
     Scheduler(#[from] SchedulerError),
+    #[error("{0}")]
+    Web(#[from] crate::web::WebError),
     #[error("cannot listen for signals ({signal}): {source}")]
     Signal {
         signal: &'static str,
@@ -243,6 +245,14 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let jobs = scheduler::plan(&store, &config).await?;
     let mut orders = start_orders(&store, &config, &settings);
     let mut scheduler = Scheduler::start(store.clone(), settings, jobs).await?;
+    // Read-only, so a reload does not restart it; a new `[web]` takes
+    // effect at the next start.
+    let web = crate::web::WebServer::start(
+        &config.web,
+        store.clone(),
+        crate::web::json::risk_levels(&config),
+    )
+    .await?;
 
     let retention = Arc::new(AtomicU64::new(config.daemon.retention.as_secs()));
     let pruner = tokio::spawn(prune_periodically(store.clone(), retention.clone()));
@@ -292,6 +302,9 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     // still in flight at the deadline is cancelled and retried after the
     // restart.
     deliverers.shutdown(left()).await;
+    if let Some(web) = web {
+        web.shutdown().await;
+    }
     pruner.abort();
     health.abort();
     store.close().await;

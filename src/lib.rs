@@ -15,6 +15,7 @@ pub mod recording;
 pub mod scheduler;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 // The pure layer (names, the CA catalogue, findings, drift, the check
 // report) is the certvigil-core crate; re-exported at the old paths so

@@ -279,6 +279,8 @@ impl Drop for InFlightGuard {
             set.remove(&self.job.key);
         }
         if self.shared.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The last dispatched check is done: a cycle is complete.
+            crate::web::metrics::process().cycle_completed(Utc::now());
             self.shared.idle.notify_waiters();
         }
     }
@@ -636,8 +638,9 @@ async fn run_check(
         _ = reached(phase.clone(), Phase::Cancelled) => {
             warn!("check cancelled at shutdown; it will run again after the restart");
         }
-        result = check_domain(&guard.shared.store, &settings, job) => match result {
-            Ok(recorded) => {
+        result = timed(check_domain(&guard.shared.store, &settings, job)) => match result {
+            (Ok(recorded), took) => {
+                crate::web::metrics::process().check_done(true, took);
                 log_events(&recorded.events);
                 if !recorded.alerts.is_empty() {
                     settings.alerts.waker.wake();
@@ -647,11 +650,19 @@ async fn run_check(
             // The store's health logs the first failure with its cause
             // (a full disk would otherwise log once per check); the check
             // runs again next cycle.
-            Err(e) => {
+            (Err(e), took) => {
+                crate::web::metrics::process().check_done(false, took);
                 crate::store::tx::note_failure("recording a check", &e);
             }
         },
     }
+}
+
+/// Runs `f`, measuring how long it took.
+async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
+    let clock = Instant::now();
+    let out = f.await;
+    (out, clock.elapsed())
 }
 
 /// The longest jitter: `jitter`, capped at half the schedule's period so a

@@ -381,6 +381,20 @@ pub async fn undelivered(pool: &SqlitePool, limit: i64) -> Result<Vec<OutboxEntr
     entries(pool, "status IN ('pending', 'sending')", limit).await
 }
 
+/// How many rows each channel has in each status (`/metrics`).
+pub async fn counts_by_channel(
+    pool: &SqlitePool,
+) -> Result<Vec<(String, String, i64)>, OutboxError> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT channel, status, count(*) FROM alert_outbox GROUP BY channel, status \
+         ORDER BY channel, status",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(query("count alerts"))?;
+    Ok(rows)
+}
+
 /// Every row, newest first (tests, debugging).
 pub async fn all(pool: &SqlitePool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
     entries(pool, "1 = 1", limit).await

@@ -5,15 +5,16 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
 
 use super::status::{read_database, time};
-use crate::checks::caa::{CaaRecord, CaaVerdict};
+use crate::checks::caa::CaaVerdict;
 use crate::domain::CertName;
 use crate::drift::record_diff;
 use crate::findings::CheckKind;
 use crate::store::{HistoryEntry, HistoryFilter};
+// Shared with the web interface's API (one model, two renderings).
+pub use crate::web::json::{name_of, parse_since, present, to_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -42,16 +43,6 @@ fn parse_domain(s: &str) -> Result<CertName, String> {
     CertName::parse(s).map_err(|e| e.to_string())
 }
 
-/// `2026-11-20` (midnight UTC) or `2026-11-20T10:00:00+08:00`.
-pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-11-20T10:00:00+08:00"))
-}
-
 pub fn main(args: HistoryArgs) -> u8 {
     let filter = HistoryFilter {
         domain: args.domain.as_ref().map(|n| n.base().clone()),
@@ -78,16 +69,6 @@ pub fn main(args: HistoryArgs) -> u8 {
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     super::EXIT_OK
-}
-
-/// A record in zone-file presentation form: `0 issue "letsencrypt.org"`.
-pub fn present(r: &CaaRecord) -> String {
-    let value = r.value_lossy().replace('\\', "\\\\").replace('"', "\\\"");
-    format!("{} {} \"{}\"", r.flags, r.tag, value)
-}
-
-fn name_of(e: &HistoryEntry) -> String {
-    e.target().cert_name()
 }
 
 fn chain(v: &CaaVerdict) -> String {
@@ -204,64 +185,10 @@ fn caa_detail(out: &mut String, e: &HistoryEntry) {
     }
 }
 
-fn records_json(records: &[CaaRecord]) -> Value {
-    records
-        .iter()
-        .map(|r| json!({"flags": r.flags, "tag": r.tag, "value": r.value_lossy()}))
-        .collect()
-}
-
-fn state_json(v: &CaaVerdict) -> Value {
-    json!({
-        "verdict": v.verdict.as_str(),
-        "relevant_name": v.relevant_name,
-        "records": records_json(&v.records),
-        "cname_chain": v.cname_chain,
-        "reason": v.reason,
-        "remedy": v.remedy,
-    })
-}
-
-/// One event as JSON. For CAA, `before`/`after` are the CAA states (null
-/// for none, and `after` is null for a lookup error) and `diff` the record
-/// changes; for other checks they are the check's verdicts as stored.
-pub fn to_json(e: &HistoryEntry) -> Value {
-    let (before, after, diff) = match e.caa_states() {
-        (Some(b), Some(a)) => {
-            let (removed, added) = record_diff(&b.records, &a.records);
-            let removed: Vec<CaaRecord> = removed.into_iter().cloned().collect();
-            let added: Vec<CaaRecord> = added.into_iter().cloned().collect();
-            let diff = json!({"removed": records_json(&removed), "added": records_json(&added)});
-            (Some(state_json(&b)), Some(state_json(&a)), diff)
-        }
-        (b, a) if e.check == CheckKind::Caa => (
-            b.as_ref().map(state_json),
-            a.as_ref().map(state_json),
-            Value::Null,
-        ),
-        _ => (e.before.clone(), e.after.clone(), Value::Null),
-    };
-    json!({
-        "id": e.id,
-        "at": time(e.at),
-        "check": e.check.as_str(),
-        "event": e.kind,
-        "domain": name_of(e),
-        "ca": e.ca,
-        "before_status": e.before_status,
-        "after_status": e.after_status,
-        "blocks": e.blocks,
-        "before": before,
-        "after": after,
-        "diff": diff,
-        "detail": e.detail,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::caa::CaaVerdictKind;
+    use crate::checks::caa::{CaaRecord, CaaVerdictKind};
     use crate::domain::DomainName;
     use chrono::TimeZone;
 

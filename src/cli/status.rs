@@ -7,14 +7,15 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
-use serde_json::json;
-use serde_json::value::RawValue;
 
 use super::Threads;
 use crate::alert::outbox::{self, OutboxEntry};
-use crate::checks::risk::{RiskAssessment, RiskModel};
-use crate::store::{ReachStatusRow, StatusRow, Store, StoreError, StoredReport};
+use crate::checks::risk::RiskAssessment;
+use crate::store::{ReachStatusRow, StatusRow, Store, StoreError};
+// The JSON shapes are shared with the web interface's API (one model, two renderings).
+pub use crate::web::json::{
+    cert_name, render_json, render_json_full, render_json_with, risk_levels,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -185,30 +186,6 @@ fn attempts(n: u32) -> String {
     }
 }
 
-/// The manual-review risk of every configured certificate name that is
-/// flagged (a warning, never blocking), from the current configuration:
-/// the assessment is a pure function of the name and `[risk]`.
-pub fn risk_levels(config: &crate::config::Config) -> BTreeMap<String, RiskAssessment> {
-    let Ok(model) = RiskModel::new(&config.risk) else {
-        return BTreeMap::new();
-    };
-    config
-        .domains
-        .iter()
-        .flat_map(|d| d.cert_names())
-        .map(|name| (name.to_string(), model.assess(&name)))
-        .filter(|(_, a)| a.is_flagged())
-        .collect()
-}
-
-fn cert_name(domain: &crate::domain::DomainName, wildcard: bool) -> String {
-    if wildcard {
-        format!("*.{domain}")
-    } else {
-        domain.to_string()
-    }
-}
-
 /// One line per (name, CA) whose validation path is probed.
 pub fn render_reach_text(rows: &[ReachStatusRow]) -> String {
     if rows.is_empty() {
@@ -287,88 +264,6 @@ pub fn render_alerts(undelivered: &[OutboxEntry], failed: &[OutboxEntry]) -> Str
             let what = attempts(e.attempts);
             out.push_str(&line(e, what));
         }
-    }
-    out
-}
-
-pub fn render_json(rows: &[StatusRow]) -> String {
-    render_json_with(rows, &[], &BTreeMap::new())
-}
-
-/// [`render_json`], each target's line with its `reach` state (when its
-/// name is validated over HTTP) and its name's `risk` (when flagged).
-pub fn render_json_with(
-    rows: &[StatusRow],
-    reach: &[ReachStatusRow],
-    risks: &BTreeMap<String, RiskAssessment>,
-) -> String {
-    render_json_full(rows, reach, risks, &[])
-}
-
-/// One status line: its fields, and the target's latest `report` kept as
-/// the bytes the daemon stored (the `check --format json` object).
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    #[serde(flatten)]
-    fields: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    report: Option<&'a RawValue>,
-}
-
-/// [`render_json_with`], each target's line with the daemon's latest
-/// `report` of it, exactly as `certvigil check --format json` prints one.
-pub fn render_json_full(
-    rows: &[StatusRow],
-    reach: &[ReachStatusRow],
-    risks: &BTreeMap<String, RiskAssessment>,
-    reports: &[StoredReport],
-) -> String {
-    let mut out = String::new();
-    for r in rows {
-        let name = if r.wildcard {
-            format!("*.{}", r.domain)
-        } else {
-            r.domain.to_string()
-        };
-        let line = json!({
-            "domain": name,
-            "ca": r.ca,
-            "verdict": r.status.map(|s| s.as_str()),
-            "blocks": r.status.map(|s| s.blocks()),
-            "since": r.since.map(time),
-            "last_checked": r.last_checked.map(time),
-            "checks": r.checks,
-            "consecutive_errors": r.consecutive_errors,
-            "last_error": r.last_error,
-            "last_error_at": r.last_error_at.map(time),
-        });
-        let mut line = line;
-        if let Some(state) = reach
-            .iter()
-            .find(|s| s.domain == r.domain && s.wildcard == r.wildcard && s.ca == r.ca)
-        {
-            line["reach"] = json!({
-                "verdict": state.verdict,
-                "blocks": state.blocks,
-                "reason": state.reason,
-                "since": time(state.since),
-                "last_checked": time(state.last_checked),
-            });
-        }
-        if let Some(risk) = risks.get(&cert_name(&r.domain, r.wildcard)) {
-            line["risk"] = json!({ "level": risk.level, "headline": risk.headline() });
-        }
-        let report = reports
-            .iter()
-            .find(|s| s.key.domain == r.domain && s.key.wildcard == r.wildcard && s.key.ca == r.ca)
-            .map(|s| &*s.report);
-        let line = JsonLine {
-            fields: line,
-            report,
-        };
-        // Serializing a JSON value and a valid raw value cannot fail.
-        out.push_str(&serde_json::to_string(&line).unwrap_or_default());
-        out.push('\n');
     }
     out
 }

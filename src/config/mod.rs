@@ -15,6 +15,7 @@ mod schedule;
 mod secret;
 #[cfg(test)]
 mod tests;
+mod web;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use certvigil_core::orders::judge::Thresholds;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
+pub use web::{WebConfig, needs_token};
 
 /// Where the daemon looks when neither `--config` nor `CERTVIGIL_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/certvigil/config.toml";
@@ -71,6 +73,8 @@ pub struct Config {
     /// The built-in CA catalogue with the `[[ca]]` overrides applied; use it
     /// to resolve CA names given on the command line.
     pub catalogue: Catalogue,
+    /// `[web]`: the read-only web interface and `/metrics`.
+    pub web: WebConfig,
     /// Things that do not stop certvigil but that an operator should fix
     /// (e.g. a password sent without TLS). The daemon logs them at start;
     /// `config check` prints them.

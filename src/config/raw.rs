@@ -24,6 +24,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "order_thresholds",
     "risk",
     "ca",
+    "web",
 ];
 
 #[derive(Debug, Default, Deserialize)]

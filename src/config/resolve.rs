@@ -74,6 +74,11 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
         risk: RiskConfig::default(),
         ca: Vec::new(),
         catalogue: Catalogue::builtin(),
+        web: super::WebConfig {
+            listen: None,
+            token: None,
+            require_token: false,
+        },
         warnings: Vec::new(),
     }
 }
@@ -93,6 +98,7 @@ struct RawSections {
     order_thresholds: Option<raw::RawOrderThresholds>,
     risk: Option<RiskConfig>,
     ca: Vec<Spanned<CaEntry>>,
+    web: Option<super::web::RawWeb>,
 }
 
 pub(crate) fn parse(
@@ -120,6 +126,7 @@ pub(crate) fn parse(
             "alerts" => raw.alerts = table(value, name, &mut p),
             "reach" => raw.reach = table(value, name, &mut p),
             "order_thresholds" => raw.order_thresholds = table(value, name, &mut p),
+            "web" => raw.web = table(value, name, &mut p),
             "risk" => {
                 risk_span = Some(key.span());
                 raw.risk = table(value, name, &mut p);
@@ -188,6 +195,9 @@ pub(crate) fn parse(
     );
     if let Some(thresholds) = raw.order_thresholds {
         resolve_order_thresholds(&thresholds, &mut config.order_thresholds, &mut p);
+    }
+    if let Some(web) = raw.web {
+        config.web = super::web::resolve_web(web, &mut p);
     }
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model

@@ -131,6 +131,7 @@ fn the_example_config_shows_every_key() {
             fields_of::<certvigil_core::checks::risk::RiskConfig>(),
         ),
         ("ca[]", fields_of::<crate::ca::CaEntry>()),
+        ("web", fields_of::<super::web::RawWeb>()),
     ];
     let mut missing = Vec::new();
     for (table, fields) in tables {

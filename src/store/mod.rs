@@ -27,6 +27,7 @@
 //! (`reports`), rewritten in place.
 
 mod checks;
+mod days;
 pub mod instance;
 mod queries;
 mod reach;
@@ -45,6 +46,7 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
+pub use days::OutcomeDay;
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::ReachStatusRow;
 pub use record::{RecordedState, Recorder};

@@ -29,3 +29,4 @@ mod reach_probe;
 mod reach_proxy;
 mod risk_corpus;
 mod store;
+mod web;
