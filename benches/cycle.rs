@@ -4,7 +4,8 @@
 //! 1. one full cycle over N domains (default 10,000) against a DNS server on
 //!    127.0.0.1: wall time, CPU time and peak RSS of the daemon process;
 //! 2. idle RSS of the daemon with M domains configured (default 1,000),
-//!    after their first check.
+//!    after their first check, without and with the web interface on (which
+//!    has served its status board and a target page).
 //!
 //! The daemon is the release binary, started as a process; every domain is
 //! new, so the whole set is checked at once on start-up (the same path as a
@@ -146,17 +147,45 @@ fn main() {
     );
     drop(dns);
 
-    // 2. Idle RSS.
+    // 2. Idle RSS, without and with the web interface (which has served
+    // its status board and a target page once).
     let dns = serve(idle_n);
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &dns, idle_n);
-    let mut child = start(dir.path());
-    wait_all_checked(dir.path(), idle_n, &mut child);
-    std::thread::sleep(Duration::from_secs(3));
-    let rss = proc_field(child.id(), "VmRSS:");
-    stop(child);
-    println!(
-        "idle RSS with {idle_n} domains configured: {:.1} MiB",
-        rss as f64 / 1024.0
-    );
+    for web in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), &dns, idle_n);
+        let port = web.then(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        });
+        if let Some(port) = port {
+            let mut text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+            let at = text.find("\n[dns]").unwrap();
+            text.insert_str(at, &format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+            std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        }
+        let mut child = start(dir.path());
+        wait_all_checked(dir.path(), idle_n, &mut child);
+        if let Some(port) = port {
+            for path in ["/", "/target/d0.bench.test"] {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                use std::io::{Read, Write};
+                write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+                let mut page = String::new();
+                let _ = s.read_to_string(&mut page);
+                assert!(
+                    page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"),
+                    "{path}: {}",
+                    &page[..page.len().min(200)]
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        let rss = proc_field(child.id(), "VmRSS:");
+        stop(child);
+        println!(
+            "idle RSS with {idle_n} domains configured, web interface {}: {:.1} MiB",
+            if web { "on" } else { "off" },
+            rss as f64 / 1024.0
+        );
+    }
 }
