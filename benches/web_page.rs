@@ -19,13 +19,13 @@ use certvigil::web::{WebState, router};
 use chrono::{TimeZone, Utc};
 
 fn verdict(domain: &DomainName, variant: u32) -> CaaVerdict {
-    let issuer = if variant % 2 == 0 {
+    let issuer = if variant.is_multiple_of(2) {
         "letsencrypt.org"
     } else {
         "sectigo.com"
     };
     certvigil::drift::canonical(CaaVerdict {
-        verdict: if variant % 2 == 0 {
+        verdict: if variant.is_multiple_of(2) {
             CaaVerdictKind::Allowed
         } else {
             CaaVerdictKind::Forbidden
