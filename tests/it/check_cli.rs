@@ -339,6 +339,27 @@ fn a_bad_name_exits_2_without_stopping_the_others() {
     assert!(stderr.contains("\"bad..example\""), "{stderr}");
 }
 
+/// Issue 12: `check xn--a.test` looked the name up; an A-label that does
+/// not decode is refused, exit 2, with the reason.
+#[test]
+fn invalid_punycode_is_refused_with_exit_2() {
+    let dns = TestDns::start_sync();
+    let out = run_check(&dns, &["--ca", "letsencrypt", "xn--a.test"]);
+    assert_eq!(code(&out), 2);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("\"xn--a.test\""), "{all}");
+    assert!(all.contains("not valid punycode"), "{all}");
+    assert!(
+        dns.queries().is_empty(),
+        "a refused name is not looked up: {:?}",
+        dns.queries()
+    );
+}
+
 #[test]
 fn names_come_from_a_file_with_comments() {
     let dns = TestDns::start_sync();
