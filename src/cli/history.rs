@@ -83,7 +83,8 @@ pub fn main(args: HistoryArgs) -> u8 {
 /// A record in zone-file presentation form: `0 issue "letsencrypt.org"`.
 pub fn present(r: &CaaRecord) -> String {
     let value = r.value_lossy().replace('\\', "\\\\").replace('"', "\\\"");
-    format!("{} {} \"{}\"", r.flags, r.tag, value)
+    let esc = certvigil_core::redact::escape_controls;
+    format!("{} {} \"{}\"", r.flags, esc(&r.tag), esc(&value))
 }
 
 fn name_of(e: &HistoryEntry) -> String {

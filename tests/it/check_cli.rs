@@ -596,3 +596,29 @@ fn an_unknown_validation_method_is_refused_naming_the_accepted_ones() {
         "{stderr}"
     );
 }
+
+/// Issue 12: a CAA tag holding ESC and "\n FORGED: all ok" reached the
+/// terminal raw. Every text output escapes control characters from DNS data.
+#[test]
+fn control_characters_from_dns_are_escaped_in_text_output() {
+    let dns = TestDns::start_sync();
+    dns.set_caa(
+        "evil.example",
+        [
+            CaaRecord::new(
+                128,
+                "x\u{1b}[31m\n FORGED: all ok",
+                "v\u{1b}\n FORGED: all ok",
+            ),
+            CaaRecord::new(0, "issue", "sectigo.com"),
+        ],
+    );
+    let out = run_check(&dns, &["--ca", "letsencrypt", "evil.example"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("FORGED")),
+        "{text}"
+    );
+    assert!(text.contains("\\u{1b}"), "{text}");
+}

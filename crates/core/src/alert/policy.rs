@@ -449,7 +449,7 @@ impl CaaRrset {
                     format!(
                         "{name}. CAA {} {} \"{}\"",
                         r.flags,
-                        r.tag,
+                        crate::redact::escape_controls(&r.tag),
                         r.value_lossy().escape_default()
                     )
                 })

@@ -17,7 +17,7 @@ pub fn presentation(record: &CaaRecord) -> String {
     format!(
         "{} {} {}",
         record.flags,
-        record.tag,
+        crate::redact::escape_controls(&record.tag),
         QuotedValue::new(&record.value)
     )
 }
@@ -25,7 +25,8 @@ pub fn presentation(record: &CaaRecord) -> String {
 /// A full zone-file line: `example.com. CAA 0 issue "sectigo.com"`.
 pub fn zone_line(owner: &DomainName, tag: &str, value: &str) -> String {
     format!(
-        "{owner}. CAA 0 {tag} {}",
+        "{owner}. CAA 0 {} {}",
+        crate::redact::escape_controls(tag),
         QuotedValue::new(value.as_bytes())
     )
 }
@@ -344,11 +345,11 @@ fn with_caveats(
         reason.push_str(&format!(
             " Note: {} is marked critical; RFC 8659 allows that, but a CA that does not implement {} (Let's Encrypt knows only issue, issuewild and iodef) must refuse.",
             presentation(record),
-            record.tag
+            crate::redact::escape_controls(&record.tag)
         ));
         let fix = format!(
             "Clear the critical flag unless every CA you use implements {}: publish {} instead.",
-            record.tag,
+            crate::redact::escape_controls(&record.tag),
             presentation(&CaaRecord {
                 flags: 0,
                 ..(*record).clone()
