@@ -419,6 +419,43 @@ impl DnsHandle {
         })
     }
 
+    /// The A and AAAA addresses of `name` (after aliases), asked at once,
+    /// and the errors of the lookups that failed. Every address certvigil
+    /// connects to for a target comes from here (the probe, `socks5://`
+    /// proxies, order validation files), never from the system resolver.
+    pub async fn addresses(&self, name: &DomainName) -> (Vec<std::net::IpAddr>, Vec<String>) {
+        let (a, aaaa) = tokio::join!(
+            self.lookup(name, RecordType::A),
+            self.lookup(name, RecordType::AAAA)
+        );
+        let mut addresses = Vec::new();
+        let mut errors = Vec::new();
+        for (answer, rtype) in [(a, RecordType::A), (aaaa, RecordType::AAAA)] {
+            match answer {
+                Ok(answer) => {
+                    for rdata in &answer.rdata {
+                        match (rtype, rdata.len()) {
+                            (RecordType::A, 4) => {
+                                let o: [u8; 4] = rdata[..].try_into().expect("length checked");
+                                addresses.push(std::net::IpAddr::from(o));
+                            }
+                            (RecordType::AAAA, 16) => {
+                                let o: [u8; 16] = rdata[..].try_into().expect("length checked");
+                                addresses.push(std::net::IpAddr::from(o));
+                            }
+                            _ => errors.push(format!(
+                                "a {rtype} record of {name} has {} octets of data",
+                                rdata.len()
+                            )),
+                        }
+                    }
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (addresses, errors)
+    }
+
     /// The alias chain starting at `name` (`[name]` when it is no alias).
     /// A query of any type but CNAME makes the server follow every alias
     /// (RFC 1034 §3.6.2); TXT is asked because every server answers it.
@@ -541,5 +578,35 @@ mod tests {
         assert_eq!(join_character_strings(b"\x03abc\x02de").unwrap(), b"abcde");
         assert_eq!(join_character_strings(b"\x00").unwrap(), b"");
         assert!(join_character_strings(b"\x05ab").is_none());
+    }
+}
+
+/// `[dns]` as reqwest's resolver, for clients that may follow a redirect to
+/// another name (order validation files): reqwest then never asks the
+/// system resolver.
+#[derive(Debug, Clone)]
+pub struct ReqwestResolver(pub DnsHandle);
+
+impl reqwest::dns::Resolve for ReqwestResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let dns = self.0.clone();
+        let text = name.as_str().to_string();
+        Box::pin(async move {
+            let name = DomainName::from_ascii(&text).map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> { e.to_string().into() },
+            )?;
+            let (addresses, errors) = dns.addresses(&name).await;
+            if addresses.is_empty() {
+                let why = if errors.is_empty() {
+                    format!("{name} has no A or AAAA record (asked the [dns] resolvers)")
+                } else {
+                    errors.join("; ")
+                };
+                return Err(why.into());
+            }
+            let addrs: reqwest::dns::Addrs =
+                Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
     }
 }

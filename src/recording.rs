@@ -71,6 +71,9 @@ pub struct RecordedEvent {
     pub before_status: Option<String>,
     pub after_status: &'static str,
     pub blocks: bool,
+    /// Why the check could not observe (`error` transitions and first
+    /// states that are errors), for the log line that reports it.
+    pub cause: Option<String>,
 }
 
 /// What recording a domain's check wrote.
@@ -150,6 +153,7 @@ async fn record_target<V: Observed>(
             before_status: recorded.before_status.clone(),
             after_status: t.verdict.status_word(),
             blocks: t.verdict.blocks(),
+            cause: t.verdict.error_message(),
         });
     }
     let memory: TrackMemory = rec

@@ -757,14 +757,15 @@ fn log_events(events: &[RecordedEvent]) {
         let before = e.before_status.as_deref().unwrap_or("none");
         let (check, target, ca, after, blocks) =
             (e.check.as_str(), &e.domain, &e.ca, e.after_status, e.blocks);
+        let cause = e.cause.as_deref().unwrap_or("-");
         match e.transition {
             Transition::Change => warn!(
                 check, target = %target, ca = %ca, before, after, blocks,
                 "{}: the observed state changed", e.kind
             ),
             Transition::Error => warn!(
-                check, target = %target, ca = %ca, before,
-                "{}: the check cannot observe; a CA would refuse to issue", e.kind
+                check, target = %target, ca = %ca, before, cause,
+                "{}: the check cannot observe ({cause}); a CA would refuse to issue", e.kind
             ),
             Transition::Recovered => info!(
                 check, target = %target, ca = %ca, after,

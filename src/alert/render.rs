@@ -13,7 +13,11 @@ pub fn subject(alert: &Alert) -> String {
     } else {
         ""
     };
-    format!("[certvigil] {}{flap}", alert.summary)
+    // A subject is one line whatever the summary holds.
+    format!(
+        "[certvigil] {}{flap}",
+        certvigil_core::redact::escape_controls(&alert.summary)
+    )
 }
 
 /// What the kind of alert means, for the first paragraph.
@@ -74,9 +78,12 @@ fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Indented lines; control characters within a line (ESC, CR) escaped.
+/// Line breaks are the renderer's: the checks escape outside data before
+/// it reaches a reason or a record list.
 fn indent(text: &str) -> String {
     text.lines()
-        .map(|l| format!("  {l}"))
+        .map(|l| format!("  {}", certvigil_core::redact::escape_controls(l)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -84,12 +91,13 @@ fn indent(text: &str) -> String {
 /// The full plain-text body (email; chat formats use it too).
 pub fn body(alert: &Alert) -> String {
     let mut out = String::new();
-    out.push_str(&alert.summary);
+    out.push_str(&certvigil_core::redact::escape_controls(&alert.summary));
     out.push_str("\n\n");
     out.push_str(&what_happened(alert));
     out.push_str("\n\n");
     let mut field = |k: &str, v: &str| {
         if !v.is_empty() {
+            let v = certvigil_core::redact::escape_controls(v);
             out.push_str(&format!("{k:<12}{v}\n"));
         }
     };
@@ -210,6 +218,24 @@ mod tests {
             damped: None,
             event_id: None,
         }
+    }
+
+    #[test]
+    fn control_characters_never_reach_subject_or_body_raw() {
+        let evil = Alert {
+            summary: "CAA at example.com: tag x\u{1b}[31m\n FORGED: all ok".into(),
+            reason: "a\u{1b}b\r\nc".into(),
+            ca: "X\nFORGED: all ok".into(),
+            ..drift()
+        };
+        let s = subject(&evil);
+        assert!(!s.contains(['\u{1b}', '\n', '\r']), "{s:?}");
+        let b = body(&evil);
+        assert!(!b.contains(['\u{1b}', '\r']), "{b:?}");
+        assert!(
+            !b.lines().any(|l| l.trim_start().starts_with("FORGED")),
+            "{b}"
+        );
     }
 
     #[test]

@@ -163,6 +163,13 @@ pub struct AlertsConfig {
     /// How long delivery of one alert is retried before it is marked failed
     /// (and that failure logged loudly). Default 24h.
     pub give_up_after: Duration,
+    /// Flap damping: `flap_changes` changes of state within `flap_window`
+    /// is flapping; further changes (a `resolved` too) are then held back
+    /// until the state has held for `settle_after`, never longer. Defaults
+    /// 6h, 3, 1h.
+    pub flap_window: Duration,
+    pub flap_changes: u32,
+    pub settle_after: Duration,
     pub email: Vec<EmailChannel>,
     pub webhook: Vec<WebhookChannel>,
 }
@@ -170,7 +177,11 @@ pub struct AlertsConfig {
 impl AlertsConfig {
     /// The alert policy these settings ask for.
     pub fn policy(&self) -> PolicyConfig {
-        PolicyConfig::from_alerts(self.reminder, self.error_threshold)
+        PolicyConfig::from_alerts(self.reminder, self.error_threshold).with_damping(
+            self.flap_window,
+            self.flap_changes,
+            self.settle_after,
+        )
     }
 }
 

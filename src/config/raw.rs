@@ -65,6 +65,9 @@ pub(crate) struct RawAlerts {
     pub reminder: Option<Text>,
     pub error_threshold: Option<Spanned<u32>>,
     pub give_up_after: Option<Text>,
+    pub flap_window: Option<Text>,
+    pub flap_changes: Option<Spanned<u32>>,
+    pub settle_after: Option<Text>,
     #[serde(default)]
     pub email: Vec<Spanned<RawEmail>>,
     #[serde(default)]

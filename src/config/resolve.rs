@@ -59,6 +59,9 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
             reminder: Some(DEFAULT_REMINDER),
             error_threshold: DEFAULT_ERROR_THRESHOLD,
             give_up_after: DEFAULT_GIVE_UP_AFTER,
+            flap_window: Duration::from_secs(6 * 3600),
+            flap_changes: 3,
+            settle_after: Duration::from_secs(3600),
             email: Vec::new(),
             webhook: Vec::new(),
         },
@@ -766,6 +769,31 @@ fn resolve_alerts(
         .and_then(|t| duration(t, "alerts.give_up_after", p))
     {
         out.give_up_after = d;
+    }
+    if let Some(d) = raw
+        .flap_window
+        .as_ref()
+        .and_then(|t| duration(t, "alerts.flap_window", p))
+    {
+        out.flap_window = d;
+    }
+    if let Some(d) = raw
+        .settle_after
+        .as_ref()
+        .and_then(|t| duration(t, "alerts.settle_after", p))
+    {
+        out.settle_after = d;
+    }
+    if let Some(t) = &raw.flap_changes {
+        if *t.get_ref() < 2 {
+            p.on(
+                t,
+                "alerts.flap_changes",
+                "fewer than 2 would damp the first change; give at least 2",
+            );
+        } else {
+            out.flap_changes = *t.get_ref();
+        }
     }
     for (i, email) in raw.email.iter().enumerate() {
         if let Some(e) = resolve_email(email, &format!("alerts.email[{i}]"), p, w) {

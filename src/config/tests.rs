@@ -1194,3 +1194,16 @@ fn allow_no_domains_is_off_unless_set() {
             .allow_no_domains
     );
 }
+
+#[test]
+fn flap_damping_is_configurable() {
+    let c = ok("[alerts]\nflap_window = \"2h\"\nflap_changes = 4\nsettle_after = \"10m\"\n");
+    assert_eq!(c.alerts.flap_window, Duration::from_secs(7200));
+    assert_eq!(c.alerts.flap_changes, 4);
+    assert_eq!(c.alerts.settle_after, Duration::from_secs(600));
+    let policy = c.alerts.policy();
+    assert_eq!(policy.settle_after, chrono::Duration::minutes(10));
+    assert_eq!(policy.flap_changes, 4);
+    let msg = only_problem("[alerts]\nflap_changes = 1\n");
+    assert!(msg.contains("alerts.flap_changes"), "{msg}");
+}

@@ -57,6 +57,9 @@ pub struct ClientOptions {
     pub system_proxy: bool,
     /// Fixed addresses for names (the probe resolves names itself).
     pub resolve: Vec<(String, Vec<SocketAddr>)>,
+    /// Resolve every name through these `[dns]` servers (redirect targets
+    /// too) instead of the system resolver; `resolve` entries come first.
+    pub dns: Option<crate::dns::DnsHandle>,
     /// Keep no idle connections (one-off probes).
     pub no_pool: bool,
     /// Trust exactly this certificate (a probe agent's pinned
@@ -83,6 +86,7 @@ impl ClientOptions {
             proxy: None,
             system_proxy: false,
             resolve: Vec::new(),
+            dns: None,
             no_pool: false,
             pinned: None,
             user_agent: USER_AGENT,
@@ -117,6 +121,11 @@ pub fn client(options: &ClientOptions) -> Result<reqwest::Client, HttpError> {
         }
         None if options.system_proxy => {}
         None => builder = builder.no_proxy(),
+    }
+    if let Some(dns) = &options.dns {
+        builder = builder.dns_resolver(std::sync::Arc::new(crate::dns::ReqwestResolver(
+            dns.clone(),
+        )));
     }
     for (name, addrs) in &options.resolve {
         builder = builder.resolve_to_addrs(name, addrs);

@@ -58,11 +58,14 @@ impl OrderPolling {
         if providers.is_empty() {
             return Ok(None);
         }
-        let files = FileFetcher::new(FileCheckSettings {
-            http_port: config.reach.http_port,
-            https_port: config.reach.https_port,
-            ..FileCheckSettings::default()
-        })
+        let files = FileFetcher::new(
+            FileCheckSettings {
+                http_port: config.reach.http_port,
+                https_port: config.reach.https_port,
+                ..FileCheckSettings::default()
+            },
+            dns.clone(),
+        )
         .map_err(PollerError::Files)?;
         // `config check` validates [risk]; a model that cannot be built
         // only loses the risk part of the order checks.

@@ -67,8 +67,13 @@ pub struct FileFetcher {
 }
 
 impl FileFetcher {
-    pub fn new(settings: FileCheckSettings) -> Result<Self, HttpError> {
+    /// Names in validation URLs (and in their redirects) are resolved
+    /// through `dns`, the configured `[dns]` servers, as every lookup made
+    /// for a target is: the reach check of the same host sees the same
+    /// addresses.
+    pub fn new(settings: FileCheckSettings, dns: DnsHandle) -> Result<Self, HttpError> {
         let mut options = http::ClientOptions::new(settings.timeout, settings.timeout);
+        options.dns = Some(dns);
         // Tencent Cloud's validator ignores HTTPS certificate errors (its
         // file validation guide), and so does this check, so a self-signed
         // certificate does not hide a correct file.

@@ -128,7 +128,8 @@ pub fn render_json_full(
 /// A record in zone-file presentation form: `0 issue "letsencrypt.org"`.
 pub fn present(r: &CaaRecord) -> String {
     let value = r.value_lossy().replace('\\', "\\\\").replace('"', "\\\"");
-    format!("{} {} \"{}\"", r.flags, r.tag, value)
+    let esc = certvigil_core::redact::escape_controls;
+    format!("{} {} \"{}\"", r.flags, esc(&r.tag), esc(&value))
 }
 
 pub fn name_of(e: &HistoryEntry) -> String {

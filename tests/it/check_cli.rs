@@ -339,6 +339,27 @@ fn a_bad_name_exits_2_without_stopping_the_others() {
     assert!(stderr.contains("\"bad..example\""), "{stderr}");
 }
 
+/// Issue 12: `check xn--a.test` looked the name up; an A-label that does
+/// not decode is refused, exit 2, with the reason.
+#[test]
+fn invalid_punycode_is_refused_with_exit_2() {
+    let dns = TestDns::start_sync();
+    let out = run_check(&dns, &["--ca", "letsencrypt", "xn--a.test"]);
+    assert_eq!(code(&out), 2);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("\"xn--a.test\""), "{all}");
+    assert!(all.contains("not valid punycode"), "{all}");
+    assert!(
+        dns.queries().is_empty(),
+        "a refused name is not looked up: {:?}",
+        dns.queries()
+    );
+}
+
 #[test]
 fn names_come_from_a_file_with_comments() {
     let dns = TestDns::start_sync();
@@ -574,4 +595,30 @@ fn an_unknown_validation_method_is_refused_naming_the_accepted_ones() {
         stderr.contains("\"http01\" is not a validation method") && stderr.contains("\"http-01\""),
         "{stderr}"
     );
+}
+
+/// Issue 12: a CAA tag holding ESC and "\n FORGED: all ok" reached the
+/// terminal raw. Every text output escapes control characters from DNS data.
+#[test]
+fn control_characters_from_dns_are_escaped_in_text_output() {
+    let dns = TestDns::start_sync();
+    dns.set_caa(
+        "evil.example",
+        [
+            CaaRecord::new(
+                128,
+                "x\u{1b}[31m\n FORGED: all ok",
+                "v\u{1b}\n FORGED: all ok",
+            ),
+            CaaRecord::new(0, "issue", "sectigo.com"),
+        ],
+    );
+    let out = run_check(&dns, &["--ca", "letsencrypt", "evil.example"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("FORGED")),
+        "{text}"
+    );
+    assert!(text.contains("\\u{1b}"), "{text}");
 }

@@ -224,3 +224,35 @@ fn status_and_history_without_a_database_say_so() {
     }
     assert!(!Path::new(&bench.dir.path().join("certvigil.db")).exists());
 }
+
+/// Issue 11: with no resolver on the configured address the first log
+/// lines said nothing of the cause, and the status blamed the zone. Now the
+/// first WARN about the failing check says it is the resolver.
+#[tokio::test]
+async fn a_dead_resolver_is_named_in_the_first_warning() {
+    let bench = DaemonBench::new();
+    // Nothing listens on the discard port of loopback.
+    bench.write_config(
+        "127.0.0.1:9".parse().unwrap(),
+        "\n[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n",
+    );
+    let daemon = bench.start();
+    let line = bench
+        .wait_for("a warning about the failing check", || {
+            bench
+                .log_text()
+                .lines()
+                .find(|l| l.contains("WARN") && l.contains("example.com"))
+                .map(str::to_string)
+        })
+        .await;
+    assert!(
+        line.contains("the resolver certvigil asks, not the zone's servers"),
+        "{line}"
+    );
+    let out = bench.cli(&["check", "example.com", "--ca", "letsencrypt"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Your resolver is unreachable"), "{text}");
+    assert!(!text.contains("Fix the name servers"), "{text}");
+    daemon.terminate().await;
+}

@@ -76,11 +76,14 @@ async fn file_check(files: &FileFetcher, url: &str, content: &str) -> Validation
 #[tokio::test]
 async fn a_huge_validation_file_stops_at_the_cap() {
     let flood = Flood::start(200, HUGE).await;
-    let files = FileFetcher::new(FileCheckSettings {
-        http_port: flood.port,
-        https_port: closed_port(),
-        timeout: Duration::from_secs(20),
-    })
+    let files = FileFetcher::new(
+        FileCheckSettings {
+            http_port: flood.port,
+            https_port: closed_port(),
+            timeout: Duration::from_secs(20),
+        },
+        crate::support::dns::nowhere(),
+    )
     .unwrap();
     let rss_before = rss_kib();
     let started = Instant::now();
@@ -100,11 +103,14 @@ async fn a_huge_validation_file_stops_at_the_cap() {
 }
 
 fn site_files(site: &TestSite) -> FileFetcher {
-    FileFetcher::new(FileCheckSettings {
-        http_port: site.http.port(),
-        https_port: site.https.port(),
-        timeout: Duration::from_secs(5),
-    })
+    FileFetcher::new(
+        FileCheckSettings {
+            http_port: site.http.port(),
+            https_port: site.https.port(),
+            timeout: Duration::from_secs(5),
+        },
+        crate::support::dns::nowhere(),
+    )
     .unwrap()
 }
 
@@ -128,6 +134,56 @@ async fn validation_follows_the_redirects_a_ca_follows() {
     )
     .await;
     assert_eq!(outcome, ValidationOutcome::InPlace);
+}
+
+/// Issue 11: an order's validation URL was fetched through the system
+/// resolver, which does not know the name, and the order read "can never
+/// issue" while the site served the file. Names, redirect targets too,
+/// resolve through `[dns]`.
+#[tokio::test]
+async fn validation_urls_resolve_through_the_configured_dns() {
+    let site = TestSite::start("shop.test");
+    site.answer(
+        "/.well-known/pki-validation/a.txt",
+        Answer::Redirect {
+            status: 302,
+            location: format!("http://www.shop.test:{}/real.txt", site.http.port()),
+        },
+    );
+    site.serve("/real.txt", VALUE);
+    let dns_server = TestDns::start().await;
+    dns_server.set_a("shop.test", &[std::net::Ipv4Addr::LOCALHOST]);
+    dns_server.set_a("www.shop.test", &[std::net::Ipv4Addr::LOCALHOST]);
+    let dns = DnsHandle::new(&dns_server.settings()).unwrap();
+    let files = FileFetcher::new(
+        FileCheckSettings {
+            http_port: site.http.port(),
+            https_port: site.https.port(),
+            timeout: Duration::from_secs(5),
+        },
+        dns.clone(),
+    )
+    .unwrap();
+    let outcome = validation::check_one(
+        &dns,
+        &files,
+        &Requirement::File {
+            url: "http://shop.test/.well-known/pki-validation/a.txt"
+                .parse()
+                .unwrap(),
+            content: VALUE.into(),
+        },
+    )
+    .await;
+    assert_eq!(outcome, ValidationOutcome::InPlace);
+    let asked: Vec<String> = dns_server
+        .queries()
+        .iter()
+        .map(|q| q.name.trim_end_matches('.').to_string())
+        .collect();
+    assert!(asked.iter().any(|n| n == "shop.test"), "{asked:?}");
+    assert!(asked.iter().any(|n| n == "www.shop.test"), "{asked:?}");
+    assert!(site.hits().iter().any(|h| h.path == "/real.txt"));
 }
 
 #[tokio::test]

@@ -142,7 +142,7 @@ impl Bench {
 }
 
 fn files() -> FileFetcher {
-    FileFetcher::new(FileCheckSettings::default()).unwrap()
+    FileFetcher::new(FileCheckSettings::default(), crate::support::dns::nowhere()).unwrap()
 }
 
 #[tokio::test]
@@ -247,11 +247,14 @@ async fn manual_file_order_is_blocked_until_the_file_serves_the_value_then_issue
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
-    let files = FileFetcher::new(FileCheckSettings {
-        http_port: server.port,
-        https_port: closed_port,
-        timeout: std::time::Duration::from_secs(5),
-    })
+    let files = FileFetcher::new(
+        FileCheckSettings {
+            http_port: server.port,
+            https_port: closed_port,
+            timeout: std::time::Duration::from_secs(5),
+        },
+        crate::support::dns::nowhere(),
+    )
     .unwrap();
     let manual = ManualOrders::new(&[manual_order(
         "http://127.0.0.1/.well-known/pki-validation/fileauth.txt",
@@ -267,11 +270,14 @@ async fn manual_file_order_is_blocked_until_the_file_serves_the_value_then_issue
     );
 
     let good = http::HttpReceiver::ok("2026112400000sectigo\n").await;
-    let files = FileFetcher::new(FileCheckSettings {
-        http_port: good.port,
-        https_port: closed_port,
-        timeout: std::time::Duration::from_secs(5),
-    })
+    let files = FileFetcher::new(
+        FileCheckSettings {
+            http_port: good.port,
+            https_port: closed_port,
+            timeout: std::time::Duration::from_secs(5),
+        },
+        crate::support::dns::nowhere(),
+    )
     .unwrap();
     let report = b.poll(&manual, &files, at(2)).await;
     assert_eq!(raised(&report), []);

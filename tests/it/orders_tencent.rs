@@ -80,7 +80,8 @@ impl Bench {
             store,
             client,
             handle,
-            files: FileFetcher::new(FileCheckSettings::default()).unwrap(),
+            files: FileFetcher::new(FileCheckSettings::default(), crate::support::dns::nowhere())
+                .unwrap(),
             thresholds: Thresholds::default(),
             channels: vec![ChannelId::from_stored("webhook:test#1")],
             _dir: dir,

@@ -32,6 +32,36 @@ pub enum NameError {
     MisplacedWildcard { input: String },
 }
 
+/// Every `xn--` label must be a real A-label: its punycode decodes, and the
+/// decoded U-label converts back to the same A-label under UTS 46. Names
+/// given by people (`check`, config) are checked; `xn--a.test` is refused
+/// rather than looked up as a name no registry could have delegated.
+fn check_a_labels(lower: &str) -> Result<(), String> {
+    for label in lower.split('.').filter(|l| l.starts_with("xn--")) {
+        let bad = || {
+            format!(
+                "label {label:?} is not valid punycode (an A-label must decode and round-trip under UTS 46)"
+            )
+        };
+        let (unicode, result) = idna::domain_to_unicode(label);
+        if result.is_err() || unicode == label || unicode.is_empty() {
+            return Err(bad());
+        }
+        let back = Uts46::new()
+            .to_ascii(
+                unicode.as_bytes(),
+                AsciiDenyList::EMPTY,
+                Hyphens::Allow,
+                DnsLength::Ignore,
+            )
+            .map_err(|_| bad())?;
+        if back != label {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
 /// A DNS name in canonical presentation form: ASCII (A-labels), lower-case,
 /// no trailing dot. Underscore labels (`_dnsauth`) are allowed because
 /// validation records live there; use [`CertName`] for names a certificate is
@@ -57,7 +87,12 @@ impl DomainName {
             });
         }
         let ascii = if without_root.is_ascii() {
-            without_root.to_ascii_lowercase()
+            let lower = without_root.to_ascii_lowercase();
+            check_a_labels(&lower).map_err(|why| NameError::BadCharacters {
+                input: input.to_string(),
+                why,
+            })?;
+            lower
         } else {
             // UTS 46 processing with DNS length checks; hyphen positions are not
             // checked because real names (GitHub pages, CDN nodes) break that rule.
@@ -301,6 +336,11 @@ mod tests {
     fn unicode_names_become_a_labels() {
         let n = DomainName::parse("Bücher.example").unwrap();
         assert_eq!(n.as_str(), "xn--bcher-kva.example");
+        // An A-label given as such is accepted when it is one.
+        assert_eq!(
+            DomainName::parse("XN--BCHER-KVA.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(n.to_unicode(), "bücher.example");
     }
 
@@ -378,5 +418,26 @@ mod tests {
         assert_eq!(w.base().as_str(), "example.com");
         assert_eq!(w.to_string(), "*.example.com");
         assert!(CertName::parse("_dnsauth.example.com").is_err());
+    }
+
+    #[test]
+    fn invalid_punycode_is_refused() {
+        // Issue 12: `check xn--a.test` was accepted.
+        for bad in [
+            "xn--a.test",
+            "xn--.test",
+            "www.xn--zz-.example",
+            "xn--ls8h-.la",
+        ] {
+            let e = DomainName::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("not valid punycode"), "{bad}: {e}");
+        }
+        for good in [
+            "xn--ls8h.la",
+            "xn--fiqs8s.example",
+            "www.xn--bcher-kva.example",
+        ] {
+            assert!(DomainName::parse(good).is_ok(), "{good}");
+        }
     }
 }

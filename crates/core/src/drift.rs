@@ -208,6 +208,9 @@ impl CheckResult {
                     None => (None, None),
                 };
                 let message = match (&name, &failure) {
+                    (Some(n), Some(f)) if f.is_local() => format!(
+                        "CAA lookup at {n} failed: {f} (the resolver certvigil asks, not the zone's servers: check [dns])"
+                    ),
                     (Some(n), Some(f)) => format!("CAA lookup at {n} failed: {f}"),
                     _ => v.reason.clone(),
                 };

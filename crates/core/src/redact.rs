@@ -130,6 +130,26 @@ pub fn peer_text(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// `text` with every control character (ESC, CR, LF, DEL, C1, ...) written
+/// as an escape (`\u{1b}`, `\n`): for data from DNS, names and peers on its
+/// way into any text output (terminal, history, status, mail), so no record
+/// can colour a terminal or forge a line. The one escaping function; every
+/// text output of outside data uses it.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// [`peer_text`] of bytes (lossy UTF-8), at the usual length.
 pub fn peer_bytes(bytes: &[u8]) -> String {
     peer_text(&String::from_utf8_lossy(bytes), PEER_EXCERPT_CHARS)

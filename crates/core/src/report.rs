@@ -66,7 +66,12 @@ impl From<&CaaRecord> for RecordView {
 impl RecordView {
     /// The record as a zone-file line would show its data: `0 issue "x"`.
     pub fn presentation(&self) -> String {
-        format!("{} {} {:?}", self.flags, self.tag, self.value)
+        format!(
+            "{} {} {:?}",
+            self.flags,
+            crate::redact::escape_controls(&self.tag),
+            self.value
+        )
     }
 }
 

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::RecordType;
 use reqwest::Url;
 
 use super::model::{
@@ -134,9 +133,19 @@ pub enum Route {
         dns: DnsHandle,
         policy: AddressPolicy,
     },
-    /// Through an HTTP, HTTPS or SOCKS5 proxy, which resolves the name
-    /// itself (so a geo-aware DNS answers as it would abroad).
-    Proxy { url: Url },
+    /// Through an HTTP, HTTPS or SOCKS proxy. HTTP(S) proxies and
+    /// `socks5h://`/`socks4a://` resolve the name themselves (so a
+    /// geo-aware DNS answers as it would abroad); `socks5://` and
+    /// `socks4://` mean "the client resolves", and certvigil's client
+    /// resolves every name of a target through `dns` (the configured
+    /// `[dns]` servers), never through the system resolver.
+    Proxy { url: Url, dns: DnsHandle },
+}
+
+/// Whether names are resolved on this side of `proxy` (the scheme's
+/// convention, as curl has it): `socks5://` and `socks4://`.
+pub fn resolves_locally(proxy: &Url) -> bool {
+    matches!(proxy.scheme(), "socks5" | "socks4")
 }
 
 /// Probes `target` on both ports along `route`.
@@ -148,6 +157,9 @@ pub async fn probe(
     crate::tls::ensure_crypto_provider();
     let resolved = match route {
         Route::Direct { dns, .. } => Some(resolve(dns, &target.name).await),
+        Route::Proxy { url, dns } if resolves_locally(url) => {
+            Some(resolve(dns, &target.name).await)
+        }
         Route::Proxy { .. } => None,
     };
     let (http, https) = tokio::join!(
@@ -163,39 +175,11 @@ pub async fn probe(
 /// A and AAAA of `name` (after aliases). "No address" is an observation,
 /// not an error: the judge turns it into a finding.
 pub async fn resolve(dns: &DnsHandle, name: &DomainName) -> AddressObservation {
-    let (a, aaaa) = tokio::join!(
-        dns.lookup(name, RecordType::A),
-        dns.lookup(name, RecordType::AAAA)
-    );
-    let mut out = AddressObservation::default();
-    let mut errors = Vec::new();
-    for (answer, rtype) in [(a, RecordType::A), (aaaa, RecordType::AAAA)] {
-        match answer {
-            Ok(answer) => {
-                for rdata in &answer.rdata {
-                    match (rtype, rdata.len()) {
-                        (RecordType::A, 4) => {
-                            let o: [u8; 4] = rdata[..].try_into().expect("length checked");
-                            out.addresses.push(IpAddr::from(o));
-                        }
-                        (RecordType::AAAA, 16) => {
-                            let o: [u8; 16] = rdata[..].try_into().expect("length checked");
-                            out.addresses.push(IpAddr::from(o));
-                        }
-                        _ => errors.push(format!(
-                            "a {rtype} record of {name} has {} octets of data",
-                            rdata.len()
-                        )),
-                    }
-                }
-            }
-            Err(e) => errors.push(e.to_string()),
-        }
+    let (addresses, errors) = dns.addresses(name).await;
+    AddressObservation {
+        addresses,
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
     }
-    if !errors.is_empty() {
-        out.error = Some(errors.join("; "));
-    }
-    out
 }
 
 fn start_url(target: &ProbeTarget, scheme: Scheme) -> Url {
@@ -287,8 +271,19 @@ async fn fetch(
         " (file-validation reachability probe)"
     );
     let mut addresses = Vec::new();
-    match route {
-        Route::Direct { dns, policy } => {
+    let (dns, policy) = match route {
+        Route::Direct { dns, policy } => (Some(dns), *policy),
+        Route::Proxy { url: proxy, dns } => {
+            options.proxy = Some(proxy.clone());
+            (
+                resolves_locally(proxy).then_some(dns),
+                AddressPolicy::AnyAddress,
+            )
+        }
+    };
+    match dns {
+        None => {}
+        Some(dns) => {
             let literal = host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
@@ -329,10 +324,12 @@ async fn fetch(
                 .map(|ip| SocketAddr::new(*ip, port))
                 .collect();
             if literal.is_none() {
+                // Through a `socks5://` proxy reqwest resolves with the
+                // client's resolver, overrides first: the proxy is handed
+                // these addresses.
                 options.resolve.push((host.clone(), sockets));
             }
         }
-        Route::Proxy { url: proxy } => options.proxy = Some(proxy.clone()),
     }
     let client = match http::client(&options) {
         Ok(c) => c,
@@ -341,7 +338,8 @@ async fn fetch(
         }
         Err(e) => return hop(addresses, failed(Failure::Other, e.to_string())),
     };
-    let via_proxy = matches!(route, Route::Proxy { url } if url.scheme().starts_with("http"));
+    let through_proxy = matches!(route, Route::Proxy { .. });
+    let via_proxy = matches!(route, Route::Proxy { url, .. } if url.scheme().starts_with("http"));
     let limits = http::Limits {
         body_cap: settings.body_cap,
         total: settings.request_timeout + settings.connect_timeout,
@@ -374,6 +372,11 @@ async fn fetch(
                 format!("the proxy answered {status}: it could not reach the site"),
             )
         }
+        // 407: the proxy wants credentials it was not given: its failure.
+        Ok(a) if via_proxy && a.status == 407 => failed(
+            Failure::Vantage,
+            "the proxy answered 407: it wants credentials (user:password in the proxy URL)".into(),
+        ),
         Ok(a) => HopOutcome::Response {
             status: a.status,
             location: a.location(),
@@ -401,10 +404,50 @@ async fn fetch(
             failure_of(kind),
             format!("while reading the body: {detail}"),
         ),
+        Err(HttpError::Send { kind, detail, .. }) if through_proxy => {
+            failed(proxy_failure(kind, &detail), detail)
+        }
         Err(HttpError::Send { kind, detail, .. }) => failed(failure_of(kind), detail),
         Err(e) => failed(failure_of(e.kind()), e.to_string()),
     };
     hop(addresses, outcome)
+}
+
+/// A failed request through a proxy: the proxy's own failure (it is down,
+/// refused our credentials, could not resolve a name or broke its own
+/// handshake) is [`Failure::Vantage`], which says nothing about the site;
+/// what the proxy reports about the site (SOCKS "host unreachable",
+/// "connection refused", "ttl expired", an HTTP proxy's 502) stays a
+/// failure seen from there.
+fn proxy_failure(kind: FailureKind, detail: &str) -> Failure {
+    let lower = detail.to_ascii_lowercase();
+    // A refused TCP connection through a proxy is the proxy refusing us:
+    // the site's refusal comes back as a SOCKS status or a 502, not as
+    // an io error on our socket.
+    let vantage = kind == FailureKind::Refused
+        || [
+            "error resolving for socks proxy",
+            "failed to create underlying connection",
+            "io error during socks handshake",
+            "could not resolve to acceptable address type",
+            "failed parsing server response",
+            "credentials not accepted",
+            "user/pass authentication",
+            "implements authentication incorrectly",
+            "general server failure",
+            "connection not allowed",
+            "command not supported",
+            "address type not supported",
+            "proxy authorization required",
+            "proxy authentication required",
+        ]
+        .iter()
+        .any(|m| lower.contains(m));
+    if vantage {
+        Failure::Vantage
+    } else {
+        failure_of(kind)
+    }
 }
 
 /// The probe's name for a wire failure.

@@ -232,7 +232,10 @@ pub async fn observe(
                     detail: e,
                 });
             }
-            let route = Route::Proxy { url: url.clone() };
+            let route = Route::Proxy {
+                url: url.clone(),
+                dns: dns.clone(),
+            };
             vec![entry(VantageOutcome::Probed(
                 probe::probe(target, &route, settings).await,
             ))]

@@ -661,3 +661,14 @@ async fn serve_tcp(mut stream: TcpStream, zone: Arc<Mutex<Zone>>) {
         }
     }
 }
+
+/// A handle on a resolver that is not there (the discard port): for
+/// fetchers that are only given addresses, never names to look up.
+pub fn nowhere() -> certvigil::dns::DnsHandle {
+    certvigil::dns::DnsHandle::new(&DnsSettings {
+        nameservers: Some(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 9))]),
+        timeout: Duration::from_millis(300),
+        attempts: 1,
+    })
+    .unwrap()
+}

@@ -11,4 +11,5 @@ pub mod netns;
 pub mod proxy;
 pub mod site;
 pub mod smtp;
+pub mod socks;
 pub mod tencent_mock;

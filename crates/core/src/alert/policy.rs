@@ -73,6 +73,22 @@ impl PolicyConfig {
     }
 }
 
+impl PolicyConfig {
+    /// Flap damping as `[alerts]` sets it (`flap_window`, `flap_changes`,
+    /// `settle_after`). `flap_changes` below 2 would damp the first change.
+    pub fn with_damping(
+        mut self,
+        flap_window: std::time::Duration,
+        flap_changes: u32,
+        settle_after: std::time::Duration,
+    ) -> Self {
+        self.flap_window = Duration::from_std(flap_window).unwrap_or(Duration::MAX);
+        self.flap_changes = flap_changes.max(2);
+        self.settle_after = Duration::from_std(settle_after).unwrap_or(Duration::MAX);
+        self
+    }
+}
+
 /// What a check found, as far as alerting cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -433,7 +449,7 @@ impl CaaRrset {
                     format!(
                         "{name}. CAA {} {} \"{}\"",
                         r.flags,
-                        r.tag,
+                        crate::redact::escape_controls(&r.tag),
                         r.value_lossy().escape_default()
                     )
                 })
@@ -842,6 +858,35 @@ mod tests {
         );
         assert_eq!(m.damping_since, None);
         assert_eq!(m.told, Told::Ok);
+    }
+
+    /// Issue 11: allowed -> forbidden -> allowed -> errors -> recovered left
+    /// an incident open for an hour. The `resolved` is held back while the
+    /// state flaps, but never longer than the configured `settle_after`.
+    #[test]
+    fn a_held_back_resolved_comes_when_settle_after_has_passed() {
+        let cfg = PolicyConfig::default().with_damping(
+            std::time::Duration::from_secs(6 * 3600),
+            3,
+            std::time::Duration::from_secs(600),
+        );
+        let mut steps = vec![(0, O), (1, B), (2, O), (3, E), (4, E), (5, E), (6, O)];
+        steps.extend((7..=30).map(|m| (m, O)));
+        let (a, m) = run(&cfg, &steps);
+        assert_eq!(a[1], vec![(Blocking, false)]);
+        assert_eq!(a[2], vec![(Resolved, false)]);
+        // The third change (errors past the threshold) starts the damping.
+        assert_eq!(a[5], vec![(Blocking, true)]);
+        // Recovered at minute 6: held back until it has held for 10 minutes.
+        for (i, (min, _)) in steps.iter().enumerate().skip(6) {
+            let expected = if *min == 16 {
+                vec![(Resolved, true)]
+            } else {
+                vec![]
+            };
+            assert_eq!(a[i], expected, "minute {min}");
+        }
+        assert_eq!(m.damping_since, None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub fn presentation(record: &CaaRecord) -> String {
     format!(
         "{} {} {}",
         record.flags,
-        record.tag,
+        crate::redact::escape_controls(&record.tag),
         QuotedValue::new(&record.value)
     )
 }
@@ -25,7 +25,8 @@ pub fn presentation(record: &CaaRecord) -> String {
 /// A full zone-file line: `example.com. CAA 0 issue "sectigo.com"`.
 pub fn zone_line(owner: &DomainName, tag: &str, value: &str) -> String {
     format!(
-        "{owner}. CAA 0 {tag} {}",
+        "{owner}. CAA 0 {} {}",
+        crate::redact::escape_controls(tag),
         QuotedValue::new(value.as_bytes())
     )
 }
@@ -113,6 +114,41 @@ fn whose_records(queried: &DomainName, relevant: &DomainName, chain: &[DomainNam
     out
 }
 
+/// Verdict for a lookup that failed on this side: the configured resolver
+/// did not answer or refused. Nothing is known about the zone, so the text
+/// points at the resolver, not at the zone's name servers.
+fn resolver_failed(
+    obs: &CaaObservation,
+    lookup: &CaaLookup,
+    failure: &LookupFailure,
+) -> CaaVerdict {
+    let name = &lookup.name;
+    let reason = format!(
+        "The CAA lookup at {name} failed: {failure}. That is the resolver certvigil asks (the [dns] servers, else /etc/resolv.conf), not the zone of {name}: the zone was not reached, so whether a CA may issue is unknown."
+    );
+    let hint = match failure {
+        LookupFailure::Rcode { .. } => {
+            "It refused the query: allow recursion for this host in its access list, or configure another resolver in [dns]."
+        }
+        _ => {
+            "Check that it is running and reachable from this host (address, port, firewall), or configure another resolver in [dns]."
+        }
+    };
+    let remedy = format!(
+        "Your resolver is unreachable or refuses certvigil; this is not a fault of the name servers for {name}. {hint}"
+    );
+    CaaVerdict {
+        verdict: CaaVerdictKind::Error,
+        relevant_name: None,
+        records: Vec::new(),
+        cname_chain: queried_chain(obs),
+        reason,
+        remedy: Some(remedy),
+        lookup_error: Some((name.clone(), failure.clone())),
+        legacy_rfc6844: None,
+    }
+}
+
 /// Verdict for a failed lookup at or below the relevant name.
 pub(crate) fn lookup_failed(
     obs: &CaaObservation,
@@ -120,6 +156,9 @@ pub(crate) fn lookup_failed(
     failure: &LookupFailure,
 ) -> CaaVerdict {
     let name = &lookup.name;
+    if failure.is_local() {
+        return resolver_failed(obs, lookup, failure);
+    }
     let reason = format!(
         "The CAA lookup at {name} failed: {failure}. A CA may issue past a failed CAA lookup only in narrow cases (CA/B BR §3.2.2.8: retried, outside the CA, zone not DNSSEC-signed) and many never do, so expect a refusal."
     );
@@ -130,10 +169,10 @@ pub(crate) fn lookup_failed(
         LookupFailure::Rcode { .. } => {
             "Some old name servers and middleboxes reject queries for the CAA type (257); they must answer NOERROR with no records instead."
         }
-        LookupFailure::Timeout => {
-            "Check that every authoritative server answers CAA queries over UDP and TCP, and that no firewall drops them."
-        }
-        LookupFailure::Malformed { .. } | LookupFailure::Network { .. } => {
+        // Local failures are `resolver_failed`'s.
+        LookupFailure::Timeout
+        | LookupFailure::Malformed { .. }
+        | LookupFailure::Network { .. } => {
             "Check the authoritative servers' answers for this name (dig CAA)."
         }
     };
@@ -306,11 +345,11 @@ fn with_caveats(
         reason.push_str(&format!(
             " Note: {} is marked critical; RFC 8659 allows that, but a CA that does not implement {} (Let's Encrypt knows only issue, issuewild and iodef) must refuse.",
             presentation(record),
-            record.tag
+            crate::redact::escape_controls(&record.tag)
         ));
         let fix = format!(
             "Clear the critical flag unless every CA you use implements {}: publish {} instead.",
-            record.tag,
+            crate::redact::escape_controls(&record.tag),
             presentation(&CaaRecord {
                 flags: 0,
                 ..(*record).clone()

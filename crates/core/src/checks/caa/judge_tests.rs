@@ -1159,3 +1159,42 @@ fn legacy_reports_a_failure_in_the_target_tree() {
         legacy.explanation
     );
 }
+
+#[test]
+fn a_resolver_that_does_not_answer_is_not_blamed_on_the_zone() {
+    // Issue 11: a dead local resolver read "Fix the name servers for
+    // example.com ... check the authoritative servers' answers".
+    for failure in [
+        LookupFailure::Timeout,
+        LookupFailure::Network {
+            detail: "connection refused".into(),
+        },
+        LookupFailure::Rcode {
+            rcode: "REFUSED".into(),
+        },
+    ] {
+        let obs = observe(
+            "example.com",
+            &[("example.com", At::Fail(failure.clone()))],
+            &[],
+        );
+        let v = judge(&obs, &request(SECTIGO));
+        assert_eq!(v.verdict, CaaVerdictKind::Error);
+        let remedy = v.remedy.unwrap();
+        assert!(remedy.contains("Your resolver is unreachable"), "{remedy}");
+        assert!(!remedy.contains("Fix the name servers"), "{remedy}");
+        assert!(!remedy.contains("authoritative"), "{remedy}");
+        assert!(
+            v.reason.contains("the resolver certvigil asks"),
+            "{}",
+            v.reason
+        );
+    }
+    // SERVFAIL: the resolver reached the zone and found it broken.
+    let obs = observe("example.com", &[("example.com", At::Fail(servfail()))], &[]);
+    let remedy = judge(&obs, &request(SECTIGO)).remedy.unwrap();
+    assert!(
+        remedy.contains("Fix the name servers for example.com"),
+        "{remedy}"
+    );
+}

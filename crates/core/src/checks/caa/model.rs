@@ -58,6 +58,22 @@ pub enum LookupFailure {
     Network { detail: String },
 }
 
+impl LookupFailure {
+    /// Whether the failure is on this side: the resolver certvigil asks
+    /// (`[dns]`, else resolv.conf) did not answer, could not be reached or
+    /// refused the query. A recursive resolver that reached the zone and
+    /// found it broken answers SERVFAIL (lame delegation, DNSSEC) instead,
+    /// which is the zone's failure; so is a malformed answer or an rcode
+    /// such as NOTIMP that old authoritative servers give for type 257.
+    pub fn is_local(&self) -> bool {
+        match self {
+            LookupFailure::Timeout | LookupFailure::Network { .. } => true,
+            LookupFailure::Rcode { rcode } => rcode.eq_ignore_ascii_case("REFUSED"),
+            LookupFailure::Malformed { .. } => false,
+        }
+    }
+}
+
 impl std::fmt::Display for LookupFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -388,6 +388,47 @@ struct Judged<'a> {
     overseas: bool,
     probe: Option<&'a ProbeObservation>,
     answered: bool,
+    /// Why the vantage point could not do its job ("vantage X failed: ...").
+    error: Option<String>,
+}
+
+/// `vantage X failed: ...` for every vantage point that could not probe.
+fn failures_text(failed: &[&Judged]) -> String {
+    failed
+        .iter()
+        .map(|j| match &j.error {
+            Some(e) => e.clone(),
+            None => format!("vantage {} failed", j.name),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The vantage point's own failure, when it is why no port that counts
+/// answered: its proxy was down, refused us or could not resolve the name
+/// ([`Failure::Vantage`]). Such a probe says nothing about the site.
+fn own_failure(p: &ProbeObservation, method: Method) -> Option<String> {
+    let counted: Vec<&PortObservation> = p
+        .ports
+        .iter()
+        .filter(|port| counts(method, port.scheme))
+        .collect();
+    if counted.iter().any(|port| answered(port)) {
+        return None;
+    }
+    counted
+        .iter()
+        .find_map(|port| match port.hops.first().map(|h| &h.outcome) {
+            Some(HopOutcome::Failed {
+                failure: Failure::Vantage,
+                detail,
+            }) => Some(format!(
+                "{} port {}: {detail}",
+                port.scheme.as_str(),
+                port.port
+            )),
+            _ => None,
+        })
 }
 
 /// Judges the observations for one CA.
@@ -418,6 +459,29 @@ pub fn judge(obs: &ReachObservation, ctx: &JudgeContext) -> ReachVerdict {
                     overseas: v.overseas,
                     probe: None,
                     answered: false,
+                    error: Some(format!("vantage {} failed: {message}", v.vantage)),
+                });
+            }
+            // A vantage point that failed itself is a failed vantage point,
+            // never a silent one: silence abroad would read as a geo-block.
+            VantageOutcome::Probed(p) if own_failure(p, ctx.method).is_some() => {
+                let detail = own_failure(p, ctx.method).unwrap_or_default();
+                let error = format!("vantage {} failed: {detail}", v.vantage);
+                views.push(VantageView {
+                    name: v.vantage.clone(),
+                    kind: v.kind,
+                    overseas: v.overseas,
+                    answered: false,
+                    error: Some(error.clone()),
+                    addresses: p.resolved.as_ref().map(|r| r.addresses.clone()),
+                    ports: p.ports.iter().map(|port| port_view(port, false)).collect(),
+                });
+                judged.push(Judged {
+                    name: &v.vantage,
+                    overseas: v.overseas,
+                    probe: None,
+                    answered: false,
+                    error: Some(error),
                 });
             }
             VantageOutcome::Probed(p) => {
@@ -479,6 +543,7 @@ pub fn judge(obs: &ReachObservation, ctx: &JudgeContext) -> ReachVerdict {
                     overseas: v.overseas,
                     probe: Some(p),
                     answered: any_answered,
+                    error: None,
                 });
             }
         }
@@ -517,11 +582,7 @@ pub fn judge(obs: &ReachObservation, ctx: &JudgeContext) -> ReachVerdict {
             ReachVerdictKind::Error,
             format!(
                 "no vantage point could probe {name}: {}",
-                failed_vantages
-                    .iter()
-                    .map(|j| j.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                failures_text(&failed_vantages)
             ),
         )
     } else if answered.is_empty() {
@@ -549,11 +610,7 @@ pub fn judge(obs: &ReachObservation, ctx: &JudgeContext) -> ReachVerdict {
             format!(
                 "{name} answers {}, but no overseas vantage point could probe it ({}), so a geo-block cannot be ruled out",
                 list(&answered),
-                failed_vantages
-                    .iter()
-                    .map(|j| j.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                failures_text(&failed_vantages)
             ),
         )
     } else {
@@ -615,12 +672,8 @@ pub fn judge(obs: &ReachObservation, ctx: &JudgeContext) -> ReachVerdict {
             check: CheckKind::Reach,
             severity: Severity::Warning,
             summary: format!(
-                "vantage point(s) {} could not probe {name}; the verdict rests on the others",
-                failed_vantages
-                    .iter()
-                    .map(|j| j.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "vantage point(s) could not probe {name} ({}); the verdict rests on the others",
+                failures_text(&failed_vantages)
             ),
             remedy: Some(
                 "see the vantage error in the reach section and fix the agent, proxy or token"

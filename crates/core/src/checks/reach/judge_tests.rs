@@ -512,3 +512,59 @@ fn the_json_section_names_verdict_and_vantage_points() {
     assert_eq!(json["vantages"][0]["ports"][0]["status"], 404);
     assert!(json.get("findings").is_none());
 }
+
+#[test]
+fn an_overseas_vantage_that_failed_itself_is_no_geo_block() {
+    // Issue 11: a socks5 proxy that could not resolve the name gave
+    // "proxy" on both ports, read as silence abroad: geo_blocked.
+    let o = obs(
+        None,
+        vec![
+            vantage("local", false, answering()),
+            vantage("hk-proxy", true, silent(Failure::Vantage)),
+        ],
+    );
+    let v = judge(&o, &ctx(Method::File));
+    assert_eq!(v.verdict, ReachVerdictKind::Error, "{}", v.reason);
+    assert!(
+        v.reason.contains("vantage hk-proxy failed: "),
+        "{}",
+        v.reason
+    );
+    assert!(blocking(&v).is_empty(), "{:?}", v.findings);
+    let view = v.vantages.iter().find(|x| x.name == "hk-proxy").unwrap();
+    assert!(view.error.as_deref().unwrap().contains("hk-proxy failed"));
+}
+
+#[test]
+fn the_verdict_rests_on_the_vantages_that_worked() {
+    let o = obs(
+        None,
+        vec![
+            vantage("local", false, answering()),
+            vantage("hk-proxy", true, silent(Failure::Vantage)),
+            vantage("fra-agent", true, answering()),
+        ],
+    );
+    let v = judge(&o, &ctx(Method::File));
+    assert_eq!(v.verdict, ReachVerdictKind::Reachable, "{}", v.reason);
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.summary.contains("vantage hk-proxy failed")),
+        "{:?}",
+        v.findings
+    );
+    // A site failure seen through a proxy (its 502) is still a site failure.
+    let o = obs(
+        None,
+        vec![
+            vantage("local", false, answering()),
+            vantage("hk-proxy", true, silent(Failure::Proxy)),
+        ],
+    );
+    assert_eq!(
+        judge(&o, &ctx(Method::File)).verdict,
+        ReachVerdictKind::GeoBlocked
+    );
+}

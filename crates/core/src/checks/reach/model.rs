@@ -97,6 +97,11 @@ pub enum Failure {
     /// The proxy in between could not reach the site (its 502/504 or a
     /// refused CONNECT), or the proxy itself failed.
     Proxy,
+    /// The vantage point itself could not do its job: its proxy is down or
+    /// refused our credentials, could not resolve the name for us, or
+    /// failed in its own handshake. Says nothing about the site; the judge
+    /// counts such a vantage point as failed, never as a silent one.
+    Vantage,
     /// Anything else, see the detail.
     Other,
 }
@@ -113,6 +118,7 @@ impl Failure {
             Failure::Closed => "closed without an answer",
             Failure::Protocol => "not an HTTP answer",
             Failure::Proxy => "proxy could not connect",
+            Failure::Vantage => "the vantage point itself failed",
             Failure::Other => "failed",
         }
     }
