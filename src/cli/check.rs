@@ -135,7 +135,10 @@ async fn run(args: CheckArgs) -> u8 {
         }
     };
     let engine = Arc::new(Engine::new(
-        dns,
+        // One run asks each question once (answers reused up to their TTL,
+        // as a CA's resolver would): names under one parent share its
+        // lookups.
+        dns.with_answer_reuse(),
         Some(risk),
         reach::VantagePoint::all_from_config(&config.vantage),
         reach::ProbeSettings::default(),

@@ -575,3 +575,42 @@ fn an_unknown_validation_method_is_refused_naming_the_accepted_ones() {
         "{stderr}"
     );
 }
+
+/// Issue 15: one `check` run asks each question once. 100 names under one
+/// parent send the parent's CAA question once, and every verdict is the
+/// one the records give.
+#[test]
+fn one_run_asks_a_shared_parent_once() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("shared.example", [issue("letsencrypt.org")]);
+    let mut list = String::new();
+    for i in 0..100 {
+        let n = format!("n{i}.shared.example");
+        if i % 10 == 0 {
+            dns.set_caa(&n, [issue("digicert.com")]);
+        }
+        list.push_str(&n);
+        list.push('\n');
+    }
+    let out = run_check_stdin(
+        &dns,
+        &["--ca", "letsencrypt", "--format", "json", "--file", "-"],
+        Some(&list),
+    );
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 100);
+    for (i, r) in lines.iter().enumerate() {
+        let want = if i % 10 == 0 { "forbidden" } else { "allowed" };
+        assert_eq!(r["caa"]["verdict"], want, "n{i}: {r}");
+    }
+    let caa_asked = |q: &str| {
+        dns.queries()
+            .iter()
+            .filter(|l| l.name == q && l.rtype == support::dns::rtype::CAA)
+            .count()
+    };
+    assert_eq!(caa_asked("shared.example"), 1);
+    assert_eq!(caa_asked("example"), 1);
+    assert_eq!(caa_asked("n5.shared.example"), 1);
+}
