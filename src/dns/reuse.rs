@@ -28,8 +28,10 @@ use crate::domain::DomainName;
 pub const MAX_REUSE: Duration = Duration::from_secs(300);
 
 /// How many answers are kept at most. When full, the expired ones go and,
-/// if that frees nothing, all of them (the next lookups ask again), so
-/// memory stays bounded however many names a run checks.
+/// if that frees nothing, a new answer is not kept (its question is still
+/// shared while in flight), so memory stays bounded however many names a
+/// run checks. The answers kept first are the ones worth keeping: shared
+/// parents are asked with the first names under them.
 pub const MAX_ENTRIES: usize = 16_384;
 
 pub(super) type Outcome = Result<Answer, QueryError>;
@@ -105,7 +107,7 @@ impl Reuse {
                     });
                 }
                 if entries.len() >= MAX_ENTRIES {
-                    entries.retain(|_, e| matches!(e, Entry::InFlight(_)));
+                    return outcome;
                 }
                 let reuse = Duration::from_secs(u64::from(ttl)).min(MAX_REUSE);
                 entries.insert(
