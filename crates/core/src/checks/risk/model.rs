@@ -214,6 +214,10 @@ pub struct RiskModel {
     own: Vec<String>,
     ignore: Vec<IgnoreRule>,
     max_word_len: usize,
+    /// Token spellings of 5+ octets, (text, token) in token order, and the
+    /// automaton that finds them in a name's joined pieces at once.
+    across: Vec<(String, usize)>,
+    across_automaton: Option<InsideAutomaton>,
 }
 
 /// Lower-case, without the separators people put in brand names
@@ -243,6 +247,8 @@ impl RiskModel {
             own: own.clone(),
             ignore,
             max_word_len: 0,
+            across: Vec::new(),
+            across_automaton: None,
         };
 
         for group in lists::builtin_brands().group {
@@ -356,6 +362,14 @@ impl RiskModel {
             index.whole_label_near_index = NearIndex::build(&index.whole_label_near);
             model.folds.insert(fold, index);
         }
+        model.across = model
+            .tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.text.len() >= MIN_INSIDE_LEN)
+            .map(|(id, t)| (t.text.clone(), id))
+            .collect();
+        model.across_automaton = InsideAutomaton::build(&model.across);
         Ok(model)
     }
 
@@ -429,8 +443,12 @@ impl RiskModel {
         for &w in &raw.words {
             found.word(self, scope, label, w);
         }
+        // A non-ASCII name or word cannot be inside an ASCII label: the
+        // search is skipped, which was most of the scan's time.
+        let ascii_label = label.unicode.is_ascii();
+        let inside = |s: &str| !(ascii_label && !s.is_ascii()) && label.unicode.contains(s);
         for (han, brand) in &self.han_brands {
-            if label.unicode.contains(han.as_str()) {
+            if inside(han) {
                 let code = if label.unicode == *han && scope == Scope::RegistrableDomain {
                     ReasonCode::BrandExact
                 } else {
@@ -440,7 +458,7 @@ impl RiskModel {
             }
         }
         for (word, id) in &self.han_words {
-            if label.unicode.contains(word.as_str()) {
+            if inside(word) {
                 found.word(self, scope, label, *id);
             }
         }
@@ -523,7 +541,15 @@ impl RiskModel {
         if starts.len() < 2 {
             return;
         }
-        for (id, t) in self.tokens.iter().enumerate() {
+        // The tokens found in the joined text, in token order.
+        let mut positions = Vec::new();
+        match &self.across_automaton {
+            Some(a) => a.found_in(&joined, &mut positions),
+            None => positions.extend(0..self.across.len()),
+        }
+        for &at in &positions {
+            let id = self.across[at].1;
+            let t = &self.tokens[id];
             // Ordinary-word spellings count too: "app" + "le" is no ordinary word.
             if t.text.len() < MIN_INSIDE_LEN || !joined.contains(t.text.as_str()) {
                 continue;
@@ -1186,6 +1212,11 @@ mod index_tests {
                         }
                     }
                 }
+            }
+            let across = model.across_automaton.as_ref().unwrap();
+            for (at, (t, _)) in model.across.iter().enumerate() {
+                across.found_in(&format!("a{t}b"), &mut found);
+                assert!(found.contains(&at), "{t} not found across labels");
             }
             let automaton = index.inside_automaton.as_ref().unwrap();
             for (at, (t, _)) in index.inside.iter().enumerate() {
