@@ -446,7 +446,7 @@ impl RiskModel {
         // A non-ASCII name or word cannot be inside an ASCII label: the
         // search is skipped, which was most of the scan's time.
         let ascii_label = label.unicode.is_ascii();
-        let inside = |s: &str| !(ascii_label && !s.is_ascii()) && label.unicode.contains(s);
+        let inside = |s: &str| (s.is_ascii() || !ascii_label) && label.unicode.contains(s);
         for (han, brand) in &self.han_brands {
             if inside(han) {
                 let code = if label.unicode == *han && scope == Scope::RegistrableDomain {
