@@ -293,7 +293,8 @@ struct Plan {
     names: Vec<String>,
     /// Per name, the CAA queries `certvigil check` sends for it (the name
     /// and every ancestor up to the TLD, then the ancestors of alias
-    /// targets not already asked), as `gather_caa` does.
+    /// targets not already asked), as `gather_caa` does, less those an
+    /// earlier name asked: a run asks each distinct question once.
     queries: Vec<Vec<String>>,
     /// Alias at a name, for the prediction and the zone.
     cnames: HashMap<String, String>,
@@ -317,9 +318,17 @@ impl Plan {
             }
             names.push(name);
         }
+        // One run asks each question once (issue 15): a name's queries are
+        // the ones no earlier name asked.
+        let mut asked: HashSet<String> = HashSet::new();
         let queries = names
             .iter()
-            .map(|n| predicted_queries(n, &cnames))
+            .map(|n| {
+                predicted_queries(n, &cnames)
+                    .into_iter()
+                    .filter(|q| asked.insert(q.clone()))
+                    .collect()
+            })
             .collect();
         Self {
             expected_allowed: count - expected_forbidden,
@@ -974,27 +983,28 @@ fn print_table(plan: &Plan, results: &[ConcurrencyResult], dnsperf: Option<&Dnsp
     let reference = dnsperf.map(dnsperf_qps).filter(|s| s.median.is_finite());
     println!();
     println!(
-        "certvigil check, {} names, {} queries; median (min-max) of {} run(s)",
+        "certvigil check, {} names, {} distinct questions (each asked once); median (min-max) of {} run(s)",
         plan.names.len(),
         plan.total_queries(),
         results.first().map_or(0, |r| r.runs.len())
     );
     println!(
-        "| concurrency | wall s | names/s | queries/s | CPU s | peak RSS MiB | DNS server busy | vs dnsperf |"
+        "| concurrency | wall s | names/s | questions/s | CPU s | CPU s per 1,000 names | peak RSS MiB | DNS server busy | vs dnsperf |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results {
         let f = figures(plan, &r.runs);
         let ratio = reference.map_or("-".to_string(), |d| {
             format!("{:.2}", f.queries_per_s.median / d.median)
         });
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.0}% | {ratio} |",
+            "| {} | {} | {} | {} | {} | {:.3} | {} | {:.0}% | {ratio} |",
             r.concurrency,
             f.wall.show(3),
             f.names_per_s.show(0),
             f.queries_per_s.show(0),
             f.cpu.show(3),
+            1000.0 * f.cpu.median / plan.names.len() as f64,
             f.rss_mib.show(1),
             100.0 * f.server_busy.median
         );
@@ -1008,7 +1018,7 @@ fn print_table(plan: &Plan, results: &[ConcurrencyResult], dnsperf: Option<&Dnsp
             );
             let cpu = Spread::of(d.runs.iter().map(|r| r.run.cpu.as_secs_f64()));
             println!(
-                "| dnsperf | {} | - | {} | {} | {} | {:.0}% | 1.00 |",
+                "| dnsperf | {} | - | {} | {} | - | {} | {:.0}% | 1.00 |",
                 Spread::of(d.runs.iter().map(|r| r.run.wall.as_secs_f64())).show(3),
                 q.show(0),
                 cpu.show(3),
@@ -1017,7 +1027,7 @@ fn print_table(plan: &Plan, results: &[ConcurrencyResult], dnsperf: Option<&Dnsp
             );
             println!("dnsperf: {}", d.command);
         }
-        _ => println!("| dnsperf | - | - | not run | - | - | - | - |"),
+        _ => println!("| dnsperf | - | - | not run | - | - | - | - | - |"),
     }
     let best = results
         .iter()

@@ -142,8 +142,10 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
         }
     };
     Ok(CheckSettings {
+        // Each question once per cycle (the scheduler clears it as a cycle
+        // starts).
         engine: Engine::new(
-            dns,
+            dns.with_answer_reuse(),
             risk,
             VantagePoint::all_from_config(&config.vantage),
             ProbeSettings::default(),
@@ -169,7 +171,8 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
 fn start_orders(store: &Store, config: &Config, settings: &CheckSettings) -> Option<OrderPoller> {
     let polling = OrderPolling::from_config(
         config,
-        settings.engine.dns().clone(),
+        // Orders wait for records to appear: no answer kept.
+        settings.engine.dns().without_answer_reuse(),
         settings.alerts.channels.clone(),
         settings.alerts.waker.clone(),
     );

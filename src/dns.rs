@@ -6,8 +6,10 @@
 //! `hickory_resolver::Resolver`, for two reasons a monitor cares about:
 //! the answer must be seen exactly as the server sent it (hickory's decoder
 //! refuses some legal CAA records and would lose the whole answer, see
-//! `wire`), and nothing may be cached (a monitor must see a change at the
-//! next check, not after a TTL). hickory-resolver still supplies what it is
+//! `wire`), and nothing may be kept past the next check (a monitor must see
+//! a change then, not after a day's TTL): each question is asked once per
+//! run or cycle and its answer reused only within it (`reuse`).
+//! hickory-resolver still supplies what it is
 //! good at: reading the system resolver configuration.
 //!
 //! The resolver behaviour follows the stub resolver of RFC 1034 §5.3.1 and
@@ -17,6 +19,9 @@
 
 mod exchange;
 mod pool;
+mod reuse;
+
+pub use reuse::{MAX_ENTRIES as REUSE_MAX_ENTRIES, MAX_REUSE};
 
 // Encoding and decoding are pure: the core crate's `dns::wire`.
 use certvigil_core::dns::wire;
@@ -32,7 +37,9 @@ use tokio::sync::Semaphore;
 
 use crate::domain::{DomainName, NameError};
 use exchange::{ExchangeError, exchange};
+use futures::FutureExt;
 use pool::{Limits, UdpPool};
+use reuse::Reuse;
 
 /// Where and how to ask. Built by the config module from `[dns]`; plain
 /// data so it can be compared on reload.
@@ -186,10 +193,15 @@ pub const UDP_SOCKET_LIFETIME: Duration = Duration::from_secs(10);
 
 /// A cheap-to-clone handle for asking the configured name servers. Queries
 /// go out on a pool of UDP sockets per server (see `dns/pool.rs`), at most
-/// [`MAX_IN_FLIGHT`] at a time, and nothing is cached.
+/// [`MAX_IN_FLIGHT`] at a time. Clones share the questions in flight: one
+/// asked again while in flight is not sent again. A handle made by
+/// [`DnsHandle::with_answer_reuse`] (for one `check` run, or the daemon's
+/// checks, cleared each cycle) also reuses an answer up to its TTL, at most
+/// [`MAX_REUSE`]; other handles ask again once an answer is in.
 #[derive(Clone)]
 pub struct DnsHandle {
     inner: Arc<Inner>,
+    reuse: Arc<Reuse>,
 }
 
 struct Inner {
@@ -287,6 +299,7 @@ impl DnsHandle {
                 attempts: settings.attempts,
                 in_flight: Semaphore::new(MAX_IN_FLIGHT),
             }),
+            reuse: Arc::new(Reuse::new(false)),
         })
     }
 
@@ -295,9 +308,64 @@ impl DnsHandle {
         &self.inner.servers
     }
 
+    /// A handle on the same sockets that also reuses answers up to their
+    /// TTL (at most [`MAX_REUSE`], until [`DnsHandle::clear_cache`]), with
+    /// none kept yet. For one run of checks, where a CA's resolver would
+    /// also answer from its cache.
+    pub fn with_answer_reuse(&self) -> DnsHandle {
+        DnsHandle {
+            inner: self.inner.clone(),
+            reuse: Arc::new(Reuse::new(true)),
+        }
+    }
+
+    /// A handle on the same sockets that keeps no answer (a question in
+    /// flight is still shared): for polls that wait for a record to appear.
+    pub fn without_answer_reuse(&self) -> DnsHandle {
+        DnsHandle {
+            inner: self.inner.clone(),
+            reuse: Arc::new(Reuse::new(false)),
+        }
+    }
+
+    /// Forgets the answers kept for reuse, so the next lookups ask again:
+    /// the daemon calls it as each cycle starts.
+    pub fn clear_cache(&self) {
+        self.reuse.clear();
+    }
+
+    /// How many answers are kept for reuse now.
+    #[doc(hidden)]
+    pub fn cached_answers(&self) -> usize {
+        self.reuse.kept()
+    }
+
     /// Asks for the `rtype` records of `name`, with recursion desired, and
-    /// returns them as the server sent them.
+    /// returns them as the server sent them; a question already in flight
+    /// is not sent again, and an answer got within its TTL is reused.
     pub async fn lookup(&self, name: &DomainName, rtype: RecordType) -> Result<Answer, QueryError> {
+        self.reuse
+            .get(name, rtype, || {
+                let handle = self.clone();
+                let name = name.clone();
+                async move {
+                    match handle.lookup_once(&name, rtype).await {
+                        Ok((answer, ttl)) => (Ok(answer), ttl),
+                        Err(e) => (Err(e), 0),
+                    }
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    /// One query (over every server and attempt as needed); the answer and
+    /// how many seconds it may be reused.
+    async fn lookup_once(
+        &self,
+        name: &DomainName,
+        rtype: RecordType,
+    ) -> Result<(Answer, u32), QueryError> {
         // Cannot fail: the semaphore is never closed.
         let _permit = self
             .inner
@@ -329,7 +397,7 @@ impl DnsHandle {
         pool: &UdpPool,
         name: &DomainName,
         rtype: RecordType,
-    ) -> Result<Answer, QueryError> {
+    ) -> Result<(Answer, u32), QueryError> {
         let server = pool.server();
         let timeout = self.inner.timeout;
         let mut exchanged = exchange(pool, name, rtype, true, timeout).await;
@@ -379,6 +447,7 @@ impl DnsHandle {
                 });
             }
         }
+        let ttl = response.reuse_ttl();
         let resolved = wire::follow_chain(name.as_str(), u16::from(rtype), &response.answers)
             .map_err(|e| malformed(e.0))?;
         let cname_chain = resolved
@@ -387,13 +456,16 @@ impl DnsHandle {
             .map(|n| DomainName::from_ascii(n))
             .collect::<Result<Vec<_>, NameError>>()
             .map_err(|e| malformed(format!("an alias target is not a host name: {e}")))?;
-        Ok(Answer {
-            cname_chain,
-            rdata: resolved.rdata,
-            nxdomain: response.rcode == 3,
-            server,
-            over_tcp: exchanged.over_tcp,
-        })
+        Ok((
+            Answer {
+                cname_chain,
+                rdata: resolved.rdata,
+                nxdomain: response.rcode == 3,
+                server,
+                over_tcp: exchanged.over_tcp,
+            },
+            ttl,
+        ))
     }
 
     /// The TXT records at `name` (after aliases), each as the concatenation

@@ -406,12 +406,13 @@ impl Scheduler {
                 let group = group.clone();
                 Box::pin(async move {
                     debug!(domains = group.len(), "cycle starts");
-                    let jitter = shared
-                        .live
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .settings
-                        .jitter;
+                    let jitter = {
+                        let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
+                        // Answers are reused within a cycle only: this
+                        // cycle sees every change since the last one.
+                        live.settings.engine.dns().clear_cache();
+                        live.settings.jitter
+                    };
                     // Every job of a group has the same schedule.
                     let cap = group
                         .first()

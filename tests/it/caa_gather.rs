@@ -690,3 +690,95 @@ fn a_handle_outlives_the_runtime_its_sockets_were_opened_in() {
         assert_eq!(answer.rdata.len(), 1);
     }
 }
+
+/// Issue 15: 100 names under one parent, gathered at once on a handle for
+/// one run. The parent's and the TLD's CAA questions go out once, each
+/// name's own once, and every observation is what a handle that reuses
+/// nothing sees.
+#[tokio::test]
+async fn one_run_asks_a_shared_parent_once_and_observes_the_same() {
+    let dns = TestDns::start().await;
+    dns.set_caa("shared.example", [issue("letsencrypt.org")]);
+    for i in 0..100 {
+        let n = format!("n{i}.shared.example");
+        if i % 7 == 0 {
+            dns.set_caa(&n, [issue("digicert.com")]);
+        } else {
+            dns.set_txt(&n, &["other data"]);
+        }
+    }
+    let names: Vec<DomainName> = (0..100)
+        .map(|i| name(&format!("n{i}.shared.example")))
+        .collect();
+    let run = handle(&dns).with_answer_reuse();
+
+    let reused = futures::future::join_all(names.iter().map(|n| gather_caa(&run, n))).await;
+
+    let asked = |q: &str| {
+        dns.queries()
+            .iter()
+            .filter(|l| l.name == q && l.rtype == rtype::CAA)
+            .count()
+    };
+    assert_eq!(asked("shared.example"), 1);
+    assert_eq!(asked("example"), 1);
+    assert_eq!(asked("n3.shared.example"), 1);
+    assert_eq!(dns.queries().len(), 102);
+
+    // The same names one by one on a handle that keeps nothing: every
+    // question asked again, the same observations (so the same verdicts).
+    dns.clear_queries();
+    let plain = handle(&dns);
+    for (n, seen) in names.iter().zip(&reused) {
+        assert_eq!(&gather_caa(&plain, n).await, seen, "{n}");
+    }
+    assert_eq!(dns.queries().len(), 300);
+    assert_eq!(
+        answer(&reused[7], "n7.shared.example").records,
+        [issue("digicert.com")]
+    );
+    assert_eq!(
+        answer(&reused[8], "shared.example").records,
+        [issue("letsencrypt.org")]
+    );
+}
+
+/// Answers are reused within a run, and a new cycle (clear_cache) sees a
+/// change at once; failures are never kept.
+#[tokio::test]
+async fn reused_answers_last_until_the_cycle_ends_and_failures_are_not_kept() {
+    let dns = TestDns::start().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let run = handle(&dns).with_answer_reuse();
+    let first = gather_caa(&run, &name("example.com")).await;
+    dns.set_caa("example.com", [issue("sectigo.com")]);
+    let same_cycle = gather_caa(&run, &name("example.com")).await;
+    assert_eq!(same_cycle, first);
+    assert_eq!(dns.queries().len(), 2);
+    assert_eq!(run.cached_answers(), 2);
+
+    run.clear_cache();
+    let next_cycle = gather_caa(&run, &name("example.com")).await;
+    assert_eq!(
+        answer(&next_cycle, "example.com").records,
+        [issue("sectigo.com")]
+    );
+
+    dns.set_behaviour("fails.example.com", Behaviour::Servfail);
+    let quick = DnsHandle::new(&DnsSettings {
+        attempts: 1,
+        ..dns.settings()
+    })
+    .unwrap()
+    .with_answer_reuse();
+    dns.clear_queries();
+    for _ in 0..2 {
+        assert!(
+            quick
+                .lookup(&name("fails.example.com"), RecordType::CAA)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(dns.queries().len(), 2, "a failure was reused");
+}

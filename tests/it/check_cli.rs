@@ -622,3 +622,78 @@ fn control_characters_from_dns_are_escaped_in_text_output() {
     );
     assert!(text.contains("\\u{1b}"), "{text}");
 }
+
+/// Issue 15: one `check` run asks each question once. 100 names under one
+/// parent send the parent's CAA question once, and every verdict is the
+/// one the records give.
+#[test]
+fn one_run_asks_a_shared_parent_once() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("shared.example", [issue("letsencrypt.org")]);
+    let mut list = String::new();
+    for i in 0..100 {
+        let n = format!("n{i}.shared.example");
+        if i % 10 == 0 {
+            dns.set_caa(&n, [issue("digicert.com")]);
+        }
+        list.push_str(&n);
+        list.push('\n');
+    }
+    let out = run_check_stdin(
+        &dns,
+        &["--ca", "letsencrypt", "--format", "json", "--file", "-"],
+        Some(&list),
+    );
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 100);
+    for (i, r) in lines.iter().enumerate() {
+        let want = if i % 10 == 0 { "forbidden" } else { "allowed" };
+        assert_eq!(r["caa"]["verdict"], want, "n{i}: {r}");
+    }
+    let caa_asked = |q: &str| {
+        dns.queries()
+            .iter()
+            .filter(|l| l.name == q && l.rtype == support::dns::rtype::CAA)
+            .count()
+    };
+    assert_eq!(caa_asked("shared.example"), 1);
+    assert_eq!(caa_asked("example"), 1);
+    assert_eq!(caa_asked("n5.shared.example"), 1);
+}
+
+/// Issue 15: stdout is one buffer for the run, but a line still shows as
+/// soon as no other result is ready: the first name's line arrives while
+/// the second name's answer is still on its way.
+#[test]
+fn a_line_shows_while_a_later_name_is_still_checked() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let dns = TestDns::start_sync();
+    dns.set_caa("fast.example", [issue("letsencrypt.org")]);
+    dns.set_caa("slow.example", [issue("letsencrypt.org")]);
+    dns.set_behaviour("slow.example", Behaviour::Delayed(Duration::from_secs(2)));
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .args(["check", "--nameserver", &dns.addr().to_string()])
+        .args(["--timeout", "5s", "--ca", "letsencrypt", "--format", "json"])
+        .args(["fast.example", "slow.example"])
+        .env_remove("CERTVIGIL_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start certvigil");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let first_at = started.elapsed();
+    let second = lines.next().unwrap().unwrap();
+    let second_at = started.elapsed();
+    assert!(child.wait().unwrap().success());
+    assert!(first.contains("\"fast.example\""), "{first}");
+    assert!(second.contains("\"slow.example\""), "{second}");
+    assert!(second_at >= Duration::from_secs(2), "{second_at:?}");
+    assert!(
+        first_at + Duration::from_millis(1500) <= second_at,
+        "the first line waited for the second: {first_at:?} then {second_at:?}"
+    );
+}

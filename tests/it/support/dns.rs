@@ -48,6 +48,9 @@ pub mod rtype {
     pub const CAA: u16 = 257;
 }
 
+/// SOA, sent only in the authority section of negative answers.
+const SOA: u16 = 6;
+
 /// How the server misbehaves for a name. It applies when the name is asked
 /// and when a CNAME chain reaches it (then it is the resolver failing on
 /// the target, as a real one would).
@@ -507,6 +510,10 @@ fn respond_to(zone: &Mutex<Zone>, asked: &Asked, tcp: bool) -> Option<Vec<u8>> {
             }
         }
     }
+    // RFC 2308 §3: a negative answer (NXDOMAIN, or no record of the type
+    // at the chain's end) carries the zone's SOA, whose TTL and MINIMUM
+    // bound how long it may be reused.
+    reply.soa = reply.rcode == 3 || !reply.answers.iter().any(|(_, t, _)| *t == asked.rtype);
     let full = reply.encode();
     let limit = usize::from(asked.edns.unwrap_or(512).max(512));
     if !tcp && full.len() > limit {
@@ -530,6 +537,8 @@ struct Reply {
     rtype: u16,
     class: u16,
     answers: Vec<(String, u16, Vec<u8>)>,
+    /// Whether the authority section holds an SOA (negative answers).
+    soa: bool,
     edns: bool,
 }
 
@@ -544,6 +553,7 @@ impl Reply {
             rtype: asked.rtype,
             class: asked.class,
             answers: Vec::new(),
+            soa: false,
             edns: asked.edns.is_some(),
         }
     }
@@ -568,7 +578,7 @@ impl Reply {
         b.extend_from_slice(&flags.to_be_bytes());
         b.extend_from_slice(&1u16.to_be_bytes());
         b.extend_from_slice(&(self.answers.len() as u16).to_be_bytes());
-        b.extend_from_slice(&0u16.to_be_bytes());
+        b.extend_from_slice(&u16::from(self.soa).to_be_bytes());
         b.extend_from_slice(&u16::from(self.edns).to_be_bytes());
         b.extend_from_slice(&encode_name(&self.name));
         b.extend_from_slice(&self.rtype.to_be_bytes());
@@ -580,6 +590,19 @@ impl Reply {
             b.extend_from_slice(&300u32.to_be_bytes());
             b.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
             b.extend_from_slice(rdata);
+        }
+        if self.soa {
+            // The root's SOA stands in for the zone's: owner, MNAME and
+            // RNAME the root; serial, refresh, retry, expire, MINIMUM.
+            b.push(0);
+            b.extend_from_slice(&SOA.to_be_bytes());
+            b.extend_from_slice(&1u16.to_be_bytes());
+            b.extend_from_slice(&300u32.to_be_bytes());
+            b.extend_from_slice(&22u16.to_be_bytes());
+            b.extend_from_slice(&[0, 0]);
+            for field in [1u32, 3600, 600, 86400, 300] {
+                b.extend_from_slice(&field.to_be_bytes());
+            }
         }
         if self.edns {
             // RFC 6891 §6.1.2: root owner, type OPT, class = payload size.

@@ -20,6 +20,7 @@ pub const CLASS_IN: u16 = 1;
 const TYPE_OPT: u16 = 41;
 /// RFC 1035 §3.2.2.
 const TYPE_CNAME: u16 = 5;
+const TYPE_SOA: u16 = 6;
 /// The EDNS payload size recommended by DNS Flag Day 2020: large enough for
 /// most CAA RRsets, small enough to avoid IP fragmentation.
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -92,6 +93,8 @@ pub struct RawRecord {
     pub rtype: u16,
     pub class: u16,
     pub rdata: Vec<u8>,
+    /// Seconds the record may be reused (RFC 1035 §3.2.1).
+    pub ttl: u32,
     /// For CNAME records, the target name, decoded here because it may use
     /// compression pointers into the rest of the message.
     pub cname_target: Option<String>,
@@ -104,6 +107,25 @@ pub struct Response {
     /// upper 8 (RFC 6891 §6.1.3).
     pub rcode: u16,
     pub answers: Vec<RawRecord>,
+    /// For a negative answer: how long it may be reused, the lower of the
+    /// authority SOA's TTL and its MINIMUM field (RFC 2308 §5); `None`
+    /// without an SOA in the authority section (then it is not reused).
+    pub negative_ttl: Option<u32>,
+}
+
+impl Response {
+    /// How long the answer may be reused: the lowest TTL of the answer
+    /// records, or for an answer without records the negative TTL; `0`
+    /// when it must not be reused.
+    pub fn reuse_ttl(&self) -> u32 {
+        match self.answers.iter().map(|r| r.ttl).min() {
+            Some(ttl) if self.answers.iter().any(|r| r.rtype != TYPE_CNAME) => ttl,
+            // Aliases only (NODATA or NXDOMAIN at the target): the aliases'
+            // TTLs and the negative TTL both bound it.
+            Some(ttl) => self.negative_ttl.map_or(0, |n| n.min(ttl)),
+            None => self.negative_ttl.unwrap_or(0),
+        }
+    }
 }
 
 /// What is wrong with a response, in words for a person.
@@ -160,8 +182,16 @@ pub fn decode_response(buf: &[u8]) -> Result<Response, WireError> {
     for _ in 0..ancount {
         answers.push(read_record(&mut d, buf, "the answer section")?);
     }
+    let mut negative_ttl = None;
     for _ in 0..nscount {
-        read_record(&mut d, buf, "the authority section")?;
+        let record = read_record(&mut d, buf, "the authority section")?;
+        // RFC 2308 §5: a negative answer lives min(SOA TTL, SOA MINIMUM);
+        // MINIMUM is the last of the SOA data's fields.
+        if record.rtype == TYPE_SOA && record.rdata.len() >= 4 {
+            let m = &record.rdata[record.rdata.len() - 4..];
+            let minimum = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+            negative_ttl = Some(record.ttl.min(minimum));
+        }
     }
     let mut rcode = head.rcode_low;
     for _ in 0..arcount {
@@ -176,6 +206,7 @@ pub fn decode_response(buf: &[u8]) -> Result<Response, WireError> {
         head,
         rcode,
         answers,
+        negative_ttl,
     })
 }
 
@@ -251,6 +282,7 @@ fn read_record(d: &mut BinDecoder<'_>, message: &[u8], what: &str) -> Result<Raw
         rtype,
         class,
         rdata,
+        ttl,
         cname_target,
     })
 }

@@ -26,6 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aho_corasick::AhoCorasick;
 use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
 
 use super::lists::{self, Severity};
@@ -87,6 +88,107 @@ struct FoldIndex {
     /// registrable label that is one word one edit from a brand
     /// (`chasse.com`, `baidq.com`).
     whole_label_near: Vec<(String, usize)>,
+    /// Built once from the lists above (issue 15: the scan was a third of
+    /// `check`'s CPU): which `inside` entries occur in a text, and which
+    /// entries of each list may be one edit from a word.
+    inside_automaton: Option<InsideAutomaton>,
+    inside_near: NearIndex,
+    whole_label_near_index: NearIndex,
+}
+
+/// Every `inside` spelling found in a text in one pass.
+#[derive(Debug)]
+struct InsideAutomaton {
+    automaton: AhoCorasick,
+    /// Per pattern (each distinct spelling once): its positions in `inside`.
+    entries: Vec<Vec<usize>>,
+}
+
+impl InsideAutomaton {
+    fn build(inside: &[(String, usize)]) -> Option<Self> {
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut entries: Vec<Vec<usize>> = Vec::new();
+        let mut by_text: HashMap<&str, usize> = HashMap::new();
+        for (at, (t, _)) in inside.iter().enumerate() {
+            let pattern = *by_text.entry(t.as_str()).or_insert_with(|| {
+                patterns.push(t.as_str());
+                entries.push(Vec::new());
+                patterns.len() - 1
+            });
+            entries[pattern].push(at);
+        }
+        // Cannot fail for a few thousand short patterns; without it the
+        // scan falls back to comparing each entry.
+        let automaton = AhoCorasick::new(&patterns).ok()?;
+        Some(Self { automaton, entries })
+    }
+
+    /// The positions in `inside` of every spelling that occurs in `text`,
+    /// ascending (the order the entries are listed in).
+    fn found_in(&self, text: &str, out: &mut Vec<usize>) {
+        out.clear();
+        for m in self.automaton.find_overlapping_iter(text) {
+            out.extend_from_slice(&self.entries[m.pattern().as_usize()]);
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The deletion neighbourhood of a list of spellings: each spelling and
+/// each way of deleting one of its characters, mapped to the entries. Two
+/// strings at most one edit apart (one replaced, inserted, deleted, or two
+/// neighbours swapped) always share a key, so the entries sharing a key
+/// with a word are all the candidates worth comparing with it.
+#[derive(Debug, Default)]
+struct NearIndex {
+    keys: HashMap<String, Vec<usize>>,
+}
+
+impl NearIndex {
+    fn build(list: &[(String, usize)]) -> Self {
+        let mut keys: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut key = String::new();
+        for (at, (t, _)) in list.iter().enumerate() {
+            for skip in deletions(t) {
+                spell_without(t, skip, &mut key);
+                let v = keys.entry(key.clone()).or_default();
+                if v.last() != Some(&at) {
+                    v.push(at);
+                }
+            }
+        }
+        Self { keys }
+    }
+
+    /// The positions of the entries that may be one edit from `word`,
+    /// ascending; `key` is scratch space.
+    fn candidates(&self, word: &str, key: &mut String, out: &mut Vec<usize>) {
+        out.clear();
+        for skip in deletions(word) {
+            spell_without(word, skip, key);
+            if let Some(v) = self.keys.get(key.as_str()) {
+                out.extend_from_slice(v);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// `None` (the word itself), then each character index to delete.
+fn deletions(word: &str) -> impl Iterator<Item = Option<usize>> {
+    std::iter::once(None).chain((0..word.chars().count()).map(Some))
+}
+
+fn spell_without(word: &str, skip: Option<usize>, key: &mut String) {
+    key.clear();
+    key.extend(
+        word.chars()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, c)| c),
+    );
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +214,10 @@ pub struct RiskModel {
     own: Vec<String>,
     ignore: Vec<IgnoreRule>,
     max_word_len: usize,
+    /// Token spellings of 5+ octets, (text, token) in token order, and the
+    /// automaton that finds them in a name's joined pieces at once.
+    across: Vec<(String, usize)>,
+    across_automaton: Option<InsideAutomaton>,
 }
 
 /// Lower-case, without the separators people put in brand names
@@ -141,6 +247,8 @@ impl RiskModel {
             own: own.clone(),
             ignore,
             max_word_len: 0,
+            across: Vec::new(),
+            across_automaton: None,
         };
 
         for group in lists::builtin_brands().group {
@@ -249,8 +357,19 @@ impl RiskModel {
             model.max_word_len = model
                 .max_word_len
                 .max(index.vocab.keys().map(|k| k.len()).max().unwrap_or(0));
+            index.inside_automaton = InsideAutomaton::build(&index.inside);
+            index.inside_near = NearIndex::build(&index.inside);
+            index.whole_label_near_index = NearIndex::build(&index.whole_label_near);
             model.folds.insert(fold, index);
         }
+        model.across = model
+            .tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.text.len() >= MIN_INSIDE_LEN)
+            .map(|(id, t)| (t.text.clone(), id))
+            .collect();
+        model.across_automaton = InsideAutomaton::build(&model.across);
         Ok(model)
     }
 
@@ -324,8 +443,12 @@ impl RiskModel {
         for &w in &raw.words {
             found.word(self, scope, label, w);
         }
+        // A non-ASCII name or word cannot be inside an ASCII label: the
+        // search is skipped, which was most of the scan's time.
+        let ascii_label = label.unicode.is_ascii();
+        let inside = |s: &str| (s.is_ascii() || !ascii_label) && label.unicode.contains(s);
         for (han, brand) in &self.han_brands {
-            if label.unicode.contains(han.as_str()) {
+            if inside(han) {
                 let code = if label.unicode == *han && scope == Scope::RegistrableDomain {
                     ReasonCode::BrandExact
                 } else {
@@ -335,7 +458,7 @@ impl RiskModel {
             }
         }
         for (word, id) in &self.han_words {
-            if label.unicode.contains(word.as_str()) {
+            if inside(word) {
                 found.word(self, scope, label, *id);
             }
         }
@@ -418,7 +541,15 @@ impl RiskModel {
         if starts.len() < 2 {
             return;
         }
-        for (id, t) in self.tokens.iter().enumerate() {
+        // The tokens found in the joined text, in token order.
+        let mut positions = Vec::new();
+        match &self.across_automaton {
+            Some(a) => a.found_in(&joined, &mut positions),
+            None => positions.extend(0..self.across.len()),
+        }
+        for &at in &positions {
+            let id = self.across[at].1;
+            let t = &self.tokens[id];
             // Ordinary-word spellings count too: "app" + "le" is no ordinary word.
             if t.text.len() < MIN_INSIDE_LEN || !joined.contains(t.text.as_str()) {
                 continue;
@@ -533,13 +664,20 @@ impl RiskModel {
             }
         };
         add(index.vocab.get(label), How::Whole, 0, label, &mut out);
+        // Scratch space for the indexes' answers.
+        let mut key = String::new();
+        let mut positions: Vec<usize> = Vec::new();
         let label_len = label.chars().count();
         if whole_label_near
             && !label.contains('-')
             && !index.vocab.contains_key(label)
             && label_len >= 4
         {
-            for (t, id) in &index.whole_label_near {
+            index
+                .whole_label_near_index
+                .candidates(label, &mut key, &mut positions);
+            for &at in &positions {
+                let (t, id) = &index.whole_label_near[at];
                 if t.chars().count().abs_diff(label_len) <= 1
                     && text::one_edit_apart(label, t, true)
                 {
@@ -573,7 +711,9 @@ impl RiskModel {
                 if cand_len < MIN_INSIDE_LEN || index.vocab.contains_key(cand) {
                     continue;
                 }
-                for (t, id) in &index.inside {
+                index.inside_near.candidates(cand, &mut key, &mut positions);
+                for &at in &positions {
+                    let (t, id) = &index.inside[at];
                     let t_len = t.chars().count();
                     if t_len.abs_diff(cand_len) <= 1
                         && text::one_edit_apart(
@@ -608,7 +748,15 @@ impl RiskModel {
                     }
                 }
             }
-            for (t, id) in &index.inside {
+            match &index.inside_automaton {
+                Some(a) => a.found_in(p, &mut positions),
+                None => {
+                    positions.clear();
+                    positions.extend(0..index.inside.len());
+                }
+            }
+            for &at in &positions {
+                let (t, id) = &index.inside[at];
                 if p.len() > t.len() && p.contains(t.as_str()) {
                     out.brands.push(Hit {
                         token: *id,
@@ -1009,4 +1157,72 @@ fn parse_ignore(entries: &[String]) -> Result<Vec<IgnoreRule>, RiskConfigError> 
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    /// Every string one edit from `t`: each character deleted, replaced,
+    /// a character inserted at each place, each pair of neighbours swapped.
+    fn one_edit_variants(t: &str) -> Vec<String> {
+        let c: Vec<char> = t.chars().collect();
+        let mut out = Vec::new();
+        for i in 0..c.len() {
+            let mut d = c.clone();
+            d.remove(i);
+            out.push(d.iter().collect());
+            let mut r = c.clone();
+            r[i] = if r[i] == 'x' { 'y' } else { 'x' };
+            out.push(r.iter().collect());
+            if i + 1 < c.len() {
+                let mut s = c.clone();
+                s.swap(i, i + 1);
+                out.push(s.iter().collect());
+            }
+        }
+        for i in 0..=c.len() {
+            let mut n = c.clone();
+            n.insert(i, 'q');
+            out.push(n.iter().collect());
+        }
+        out
+    }
+
+    /// The deletion-neighbourhood index finds every entry one edit away
+    /// (what the scan compared one by one before), for every list and fold,
+    /// and the automaton every entry inside a longer text.
+    #[test]
+    fn the_indexes_miss_no_entry_the_full_comparison_finds() {
+        let model = RiskModel::new(&RiskConfig::default()).unwrap();
+        let mut key = String::new();
+        let mut found = Vec::new();
+        for fold in Fold::ALL {
+            let index = &model.folds[&fold];
+            for (list, near) in [
+                (&index.inside, &index.inside_near),
+                (&index.whole_label_near, &index.whole_label_near_index),
+            ] {
+                assert!(!list.is_empty());
+                for (at, (t, _)) in list.iter().enumerate() {
+                    for v in one_edit_variants(t) {
+                        if text::one_edit_apart(&v, t, true) {
+                            near.candidates(&v, &mut key, &mut found);
+                            assert!(found.contains(&at), "{fold:?}: {v} misses {t}");
+                        }
+                    }
+                }
+            }
+            let across = model.across_automaton.as_ref().unwrap();
+            for (at, (t, _)) in model.across.iter().enumerate() {
+                across.found_in(&format!("a{t}b"), &mut found);
+                assert!(found.contains(&at), "{t} not found across labels");
+            }
+            let automaton = index.inside_automaton.as_ref().unwrap();
+            for (at, (t, _)) in index.inside.iter().enumerate() {
+                automaton.found_in(&format!("my{t}shop"), &mut found);
+                assert!(found.contains(&at), "{fold:?}: {t} not found inside");
+            }
+        }
+    }
 }

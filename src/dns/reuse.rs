@@ -1,0 +1,137 @@
+//! Asking each question once (issue 15): concurrent lookups of the same
+//! (name, type) share the one query in flight, and an answer is reused for
+//! later lookups up to its TTL on a handle made for one run or cycle
+//! ([`super::DnsHandle::with_answer_reuse`]).
+//!
+//! A CA's recursive resolver caches answers up to their TTL too, so reusing
+//! one within that time changes no verdict. What a monitor must not do is
+//! keep an answer past the next check: so the reuse is bounded by
+//! [`MAX_REUSE`] whatever the TTL, the daemon clears it at the start of each
+//! cycle ([`super::DnsHandle::clear_cache`]), and `check` starts each run
+//! with an empty one. Failures are shared with the lookups waiting on the
+//! same query but never reused afterwards.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use hickory_proto::rr::RecordType;
+use tokio::time::Instant;
+
+use super::{Answer, QueryError};
+use crate::domain::DomainName;
+
+/// The longest an answer is reused, whatever its TTL: a long-running
+/// process without cycles (the probe agent) still sees a change within this.
+pub const MAX_REUSE: Duration = Duration::from_secs(300);
+
+/// How many answers are kept at most. When full, the expired ones go and,
+/// if that frees nothing, a new answer is not kept (its question is still
+/// shared while in flight), so memory stays bounded however many names a
+/// run checks. The answers kept first are the ones worth keeping: shared
+/// parents are asked with the first names under them.
+pub const MAX_ENTRIES: usize = 16_384;
+
+pub(super) type Outcome = Result<Answer, QueryError>;
+/// The outcome and, for an answer, how many seconds it may be reused.
+type Flight = Shared<BoxFuture<'static, (Outcome, u32)>>;
+
+enum Entry {
+    InFlight(Flight),
+    Done { answer: Answer, until: Instant },
+}
+
+#[derive(Default)]
+pub(super) struct Reuse {
+    /// Whether answers are kept after their query ends; without, only a
+    /// query in flight is shared.
+    keep: bool,
+    entries: Mutex<HashMap<(DomainName, RecordType), Entry>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The map stays consistent across a panic (each change is one insert
+    // or remove), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Reuse {
+    pub(super) fn new(keep: bool) -> Self {
+        Self {
+            keep,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// The answer to (name, rtype): a reused one, the one in flight, or a
+    /// new query made by `ask`. `ask` owns what it needs, so the query goes
+    /// on for the other waiters if this caller is dropped.
+    pub(super) async fn get(
+        &self,
+        name: &DomainName,
+        rtype: RecordType,
+        ask: impl FnOnce() -> BoxFuture<'static, (Outcome, u32)>,
+    ) -> Outcome {
+        let key = (name.clone(), rtype);
+        let flight = {
+            let mut entries = lock(&self.entries);
+            match entries.get(&key) {
+                Some(Entry::Done { answer, until }) if *until > Instant::now() => {
+                    return Ok(answer.clone());
+                }
+                Some(Entry::InFlight(f)) => f.clone(),
+                _ => {
+                    let f = ask().shared();
+                    entries.insert(key.clone(), Entry::InFlight(f.clone()));
+                    f
+                }
+            }
+        };
+        let (outcome, ttl) = flight.clone().await;
+        let mut entries = lock(&self.entries);
+        // The first waiter back settles the entry; the others find it
+        // settled (or replaced by a newer flight, which they leave alone).
+        if matches!(entries.get(&key), Some(Entry::InFlight(f)) if f.ptr_eq(&flight)) {
+            entries.remove(&key);
+            if let Ok(answer) = &outcome
+                && ttl > 0
+                && self.keep
+            {
+                let now = Instant::now();
+                if entries.len() >= MAX_ENTRIES {
+                    entries.retain(|_, e| match e {
+                        Entry::InFlight(_) => true,
+                        Entry::Done { until, .. } => *until > now,
+                    });
+                }
+                if entries.len() >= MAX_ENTRIES {
+                    return outcome;
+                }
+                let reuse = Duration::from_secs(u64::from(ttl)).min(MAX_REUSE);
+                entries.insert(
+                    key,
+                    Entry::Done {
+                        answer: answer.clone(),
+                        until: now + reuse,
+                    },
+                );
+            }
+        }
+        outcome
+    }
+
+    /// Forgets every answer kept; queries in flight go on and are shared.
+    pub(super) fn clear(&self) {
+        lock(&self.entries).retain(|_, e| matches!(e, Entry::InFlight(_)));
+    }
+
+    /// How many answers are kept (for tests).
+    pub(super) fn kept(&self) -> usize {
+        lock(&self.entries)
+            .values()
+            .filter(|e| matches!(e, Entry::Done { .. }))
+            .count()
+    }
+}
