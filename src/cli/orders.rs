@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::Threads;
 use super::status::time;
 use crate::orders::judge::{Notice, NoticeKind};
-use crate::orders::record::{self, ActiveCondition, StoredOrder, TimelineEntry};
+use crate::orders::record::{self, ActiveCondition, SourcePoll, StoredOrder, TimelineEntry};
 use crate::orders::{human_duration, manual};
 use crate::store::Store;
 
@@ -123,8 +123,13 @@ pub fn main(cmd: OrdersCommand) -> u8 {
                     .await
                     .map_err(|e| e.to_string())?;
                 let orders = record::list_orders(store.pool()).await;
+                let sources = record::source_polls(store.pool()).await;
                 store.close().await;
-                Ok(render_list(&orders.map_err(|e| e.to_string())?, now))
+                Ok(render_list(
+                    &orders.map_err(|e| e.to_string())?,
+                    &sources.map_err(|e| e.to_string())?,
+                    now,
+                ))
             }
             OrdersCommand::Show { order, .. } => {
                 let store = Store::open_existing(config.database_path())
@@ -250,12 +255,32 @@ async fn notice(
     ))
 }
 
-/// One line per order, pending first.
-pub fn render_list(orders: &[StoredOrder], now: DateTime<Utc>) -> String {
-    if orders.is_empty() {
-        return "no orders yet: the daemon records orders from [[providers]] and [[orders]] when it first polls them\n".into();
-    }
+/// A line per source whose last poll failed (a refused key lists no
+/// order at all, so the failure has no order line to go on).
+pub fn render_source_errors(sources: &[SourcePoll]) -> String {
     let mut out = String::new();
+    for s in sources {
+        if let (Some(e), Some(at)) = (&s.last_error, s.last_error_at) {
+            out.push_str(&format!(
+                "source {}: polling failed at {}{}: {e}\n",
+                s.source,
+                time(at),
+                s.last_ok
+                    .map(|ok| format!(" (last good poll {})", time(ok)))
+                    .unwrap_or_else(|| " (never polled successfully)".into()),
+            ));
+        }
+    }
+    out
+}
+
+/// One line per order, pending first; failing sources before them.
+pub fn render_list(orders: &[StoredOrder], sources: &[SourcePoll], now: DateTime<Utc>) -> String {
+    let mut out = render_source_errors(sources);
+    if orders.is_empty() {
+        out.push_str("no orders yet: the daemon records orders from [[providers]] and [[orders]] when it first polls them\n");
+        return out;
+    }
     for o in orders {
         let held = human_duration(now - o.status_since);
         let error = o
@@ -274,6 +299,116 @@ pub fn render_list(orders: &[StoredOrder], now: DateTime<Utc>) -> String {
         ));
     }
     out
+}
+
+/// The orders part of `certvigil status`: every order with its active
+/// conditions, and how each source's last poll went.
+#[derive(Debug, Default)]
+pub struct OrdersStatus {
+    pub orders: Vec<(StoredOrder, Vec<ActiveCondition>)>,
+    pub sources: Vec<SourcePoll>,
+}
+
+impl OrdersStatus {
+    pub async fn read(pool: &sqlx::SqlitePool) -> Result<OrdersStatus, record::RecordError> {
+        let mut orders = Vec::new();
+        for o in record::list_orders(pool).await? {
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err(|source| record::RecordError::Query {
+                    what: "reading conditions",
+                    source,
+                })?;
+            let conditions = record::active_conditions(&mut conn, o.id).await?;
+            orders.push((o, conditions));
+        }
+        let sources = record::source_polls(pool).await?;
+        Ok(OrdersStatus { orders, sources })
+    }
+
+    /// Whether a pending order holds a blocking condition (`order_blocked`,
+    /// an urgent deadline): the order cannot issue as things stand.
+    pub fn blocks(&self) -> bool {
+        self.orders
+            .iter()
+            .any(|(o, c)| o.phase.is_pending() && c.iter().any(|c| c.severity == "blocking"))
+    }
+
+    /// The `orders:` section; nothing when no order or source is known.
+    pub fn render_text(&self, now: DateTime<Utc>) -> String {
+        if self.orders.is_empty() && self.sources.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\norders:\n");
+        let orders: Vec<StoredOrder> = self.orders.iter().map(|(o, _)| o.clone()).collect();
+        let list = render_list(&orders, &self.sources, now);
+        let mut conditions = self.orders.iter().map(|(_, c)| c);
+        let failing = render_source_errors(&self.sources).lines().count();
+        for (i, line) in list.lines().enumerate() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+            if i >= failing
+                && let Some(cs) = conditions.next()
+            {
+                for c in cs {
+                    out.push_str(&format!(
+                        "    {} ({}) since {}: {}\n",
+                        c.kind.as_str(),
+                        c.severity,
+                        time(c.since),
+                        c.summary
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// One JSON line per source (`"source"`) and per order (`"order"`),
+    /// after the targets' lines (which carry `"domain"`).
+    pub fn render_json(&self) -> String {
+        let mut out = String::new();
+        for s in &self.sources {
+            let line = serde_json::json!({
+                "source": s.source,
+                "last_polled": time(s.last_polled),
+                "last_ok": s.last_ok.map(time),
+                "last_error": s.last_error,
+                "last_error_at": s.last_error_at.map(time),
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        for (o, conditions) in &self.orders {
+            let line = serde_json::json!({
+                "order": o.key.to_string(),
+                "name": o.display_name,
+                "ca": o.ca,
+                "names": o.names,
+                "status": o.status_code,
+                "status_label": o.status_label,
+                "pending": o.phase.is_pending(),
+                "since": time(o.status_since),
+                "last_polled": time(o.last_polled),
+                "last_error": o.last_error,
+                "conditions": conditions.iter().map(condition_json).collect::<Vec<_>>(),
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn condition_json(c: &ActiveCondition) -> serde_json::Value {
+    serde_json::json!({
+        "kind": c.kind.as_str(),
+        "severity": c.severity,
+        "since": time(c.since),
+        "summary": c.summary,
+    })
 }
 
 /// Everything about one order.
@@ -443,7 +578,7 @@ mod tests {
             text.contains("validation passed: mail from TrustAsia"),
             "{text}"
         );
-        let list = render_list(&[order], t0 + chrono::Duration::hours(12));
+        let list = render_list(&[order], &[], t0 + chrono::Duration::hours(12));
         assert!(
             list.starts_with("tencent/AbCd1234  www.example.com  TrustAsia"),
             "{list}"
