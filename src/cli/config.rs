@@ -37,8 +37,31 @@ pub fn check(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
             for warning in &config.warnings {
                 let _ = writeln!(err, "{}", as_warning(warning));
             }
-            for problem in config.unreadable_secrets() {
-                let _ = writeln!(err, "{}: warning: {problem}", path.display());
+            if config.domains.is_empty() {
+                // An empty or cut-short file parses; it must not pass as
+                // "ok (0 domains)" without a word.
+                let _ = writeln!(
+                    err,
+                    "{}: warning: no [[domains]]: nothing will be checked; add a [[domains]] entry (`certvigil init` writes a starting config)",
+                    path.display()
+                );
+            }
+            // A secret the daemon cannot read is a service that cannot send
+            // its alerts (or poll its orders): the unit's pre-start check
+            // must stop it.
+            let unreadable = config.unreadable_secrets();
+            if !unreadable.is_empty() {
+                for problem in &unreadable {
+                    let _ = writeln!(err, "{}: error: {problem}", path.display());
+                }
+                let n = unreadable.len();
+                let _ = writeln!(
+                    err,
+                    "{}: {n} problem{} found",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
+                );
+                return super::EXIT_USAGE;
             }
             let _ = writeln!(out, "{}", summary(path, &config));
             super::EXIT_OK
