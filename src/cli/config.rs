@@ -15,15 +15,23 @@ pub enum ConfigCommand {
         /// Configuration file
         #[arg(long, env = "CERTVIGIL_CONFIG", default_value = crate::config::DEFAULT_PATH)]
         config: std::path::PathBuf,
+        /// Output format (json: one object with `ok`, `problems` and `warnings`)
+        #[arg(long, value_enum, default_value_t = super::status::Format::Text)]
+        format: super::status::Format,
     },
 }
 
 pub fn main(cmd: ConfigCommand) -> u8 {
     match cmd {
-        ConfigCommand::Check { config } => {
+        ConfigCommand::Check { config, format } => {
             let stdout = std::io::stdout();
             let stderr = std::io::stderr();
-            check(&config, &mut stdout.lock(), &mut stderr.lock())
+            match format {
+                super::status::Format::Text => {
+                    check(&config, &mut stdout.lock(), &mut stderr.lock())
+                }
+                super::status::Format::Json => check_json(&config, &mut stdout.lock()),
+            }
         }
     }
 }
@@ -83,6 +91,56 @@ pub fn check(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
             );
             super::EXIT_USAGE
         }
+    }
+}
+
+/// [`check`] as one JSON object on `out`: `file`, `ok`, `domains`,
+/// `alert_channels`, and `problems` and `warnings`, each a list of
+/// `{location, key, message}`. Same exit codes.
+pub fn check_json(path: &Path, out: &mut impl Write) -> u8 {
+    let problem_json = |p: &Problem| {
+        serde_json::json!({
+            "location": p.location.as_ref().map(ToString::to_string),
+            "key": p.key,
+            "message": p.message,
+        })
+    };
+    let message = |m: String| serde_json::json!({"location": null, "key": null, "message": m});
+    let (mut problems, mut warnings, mut domains, mut channels) = (vec![], vec![], 0, 0);
+    match config::load(path) {
+        Ok(config) => {
+            warnings.extend(config.warnings.iter().map(problem_json));
+            if config.domains.is_empty() {
+                warnings.push(message(
+                    "no [[domains]]: nothing will be checked".to_string(),
+                ));
+            }
+            problems.extend(
+                config
+                    .unreadable_secrets()
+                    .iter()
+                    .map(|e| message(e.to_string())),
+            );
+            domains = config.domains.len();
+            channels = config.alert_channel_count();
+        }
+        Err(e @ ConfigErrors::Unreadable { .. }) => problems.push(message(e.to_string())),
+        Err(ConfigErrors::Invalid(ps)) => problems.extend(ps.iter().map(problem_json)),
+    }
+    let ok = problems.is_empty();
+    let report = serde_json::json!({
+        "file": path.display().to_string(),
+        "ok": ok,
+        "domains": domains,
+        "alert_channels": channels,
+        "problems": problems,
+        "warnings": warnings,
+    });
+    let _ = writeln!(out, "{report}");
+    if ok {
+        super::EXIT_OK
+    } else {
+        super::EXIT_USAGE
     }
 }
 

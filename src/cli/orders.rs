@@ -24,6 +24,9 @@ pub struct ConfigArg {
     /// Configuration file (to find the database and the manual orders)
     #[arg(long, env = "CERTVIGIL_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+    /// Output format of `list` and `show` (json: one object per source and per order, one per line)
+    #[arg(long, value_enum, default_value_t = super::status::Format::Text)]
+    pub format: super::status::Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,10 +107,13 @@ pub fn main_args(args: OrdersArgs) -> u8 {
 }
 
 pub fn main(cmd: OrdersCommand) -> u8 {
-    let config_path = match &cmd {
-        OrdersCommand::List(c) => &c.config,
-        OrdersCommand::Show { config, .. } | OrdersCommand::Notice { config, .. } => &config.config,
+    let (config_path, format) = match &cmd {
+        OrdersCommand::List(c) => (&c.config, c.format),
+        OrdersCommand::Show { config, .. } | OrdersCommand::Notice { config, .. } => {
+            (&config.config, config.format)
+        }
     };
+    let json = format == super::status::Format::Json;
     let config = match super::load_config(config_path, &mut std::io::stderr()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -122,6 +128,11 @@ pub fn main(cmd: OrdersCommand) -> u8 {
                 let store = Store::open_existing(config.database_path())
                     .await
                     .map_err(|e| e.to_string())?;
+                if json {
+                    let status = OrdersStatus::read(store.pool()).await;
+                    store.close().await;
+                    return Ok(status.map_err(|e| e.to_string())?.render_json());
+                }
                 let orders = record::list_orders(store.pool()).await;
                 let sources = record::source_polls(store.pool()).await;
                 store.close().await;
@@ -135,7 +146,7 @@ pub fn main(cmd: OrdersCommand) -> u8 {
                 let store = Store::open_existing(config.database_path())
                     .await
                     .map_err(|e| e.to_string())?;
-                let text = show(&store, &order, now).await;
+                let text = show(&store, &order, now, json).await;
                 store.close().await;
                 text
             }
@@ -179,7 +190,12 @@ pub fn main(cmd: OrdersCommand) -> u8 {
     }
 }
 
-async fn show(store: &Store, given: &str, now: DateTime<Utc>) -> Result<String, String> {
+async fn show(
+    store: &Store,
+    given: &str,
+    now: DateTime<Utc>,
+    json: bool,
+) -> Result<String, String> {
     let pool = store.pool();
     let order = record::find_order(pool, given)
         .await
@@ -194,7 +210,58 @@ async fn show(store: &Store, given: &str, now: DateTime<Utc>) -> Result<String, 
     let conditions = record::active_conditions(&mut conn, order.id)
         .await
         .map_err(|e| e.to_string())?;
+    if json {
+        return Ok(show_json(&order, &timeline, &notices, &conditions));
+    }
     Ok(render_show(&order, &timeline, &notices, &conditions, now))
+}
+
+/// `orders show --format json`: one object, the `orders list` line's
+/// fields plus `timeline`, `notices` and the observation's requirements.
+fn show_json(
+    o: &StoredOrder,
+    timeline: &[TimelineEntry],
+    notices: &[Notice],
+    conditions: &[ActiveCondition],
+) -> String {
+    let status = OrdersStatus {
+        orders: vec![(o.clone(), conditions.to_vec())],
+        sources: vec![],
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(status.render_json().trim()).unwrap_or_default();
+    v["placed_at"] = serde_json::json!(o.placed_at.map(time));
+    v["first_seen"] = serde_json::json!(time(o.first_seen));
+    v["timeline"] = timeline
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "status": t.status_code,
+                "label": t.label,
+                "since": time(t.since),
+                "until": t.until.map(time),
+            })
+        })
+        .collect();
+    v["notices"] = notices
+        .iter()
+        .map(|n| serde_json::json!({"at": time(n.at), "kind": n.kind.as_str(), "note": n.note}))
+        .collect();
+    if let Some(obs) = &o.observation {
+        v["method"] = serde_json::json!(obs.method.as_ref().map(|m| m.as_str()));
+        v["requirements"] = obs
+            .requirements
+            .iter()
+            .map(|r| serde_json::json!({"for": r.for_name, "what": r.requirement.describe()}))
+            .collect();
+        v["deadlines"] = obs
+            .deadlines
+            .iter()
+            .map(|d| serde_json::json!({"at": time(d.at), "what": d.what}))
+            .collect();
+        v["failure"] = serde_json::json!(obs.failure);
+    }
+    format!("{v}\n")
 }
 
 async fn notice(

@@ -384,3 +384,33 @@ notice_lag = "a while"
         );
     }
 }
+
+#[test]
+fn config_check_as_json_lists_problems_and_warnings() {
+    let (_dir, path) = config_file("[daemon]\nschedule = \"every now and then\"\n");
+    let out = run(certvigil()
+        .args(["config", "check", "--format", "json", "--config"])
+        .arg(&path));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["ok"], false);
+    let p = &v["problems"][0];
+    assert_eq!(p["key"], "daemon.schedule", "{v}");
+    assert!(p["location"].as_str().unwrap().ends_with(":2:12"), "{v}");
+
+    let (_dir, path) = config_file("");
+    let out = run(certvigil()
+        .args(["config", "check", "--format", "json", "--config"])
+        .arg(&path));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["domains"], 0);
+    assert!(
+        v["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no [[domains]]"),
+        "{v}"
+    );
+}

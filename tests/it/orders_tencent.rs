@@ -472,6 +472,15 @@ async fn a_refused_key_shows_in_orders_list_and_status() {
         "{source}"
     );
 
+    let json = run(&["orders", "list", "--format", "json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["source"], "tencent");
+    assert!(lines[0]["last_error"].is_string(), "{lines:?}");
+
     // A good poll clears it.
     record::record_source_poll(b.store.pool(), "tencent", Ok(()), at(2))
         .await
