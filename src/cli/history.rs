@@ -27,7 +27,7 @@ pub struct HistoryArgs {
     /// Only this name (`example.com` includes `*.example.com`; `*.example.com` is the wildcard only)
     #[arg(value_parser = parse_domain)]
     pub domain: Option<CertName>,
-    /// Only changes at or after this time: YYYY-MM-DD (UTC midnight) or RFC 3339
+    /// Only changes at or after this time: YYYY-MM-DD (UTC midnight), RFC 3339, or a time ago (1h, 7d)
     #[arg(long, value_parser = parse_since)]
     pub since: Option<DateTime<Utc>>,
     /// Output format
@@ -42,14 +42,26 @@ fn parse_domain(s: &str) -> Result<CertName, String> {
     CertName::parse(s).map_err(|e| e.to_string())
 }
 
-/// `2026-11-20` (midnight UTC) or `2026-11-20T10:00:00+08:00`.
+/// `2026-11-20` (midnight UTC), `2026-11-20T10:00:00+08:00`, or a time
+/// before now (`1h`, `90m`, `7d`, `2h 30m`).
 pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_since_at(s, Utc::now())
+}
+
+/// [`parse_since`] with `now` given.
+pub fn parse_since_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = humantime::parse_duration(s.trim()) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| now.checked_sub_signed(ago))
+            .ok_or_else(|| format!("{s:?} reaches too far back"));
+    }
     if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-11-20T10:00:00+08:00"))
+        .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC), an RFC 3339 time such as 2026-11-20T10:00:00+08:00, or a time ago such as 1h or 7d"))
 }
 
 pub fn main(args: HistoryArgs) -> u8 {
@@ -344,6 +356,15 @@ mod tests {
         assert_eq!(
             time(parse_since("2026-11-20T10:00:00+08:00").unwrap()),
             "2026-11-20T02:00:00Z"
+        );
+        let now = parse_since("2026-11-20T10:00:00Z").unwrap();
+        assert_eq!(
+            time(parse_since_at("1h", now).unwrap()),
+            "2026-11-20T09:00:00Z"
+        );
+        assert_eq!(
+            time(parse_since_at("7d", now).unwrap()),
+            "2026-11-13T10:00:00Z"
         );
         let err = parse_since("last tuesday").unwrap_err();
         assert!(err.contains("YYYY-MM-DD"), "{err}");
