@@ -61,10 +61,11 @@ pub fn main(args: StatusArgs) -> u8 {
     let risks = config.as_ref().map(risk_levels).unwrap_or_default();
     // A database that cannot be written cannot say so in its own tables:
     // the running daemon keeps that in its lock file.
-    let storage_failing = config
+    let daemon = config
         .as_ref()
-        .and_then(|c| crate::store::instance::running_daemon(c.database_path()))
-        .and_then(|d| d.storage_failing);
+        .and_then(|c| crate::store::instance::running_daemon(c.database_path()));
+    let task_panic = daemon.as_ref().and_then(|d| d.task_panic.clone());
+    let storage_failing = daemon.and_then(|d| d.storage_failing);
     let out = std::io::stdout();
     let mut out = out.lock();
     let text = match args.format {
@@ -73,6 +74,9 @@ pub fn main(args: StatusArgs) -> u8 {
                 .as_ref()
                 .map(|line| format!("daemon: {line}\n\n"))
                 .unwrap_or_default();
+            if let Some(line) = &task_panic {
+                text.push_str(&format!("daemon: {line}\n\n"));
+            }
             text.push_str(&render_text(&rows));
             text.push_str(&render_reach_text(&reach));
             text.push_str(&render_risk_text(&risks));
@@ -81,7 +85,7 @@ pub fn main(args: StatusArgs) -> u8 {
             text
         }
         Format::Json => {
-            if let Some(line) = &storage_failing {
+            for line in storage_failing.iter().chain(task_panic.iter()) {
                 eprintln!("warning: daemon: {line}");
             }
             let mut text = render_json_full(&rows, &reach, &risks, &reports);

@@ -278,6 +278,17 @@ impl NotifyListener {
             .collect()
     }
 
+    /// How many `WATCHDOG=1` pings arrived so far.
+    pub fn watchdog_pings(&self) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|l| l == "WATCHDOG=1")
+            .count()
+    }
+
     /// The last `STATUS=` value.
     pub fn last_status(&self) -> Option<String> {
         self.statuses().pop()
