@@ -184,7 +184,7 @@ impl Deliverers {
                 run(
                     pool.clone(),
                     channel.clone(),
-                    cfg.clone(),
+                    cfg,
                     notify.clone(),
                     stop_rx.clone(),
                 )
