@@ -261,6 +261,11 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let pruner = tokio::spawn(prune_periodically(store.clone(), retention.clone()));
     let watching = Arc::new(AtomicUsize::new(config.domains.len()));
     let health = tokio::spawn(report_storage_health(lock.clone(), watching.clone()));
+    // Only when the unit sets WatchdogSec (systemd passes WATCHDOG_USEC).
+    let watchdog = sd_notify::watchdog_enabled().map(|every| {
+        info!(every = ?every, "systemd watchdog enabled");
+        tokio::spawn(ping_watchdog(every))
+    });
 
     info!(
         config = %config_path.display(),
@@ -310,6 +315,9 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
     pruner.abort();
     health.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     store.close().await;
     info!(cancelled, "stopped");
     Ok(())
@@ -440,10 +448,12 @@ fn watching_status(domains: usize) -> String {
 /// succeeds again, they go back to normal.
 async fn report_storage_health(lock: Arc<InstanceLock>, watching: Arc<AtomicUsize>) {
     let mut health = crate::store::tx::health();
+    let mut panics = crate::supervise::panics();
     loop {
         let failing = health.borrow_and_update().clone();
         let line = failing.as_ref().map(|f| f.line());
-        if let Err(e) = lock.write_record(line.as_deref()) {
+        let panic = panics.borrow_and_update().clone();
+        if let Err(e) = lock.write_full_record(line.as_deref(), panic.as_deref()) {
             tracing::debug!(lock = %lock.path().display(), "cannot update the lock file's record: {e}");
         }
         match &line {
@@ -452,9 +462,21 @@ async fn report_storage_health(lock: Arc<InstanceLock>, watching: Arc<AtomicUsiz
                 watching.load(Ordering::Relaxed),
             ))]),
         }
-        if health.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = health.changed() => if changed.is_err() { return },
+            changed = panics.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Pings the systemd watchdog (`WATCHDOG=1`) at half the unit's
+/// `WatchdogSec`, from the runtime that runs the checks: a wedged runtime
+/// stops the pings and systemd restarts the service.
+async fn ping_watchdog(every: Duration) {
+    let mut tick = tokio::time::interval(every / 2);
+    loop {
+        tick.tick().await;
+        notify(&[NotifyState::Watchdog]);
     }
 }
 

@@ -14,6 +14,7 @@ pub mod orders;
 pub mod recording;
 pub mod scheduler;
 pub mod store;
+pub mod supervise;
 pub mod tls;
 pub mod web;
 

@@ -336,7 +336,10 @@ impl Scheduler {
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
         });
-        tokio::spawn(run_dispatcher(shared.clone()));
+        let dispatcher = shared.clone();
+        crate::supervise::spawn("scheduler dispatcher", move || {
+            run_dispatcher(dispatcher.clone())
+        });
         let cron = JobScheduler::new().await.map_err(SchedulerError::Start)?;
         let mut scheduler = Scheduler {
             shared,

@@ -178,13 +178,17 @@ impl Deliverers {
             }
             let notify = Arc::new(Notify::new());
             waker.notifies.push(notify.clone());
-            tasks.push(tokio::spawn(run(
-                pool.clone(),
-                channel,
-                cfg,
-                notify,
-                stop_rx.clone(),
-            )));
+            let stop_rx = stop_rx.clone();
+            let pool = pool.clone();
+            tasks.push(crate::supervise::spawn("alert deliverer", move || {
+                run(
+                    pool.clone(),
+                    channel.clone(),
+                    cfg,
+                    notify.clone(),
+                    stop_rx.clone(),
+                )
+            }));
         }
         Ok(Self { waker, stop, tasks })
     }

@@ -20,15 +20,18 @@ pub enum AlertCommand {
         /// Configuration file
         #[arg(long, env = "CERTVIGIL_CONFIG", default_value = crate::config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Output format (json: one object per channel: `channel`, `ok`, `seconds`, `error`)
+        #[arg(long, value_enum, default_value_t = super::status::Format::Text)]
+        format: super::status::Format,
     },
 }
 
 pub fn main(cmd: AlertCommand) -> u8 {
     match cmd {
-        AlertCommand::Test { config } => {
+        AlertCommand::Test { config, format } => {
             let stdout = std::io::stdout();
             let stderr = std::io::stderr();
-            test(&config, &mut stdout.lock(), &mut stderr.lock())
+            test_as(&config, format, &mut stdout.lock(), &mut stderr.lock())
         }
     }
 }
@@ -37,6 +40,16 @@ pub fn main(cmd: AlertCommand) -> u8 {
 /// line per channel goes to `out`; config problems go to `err`. Returns
 /// the exit code. Builds its own runtime: call it from outside one.
 pub fn test(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
+    test_as(path, super::status::Format::Text, out, err)
+}
+
+/// [`test`] in the given format.
+pub fn test_as(
+    path: &Path,
+    format: super::status::Format,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> u8 {
     // Output errors (a closed pipe) cannot be reported anywhere better.
     let config = match config::load(path) {
         Ok(c) => c,
@@ -68,6 +81,23 @@ pub fn test(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
     };
     let results = runtime.block_on(send_test(&channels));
     let mut failed = 0;
+    if format == super::status::Format::Json {
+        for (id, result, secs) in &results {
+            failed += usize::from(result.is_err());
+            let line = serde_json::json!({
+                "channel": id.to_string(),
+                "ok": result.is_ok(),
+                "seconds": (secs * 10.0).round() / 10.0,
+                "error": result.as_ref().err().map(ToString::to_string),
+            });
+            let _ = writeln!(out, "{line}");
+        }
+        return if failed == 0 {
+            super::EXIT_OK
+        } else {
+            super::EXIT_BLOCKING
+        };
+    }
     for (id, result, secs) in &results {
         match result {
             Ok(()) => {

@@ -14,7 +14,7 @@ use crate::drift::record_diff;
 use crate::findings::CheckKind;
 use crate::store::{HistoryEntry, HistoryFilter};
 // Shared with the web interface's API (one model, two renderings).
-pub use crate::web::json::{name_of, parse_since, present, to_json};
+pub use crate::web::json::{name_of, parse_since, parse_since_at, present, to_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -28,7 +28,7 @@ pub struct HistoryArgs {
     /// Only this name (`example.com` includes `*.example.com`; `*.example.com` is the wildcard only)
     #[arg(value_parser = parse_domain)]
     pub domain: Option<CertName>,
-    /// Only changes at or after this time: YYYY-MM-DD (UTC midnight) or RFC 3339
+    /// Only changes at or after this time: YYYY-MM-DD (UTC midnight), RFC 3339, or a time ago (1h, 7d)
     #[arg(long, value_parser = parse_since)]
     pub since: Option<DateTime<Utc>>,
     /// Output format
@@ -271,6 +271,15 @@ mod tests {
         assert_eq!(
             time(parse_since("2026-11-20T10:00:00+08:00").unwrap()),
             "2026-11-20T02:00:00Z"
+        );
+        let now = parse_since("2026-11-20T10:00:00Z").unwrap();
+        assert_eq!(
+            time(parse_since_at("1h", now).unwrap()),
+            "2026-11-20T09:00:00Z"
+        );
+        assert_eq!(
+            time(parse_since_at("7d", now).unwrap()),
+            "2026-11-13T10:00:00Z"
         );
         let err = parse_since("last tuesday").unwrap_err();
         assert!(err.contains("YYYY-MM-DD"), "{err}");

@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use super::Threads;
 use super::status::time;
 use crate::orders::judge::{Notice, NoticeKind};
-use crate::orders::record::{self, ActiveCondition, StoredOrder, TimelineEntry};
+use crate::orders::record::{self, ActiveCondition, SourcePoll, StoredOrder, TimelineEntry};
+use crate::orders::status::OrdersStatus;
 use crate::orders::{human_duration, manual};
 use crate::store::Store;
 
@@ -24,6 +25,9 @@ pub struct ConfigArg {
     /// Configuration file (to find the database and the manual orders)
     #[arg(long, env = "CERTVIGIL_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+    /// Output format of `list` and `show` (json: one object per source and per order, one per line)
+    #[arg(long, value_enum, default_value_t = super::status::Format::Text)]
+    pub format: super::status::Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,10 +108,13 @@ pub fn main_args(args: OrdersArgs) -> u8 {
 }
 
 pub fn main(cmd: OrdersCommand) -> u8 {
-    let config_path = match &cmd {
-        OrdersCommand::List(c) => &c.config,
-        OrdersCommand::Show { config, .. } | OrdersCommand::Notice { config, .. } => &config.config,
+    let (config_path, format) = match &cmd {
+        OrdersCommand::List(c) => (&c.config, c.format),
+        OrdersCommand::Show { config, .. } | OrdersCommand::Notice { config, .. } => {
+            (&config.config, config.format)
+        }
     };
+    let json = format == super::status::Format::Json;
     let config = match super::load_config(config_path, &mut std::io::stderr()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -122,15 +129,25 @@ pub fn main(cmd: OrdersCommand) -> u8 {
                 let store = Store::open_existing(config.database_path())
                     .await
                     .map_err(|e| e.to_string())?;
+                if json {
+                    let status = OrdersStatus::read(store.pool()).await;
+                    store.close().await;
+                    return Ok(status.map_err(|e| e.to_string())?.render_json());
+                }
                 let orders = record::list_orders(store.pool()).await;
+                let sources = record::source_polls(store.pool()).await;
                 store.close().await;
-                Ok(render_list(&orders.map_err(|e| e.to_string())?, now))
+                Ok(render_list(
+                    &orders.map_err(|e| e.to_string())?,
+                    &sources.map_err(|e| e.to_string())?,
+                    now,
+                ))
             }
             OrdersCommand::Show { order, .. } => {
                 let store = Store::open_existing(config.database_path())
                     .await
                     .map_err(|e| e.to_string())?;
-                let text = show(&store, &order, now).await;
+                let text = show(&store, &order, now, json).await;
                 store.close().await;
                 text
             }
@@ -174,7 +191,12 @@ pub fn main(cmd: OrdersCommand) -> u8 {
     }
 }
 
-async fn show(store: &Store, given: &str, now: DateTime<Utc>) -> Result<String, String> {
+async fn show(
+    store: &Store,
+    given: &str,
+    now: DateTime<Utc>,
+    json: bool,
+) -> Result<String, String> {
     let pool = store.pool();
     let order = record::find_order(pool, given)
         .await
@@ -189,7 +211,58 @@ async fn show(store: &Store, given: &str, now: DateTime<Utc>) -> Result<String, 
     let conditions = record::active_conditions(&mut conn, order.id)
         .await
         .map_err(|e| e.to_string())?;
+    if json {
+        return Ok(show_json(&order, &timeline, &notices, &conditions));
+    }
     Ok(render_show(&order, &timeline, &notices, &conditions, now))
+}
+
+/// `orders show --format json`: one object, the `orders list` line's
+/// fields plus `timeline`, `notices` and the observation's requirements.
+fn show_json(
+    o: &StoredOrder,
+    timeline: &[TimelineEntry],
+    notices: &[Notice],
+    conditions: &[ActiveCondition],
+) -> String {
+    let status = OrdersStatus {
+        orders: vec![(o.clone(), conditions.to_vec())],
+        sources: vec![],
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(status.render_json().trim()).unwrap_or_default();
+    v["placed_at"] = serde_json::json!(o.placed_at.map(time));
+    v["first_seen"] = serde_json::json!(time(o.first_seen));
+    v["timeline"] = timeline
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "status": t.status_code,
+                "label": t.label,
+                "since": time(t.since),
+                "until": t.until.map(time),
+            })
+        })
+        .collect();
+    v["notices"] = notices
+        .iter()
+        .map(|n| serde_json::json!({"at": time(n.at), "kind": n.kind.as_str(), "note": n.note}))
+        .collect();
+    if let Some(obs) = &o.observation {
+        v["method"] = serde_json::json!(obs.method.as_ref().map(|m| m.as_str()));
+        v["requirements"] = obs
+            .requirements
+            .iter()
+            .map(|r| serde_json::json!({"for": r.for_name, "what": r.requirement.describe()}))
+            .collect();
+        v["deadlines"] = obs
+            .deadlines
+            .iter()
+            .map(|d| serde_json::json!({"at": time(d.at), "what": d.what}))
+            .collect();
+        v["failure"] = serde_json::json!(obs.failure);
+    }
+    format!("{v}\n")
 }
 
 async fn notice(
@@ -250,12 +323,32 @@ async fn notice(
     ))
 }
 
-/// One line per order, pending first.
-pub fn render_list(orders: &[StoredOrder], now: DateTime<Utc>) -> String {
-    if orders.is_empty() {
-        return "no orders yet: the daemon records orders from [[providers]] and [[orders]] when it first polls them\n".into();
-    }
+/// A line per source whose last poll failed (a refused key lists no
+/// order at all, so the failure has no order line to go on).
+pub fn render_source_errors(sources: &[SourcePoll]) -> String {
     let mut out = String::new();
+    for s in sources {
+        if let (Some(e), Some(at)) = (&s.last_error, s.last_error_at) {
+            out.push_str(&format!(
+                "source {}: polling failed at {}{}: {e}\n",
+                s.source,
+                time(at),
+                s.last_ok
+                    .map(|ok| format!(" (last good poll {})", time(ok)))
+                    .unwrap_or_else(|| " (never polled successfully)".into()),
+            ));
+        }
+    }
+    out
+}
+
+/// One line per order, pending first; failing sources before them.
+pub fn render_list(orders: &[StoredOrder], sources: &[SourcePoll], now: DateTime<Utc>) -> String {
+    let mut out = render_source_errors(sources);
+    if orders.is_empty() {
+        out.push_str("no orders yet: the daemon records orders from [[providers]] and [[orders]] when it first polls them\n");
+        return out;
+    }
     for o in orders {
         let held = human_duration(now - o.status_since);
         let error = o
@@ -362,6 +455,38 @@ pub fn render_show(
     out
 }
 
+/// The `orders:` section of `certvigil status` as text; nothing when no
+/// order or source is known.
+pub fn render_status_text(status: &OrdersStatus, now: DateTime<Utc>) -> String {
+    if status.orders.is_empty() && status.sources.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\norders:\n");
+    let orders: Vec<StoredOrder> = status.orders.iter().map(|(o, _)| o.clone()).collect();
+    let list = render_list(&orders, &status.sources, now);
+    let mut conditions = status.orders.iter().map(|(_, c)| c);
+    let failing = render_source_errors(&status.sources).lines().count();
+    for (i, line) in list.lines().enumerate() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+        if i >= failing
+            && let Some(cs) = conditions.next()
+        {
+            for c in cs {
+                out.push_str(&format!(
+                    "    {} ({}) since {}: {}\n",
+                    c.kind.as_str(),
+                    c.severity,
+                    time(c.since),
+                    c.summary
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,7 +568,7 @@ mod tests {
             text.contains("validation passed: mail from TrustAsia"),
             "{text}"
         );
-        let list = render_list(&[order], t0 + chrono::Duration::hours(12));
+        let list = render_list(&[order], &[], t0 + chrono::Duration::hours(12));
         assert!(
             list.starts_with("tencent/AbCd1234  www.example.com  TrustAsia"),
             "{list}"

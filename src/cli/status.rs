@@ -41,43 +41,93 @@ pub fn main(args: StatusArgs) -> u8 {
         let reports = store.reports().await?;
         let undelivered = outbox::undelivered(store.pool(), ALERTS_SHOWN).await?;
         let failed = outbox::failed(store.pool(), ALERTS_SHOWN).await?;
-        Ok((rows, reach, reports, undelivered, failed))
+        // An orders table that cannot be read is shown, not fatal: the
+        // targets' state is still worth printing.
+        let orders = crate::orders::status::OrdersStatus::read(store.pool())
+            .await
+            .map_err(|e| e.to_string());
+        Ok((rows, reach, reports, undelivered, failed, orders))
     });
-    let (rows, reach, reports, undelivered, failed) = match read {
+    let (rows, reach, reports, undelivered, failed, orders) = match read {
         Ok(read) => read,
-        Err(code) => return code,
+        // No database (or a config that names none): cannot tell.
+        Err(_) => return super::EXIT_USAGE,
+    };
+    let (orders, orders_error) = match orders {
+        Ok(o) => (o, None),
+        Err(e) => (crate::orders::status::OrdersStatus::default(), Some(e)),
     };
     // read_database loaded this file a moment ago.
     let config = crate::config::load(&args.config).ok();
     let risks = config.as_ref().map(risk_levels).unwrap_or_default();
     // A database that cannot be written cannot say so in its own tables:
     // the running daemon keeps that in its lock file.
-    let storage_failing = config
+    let daemon = config
         .as_ref()
-        .and_then(|c| crate::store::instance::running_daemon(c.database_path()))
-        .and_then(|d| d.storage_failing);
+        .and_then(|c| crate::store::instance::running_daemon(c.database_path()));
+    let task_panic = daemon.as_ref().and_then(|d| d.task_panic.clone());
+    let storage_failing = daemon.and_then(|d| d.storage_failing);
     let out = std::io::stdout();
     let mut out = out.lock();
     let text = match args.format {
         Format::Text => {
             let mut text = storage_failing
+                .as_ref()
                 .map(|line| format!("daemon: {line}\n\n"))
                 .unwrap_or_default();
+            if let Some(line) = &task_panic {
+                text.push_str(&format!("daemon: {line}\n\n"));
+            }
             text.push_str(&render_text(&rows));
             text.push_str(&render_reach_text(&reach));
             text.push_str(&render_risk_text(&risks));
+            text.push_str(&super::orders::render_status_text(&orders, Utc::now()));
             text.push_str(&render_alerts(&undelivered, &failed));
             text
         }
         Format::Json => {
-            if let Some(line) = storage_failing {
+            for line in storage_failing.iter().chain(task_panic.iter()) {
                 eprintln!("warning: daemon: {line}");
             }
-            render_json_full(&rows, &reach, &risks, &reports)
+            let mut text = render_json_full(&rows, &reach, &risks, &reports);
+            text.push_str(&orders.render_json());
+            text
         }
     };
+    if let Some(e) = &orders_error {
+        eprintln!("warning: cannot read the orders: {e}");
+    }
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(text.as_bytes());
+    exit_code(
+        &rows,
+        &reach,
+        &orders,
+        storage_failing.is_some() || orders_error.is_some(),
+    )
+}
+
+/// Like `check`: 0 nothing blocks, 1 something blocks, 2 cannot tell
+/// (storage failing, no target, a target never checked), so `status` can
+/// serve as a monitoring (Nagios-style) check.
+pub fn exit_code(
+    rows: &[StatusRow],
+    reach: &[ReachStatusRow],
+    orders: &crate::orders::status::OrdersStatus,
+    unreliable: bool,
+) -> u8 {
+    if unreliable {
+        return super::EXIT_USAGE;
+    }
+    let blocks = rows.iter().any(|r| r.status.is_some_and(|s| s.blocks()))
+        || reach.iter().any(|r| r.blocks)
+        || orders.blocks();
+    if blocks {
+        return super::EXIT_BLOCKING;
+    }
+    if rows.is_empty() || rows.iter().any(|r| r.status.is_none()) {
+        return super::EXIT_USAGE;
+    }
     super::EXIT_OK
 }
 

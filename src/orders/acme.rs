@@ -183,8 +183,14 @@ impl AccountKey {
                        "y": URL_SAFE_NO_PAD.encode(&point[33..65])})
             }
             AccountKey::Rsa(k) => {
-                let (n, e) = rsa_public_parts(k.public().as_ref()).unwrap_or_default();
-                json!({"e": URL_SAFE_NO_PAD.encode(e), "kty": "RSA", "n": URL_SAFE_NO_PAD.encode(n)})
+                // n and e straight from the key (big-endian, no leading
+                // zeros, as RFC 7518 §6.3.1 wants): never an empty
+                // stand-in, which would give a wrong thumbprint and a
+                // false order_blocked.
+                let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(k.public());
+                json!({"e": URL_SAFE_NO_PAD.encode(strip_zeros(&public.e)),
+                       "kty": "RSA",
+                       "n": URL_SAFE_NO_PAD.encode(strip_zeros(&public.n))})
             }
         }
     }
@@ -240,18 +246,20 @@ fn parse_account_key(pem: &str) -> Result<AccountKey, String> {
 }
 
 fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), String> {
+    // Every slice below starts after the one before it, so a cut-short or
+    // empty block is an error message, never a panic in the poller.
     let begin = pem
         .find("-----BEGIN ")
         .ok_or("no \"-----BEGIN\" line: the file is not PEM")?;
-    let rest = &pem[begin + 11..];
+    let rest = &pem[begin + "-----BEGIN ".len()..];
     let label_end = rest.find("-----").ok_or("a broken BEGIN line")?;
-    let label = rest[..label_end].to_string();
-    let body_start = label_end + 5;
-    let end = rest.find("-----END ").ok_or("no \"-----END\" line")?;
-    let b64: String = rest[body_start..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let label = rest[..label_end].trim().to_string();
+    let body = &rest[label_end + "-----".len()..];
+    let end = body.find("-----END ").ok_or("no \"-----END\" line")?;
+    let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    if b64.is_empty() {
+        return Err(format!("the PEM block {label:?} is empty"));
+    }
     let der = STANDARD
         .decode(b64)
         .map_err(|e| format!("the PEM body is not base64 ({e})"))?;
@@ -286,39 +294,10 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`
-/// (RFC 8017 A.1.1), without leading zero octets.
-fn rsa_public_parts(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, rest) = input.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else {
-            let n = usize::from(first & 0x7f);
-            let (bytes, rest) = rest.split_at_checked(n)?;
-            (
-                bytes.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b)),
-                rest,
-            )
-        };
-        let (content, rest) = rest.split_at_checked(len)?;
-        Some((tag, content, rest))
-    }
-    let (0x30, seq, _) = tlv(der)? else {
-        return None;
-    };
-    let (0x02, n, rest) = tlv(seq)? else {
-        return None;
-    };
-    let (0x02, e, _) = tlv(rest)? else {
-        return None;
-    };
-    let strip = |v: &[u8]| {
-        let i = v.iter().position(|b| *b != 0).unwrap_or(v.len());
-        v[i..].to_vec()
-    };
-    Some((strip(n), strip(e)))
+/// A big-endian integer without leading zero octets.
+fn strip_zeros(v: &[u8]) -> &[u8] {
+    let i = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+    &v[i..]
 }
 
 /// A fetched resource: its JSON and the `Retry-After` it came with.
@@ -991,6 +970,51 @@ mod tests {
             .unwrap();
         assert_eq!(key.thumbprint().len(), 43);
         assert!(parse_account_key("not a key").is_err());
+    }
+
+    #[test]
+    fn an_empty_or_cut_short_pem_block_is_an_error_not_a_panic() {
+        for pem in [
+            "-----BEGIN PRIVATE KEY-----END PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n",
+            "-----BEGIN PRIVATE KEY-----\n",
+            "-----BEGIN -----END",
+        ] {
+            let err = std::panic::catch_unwind(|| parse_account_key(pem).err())
+                .unwrap_or_else(|_| panic!("panicked on {pem:?}"))
+                .unwrap_or_else(|| panic!("accepted {pem:?}"));
+            assert!(!err.is_empty());
+        }
+        let err = parse_account_key("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----")
+            .err()
+            .unwrap();
+        assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn rsa_keys_give_their_modulus_and_exponent_and_sign_rs256() {
+        let pem = include_str!("../../tests/data/acme-account-rsa.pem");
+        let key = parse_account_key(pem).unwrap();
+        assert_eq!(key.alg(), "RS256");
+        let jwk = key.jwk();
+        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
+        assert_eq!(n.len(), 256, "a 2048-bit modulus");
+        assert_ne!(n[0], 0);
+        assert_eq!(e, [1, 0, 1]);
+        let sig = key.sign(b"message").unwrap();
+        signature::RsaPublicKeyComponents { n: &n, e: &e }
+            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, b"message", &sig)
+            .unwrap();
+        let canonical = format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            jwk["e"].as_str().unwrap(),
+            jwk["n"].as_str().unwrap()
+        );
+        assert_eq!(
+            key.thumbprint(),
+            URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+        );
     }
 
     #[test]

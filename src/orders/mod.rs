@@ -23,6 +23,7 @@ pub mod manual;
 pub mod poller;
 pub mod record;
 pub mod run;
+pub mod status;
 pub mod tc3;
 pub mod tencent;
 pub mod validation;

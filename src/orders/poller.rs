@@ -99,7 +99,12 @@ impl OrderPoller {
     /// Polls at once (so a new order is seen at start), then on the schedule.
     pub fn start(store: Store, polling: OrderPolling) -> Self {
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(store, polling, stop_rx));
+        // Supervised: a panic in a poll (a provider's odd answer) is
+        // logged and shown by `status`, and polling goes on.
+        let polling = std::sync::Arc::new(polling);
+        let task = crate::supervise::spawn("order poller", move || {
+            run(store.clone(), polling.clone(), stop_rx.clone())
+        });
         Self { stop, task }
     }
 
@@ -119,7 +124,7 @@ impl OrderPoller {
     }
 }
 
-async fn run(store: Store, polling: OrderPolling, mut stop: watch::Receiver<bool>) {
+async fn run(store: Store, polling: std::sync::Arc<OrderPolling>, mut stop: watch::Receiver<bool>) {
     let mut retry_at: Vec<Option<Instant>> = vec![None; polling.providers.len()];
     loop {
         poll_all(&store, &polling, &mut retry_at, &stop).await;

@@ -252,6 +252,74 @@ pub async fn record_poll_error(
     Ok(())
 }
 
+/// How the last poll of one order source went (`order_sources`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePoll {
+    pub source: String,
+    pub last_polled: DateTime<Utc>,
+    pub last_ok: Option<DateTime<Utc>>,
+    /// Set while the source's last poll failed.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// Records how a source's poll went: `Err(message)` when it failed before
+/// it could list its orders (a refused key, an unreachable API), `Ok`
+/// clears a previous failure.
+pub async fn record_source_poll(
+    pool: &SqlitePool,
+    source: &str,
+    outcome: Result<(), &str>,
+    now: DateTime<Utc>,
+) -> Result<(), RecordError> {
+    let q = match outcome {
+        Ok(()) => sqlx::query(
+            "INSERT INTO order_sources (source, last_polled, last_ok) VALUES (?1, ?2, ?2) \
+             ON CONFLICT (source) DO UPDATE SET last_polled = ?2, last_ok = ?2, last_error = NULL, last_error_at = NULL",
+        )
+        .bind(source)
+        .bind(ms(now)),
+        Err(error) => sqlx::query(
+            "INSERT INTO order_sources (source, last_polled, last_error, last_error_at) VALUES (?1, ?2, ?3, ?2) \
+             ON CONFLICT (source) DO UPDATE SET last_polled = ?2, last_error = ?3, last_error_at = ?2",
+        )
+        .bind(source)
+        .bind(ms(now))
+        .bind(error),
+    };
+    q.execute(pool)
+        .await
+        .map_err(query("recording a source poll"))?;
+    Ok(())
+}
+
+/// Every source polled so far, by name.
+pub async fn source_polls(pool: &SqlitePool) -> Result<Vec<SourcePoll>, RecordError> {
+    let rows = sqlx::query(
+        "SELECT source, last_polled, last_ok, last_error, last_error_at FROM order_sources ORDER BY source",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(query("reading source polls"))?;
+    rows.iter()
+        .map(|r| {
+            Ok(SourcePoll {
+                source: r.get("source"),
+                last_polled: from_ms(r.get("last_polled"))?,
+                last_ok: r
+                    .get::<Option<i64>, _>("last_ok")
+                    .map(from_ms)
+                    .transpose()?,
+                last_error: r.get("last_error"),
+                last_error_at: r
+                    .get::<Option<i64>, _>("last_error_at")
+                    .map(from_ms)
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
 /// The notices of an order, oldest first.
 pub async fn notices_of(
     conn: &mut SqliteConnection,

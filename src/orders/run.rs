@@ -77,11 +77,22 @@ pub async fn poll_provider<P: OrderProvider>(
     let mut ids = match provider.pending().await {
         Ok(ids) => ids,
         Err(e) => {
+            // Recorded before returning: `orders list` and `status` show a
+            // source that refuses us (a revoked key), not only the log.
+            let message = e.to_string();
+            if let Err(re) =
+                record::record_source_poll(pool, provider.source(), Err(&message), now).await
+            {
+                report.errors.push((None, re.to_string()));
+            }
             report.retry_after = e.retry_after();
-            report.errors.push((None, e.to_string()));
+            report.errors.push((None, message));
             return report;
         }
     };
+    if let Err(re) = record::record_source_poll(pool, provider.source(), Ok(()), now).await {
+        report.errors.push((None, re.to_string()));
+    }
     match record::pending_ids(pool, provider.source()).await {
         Ok(stored) => {
             for id in stored {

@@ -111,13 +111,25 @@ impl InstanceLock {
     /// Rewrites the record: this pid, and the storage-failing line if any.
     /// Errors are the caller's to ignore: the record is advisory.
     pub fn write_record(&self, storage_failing: Option<&str>) -> std::io::Result<()> {
+        self.write_full_record(storage_failing, None)
+    }
+
+    /// [`InstanceLock::write_record`] with the latest panic of a
+    /// background task (restarted by the supervisor), if any.
+    pub fn write_full_record(
+        &self,
+        storage_failing: Option<&str>,
+        task_panic: Option<&str>,
+    ) -> std::io::Result<()> {
         let mut text = format!("pid={}\n", std::process::id());
-        if let Some(line) = storage_failing {
-            // One line, cut to fit the block.
-            let line: String = line.chars().filter(|c| !c.is_control()).collect();
-            text.push_str("storage=");
-            text.push_str(&line);
-            text.push('\n');
+        for (key, value) in [("storage=", storage_failing), ("task=", task_panic)] {
+            if let Some(line) = value {
+                // One line each, the whole cut to fit the block.
+                let line: String = line.chars().filter(|c| !c.is_control()).take(400).collect();
+                text.push_str(key);
+                text.push_str(&line);
+                text.push('\n');
+            }
         }
         let mut bytes = text.into_bytes();
         bytes.truncate(RECORD - 1);
@@ -133,6 +145,8 @@ pub struct DaemonRecord {
     pub pid: Option<u32>,
     /// Set while its writes fail.
     pub storage_failing: Option<String>,
+    /// The latest panic of a background task (it was restarted).
+    pub task_panic: Option<String>,
 }
 
 fn read_record(path: &Path) -> Option<DaemonRecord> {
@@ -144,6 +158,8 @@ fn read_record(path: &Path) -> Option<DaemonRecord> {
             record.pid = pid.trim().parse().ok();
         } else if let Some(s) = line.strip_prefix("storage=") {
             record.storage_failing = Some(s.trim().to_string());
+        } else if let Some(s) = line.strip_prefix("task=") {
+            record.task_panic = Some(s.trim().to_string());
         }
     }
     Some(record)
@@ -184,6 +200,15 @@ mod tests {
         assert_eq!(
             running_daemon(&db).unwrap().storage_failing.as_deref(),
             Some("storage failing since now")
+        );
+        first
+            .write_full_record(None, Some("background task order poller panicked"))
+            .unwrap();
+        let record = running_daemon(&db).unwrap();
+        assert_eq!(record.storage_failing, None);
+        assert_eq!(
+            record.task_panic.as_deref(),
+            Some("background task order poller panicked")
         );
         drop(first);
         assert_eq!(running_daemon(&db), None, "released with the file");

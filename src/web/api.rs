@@ -30,6 +30,13 @@ pub async fn status(State(state): State<WebState>, Query(f): Query<Filter>) -> R
         let reports = state.store.reports().await?;
         Ok::<_, crate::store::StoreError>((rows, reach, reports))
     };
+    // The orders lines, as `certvigil status --format json` prints them
+    // after the targets' (an unreadable orders table is left out, as the
+    // CLI does, with a warning there).
+    let orders = crate::orders::status::OrdersStatus::read(state.store.pool())
+        .await
+        .map(|o| o.render_json())
+        .unwrap_or_default();
     let (rows, reach, reports) = match read.await {
         Ok(r) => r,
         Err(e) => return unavailable(e),
@@ -50,7 +57,11 @@ pub async fn status(State(state): State<WebState>, Query(f): Query<Filter>) -> R
                 && wanted(&f.verdict, r.status.map_or("", |s| s.as_str()))
         })
         .collect();
-    lines(render_json_full(&rows, &reach, &state.risks, &reports))
+    let mut body = render_json_full(&rows, &reach, &state.risks, &reports);
+    if f.domain.is_none() && f.verdict.is_none() {
+        body.push_str(&orders);
+    }
+    lines(body)
 }
 
 #[derive(Debug, Deserialize)]

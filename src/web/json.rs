@@ -190,12 +190,24 @@ pub fn to_json(e: &HistoryEntry) -> Value {
     })
 }
 
-/// `2026-11-20` (midnight UTC) or `2026-11-20T10:00:00+08:00`.
+/// `2026-11-20` (midnight UTC), `2026-11-20T10:00:00+08:00`, or a time
+/// before now (`1h`, `90m`, `7d`, `2h 30m`).
 pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_since_at(s, Utc::now())
+}
+
+/// [`parse_since`] with `now` given.
+pub fn parse_since_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = humantime::parse_duration(s.trim()) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| now.checked_sub_signed(ago))
+            .ok_or_else(|| format!("{s:?} reaches too far back"));
+    }
     if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-11-20T10:00:00+08:00"))
+        .map_err(|_| format!("{s:?} is not a date: write YYYY-MM-DD (UTC), an RFC 3339 time such as 2026-11-20T10:00:00+08:00, or a time ago such as 1h or 7d"))
 }

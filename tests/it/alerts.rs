@@ -850,3 +850,45 @@ async fn alert_test_without_channels_is_a_usage_error() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("no alert channel is configured"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_test_as_json_gives_one_object_per_channel() {
+    let hook = HttpReceiver::ok("").await;
+    let dead = format!("http://127.0.0.1:{}/x?key=URLTOKEN", smtp::unused_port());
+    let toml = [
+        webhook_toml(&hook.url("/"), "generic", None),
+        webhook_toml(&dead, "wecom", None),
+    ]
+    .concat();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, toml).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = certvigil::cli::alert::test_as(
+            &path,
+            certvigil::cli::status::Format::Json,
+            &mut out,
+            &mut err,
+        );
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["channel"], "webhook:127.0.0.1");
+    assert_eq!(lines[0]["ok"], true);
+    assert_eq!(lines[0]["error"], serde_json::Value::Null);
+    assert_eq!(lines[1]["ok"], false);
+    assert!(lines[1]["error"].is_string(), "{out}");
+    assert!(!out.contains("URLTOKEN"), "{out}");
+}

@@ -61,10 +61,54 @@ fn assert_reported(text: &str, expected: &str) {
 fn the_example_config_is_ok() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
     let out = check(&path);
+    // Valid as written, but the secret files it names are not on this
+    // machine: a service installed with it could not alert, so the unit's
+    // pre-start check must fail (exit 2) and name every one.
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": error: "))
+        .collect();
+    assert_eq!(errors.len(), 7, "{}", out.stderr);
+    assert!(
+        errors
+            .iter()
+            .all(|l| l.contains("secret file") || l.contains("environment variable")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.ends_with("7 problems found\n"), "{}", out.stderr);
+
+    // With every secret readable it is ok.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for name in [
+        "smtp.password",
+        "webhook.secret",
+        "agent.token",
+        "tencent.id",
+        "tencent.key",
+        "acme-account.key",
+    ] {
+        let secret = dir.path().join(name);
+        std::fs::write(&secret, "x\n").unwrap();
+        text = text.replace(
+            &format!("/etc/certvigil/{name}"),
+            &secret.display().to_string(),
+        );
+    }
+    let copy = dir.path().join("config.toml");
+    std::fs::write(&copy, text).unwrap();
+    let out = run(certvigil()
+        .args(["config", "check", "--config"])
+        .arg(&copy)
+        .env("CERTVIGIL_GLOBALPING_TOKEN", "x"));
     assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
     assert_eq!(
         out.stdout,
-        format!("{}: ok (2 domains, 2 alert channels)\n", path.display())
+        format!("{}: ok (2 domains, 2 alert channels)\n", copy.display())
     );
 }
 
@@ -239,33 +283,44 @@ fn secrets_are_never_printed() {
 }
 
 #[test]
-fn an_unreadable_secret_is_a_warning_not_an_error() {
+fn an_unreadable_secret_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("webhook.secret");
     let (_cfg_dir, path) = config_file(&format!(
-        "[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_file = {:?}\n",
+        "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n\n[[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret_file = {:?}\n",
         missing.display().to_string()
     ));
     let out = check(&path);
-    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
-    assert!(
-        out.stdout.contains(": ok (0 domains, 1 alert channel)"),
-        "{}",
-        out.stdout
-    );
-    let warning = out
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    let error = out
         .stderr
         .lines()
-        .find(|l| l.contains("warning"))
-        .unwrap_or_else(|| panic!("no warning in:\n{}", out.stderr));
-    assert!(
-        warning.contains("alerts.webhook[0].secret_file"),
-        "{warning}"
-    );
-    assert!(
-        warning.contains(&missing.display().to_string()),
-        "{warning}"
-    );
+        .find(|l| l.contains("error"))
+        .unwrap_or_else(|| panic!("no error in:\n{}", out.stderr));
+    assert!(error.contains("alerts.webhook[0].secret_file"), "{error}");
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+    assert!(out.stderr.contains("1 problem found"), "{}", out.stderr);
+
+    // Readable: ok.
+    std::fs::write(&missing, "s3cret\n").unwrap();
+    let out = check(&path);
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+}
+
+#[test]
+fn a_config_without_domains_is_ok_with_a_warning() {
+    for text in ["", "[daemon]\n"] {
+        let (_dir, path) = config_file(text);
+        let out = check(&path);
+        assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+        let warning = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("warning"))
+            .unwrap_or_else(|| panic!("no warning for {text:?}:\n{}", out.stderr));
+        assert!(warning.contains("no [[domains]]"), "{warning}");
+    }
 }
 
 #[test]
@@ -328,4 +383,34 @@ notice_lag = "a while"
             "{line:?} should start with {want:?}"
         );
     }
+}
+
+#[test]
+fn config_check_as_json_lists_problems_and_warnings() {
+    let (_dir, path) = config_file("[daemon]\nschedule = \"every now and then\"\n");
+    let out = run(certvigil()
+        .args(["config", "check", "--format", "json", "--config"])
+        .arg(&path));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["ok"], false);
+    let p = &v["problems"][0];
+    assert_eq!(p["key"], "daemon.schedule", "{v}");
+    assert!(p["location"].as_str().unwrap().ends_with(":2:12"), "{v}");
+
+    let (_dir, path) = config_file("");
+    let out = run(certvigil()
+        .args(["config", "check", "--format", "json", "--config"])
+        .arg(&path));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["domains"], 0);
+    assert!(
+        v["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no [[domains]]"),
+        "{v}"
+    );
 }

@@ -59,6 +59,8 @@ async fn the_daemon_records_drift_reloads_stops_and_keeps_history() {
                 .cloned()
         })
         .await;
+    // `status` is a monitoring check: 0 while nothing blocks.
+    assert_eq!(bench.cli(&["status"]).status.code(), Some(0));
 
     // The CAA record changes under the running daemon: drift, now blocking.
     dns.set_caa("example.com", [issue("sectigo.com")]);
@@ -72,6 +74,10 @@ async fn the_daemon_records_drift_reloads_stops_and_keeps_history() {
     assert_eq!(drift["before_status"], "allowed");
     assert_eq!(drift["after_status"], "forbidden");
     assert_eq!(drift["blocks"], true);
+    // ... and 1 while something blocks, in either format.
+    assert_eq!(bench.cli(&["status"]).status.code(), Some(1));
+    let json = bench.cli(&["status", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
     assert_eq!(drift["diff"]["removed"][0]["value"], "letsencrypt.org");
     assert_eq!(drift["diff"]["added"][0]["value"], "sectigo.com");
     let text = String::from_utf8(bench.cli(&["history", "example.com"]).stdout).unwrap();
@@ -214,7 +220,9 @@ fn status_and_history_without_a_database_say_so() {
     write_config(&bench, &dns, "");
     for cmd in ["status", "history"] {
         let out = bench.cli(&[cmd]);
-        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        // status: 2, cannot tell (a monitoring check); history: 1.
+        let code = if cmd == "status" { 2 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{cmd}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains("there is no database at"),

@@ -495,3 +495,34 @@ async fn a_changed_webhook_url_takes_the_waiting_alert_with_it() {
     assert!(!text.contains("not delivered"), "{text}");
     assert_eq!(daemon.terminate().await, Some(0));
 }
+
+/// With the unit's WatchdogSec (systemd passes WATCHDOG_USEC), the daemon
+/// pings WATCHDOG=1 at half the period; without it, never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_pings_the_systemd_watchdog_only_when_asked() {
+    let dns = dns().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    for (usec, wanted) in [(Some("400000"), true), (None, false)] {
+        let bench = DaemonBench::new();
+        bench.write_config(dns.addr(), &domain_toml("example.com"));
+        let notify = NotifyListener::start();
+        let mut env = vec![("NOTIFY_SOCKET", notify.path.as_os_str())];
+        if let Some(usec) = usec {
+            env.push(("WATCHDOG_USEC", std::ffi::OsStr::new(usec)));
+        }
+        let daemon = bench.start_with(&env);
+        bench
+            .wait_for("the daemon to be ready", || {
+                notify.last_status().filter(|s| s.starts_with("watching"))
+            })
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let pings = notify.watchdog_pings();
+        if wanted {
+            assert!(pings >= 3, "{pings} pings in 1.5 s at a 0.4 s WatchdogSec");
+        } else {
+            assert_eq!(pings, 0);
+        }
+        drop(daemon);
+    }
+}

@@ -180,6 +180,51 @@ async fn acme_dns01_record_is_checked_with_the_key_authorization() {
     );
 }
 
+/// The checked-in 2048-bit RSA account key (tests/data), its (n, e) read
+/// with ring, and its RFC 7638 thumbprint computed here.
+fn rsa_account_key() -> (String, Vec<u8>, Vec<u8>, String) {
+    let pem = include_str!("../data/acme-account-rsa.pem");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(b64).unwrap();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+    let public = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+    let strip = |v: &[u8]| v[v.iter().position(|b| *b != 0).unwrap()..].to_vec();
+    let (n, e) = (strip(&public.n), strip(&public.e));
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(&e),
+        URL_SAFE_NO_PAD.encode(&n)
+    );
+    let thumb = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+    (pem.to_string(), n, e, thumb)
+}
+
+/// An RSA account key signs RS256 JWSs the server accepts (account lookup
+/// by jwk, then kid), and its thumbprint makes the key authorization the
+/// CA expects: no false order_blocked once the record is published.
+#[tokio::test]
+async fn acme_rsa_account_keys_sign_rs256_and_give_the_right_key_authorization() {
+    let b = Bench::start().await;
+    let (pem, n, e, thumb) = rsa_account_key();
+    std::fs::write(b.dir.path().join("account.key"), pem).unwrap();
+    b.acme.register_rsa_account(n, e);
+    b.acme.require_post_as_get(true);
+    let client = b.client(true);
+    let report = b.poll(&client, &files(), at(1)).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(raised(&report), [OrderEventKind::OrderBlocked]);
+    let (_, posts, refused) = b.acme.counts();
+    assert!(posts >= 2, "{posts}");
+    assert!(refused.iter().all(|r| r.starts_with("GET ")), "{refused:?}");
+
+    let value = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("tok-123.{thumb}")));
+    b.dns.set_txt("_acme-challenge.example.com", &[&value]);
+    let report = b.poll(&client, &files(), at(2)).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(raised(&report), []);
+    assert_eq!(report.outcomes[0].transitions.cleared.len(), 1);
+}
+
 #[tokio::test]
 async fn acme_servers_that_refuse_get_are_read_with_signed_post_as_get() {
     let b = Bench::start().await;

@@ -412,3 +412,80 @@ async fn a_poll_while_another_writer_holds_the_lock_waits_its_turn() {
     assert_clean(&report);
     assert_eq!(report.outcomes.len(), 1);
 }
+
+/// A refused key lists no order at all: the failure must still reach
+/// `orders list` and `status` (text and JSON), not only the daemon log.
+#[tokio::test]
+async fn a_refused_key_shows_in_orders_list_and_status() {
+    let b = Bench::start_with_key("not-the-right-secret-key-000000000").await;
+    let report = b.poll(at(1)).await;
+    assert!(!report.errors.is_empty());
+    let polls = record::source_polls(b.store.pool()).await.unwrap();
+    assert_eq!(polls.len(), 1, "{polls:?}");
+    assert!(
+        polls[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("AuthFailure.SignatureFailure")),
+        "{polls:?}"
+    );
+
+    let config = b._dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"{}\"\n\n[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\n",
+            b._dir.path().join("certvigil.db").display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::daemon::BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("CERTVIGIL_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let list = run(&["orders", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("source tencent: polling failed")
+            && text.contains("AuthFailure.SignatureFailure"),
+        "{text}"
+    );
+    let status = run(&["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("\norders:\n"), "{text}");
+    assert!(text.contains("AuthFailure.SignatureFailure"), "{text}");
+    let json = run(&["status", "--format", "json"]);
+    let source = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["source"] == "tencent")
+        .expect("a source line");
+    assert!(
+        source["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("AuthFailure.SignatureFailure"),
+        "{source}"
+    );
+
+    let json = run(&["orders", "list", "--format", "json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["source"], "tencent");
+    assert!(lines[0]["last_error"].is_string(), "{lines:?}");
+
+    // A good poll clears it.
+    record::record_source_poll(b.store.pool(), "tencent", Ok(()), at(2))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&run(&["orders", "list"]).stdout).to_string();
+    assert!(!text.contains("polling failed"), "{text}");
+}

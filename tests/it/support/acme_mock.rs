@@ -3,7 +3,7 @@
 //! `onlyReturnExisting`, orders and authorizations. Orders and
 //! authorizations answer a plain GET (as Let's Encrypt does) unless
 //! `require_post_as_get` is set, in which case GET gets 405 (RFC 8555 §6.3)
-//! and a POST-as-GET must be a JWS (ES256) signed by the account's key,
+//! and a POST-as-GET must be a JWS (ES256 or RS256) signed by the account's key,
 //! with a fresh nonce and the request URL in its protected header; anything
 //! else is refused with the RFC 8555 §6.7 error types.
 
@@ -26,12 +26,19 @@ struct State {
     require_post_as_get: bool,
     nonces: BTreeSet<String>,
     next_nonce: u64,
-    /// The registered account: (public point 04||x||y).
-    account_point: Option<Vec<u8>>,
+    /// The registered account's public key.
+    account: Option<AccountPublic>,
     /// Counters, for assertions.
     plain_gets: usize,
     signed_posts: usize,
     refused: Vec<String>,
+}
+
+/// An account's public key: a P-256 point `04||x||y`, or RSA (n, e).
+#[derive(Clone, PartialEq, Eq)]
+enum AccountPublic {
+    Ec(Vec<u8>),
+    Rsa { n: Vec<u8>, e: Vec<u8> },
 }
 
 #[derive(Clone)]
@@ -68,7 +75,13 @@ impl AcmeMock {
 
     /// Registers the account whose key is the P-256 point `04||x||y`.
     pub fn register_account(&self, point: Vec<u8>) {
-        self.state.lock().unwrap().account_point = Some(point);
+        self.state.lock().unwrap().account = Some(AccountPublic::Ec(point));
+    }
+
+    /// Registers the account whose key is RSA (n, e big-endian): its JWSs
+    /// must be RS256.
+    pub fn register_rsa_account(&self, n: Vec<u8>, e: Vec<u8>) {
+        self.state.lock().unwrap().account = Some(AccountPublic::Rsa { n, e });
     }
 
     pub fn set_resource(&self, path: &str, body: Value) {
@@ -189,8 +202,9 @@ impl AcmeMock {
                 .map_err(|_| bad("protected"))?,
         )
         .map_err(|_| bad("protected"))?;
-        if protected["alg"] != "ES256" {
-            return Err((400, "badSignatureAlgorithm", "only ES256".into()));
+        let alg = protected["alg"].as_str().unwrap_or("").to_string();
+        if alg != "ES256" && alg != "RS256" {
+            return Err((400, "badSignatureAlgorithm", "ES256 or RS256".into()));
         }
         if protected["url"].as_str() != Some(self.url(path).as_str()) {
             return Err((
@@ -205,30 +219,37 @@ impl AcmeMock {
             s.refused.push(format!("bad nonce for {path}"));
             return Err((400, "badNonce", "the nonce is unknown or used".into()));
         }
-        let point = if with_jwk {
+        let account = if with_jwk {
             let jwk = &protected["jwk"];
-            let x = URL_SAFE_NO_PAD
-                .decode(jwk["x"].as_str().unwrap_or(""))
-                .map_err(|_| bad("jwk"))?;
-            let y = URL_SAFE_NO_PAD
-                .decode(jwk["y"].as_str().unwrap_or(""))
-                .map_err(|_| bad("jwk"))?;
-            let mut p = vec![4u8];
-            p.extend(x);
-            p.extend(y);
-            if s.account_point.as_ref() != Some(&p) {
+            let part = |k: &str| {
+                URL_SAFE_NO_PAD
+                    .decode(jwk[k].as_str().unwrap_or(""))
+                    .map_err(|_| bad("jwk"))
+            };
+            let given = if jwk["kty"] == "RSA" {
+                AccountPublic::Rsa {
+                    n: part("n")?,
+                    e: part("e")?,
+                }
+            } else {
+                let mut p = vec![4u8];
+                p.extend(part("x")?);
+                p.extend(part("y")?);
+                AccountPublic::Ec(p)
+            };
+            if s.account.as_ref() != Some(&given) {
                 return Err((
                     400,
                     "accountDoesNotExist",
                     "no account with this key".into(),
                 ));
             }
-            p
+            given
         } else {
             if protected["kid"].as_str() != Some(self.url(ACCOUNT_PATH).as_str()) {
                 return Err((401, "unauthorized", "unknown kid".into()));
             }
-            s.account_point
+            s.account
                 .clone()
                 .ok_or((401, "unauthorized", "no account".to_string()))?
         };
@@ -236,10 +257,25 @@ impl AcmeMock {
             .decode(&sig_b64)
             .map_err(|_| bad("signature"))?;
         let signed = format!("{protected_b64}.{payload_b64}");
-        if UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
-            .verify(signed.as_bytes(), &sig)
-            .is_err()
-        {
+        let verified = match &account {
+            AccountPublic::Ec(point) => {
+                alg == "ES256"
+                    && UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                        .verify(signed.as_bytes(), &sig)
+                        .is_ok()
+            }
+            AccountPublic::Rsa { n, e } => {
+                alg == "RS256"
+                    && ring::signature::RsaPublicKeyComponents { n, e }
+                        .verify(
+                            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                            signed.as_bytes(),
+                            &sig,
+                        )
+                        .is_ok()
+            }
+        };
+        if !verified {
             s.refused.push(format!("bad signature for {path}"));
             return Err((
                 403,

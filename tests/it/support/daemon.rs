@@ -107,12 +107,15 @@ timeout = "1s"
             .unwrap()
     }
 
-    /// The command's stdout when it succeeds, else `None`.
+    /// The command's stdout when it succeeds, else `None`. `status` exits
+    /// 1 (something blocks) or 2 (cannot tell) with a full report: that
+    /// counts as printed.
     pub fn cli_text(&self, args: &[&str]) -> Option<String> {
         let out = self.cli(args);
-        out.status
-            .success()
-            .then(|| String::from_utf8(out.stdout).unwrap())
+        let verdict = args.first() == Some(&"status")
+            && matches!(out.status.code(), Some(1 | 2))
+            && !out.stdout.is_empty();
+        (out.status.success() || verdict).then(|| String::from_utf8(out.stdout).unwrap())
     }
 
     pub fn json_lines(&self, args: &[&str]) -> Vec<Value> {
@@ -273,6 +276,17 @@ impl NotifyListener {
             .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
             .filter_map(|l| l.strip_prefix("STATUS=").map(str::to_string))
             .collect()
+    }
+
+    /// How many `WATCHDOG=1` pings arrived so far.
+    pub fn watchdog_pings(&self) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|l| l == "WATCHDOG=1")
+            .count()
     }
 
     /// The last `STATUS=` value.

@@ -636,7 +636,10 @@ fn stuck(
         (StuckCause::Held { limit }, history.status_since)
     };
 
-    let held = ctx.ago(history.status_since);
+    // The status has held at least since the cause began: a notice that
+    // itself moved the status (a manual order's `validation-passed`) is
+    // older than the status row that records the move.
+    let held = ctx.ago(history.status_since.min(since));
     let support_at = since + chrono_of(t.contact_support_after);
     let support_now = now >= support_at;
     let what_next = next_step(obs, support_now, support_at);
@@ -705,6 +708,31 @@ fn validated_signal(
 ) -> Option<(DateTime<Utc>, String)> {
     let s = &obs.signals;
     if let Some(at) = s.validation_passed_at {
+        // The signal may be the user's own notice (a manual order's status
+        // is what its notices say): quote it as such, never as a provider
+        // log the user would go looking for.
+        let notice = history
+            .notices
+            .iter()
+            .find(|n| n.kind == NoticeKind::ValidationPassed && n.at == at);
+        if let Some(n) = notice {
+            return Some((
+                at,
+                format!(
+                    "Your recorded notice says the CA passed validation{}",
+                    n.note
+                        .as_deref()
+                        .map(|s| format!(" (\"{s}\")"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        if obs.kind == SourceKind::Manual {
+            return Some((
+                at,
+                "Your recorded notice says the CA passed validation".into(),
+            ));
+        }
         return Some((
             at,
             "The provider logged that domain validation passed (domainValidationPassed)".into(),

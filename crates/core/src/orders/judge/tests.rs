@@ -388,3 +388,35 @@ fn cancelled_orders_hold_no_conditions() {
         .is_empty()
     );
 }
+
+#[test]
+fn a_users_validation_passed_notice_is_quoted_as_the_users_not_the_providers() {
+    // A manual order: the user recorded at t(5) the CA's email of t(1);
+    // the poller saw the status move at t(5), so the status row is new.
+    let mut obs = order(Phase::Validated, "validation_passed");
+    obs.kind = SourceKind::Manual;
+    obs.key = OrderKey::new("manual", "shop");
+    obs.signals.validation_passed_at = Some(t(1));
+    let history = OrderHistory {
+        status_since: t(5),
+        notices: vec![Notice {
+            at: t(1),
+            kind: NoticeKind::ValidationPassed,
+            note: Some("CA says validation passed".into()),
+        }],
+    };
+    let events = judge(&obs, &history, &in_place(), &Thresholds::default(), t(5));
+    let e = events
+        .iter()
+        .find(|e| e.kind == OrderEventKind::OrderStuck)
+        .expect("stuck");
+    assert!(!e.reason.contains("provider logged"), "{}", e.reason);
+    assert!(e.reason.contains("Your recorded notice"), "{}", e.reason);
+    assert!(
+        e.reason.contains("CA says validation passed"),
+        "{}",
+        e.reason
+    );
+    assert!(!e.reason.contains("unchanged for 0m"), "{}", e.reason);
+    assert!(e.reason.contains("unchanged for 4h"), "{}", e.reason);
+}
