@@ -27,6 +27,8 @@ enum Command {
     Status(cli::status::StatusArgs),
     /// Timeline of state changes with before/after diffs, from the database
     History(cli::history::HistoryArgs),
+    /// Write a minimal working configuration (one domain, one email recipient) to start from
+    Init(cli::init::InitArgs),
     /// Configuration file tools
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::main(args),
         Command::Status(args) => cli::status::main(args),
         Command::History(args) => cli::history::main(args),
+        Command::Init(args) => cli::init::main(args),
         Command::Config(cmd) => cli::config::main(cmd),
         Command::Probe(cmd) => cli::probe::main(cmd),
         Command::Alert(cmd) => cli::alert::main(cmd),

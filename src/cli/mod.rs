@@ -5,6 +5,7 @@ pub mod alert;
 pub mod check;
 pub mod config;
 pub mod history;
+pub mod init;
 pub mod orders;
 pub mod probe;
 pub mod run;

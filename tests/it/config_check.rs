@@ -414,3 +414,56 @@ fn config_check_as_json_lists_problems_and_warnings() {
         "{v}"
     );
 }
+
+/// Issue 11: a newcomer starts from `certvigil init`, whose file `config
+/// check` accepts as written (no secret files, no example endpoints), and
+/// which never overwrites a file or writes a name the config would refuse.
+#[test]
+fn init_writes_a_starter_that_config_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let init = |domain: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certvigil"))
+            .args([
+                "init",
+                "--domain",
+                domain,
+                "--email",
+                "ops@example.com",
+                "--output",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = init("bücher.example");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked = check(&path);
+    assert_eq!(checked.code, 0, "stderr:\n{}", checked.stderr);
+    assert!(
+        checked.stdout.contains("ok (1 domain, 1 alert channel)"),
+        "{}",
+        checked.stdout
+    );
+    assert!(checked.stderr.is_empty(), "no warning: {}", checked.stderr);
+
+    let before = std::fs::read_to_string(&path).unwrap();
+    let again = init("other.example");
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "not overwritten"
+    );
+
+    std::fs::remove_file(&path).unwrap();
+    let bad = init("bad..name");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("empty label"));
+    assert!(!path.exists());
+}
