@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use certvigil::cli;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,13 @@ enum Command {
     /// Probe agent for overseas reachability checks (run it on a host abroad)
     #[command(subcommand)]
     Probe(cli::probe::ProbeCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) generated from this command line
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +61,30 @@ fn main() -> ExitCode {
         Command::Probe(cmd) => cli::probe::main(cmd),
         Command::Alert(cmd) => cli::alert::main(cmd),
         Command::Orders(args) => cli::orders::main_args(args),
+        // Both are generated from the clap definition above, so they never
+        // drift from the commands and options that exist. Rendered into
+        // memory first: a closed pipe (`| head`) is not an error.
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "certvigil", &mut text);
+            print_all(&text)
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut text) {
+                Ok(()) => print_all(&text),
+                Err(e) => {
+                    eprintln!("certvigil man: {e}");
+                    cli::EXIT_USAGE
+                }
+            }
+        }
     };
     ExitCode::from(code)
+}
+
+fn print_all(text: &[u8]) -> u8 {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text);
+    cli::EXIT_OK
 }

@@ -467,3 +467,32 @@ fn init_writes_a_starter_that_config_check_accepts() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("empty label"));
     assert!(!path.exists());
 }
+
+/// Issue 11: shell completions and the manual page come from the command
+/// line definition itself, so every command is in them.
+#[test]
+fn completions_and_the_man_page_name_every_command() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_certvigil"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let man = run(&["man"]);
+    assert!(man.contains(".TH certvigil 1"), "{man}");
+    let bash = run(&["completions", "bash"]);
+    let fish = run(&["completions", "fish"]);
+    for command in [
+        "check", "run", "status", "history", "init", "config", "alert", "orders", "probe",
+    ] {
+        assert!(man.contains(command), "man page lacks {command}");
+        assert!(bash.contains(command), "bash completion lacks {command}");
+        assert!(fish.contains(command), "fish completion lacks {command}");
+    }
+    assert!(
+        bash.contains("--validation-method"),
+        "options are completed too"
+    );
+}
