@@ -108,7 +108,7 @@ pub async fn poll_provider<P: OrderProvider>(
         let obs = match provider.observe(&id, now).await {
             Ok(obs) => obs,
             Err(e) => {
-                tracing::warn!(order = %key, error = %e, "polling an order failed");
+                // Logged once, by the poller, from the report's errors.
                 if let Err(re) = record::record_poll_error(pool, &key, &e.to_string(), now).await {
                     report.errors.push((Some(key.clone()), re.to_string()));
                 }
