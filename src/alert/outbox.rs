@@ -144,8 +144,8 @@ pub async fn next_due(
     pool: &SqlitePool,
     channel: &ChannelId,
 ) -> Result<Option<DateTime<Utc>>, OutboxError> {
-    let v: Option<i64> = sqlx::query_scalar(
-        "SELECT CASE status WHEN 'sending' THEN lease_until ELSE next_attempt_at END \
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, CASE status WHEN 'sending' THEN lease_until ELSE next_attempt_at END \
          FROM alert_outbox WHERE channel = ? AND status IN ('pending', 'sending') \
          ORDER BY id LIMIT 1",
     )
@@ -153,8 +153,7 @@ pub async fn next_due(
     .fetch_optional(pool)
     .await
     .map_err(query("look up the next due alert"))?;
-    // The head row's id is not selected; 0 names no row in the message.
-    v.map(|v| from_ms(0, v)).transpose()
+    row.map(|(id, at)| from_ms(id, at)).transpose()
 }
 
 /// After a restart: rows this process's deliverer of `channel` was sending

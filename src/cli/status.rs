@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 
 use super::Threads;
 use crate::alert::outbox::{self, OutboxEntry};
@@ -157,9 +157,7 @@ where
     })
 }
 
-pub(crate) fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub(crate) use certvigil_core::millis::rfc3339 as time;
 
 /// One line per certificate name, e.g.
 /// `example.com  letsencrypt: CAA allowed since 2026-11-20T10:00:00Z  last check 2026-11-20T10:15:02Z  last error: none`.

@@ -2,13 +2,9 @@
 //! `/api/status`): every order with its active conditions, and how each
 //! source's last poll went. One model for both renderings.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-
 use super::record::{self, ActiveCondition, SourcePoll, StoredOrder};
 
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use certvigil_core::millis::rfc3339 as time;
 
 #[derive(Debug, Default)]
 pub struct OrdersStatus {

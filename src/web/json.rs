@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -15,9 +15,7 @@ use crate::drift::record_diff;
 use crate::findings::CheckKind;
 use crate::store::{HistoryEntry, ReachStatusRow, StatusRow, StoredReport};
 
-pub fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub use certvigil_core::millis::rfc3339 as time;
 
 /// The manual-review risk of every configured certificate name that is
 /// flagged (a warning, never blocking), from the current configuration:

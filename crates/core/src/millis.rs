@@ -14,6 +14,11 @@ pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// A time as every output shows it: RFC 3339, whole seconds, `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, NotATime> {
     Utc.timestamp_millis_opt(ms).single().ok_or(NotATime(ms))
 }
