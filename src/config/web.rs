@@ -39,6 +39,15 @@ pub fn needs_token(listen: SocketAddr, require_token: bool) -> bool {
     require_token || !listen.ip().is_loopback()
 }
 
+/// `[web]` with nothing written: off.
+pub(crate) fn defaults() -> WebConfig {
+    WebConfig {
+        listen: None,
+        token: None,
+        require_token: false,
+    }
+}
+
 pub(crate) fn resolve_web(raw: RawWeb, p: &mut Problems<'_>) -> WebConfig {
     let listen = raw
         .listen
