@@ -20,6 +20,7 @@ mod daemon_faults;
 mod engine_parity;
 mod http_bounds;
 mod orders_acme_manual;
+mod orders_daemon;
 mod orders_tencent;
 mod reach_agent;
 mod reach_geoblock;
