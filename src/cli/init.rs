@@ -1,8 +1,9 @@
 //! `certvigil init`: writes a minimal working configuration — one domain,
 //! one CA, one email recipient — that `config check` accepts as it is, so a
 //! newcomer starts from something that runs quietly instead of from the full
-//! reference (config.example.toml), which names providers, agents and
-//! secret files a new machine does not have.
+//! reference (config.example.toml), which documents every key and keeps
+//! the parts a new machine cannot use (providers, agents, secret files)
+//! commented out.
 //!
 //! The text is checked with the real parser before it is written: a name or
 //! CA the config would refuse is refused here, with the same message.

@@ -28,11 +28,42 @@ fn only_problem(text: &str) -> String {
 
 const EXAMPLE: &str = include_str!("../../config.example.toml");
 
+/// The example with its optional parts in use: `#key = value` and
+/// `#[[section]]` lines (no space after `#`) are commented-out examples;
+/// `# text` lines are prose.
+fn example_in_full() -> String {
+    EXAMPLE
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '#']) => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
-fn the_example_config_is_valid() {
+fn the_example_config_as_installed_has_no_channels_vantages_or_orders() {
     let config = ok(EXAMPLE);
     assert_eq!(config.domains.len(), 2);
+    assert_eq!(config.alert_channel_count(), 0);
+    assert!(config.vantage.is_empty() && config.providers.is_empty());
+    assert!(config.orders.is_empty() && config.acme.is_empty());
+    assert!(config.secret_sources().is_empty());
+    assert!(config.dns.nameservers.is_empty());
+    assert_eq!(config.web.listen, None);
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let config = ok(&example_in_full());
+    assert_eq!(config.domains.len(), 2);
     assert_eq!(config.alert_channel_count(), 2);
+    assert_eq!(config.vantage.len(), 4);
+    assert_eq!(config.providers.len(), 2);
+    assert_eq!(config.orders.len(), 2);
+    assert_eq!(config.web.listen, Some("127.0.0.1:8470".parse().unwrap()));
     assert_eq!(
         config.dns.nameservers,
         vec!["127.0.0.1:53".parse::<std::net::SocketAddr>().unwrap()]
@@ -105,7 +136,8 @@ fn key_paths(prefix: &str, value: &DeValue<'_>, out: &mut BTreeSet<String>) {
 
 #[test]
 fn the_example_config_shows_every_key() {
-    let root = DeTable::parse(EXAMPLE).unwrap();
+    let full = example_in_full();
+    let root = DeTable::parse(&full).unwrap();
     let mut present = BTreeSet::new();
     key_paths("", &DeValue::Table(root.into_inner()), &mut present);
     let tables: &[(&str, &[&str])] = &[
@@ -455,7 +487,7 @@ give_up_after = "soon"
 
 #[test]
 fn orders_are_typed() {
-    let config = ok(EXAMPLE);
+    let config = ok(&example_in_full());
     let order = &config.orders[0];
     assert_eq!(order.ca.name, "sectigo");
     assert_eq!(
@@ -620,7 +652,7 @@ fn warnings_of(text: &str) -> Vec<String> {
 
 #[test]
 fn the_example_shows_vantage_locations_acme_and_thresholds() {
-    let config = ok(EXAMPLE);
+    let config = ok(&example_in_full());
     let gp = config
         .vantage
         .iter()
