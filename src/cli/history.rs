@@ -99,6 +99,7 @@ pub fn render_text(entries: &[HistoryEntry]) -> String {
         };
         let blocks = match (e.blocks, e.check) {
             (true, _) => format!("blocks {}", e.ca),
+            (false, CheckKind::Order) => format!("order {}", e.order.as_deref().unwrap_or("?")),
             (false, CheckKind::Caa) => format!("{} may issue", e.ca),
             (false, _) => format!("{} can validate", e.ca),
         };
@@ -236,6 +237,7 @@ mod tests {
                 .unwrap(),
             ),
             detail: None,
+            order: None,
         }
     }
 

@@ -5,6 +5,10 @@
 //! Writers take a `&mut SqliteConnection` so the daemon can record an
 //! observation, its conditions and the alerts they cause (the outbox) in one
 //! transaction (docs/design.md "Nothing lost").
+//!
+//! Every change of an order's status or conditions is also an event in the
+//! shared `events` table (check_kind `order`, migration 0042), so `history`
+//! and the web timeline show orders among the other checks.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -100,8 +104,49 @@ pub struct ActiveCondition {
 pub struct Transitions {
     /// New conditions, or old ones whose cause changed: alert these.
     pub raised: Vec<OrderEvent>,
+    /// The `events` row of each of `raised`, in the same order (for the
+    /// alert's `event_id`).
+    pub raised_events: Vec<i64>,
     /// Conditions that no longer hold.
     pub cleared: Vec<ActiveCondition>,
+    /// The `events` row of each of `cleared`, in the same order.
+    pub cleared_events: Vec<i64>,
+}
+
+/// Words an order condition's events carry in `before_status`/`after_status`.
+pub const HOLDING: &str = "holding";
+pub const CLEARED: &str = "cleared";
+/// The event kind of a change of an order's status.
+pub const STATUS_EVENT: &str = "order_status";
+
+/// One change of an order in the shared timeline (`events`, check_kind
+/// `order`); returns its id.
+#[allow(clippy::too_many_arguments)]
+async fn record_event(
+    conn: &mut SqliteConnection,
+    order_id: i64,
+    at: DateTime<Utc>,
+    kind: &str,
+    before_status: Option<&str>,
+    after_status: &str,
+    blocks: bool,
+    detail: &str,
+) -> Result<i64, RecordError> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO events (order_id, check_kind, at, kind, before_status, after_status, blocks, detail) \
+         VALUES (?, 'order', ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(order_id)
+    .bind(ms(at))
+    .bind(kind)
+    .bind(before_status)
+    .bind(after_status)
+    .bind(blocks)
+    .bind(detail)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(query("recording an order event"))?;
+    Ok(id)
 }
 
 /// Records one observation: upserts the order and extends its timeline
@@ -204,6 +249,18 @@ pub async fn record_observation(
         .execute(&mut *conn)
         .await
         .map_err(query("opening a status"))?;
+        let before = existing.as_ref().map(|(_, code)| code.as_str());
+        record_event(
+            &mut *conn,
+            order_id,
+            since,
+            STATUS_EVENT,
+            before,
+            &obs.status.code,
+            false,
+            &obs.status.label,
+        )
+        .await?;
     }
     let status_since = current_status_since(&mut *conn, order_id)
         .await?
@@ -538,7 +595,19 @@ pub async fn update_conditions(
                 .execute(&mut *conn)
                 .await
                 .map_err(query("clearing a condition"))?;
+            let id = record_event(
+                &mut *conn,
+                order_id,
+                now,
+                old.kind.as_str(),
+                Some(HOLDING),
+                CLEARED,
+                false,
+                &old.summary,
+            )
+            .await?;
             out.cleared.push(old.clone());
+            out.cleared_events.push(id);
         }
     }
     for e in now_holding {
@@ -564,7 +633,22 @@ pub async fn update_conditions(
         .execute(&mut *conn)
         .await
         .map_err(query("recording a condition"))?;
+        // A changed cause of a condition that held is holding -> holding:
+        // a change, with the new summary.
+        let held = before.iter().any(|old| old.kind == e.kind);
+        let id = record_event(
+            &mut *conn,
+            order_id,
+            now,
+            e.kind.as_str(),
+            held.then_some(HOLDING),
+            HOLDING,
+            e.severity == crate::findings::Severity::Blocking,
+            &e.summary,
+        )
+        .await?;
         out.raised.push(e.clone());
+        out.raised_events.push(id);
     }
     Ok(out)
 }

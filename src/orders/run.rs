@@ -166,7 +166,11 @@ pub async fn check_order(
     let mut alerts: Vec<Alert> = transitions
         .raised
         .iter()
-        .map(|e| super::alerts::to_alert(e, now))
+        .zip(&transitions.raised_events)
+        .map(|(e, id)| Alert {
+            event_id: Some(*id),
+            ..super::alerts::to_alert(e, now)
+        })
         .collect();
     let issued = holding
         .iter()
@@ -176,7 +180,11 @@ pub async fn check_order(
             transitions
                 .cleared
                 .iter()
-                .map(|c| super::alerts::cleared_alert(&key, &names, &ca, c, now)),
+                .zip(&transitions.cleared_events)
+                .map(|(c, id)| Alert {
+                    event_id: Some(*id),
+                    ..super::alerts::cleared_alert(&key, &names, &ca, c, now)
+                }),
         );
     }
     if !ctx.channels.is_empty() {

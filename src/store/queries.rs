@@ -56,6 +56,9 @@ pub struct HistoryEntry {
     pub after: Option<serde_json::Value>,
     /// For an error: what failed.
     pub detail: Option<String>,
+    /// For an order's event (`check` = order): the order as `source/id`;
+    /// `domain` is then the order's first name and `ca` the order's CA.
+    pub order: Option<String>,
 }
 
 impl HistoryEntry {
@@ -97,6 +100,7 @@ struct HistoryDbRow {
     before_json: Option<String>,
     after_json: Option<String>,
     check_kind: String,
+    order_key: Option<String>,
 }
 
 fn domain(s: &str) -> Result<DomainName, StoreError> {
@@ -173,15 +177,25 @@ impl Store {
     /// retired targets.
     pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows: Vec<HistoryDbRow> = sqlx::query_as(
-            "SELECT e.id, e.at, t.domain, t.wildcard, t.ca, e.kind, e.before_status,
-                    e.after_status, e.blocks, e.detail, e.check_kind,
-                    bo.verdict_json AS before_json, ao.verdict_json AS after_json
+            // An event is about a target or (migration 0042) an order; an
+            // order's is shown under its first name, and a domain filter
+            // matches an order holding that name (or its wildcard).
+            "SELECT e.id, e.at, e.kind, e.before_status, e.after_status, e.blocks, e.detail,
+                    e.check_kind, bo.verdict_json AS before_json, ao.verdict_json AS after_json,
+                    coalesce(t.domain, ltrim(json_extract(o.names, '$[0]'), '*.')) AS domain,
+                    coalesce(t.wildcard, json_extract(o.names, '$[0]') LIKE '*.%') AS wildcard,
+                    coalesce(t.ca, o.ca) AS ca,
+                    o.source || '/' || o.external_id AS order_key
              FROM events e
-             JOIN targets t ON t.id = e.target_id
+             LEFT JOIN targets t ON t.id = e.target_id
+             LEFT JOIN orders o ON o.id = e.order_id
              LEFT JOIN observations bo ON bo.id = e.before_observation
              LEFT JOIN observations ao ON ao.id = e.after_observation
-             WHERE (?1 IS NULL OR t.domain = ?1)
-               AND (?2 IS NULL OR t.wildcard = ?2)
+             WHERE (?1 IS NULL OR t.domain = ?1
+                    OR EXISTS (SELECT 1 FROM json_each(o.names) n
+                                WHERE n.value IN (?1, '*.' || ?1)
+                                  AND (?2 IS NULL OR (n.value LIKE '*.%') = ?2)))
+               AND (?2 IS NULL OR e.order_id IS NOT NULL OR t.wildcard = ?2)
                AND e.at >= ?3
              ORDER BY e.at, e.id",
         )
@@ -210,6 +224,7 @@ impl Store {
                     before: verdict(r.before_json.as_deref())?,
                     after: verdict(r.after_json.as_deref())?,
                     detail: r.detail,
+                    order: r.order_key,
                 })
             })
             .collect()

@@ -171,7 +171,7 @@ pub fn to_json(e: &HistoryEntry) -> Value {
         ),
         _ => (e.before.clone(), e.after.clone(), Value::Null),
     };
-    json!({
+    let mut out = json!({
         "id": e.id,
         "at": time(e.at),
         "check": e.check.as_str(),
@@ -185,7 +185,12 @@ pub fn to_json(e: &HistoryEntry) -> Value {
         "after": after,
         "diff": diff,
         "detail": e.detail,
-    })
+    });
+    // Only order events name their order: the other events' JSON is as it was.
+    if let Some(order) = &e.order {
+        out["order"] = json!(order);
+    }
+    out
 }
 
 /// `2026-11-20` (midnight UTC), `2026-11-20T10:00:00+08:00`, or a time

@@ -73,3 +73,98 @@ url = "{order_url}"
         bench.log_text()
     );
 }
+
+/// Issue 10: order conditions are events in the one timeline. A manual
+/// order placed days ago whose validation record is missing goes stuck (and
+/// blocked); both show in `history --format json`, in /api/history (the
+/// same lines) and on the web timeline of its name, beside the CAA events.
+#[tokio::test]
+async fn an_order_going_stuck_is_an_event_in_history_and_the_web_timeline() {
+    let bench = DaemonBench::new();
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    dns.set_caa("example.com", [CaaRecord::new(0, "issue", "letsencrypt.org")]);
+    let addr = crate::web::free_addr();
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            r#"
+[[domains]]
+name = "example.com"
+ca = ["letsencrypt"]
+
+[[orders]]
+name = "www-old"
+ca = "letsencrypt"
+domains = ["www.example.com", "example.com"]
+validation = {{ method = "dns", record = "_dnsauth.www.example.com", type = "TXT", value = "2026example" }}
+placed_at = "2020-01-01T00:00:00Z"
+
+[web]
+listen = "{addr}"
+"#
+        ),
+    );
+    let daemon = bench.start();
+    let stuck = bench
+        .wait_for("an order_stuck event", || {
+            bench
+                .history()
+                .into_iter()
+                .find(|e| e["check"] == "order" && e["event"] == "order_stuck")
+        })
+        .await;
+    assert_eq!(stuck["order"], "manual/www-old", "{stuck}");
+    assert_eq!(stuck["domain"], "www.example.com", "{stuck}");
+    assert_eq!(stuck["after_status"], "holding", "{stuck}");
+    assert!(stuck["detail"].as_str().unwrap().contains("www-old"), "{stuck}");
+    // Let the CAA baseline land too, then stop writing: both renderings
+    // must read the same rows.
+    bench
+        .wait_for("the CAA baseline", || {
+            bench
+                .history()
+                .into_iter()
+                .find(|e| e["check"] == "caa" && e["event"] == "baseline")
+        })
+        .await;
+    let history = bench.history();
+    let order_status = history
+        .iter()
+        .find(|e| e["event"] == "order_status")
+        .expect("the order's first status is an event");
+    assert_eq!(order_status["before_status"], serde_json::Value::Null);
+    // One timeline: ordered by time across checks.
+    let times: Vec<&str> = history.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+
+    bench
+        .wait_for("the web listener", || std::net::TcpStream::connect(addr).ok())
+        .await;
+    let api = crate::web::get(addr, "/api/history");
+    assert_eq!(api.status, 200);
+    let api = crate::web::json_lines(&api.body);
+    let order_events = |lines: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|e| e["check"] == "order")
+            .cloned()
+            .collect()
+    };
+    assert!(!order_events(&api).is_empty());
+    assert_eq!(order_events(&api), order_events(&bench.history()));
+    // Filtered by either of the order's names, its events are there.
+    for name in ["example.com", "www.example.com"] {
+        let one = crate::web::json_lines(
+            &crate::web::get(addr, &format!("/api/history?domain={name}")).body,
+        );
+        assert!(
+            one.iter().any(|e| e["event"] == "order_stuck"),
+            "{name}: {one:?}"
+        );
+    }
+    let page = crate::web::get(addr, "/target/example.com");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("order_stuck"), "{}", page.body);
+    daemon.terminate().await;
+}

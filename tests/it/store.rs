@@ -587,8 +587,19 @@ async fn a_database_written_by_0_1_0_keeps_every_event_after_the_upgrade() {
             .filter(|e| e["check"] == check && e["event"] == event)
             .count()
     };
-    // 17 CAA events and 3 reach events were written by 0.1.0.
-    assert_eq!(events.len(), 20, "{events:#?}");
+    // 17 CAA events and 3 reach events were written by 0.1.0, and its
+    // order's status and three alerted conditions are order events now
+    // (migration 0042): the timeline shows orders among the other checks.
+    assert_eq!(events.len(), 24, "{events:#?}");
+    assert_eq!(tally("order", "order_status"), 1);
+    for condition in ["order_blocked", "order_deadline", "order_stuck"] {
+        assert_eq!(tally("order", condition), 1, "{condition}");
+    }
+    let stuck = events.iter().find(|e| e["event"] == "order_stuck").unwrap();
+    assert_eq!(stuck["order"], "tencent/Mss1ng00", "{stuck}");
+    assert_eq!(stuck["domain"], "shop.example.com", "{stuck}");
+    assert_eq!(stuck["after_status"], "holding", "{stuck}");
+
     assert_eq!(tally("caa", "baseline"), 5);
     assert_eq!(tally("caa", "caa_drift"), 8);
     assert_eq!(tally("caa", "lookup_error"), 4);

@@ -19,17 +19,17 @@ use support::daemon::{Daemon, DaemonBench};
 use support::dns::TestDns;
 
 /// A port free a moment ago on 127.0.0.1.
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
 }
 
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     head: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
@@ -94,11 +94,11 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-fn get(addr: SocketAddr, path: &str) -> Answer {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> Answer {
     request(addr, "GET", path, None)
 }
 
-fn json_lines(body: &str) -> Vec<Value> {
+pub(crate) fn json_lines(body: &str) -> Vec<Value> {
     body.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
