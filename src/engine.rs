@@ -11,6 +11,7 @@
 //! prints the reports.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -18,7 +19,8 @@ use crate::ca::CaChoice;
 use crate::checks::caa::gather::gather_caa;
 use crate::checks::caa::judge::judge as judge_caa;
 use crate::checks::caa::{CaaObservation, CaaVerdict, IssuanceRequest};
-use crate::checks::reach::{self, ProbeSettings, ReachObservation, ReachVerdict, VantagePoint};
+use crate::checks::reach::{self, ProbeSettings, ReachVerdict, VantagePoint};
+use crate::checks::registry::{self, Check, GatherContext, Judgement, Verdict};
 use crate::checks::risk::RiskModel;
 use crate::config::{DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
@@ -35,6 +37,8 @@ pub struct Engine {
     vantages: Vec<VantagePoint>,
     probe: ProbeSettings,
     reach: ReachConfig,
+    /// The checks run beside CAA ([`registry::registered`]).
+    checks: Vec<Arc<dyn Check>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -44,6 +48,10 @@ impl std::fmt::Debug for Engine {
             .field("vantages", &self.vantages)
             .field("probe", &self.probe)
             .field("reach", &self.reach)
+            .field(
+                "checks",
+                &self.checks.iter().map(|c| c.kind()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -99,9 +107,8 @@ pub struct TargetOutcome {
     pub name: CertName,
     pub ca: CaChoice,
     pub caa: CaaVerdict,
-    /// `None` when the validation path is not probed (not validated over
-    /// HTTP, or a wildcard, which HTTP cannot validate).
-    pub reach: Option<ReachVerdict>,
+    /// The verdicts of the registered checks that apply, in registry order.
+    pub checks: Vec<Arc<dyn Verdict>>,
     /// What `check --format json` prints and the daemon keeps as the
     /// target's latest report.
     pub report: CheckReport,
@@ -122,7 +129,15 @@ impl Engine {
             vantages,
             probe,
             reach,
+            checks: registry::registered(),
         }
+    }
+
+    /// Runs `check` too, after the registered ones (a check outside the
+    /// built-in table, e.g. a test's).
+    pub fn with_check(mut self, check: impl Check + 'static) -> Engine {
+        self.checks.push(Arc::new(check));
+        self
     }
 
     pub fn dns(&self) -> &DnsHandle {
@@ -134,37 +149,32 @@ impl Engine {
     /// every CA. Outcomes come name by name, CA by CA, in the subject's
     /// order.
     pub async fn check(&self, subject: &Subject, now: DateTime<Utc>) -> Vec<TargetOutcome> {
-        let method = subject.reach_method();
-        let probes = subject.names.iter().map(|name| async move {
-            match method {
-                Some(method) if !name.is_wildcard() => {
-                    let target = reach::target_for(
-                        name,
-                        method,
-                        subject.canary_path.as_deref(),
-                        subject.canary_content.as_deref(),
-                        &self.reach,
-                    );
-                    Some(reach::check(&target, &self.vantages, &self.dns, &self.probe).await)
-                }
-                _ => None,
-            }
+        let ctx = GatherContext {
+            dns: &self.dns,
+            vantages: &self.vantages,
+            probe: &self.probe,
+            reach: &self.reach,
+        };
+        // Per name, per registered check: one judgement per CA (or none).
+        let others = subject.names.iter().map(|name| {
+            futures::future::join_all(self.checks.iter().map(move |c| c.check(ctx, subject, name, now)))
         });
-        let (caa, reach_observations) = tokio::join!(
+        let (caa, others) = tokio::join!(
             gather_by_base(&self.dns, &subject.names),
-            futures::future::join_all(probes)
+            futures::future::join_all(others)
         );
         let mut out = Vec::with_capacity(subject.names.len() * subject.cas.len());
-        for (name, reach_obs) in subject.names.iter().zip(&reach_observations) {
+        for (name, by_check) in subject.names.iter().zip(&others) {
             let observation = &caa[name.base()];
             let risk = self.risk.as_ref().map(|m| m.assess(name));
-            for ca in &subject.cas {
+            for (i, ca) in subject.cas.iter().enumerate() {
+                let judged = by_check.iter().filter_map(|per_ca| per_ca.get(i));
                 out.push(judge_target(
                     name,
                     ca,
                     subject,
                     observation,
-                    method.map(|m| (m, reach_obs.as_ref())),
+                    judged,
                     risk.clone(),
                     now,
                 ));
@@ -174,13 +184,23 @@ impl Engine {
     }
 }
 
-/// The pure half: one (name, CA) from the observations.
-fn judge_target(
+impl TargetOutcome {
+    /// The reachability verdict, when the validation path was probed.
+    pub fn reach(&self) -> Option<&ReachVerdict> {
+        self.checks
+            .iter()
+            .find_map(|v| v.as_any().downcast_ref::<ReachVerdict>())
+    }
+}
+
+/// The pure half: one (name, CA) from the observations and the registered
+/// checks' judgements.
+fn judge_target<'a>(
     name: &CertName,
     ca: &CaChoice,
     subject: &Subject,
     observation: &CaaObservation,
-    reach_observed: Option<(reach::Method, Option<&ReachObservation>)>,
+    judged: impl Iterator<Item = &'a Judgement>,
     risk: Option<crate::checks::risk::RiskAssessment>,
     now: DateTime<Utc>,
 ) -> TargetOutcome {
@@ -197,23 +217,21 @@ fn judge_target(
     if let Some(risk) = risk {
         report = report.with_risk(risk);
     }
-    let mut reach_verdict = None;
-    match reach_observed {
-        Some((method, Some(obs))) => {
-            let verdict = reach::judge(obs, &reach::context_for(method, ca));
-            report = report.with_reach(verdict.clone());
-            reach_verdict = Some(verdict);
+    let mut checks = Vec::new();
+    for j in judged {
+        if let Some(v) = &j.verdict {
+            report = v.add_to_report(report);
+            checks.push(v.clone());
         }
-        Some((method, None)) => {
-            report = report.with_findings(vec![reach::wildcard_finding(name, method)]);
+        if !j.findings.is_empty() {
+            report = report.with_findings(j.findings.clone());
         }
-        None => {}
     }
     TargetOutcome {
         name: name.clone(),
         ca: ca.clone(),
         caa,
-        reach: reach_verdict,
+        checks,
         report,
         checked_at: now,
     }
@@ -345,7 +363,7 @@ mod tests {
             &subject.cas[0],
             &subject,
             &observation,
-            None,
+            std::iter::empty(),
             None,
             Utc::now(),
         );

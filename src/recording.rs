@@ -5,9 +5,12 @@
 //! This is where the alert policy runs, above the store: the store
 //! ([`crate::store::Recorder`]) only reads and writes rows; the pure policy
 //! ([`crate::alert::policy`]) decides; this module passes one to the other.
-//! Every check goes through the same steps ([`record_target`]); CAA adds the
-//! domain-level drift alert (one message per DNS change).
+//! Every check goes through the same steps ([`record_target`]): CAA here,
+//! the registered checks ([`crate::checks::registry`]) through their
+//! verdicts; CAA adds the domain-level drift alert (one message per DNS
+//! change).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +20,7 @@ use crate::alert::policy::{
 };
 use crate::alert::{Alert, ChannelId};
 use crate::checks::caa::{CaaVerdict, CaaVerdictKind};
-use crate::checks::reach::ReachVerdict;
+use crate::checks::registry::{TargetRef, Verdict};
 use crate::checks::state::{Observed, Transition};
 use crate::domain::DomainName;
 use crate::findings::CheckKind;
@@ -53,7 +56,8 @@ pub struct DomainCheck {
     pub started_at: DateTime<Utc>,
     pub duration: Duration,
     pub caa: Vec<Judged<CaaVerdict>>,
-    pub reach: Vec<Judged<ReachVerdict>>,
+    /// The registered checks' verdicts, each for its target.
+    pub checks: Vec<(TargetRef, Arc<dyn Verdict>)>,
     /// Each target's `check --format json` report (the engine's, the same
     /// object `certvigil check` prints), kept as its latest.
     pub reports: Vec<(i64, CheckReport)>,
@@ -104,8 +108,20 @@ pub async fn record(
         rec.record_run(t.target_id, check.started_at, check.duration, outcome)
             .await?;
         let observation = crate::alert::caa::observation(&t.verdict, &t.domain, &t.ca);
-        let (event, alerts) =
-            record_target(&mut rec, t, &observation, alerting.policy, &mut out.events).await?;
+        let target = TargetRef {
+            target_id: t.target_id,
+            domain: t.domain.clone(),
+            ca: t.ca.clone(),
+        };
+        let (event, alerts) = record_target(
+            &mut rec,
+            &target,
+            &t.verdict,
+            &observation,
+            alerting.policy,
+            &mut out.events,
+        )
+        .await?;
         if event.is_some_and(|(_, tr)| tr == Transition::Change) {
             drift_event = drift_event.or(event.map(|(id, _)| id));
         }
@@ -113,11 +129,11 @@ pub async fn record(
     }
     let drift = drift_alert(&mut rec, check, drift_event).await?;
     let mut alerts = policy::merge_drift(drift, caa_alerts);
-    for t in &check.reach {
-        let observation = crate::alert::reach::observation(&t.verdict, &t.domain, &t.ca);
-        let (_, reach_alerts) =
-            record_target(&mut rec, t, &observation, alerting.policy, &mut out.events).await?;
-        alerts.extend(reach_alerts);
+    for (target, verdict) in &check.checks {
+        let raised = verdict
+            .record(&mut rec, target, alerting.policy, &mut out.events)
+            .await?;
+        alerts.extend(raised);
     }
     for alert in &alerts {
         rec.enqueue(alert, alerting.channels).await?;
@@ -133,15 +149,16 @@ pub async fn record(
 /// The steps every check shares: record its state (and the event a change
 /// makes), run the policy on the verdict and what it remembers, keep what
 /// it remembers now. Returns the event and the alerts, pointing at it.
-async fn record_target<V: Observed>(
+pub(crate) async fn record_target<V: Observed>(
     rec: &mut Recorder,
-    t: &Judged<V>,
+    t: &TargetRef,
+    verdict: &V,
     observation: &Observation,
     policy_config: &PolicyConfig,
     events: &mut Vec<RecordedEvent>,
 ) -> Result<(Option<(i64, Transition)>, Vec<Alert>), StoreError> {
     let now = rec.now();
-    let recorded = rec.record_state(t.target_id, &t.verdict).await?;
+    let recorded = rec.record_state(t.target_id, verdict).await?;
     if let Some((id, transition)) = recorded.event {
         events.push(RecordedEvent {
             id,
@@ -151,9 +168,9 @@ async fn record_target<V: Observed>(
             kind: transition.name(&V::EVENTS),
             transition,
             before_status: recorded.before_status.clone(),
-            after_status: t.verdict.status_word(),
-            blocks: t.verdict.blocks(),
-            cause: t.verdict.error_message(),
+            after_status: verdict.status_word(),
+            blocks: verdict.blocks(),
+            cause: verdict.error_message(),
         });
     }
     let memory: TrackMemory = rec

@@ -729,9 +729,16 @@ pub async fn check_domain(
             .iter()
             .map(|(t, o)| judged(t, crate::drift::canonical(o.caa.clone())))
             .collect(),
-        reach: matched
+        checks: matched
             .iter()
-            .filter_map(|(t, o)| Some(judged(t, o.reach.clone()?)))
+            .flat_map(|(t, o)| {
+                let target = crate::checks::registry::TargetRef {
+                    target_id: t.target.id,
+                    domain: t.display_name.clone(),
+                    ca: t.ca_display.clone(),
+                };
+                o.checks.iter().map(move |v| (target.clone(), v.clone()))
+            })
             .collect(),
         reports: matched
             .iter()
