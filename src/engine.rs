@@ -157,7 +157,11 @@ impl Engine {
         };
         // Per name, per registered check: one judgement per CA (or none).
         let others = subject.names.iter().map(|name| {
-            futures::future::join_all(self.checks.iter().map(move |c| c.check(ctx, subject, name, now)))
+            futures::future::join_all(
+                self.checks
+                    .iter()
+                    .map(move |c| c.check(ctx, subject, name, now)),
+            )
         });
         let (caa, others) = tokio::join!(
             gather_by_base(&self.dns, &subject.names),

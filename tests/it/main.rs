@@ -13,6 +13,7 @@ mod support;
 mod alerts;
 mod caa_gather;
 mod check_cli;
+mod check_registry;
 mod config_check;
 mod daemon;
 mod daemon_alerts;

@@ -23,7 +23,10 @@ async fn a_failed_order_poll_is_logged_once_per_poll() {
     let bench = DaemonBench::new();
     let dns = TestDns::start_sync();
     dns.set_logging(false);
-    dns.set_caa("example.com", [CaaRecord::new(0, "issue", "letsencrypt.org")]);
+    dns.set_caa(
+        "example.com",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
     let acme = HttpReceiver::start(vec![], Reply::new(500, "{\"detail\":\"down\"}")).await;
     let order_url = acme.url("/acme/order/broken-7");
     bench.write_config(
@@ -59,11 +62,7 @@ url = "{order_url}"
         })
         .await;
     daemon.terminate().await;
-    let polls = acme
-        .received()
-        .iter()
-        .filter(|r| polled(r))
-        .count();
+    let polls = acme.received().iter().filter(|r| polled(r)).count();
     let lines = loud_lines_with(&bench.log_text(), "broken-7");
     assert!(polls >= 2, "{polls} polls");
     // One line per failed poll; the last poll's line may be cut by the stop.
@@ -83,7 +82,10 @@ async fn an_order_going_stuck_is_an_event_in_history_and_the_web_timeline() {
     let bench = DaemonBench::new();
     let dns = TestDns::start_sync();
     dns.set_logging(false);
-    dns.set_caa("example.com", [CaaRecord::new(0, "issue", "letsencrypt.org")]);
+    dns.set_caa(
+        "example.com",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
     let addr = crate::web::free_addr();
     bench.write_config(
         dns.addr(),
@@ -117,7 +119,10 @@ listen = "{addr}"
     assert_eq!(stuck["order"], "manual/www-old", "{stuck}");
     assert_eq!(stuck["domain"], "www.example.com", "{stuck}");
     assert_eq!(stuck["after_status"], "holding", "{stuck}");
-    assert!(stuck["detail"].as_str().unwrap().contains("www-old"), "{stuck}");
+    assert!(
+        stuck["detail"].as_str().unwrap().contains("www-old"),
+        "{stuck}"
+    );
     // Let the CAA baseline land too, then stop writing: both renderings
     // must read the same rows.
     bench
@@ -139,7 +144,9 @@ listen = "{addr}"
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
     bench
-        .wait_for("the web listener", || std::net::TcpStream::connect(addr).ok())
+        .wait_for("the web listener", || {
+            std::net::TcpStream::connect(addr).ok()
+        })
         .await;
     let api = crate::web::get(addr, "/api/history");
     assert_eq!(api.status, 200);
