@@ -150,7 +150,8 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
             VantagePoint::all_from_config(&config.vantage),
             ProbeSettings::default(),
             config.reach,
-        ),
+        )
+        .with_views(&config.dns.views, config.dns.timeout, None),
         concurrency: config.daemon.concurrency,
         jitter: config.daemon.jitter,
         alerts: AlertSettings {

@@ -35,6 +35,9 @@ pub struct Engine {
     vantages: Vec<VantagePoint>,
     probe: ProbeSettings,
     reach: ReachConfig,
+    /// The authoritative servers and the perspectives abroad (issue 13);
+    /// off unless [`Engine::with_views`] turns them on.
+    views: crate::views::Views,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,7 +125,20 @@ impl Engine {
             vantages,
             probe,
             reach,
+            views: crate::views::Views::default(),
         }
+    }
+
+    /// Turns on the views of `[dns] view` and the lookups from abroad
+    /// (the agents among the vantage points, and `globalping`).
+    pub fn with_views(
+        mut self,
+        config: &crate::config::ViewsConfig,
+        timeout: std::time::Duration,
+        globalping: Option<crate::perspective::globalping::GlobalpingDns>,
+    ) -> Engine {
+        self.views = crate::views::Views::new(&self.dns, &self.vantages, config, timeout, globalping);
+        self
     }
 
     pub fn dns(&self) -> &DnsHandle {
@@ -154,6 +170,7 @@ impl Engine {
             gather_by_base(&self.dns, &subject.names),
             futures::future::join_all(probes)
         );
+        let (caa, views) = self.views.gather(&self.dns, caa, subject.method.as_ref()).await;
         let mut out = Vec::with_capacity(subject.names.len() * subject.cas.len());
         for (name, reach_obs) in subject.names.iter().zip(&reach_observations) {
             let observation = &caa[name.base()];
@@ -164,6 +181,7 @@ impl Engine {
                     ca,
                     subject,
                     observation,
+                    views.get(name.base()),
                     method.map(|m| (m, reach_obs.as_ref())),
                     risk.clone(),
                     now,
@@ -180,19 +198,21 @@ fn judge_target(
     ca: &CaChoice,
     subject: &Subject,
     observation: &CaaObservation,
+    views: Option<&crate::views::Observed>,
     reach_observed: Option<(reach::Method, Option<&ReachObservation>)>,
     risk: Option<crate::checks::risk::RiskAssessment>,
     now: DateTime<Utc>,
 ) -> TargetOutcome {
-    let caa = judge_caa(
-        observation,
-        &issuance_request(
-            name,
-            ca,
-            subject.method.as_ref(),
-            subject.account_uri.as_deref(),
-        ),
+    let request = issuance_request(
+        name,
+        ca,
+        subject.method.as_ref(),
+        subject.account_uri.as_deref(),
     );
+    let mut caa = judge_caa(observation, &request);
+    if let Some(views) = views {
+        caa.views = views.judge(observation, &request);
+    }
     let mut report = CheckReport::new(name, ca, &caa, Vec::new());
     if let Some(risk) = risk {
         report = report.with_risk(risk);
@@ -345,6 +365,7 @@ mod tests {
             &subject.cas[0],
             &subject,
             &observation,
+            None,
             None,
             None,
             Utc::now(),

@@ -143,7 +143,8 @@ async fn run(args: CheckArgs) -> u8 {
         reach::VantagePoint::all_from_config(&config.vantage),
         reach::ProbeSettings::default(),
         config.reach,
-    ));
+    )
+    .with_views(&config.dns.views, settings.timeout, None));
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;
@@ -474,8 +475,11 @@ impl Printer {
                     )?;
                 }
                 for f in &r.findings {
+                    // The verdict's own finding is the reason line above;
+                    // the views' findings (issue 13) are shown like the rest.
                     if f.check != crate::findings::CheckKind::Caa
                         || f.severity != crate::findings::Severity::Blocking
+                        || f.summary != r.caa.reason
                     {
                         writeln!(
                             out,
@@ -487,6 +491,7 @@ impl Printer {
                     }
                 }
                 let remedies = std::iter::once(r.caa.remedy.as_ref())
+                    .chain(r.caa.views.iter().map(|v| v.remedy.as_ref()))
                     .chain(
                         r.findings
                             .iter()

@@ -15,6 +15,7 @@ mod schedule;
 mod secret;
 #[cfg(test)]
 mod tests;
+mod dns_view;
 mod web;
 
 use std::ffi::OsStr;
@@ -34,6 +35,7 @@ use certvigil_core::orders::judge::Thresholds;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
+pub use dns_view::{DnsView, ViewsConfig};
 pub use web::{WebConfig, needs_token};
 
 /// Where the daemon looks when neither `--config` nor `CERTVIGIL_CONFIG` is given.
@@ -114,6 +116,8 @@ pub struct DnsConfig {
     /// How long one query may take before it counts as a timeout (which a
     /// CA treats as a refusal for CAA). Default 5s.
     pub timeout: Duration,
+    /// `view` and `authoritative_port` (`dns_view.rs`).
+    pub views: ViewsConfig,
 }
 
 /// One `[[domains]]` entry: a name a certificate is wanted for, and from whom.

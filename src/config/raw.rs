@@ -43,6 +43,8 @@ pub(crate) struct RawDaemon {
 pub(crate) struct RawDns {
     pub nameservers: Option<Vec<Text>>,
     pub timeout: Option<Text>,
+    pub view: Option<Text>,
+    pub authoritative_port: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
