@@ -11,6 +11,7 @@
 mod support;
 
 mod alerts;
+mod authority;
 mod caa_gather;
 mod check_cli;
 mod config_check;
