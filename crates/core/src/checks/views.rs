@@ -177,3 +177,102 @@ pub fn deciding_names(home: &CaaObservation) -> Vec<DomainName> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::policy::CheckStatus;
+    use crate::checks::state::Observed;
+
+    fn verdict(views: Vec<ViewFinding>) -> CaaVerdict {
+        let name = DomainName::parse("example.test").unwrap();
+        CaaVerdict {
+            verdict: CaaVerdictKind::Allowed,
+            relevant_name: Some(name.clone()),
+            records: vec![CaaRecord::new(0, "issue", "letsencrypt.org")],
+            cname_chain: vec![name],
+            reason: "allowed".into(),
+            remedy: None,
+            lookup_error: None,
+            legacy_rfc6844: None,
+            views,
+        }
+    }
+
+    fn split() -> ViewFinding {
+        ViewFinding::new(
+            ViewKind::ServersDisagree,
+            Severity::Blocking,
+            "the authoritative servers of example.test disagree".into(),
+        )
+        .remedy("make them agree")
+    }
+
+    /// What the store and the alerts see: a blocking view makes an
+    /// allowed verdict block, is a change of state, and its alert says why.
+    #[test]
+    fn a_blocking_view_blocks_changes_the_state_and_alerts_with_its_fix() {
+        let plain = verdict(Vec::new());
+        let with = verdict(vec![split()]);
+        assert!(!plain.blocks());
+        assert!(with.blocks());
+        assert_ne!(plain.fingerprint(), with.fingerprint());
+        let info = verdict(vec![ViewFinding::new(
+            ViewKind::RecursiveDiffers,
+            Severity::Info,
+            "x".into(),
+        )]);
+        assert!(!info.blocks());
+        let o = crate::alert::caa::observation(&with, "example.test", "Let's Encrypt");
+        assert_eq!(o.status, CheckStatus::Blocking);
+        assert!(
+            o.summary
+                .contains("allows Let's Encrypt from here, but the authoritative servers of example.test disagree"),
+            "{}",
+            o.summary
+        );
+        assert_eq!(o.remedy.as_deref(), Some("make them agree"));
+        assert_eq!(
+            crate::alert::caa::observation(&plain, "example.test", "Let's Encrypt").status,
+            CheckStatus::Ok
+        );
+        // The check report carries them as findings of the CAA check.
+        let findings = crate::report::caa_findings(&with);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].severity, Severity::Blocking);
+    }
+
+    #[test]
+    fn the_deciding_names_are_the_relevant_name_and_its_alias_target() {
+        let n = |s: &str| DomainName::parse(s).unwrap();
+        let obs = CaaObservation {
+            queried: n("www.example.test"),
+            climb: vec![
+                CaaLookup {
+                    name: n("www.example.test"),
+                    result: Ok(CaaAnswer {
+                        cname_chain: vec![n("www.example.test"), n("cdn.provider.test")],
+                        records: vec![CaaRecord::new(0, "issue", "x")],
+                        nxdomain: false,
+                    }),
+                },
+                CaaLookup {
+                    name: n("example.test"),
+                    result: Ok(CaaAnswer::default()),
+                },
+            ],
+            alias_target_climb: Vec::new(),
+        };
+        assert_eq!(
+            deciding_names(&obs),
+            [n("www.example.test"), n("cdn.provider.test")]
+        );
+        let mut nothing = obs.clone();
+        nothing.climb[0].result = Ok(CaaAnswer::default());
+        assert_eq!(deciding_names(&nothing), [n("www.example.test")]);
+        let mut failed = obs;
+        failed.climb[1].result = Err(LookupFailure::Timeout);
+        failed.climb[0].result = Ok(CaaAnswer::default());
+        assert_eq!(deciding_names(&failed), [n("example.test")]);
+    }
+}
