@@ -130,6 +130,14 @@ pub fn render_text(entries: &[HistoryEntry]) -> String {
     out
 }
 
+/// What the authoritative servers and the perspectives abroad saw, where
+/// it differs (issue 13).
+fn views_detail(out: &mut String, v: &crate::checks::caa::CaaVerdict) {
+    for f in &v.views {
+        out.push_str(&format!("    {} ({}): {}\n", "view", f.severity.as_str(), f.summary));
+    }
+}
+
 /// What changed in a CAA event: the record diff of a drift, the records of
 /// a baseline or recovery, the failure of an error.
 fn caa_detail(out: &mut String, e: &HistoryEntry) {
@@ -165,6 +173,7 @@ fn caa_detail(out: &mut String, e: &HistoryEntry) {
                 );
             }
             out.push_str(&format!("    {}\n", after.reason));
+            views_detail(out, &after);
         }
         (_, Some(after)) => {
             out.push_str(&format!(
@@ -176,6 +185,7 @@ fn caa_detail(out: &mut String, e: &HistoryEntry) {
                 out.push_str(&format!("      {}\n", present(r)));
             }
             out.push_str(&format!("    {}\n", after.reason));
+            views_detail(out, &after);
         }
         (_, None) => {
             if let Some(d) = &e.detail {

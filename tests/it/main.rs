@@ -22,6 +22,7 @@ mod engine_parity;
 mod http_bounds;
 mod orders_acme_manual;
 mod orders_tencent;
+mod perspective;
 mod reach_agent;
 mod reach_geoblock;
 mod reach_geoblock_daemon;
