@@ -144,7 +144,14 @@ async fn run(args: CheckArgs) -> u8 {
         reach::ProbeSettings::default(),
         config.reach,
     )
-    .with_views(&config.dns.views, settings.timeout, None));
+    .with_views(
+        &config.dns.views,
+        settings.timeout,
+        config
+            .globalping
+            .as_ref()
+            .map(crate::perspective::globalping::GlobalpingDns::from_config),
+    ));
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;

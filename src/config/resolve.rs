@@ -83,6 +83,7 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
             token: None,
             require_token: false,
         },
+        globalping: None,
         warnings: Vec::new(),
     }
 }
@@ -103,6 +104,7 @@ struct RawSections {
     risk: Option<RiskConfig>,
     ca: Vec<Spanned<CaEntry>>,
     web: Option<super::web::RawWeb>,
+    globalping: Option<super::globalping::RawGlobalping>,
 }
 
 pub(crate) fn parse(
@@ -131,6 +133,7 @@ pub(crate) fn parse(
             "reach" => raw.reach = table(value, name, &mut p),
             "order_thresholds" => raw.order_thresholds = table(value, name, &mut p),
             "web" => raw.web = table(value, name, &mut p),
+            "globalping" => raw.globalping = table(value, name, &mut p),
             "risk" => {
                 risk_span = Some(key.span());
                 raw.risk = table(value, name, &mut p);
@@ -203,6 +206,9 @@ pub(crate) fn parse(
     if let Some(web) = raw.web {
         config.web = super::web::resolve_web(web, &mut p);
     }
+    config.globalping = raw
+        .globalping
+        .map(|g| super::globalping::resolve_globalping(g, &mut p));
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model
         // cannot use is a config error, not a surprise at the first check.

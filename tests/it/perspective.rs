@@ -246,3 +246,76 @@ validation_method = "dns"
     assert!(history.contains("from abroad-agent"), "{history}");
     drop(daemon);
 }
+
+/// Globalping's documented DNS result shape, served by a local mock: one
+/// probe sees the validation record, the other does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn globalping_dns_measurements_compare_the_validation_record() {
+    use support::dns::TestDns;
+    use support::http::Reply;
+    let dns = TestDns::start().await;
+    dns.set_txt("_dnsauth.gp.test", &["token-1"]);
+    let created = r#"{"id":"m-dns-1","probesCount":2}"#;
+    let finished = r#"{
+      "id": "m-dns-1", "type": "dns", "status": "finished",
+      "createdAt": "2026-12-01T10:00:00.000Z", "updatedAt": "2026-12-01T10:00:01.000Z",
+      "target": "_dnsauth.gp.test", "probesCount": 2,
+      "results": [
+        {"probe": {"continent": "EU", "country": "DE", "city": "Frankfurt", "asn": 3320, "network": "Telekom"},
+         "result": {"status": "finished", "statusCode": 0, "statusCodeName": "NOERROR", "resolver": "192.0.2.53",
+                    "answers": [{"name": "_dnsauth.gp.test.", "type": "TXT", "ttl": 60, "class": "IN", "value": "\"token-1\""}],
+                    "timings": {"total": 12}, "rawOutput": ";; ANSWER SECTION ..."}},
+        {"probe": {"continent": "AS", "country": "SG", "city": "Singapore", "asn": 7473, "network": "Singtel"},
+         "result": {"status": "finished", "statusCode": 0, "statusCodeName": "NOERROR", "resolver": "192.0.2.54",
+                    "answers": [], "timings": {"total": 30}, "rawOutput": ";; ANSWER SECTION ..."}}
+      ]
+    }"#;
+    let api = HttpReceiver::start(
+        vec![Reply::new(202, created), Reply::new(200, finished)],
+        Reply::new(404, r#"{"error":{"message":"no such measurement"}}"#),
+    )
+    .await;
+    let bench = DaemonBench::new();
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            "view = \"recursive\"\n\n[globalping]\nendpoint = \"{}\"\ntoken_env = \"CV_TEST_GP_TOKEN\"\nlocations = [\"DE\", \"SG\"]\nlimit = 2\n",
+            api.url("/")
+        ),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .args(["check", "--ca", "letsencrypt", "--validation-method", "dns", "--format", "json", "gp.test", "--config"])
+        .arg(bench.config())
+        .env("CV_TEST_GP_TOKEN", "gp-secret-token")
+        .env_remove("CERTVIGIL_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let r: Value = serde_json::from_str(text.lines().next().unwrap_or_else(|| {
+        panic!("no output: {}", String::from_utf8_lossy(&out.stderr))
+    }))
+    .unwrap();
+    let views = views_of(&r);
+    assert_eq!(views.len(), 1, "{views:#?}");
+    assert_eq!(views[0]["kind"], "perspective_records_differ");
+    assert_eq!(views[0]["severity"], "blocking");
+    assert!(
+        views[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("from globalping/SG-Singapore, the validation record _dnsauth.gp.test is absent, while home sees [\"token-1\"]"),
+        "{}",
+        views[0]
+    );
+    assert_eq!(r["issuable"], false, "{r}");
+    let asked = api.received();
+    let post = &asked[0];
+    assert_eq!(post.header("authorization"), Some("Bearer gp-secret-token"));
+    let body = post.json();
+    assert_eq!(body["type"], "dns");
+    assert_eq!(body["target"], "_dnsauth.gp.test");
+    assert_eq!(body["measurementOptions"]["query"]["type"], "TXT");
+    assert_eq!(body["locations"][1]["magic"], "SG");
+    assert_eq!(body["limit"], 2);
+    assert!(asked[1].target.ends_with("/v1/measurements/m-dns-1"), "{:?}", asked[1].target);
+}

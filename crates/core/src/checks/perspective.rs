@@ -81,8 +81,12 @@ pub fn judge(
                 ));
             }
         }
-        let verdict = judge_replaced(home, &p.caa, req).verdict;
-        verdicts.push((p.vantage.clone(), verdict));
+        // A perspective that did not look CAA up (Globalping cannot) has
+        // no say in the quorum.
+        if !p.caa.is_empty() {
+            let verdict = judge_replaced(home, &p.caa, req).verdict;
+            verdicts.push((p.vantage.clone(), verdict));
+        }
         for (name, result) in &p.validation {
             let Some(h) = home_validation.iter().find(|v| v.name == *name) else {
                 continue;

@@ -200,3 +200,22 @@ fn an_alias_abroad_differs_from_none_at_home() {
     assert_eq!(f[0].severity, Severity::Warning);
     assert!(f[0].summary.contains("via alias"), "{}", f[0].summary);
 }
+
+#[test]
+fn a_perspective_without_caa_lookups_does_not_count_in_the_share() {
+    let h = home(&["letsencrypt.org"]);
+    let mut txt_only = seen("globalping/DE-Frankfurt", &[]);
+    txt_only.caa.clear();
+    let f = judge(&h, &[], &[seen("hk", &["sectigo.com"]), txt_only], &req());
+    let v = f
+        .iter()
+        .find(|f| f.kind == ViewKind::PerspectiveVerdictDiffers)
+        .unwrap();
+    assert_eq!(
+        v.allow_share,
+        Some(Share {
+            allowing: 1,
+            total: 2
+        })
+    );
+}
