@@ -22,6 +22,7 @@ pub const DEFAULT_GLOBALPING_API: &str = "https://api.globalping.io/";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawGlobalping {
+    pub enabled: Option<Spanned<bool>>,
     pub endpoint: Option<Text>,
     pub token_file: Option<Spanned<PathBuf>>,
     pub token_env: Option<Text>,
@@ -42,7 +43,12 @@ pub struct GlobalpingConfig {
     pub limit: u32,
 }
 
-pub(crate) fn resolve_globalping(raw: RawGlobalping, p: &mut Problems<'_>) -> GlobalpingConfig {
+/// `None` when `enabled = false` (the table is still checked).
+pub(crate) fn resolve_globalping(
+    raw: RawGlobalping,
+    p: &mut Problems<'_>,
+) -> Option<GlobalpingConfig> {
+    let enabled = raw.enabled.as_ref().is_none_or(|e| *e.get_ref());
     let endpoint = match &raw.endpoint {
         None => Url::parse(DEFAULT_GLOBALPING_API).expect("a valid URL"),
         Some(e) => match Url::parse(e.get_ref()) {
@@ -86,10 +92,10 @@ pub(crate) fn resolve_globalping(raw: RawGlobalping, p: &mut Problems<'_>) -> Gl
             p.on(l, "globalping.limit", "use 1 to 50 probes per measurement");
         }
     }
-    GlobalpingConfig {
+    enabled.then_some(GlobalpingConfig {
         endpoint,
         token,
         locations,
         limit,
-    }
+    })
 }

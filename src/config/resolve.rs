@@ -208,7 +208,7 @@ pub(crate) fn parse(
     }
     config.globalping = raw
         .globalping
-        .map(|g| super::globalping::resolve_globalping(g, &mut p));
+        .and_then(|g| super::globalping::resolve_globalping(g, &mut p));
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model
         // cannot use is a config error, not a surprise at the first check.
