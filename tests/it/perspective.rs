@@ -319,3 +319,71 @@ async fn globalping_dns_measurements_compare_the_validation_record() {
     assert_eq!(body["limit"], 2);
     assert!(asked[1].target.ends_with("/v1/measurements/m-dns-1"), "{:?}", asked[1].target);
 }
+
+/// `POST /v1/resolve` at the real agent: the probe's token, the probe's
+/// rate limit, bounded questions; the answer carries the rcode and the
+/// records the agent's resolver gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_resolves_only_with_the_token_within_the_rate_limit() {
+    use support::dns::{Behaviour, TestDns};
+    let dns = TestDns::start().await;
+    dns.set_txt("_dnsauth.r.test", &["token-1"]);
+    dns.set_behaviour("broken.test", Behaviour::Servfail);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .args(["probe", "serve", "--listen", "127.0.0.1:0", "--insecure-http", "--rate-limit", "2", "--token-file"])
+        .arg(&token_file)
+        .args(["--nameserver", &dns.addr().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let agent = Agent {
+        url: first
+            .trim()
+            .strip_prefix("certvigil probe: listening on ")
+            .unwrap()
+            .to_string(),
+        child,
+    };
+    certvigil::tls::ensure_crypto_provider();
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/resolve", agent.url);
+    let body = serde_json::json!({"questions": [
+        {"name": "_dnsauth.r.test", "type": "TXT"},
+        {"name": "broken.test", "type": "CAA"}
+    ]});
+    let no_token = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    let too_many = serde_json::json!({"questions": (0..17).map(|_| serde_json::json!({"name": "r.test", "type": "CAA"})).collect::<Vec<_>>()});
+    let refused = client.post(&url).bearer_auth(TOKEN).json(&too_many).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let ok: Value = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let answers = ok["answers"].as_array().unwrap();
+    assert_eq!(answers[0]["rcode"], "NOERROR", "{ok}");
+    // "token-1" as one character-string: length 7, then the octets.
+    assert_eq!(answers[0]["records"][0], "07746f6b656e2d31", "{ok}");
+    assert_eq!(answers[1]["rcode"], "SERVFAIL", "{ok}");
+    // The bucket holds 2: the second accepted request empties it.
+    let second = client.post(&url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    assert_eq!(second.status(), 200);
+    let limited = client.post(&url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+}
