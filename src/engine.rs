@@ -137,7 +137,8 @@ impl Engine {
         timeout: std::time::Duration,
         globalping: Option<crate::perspective::globalping::GlobalpingDns>,
     ) -> Engine {
-        self.views = crate::views::Views::new(&self.dns, &self.vantages, config, timeout, globalping);
+        self.views =
+            crate::views::Views::new(&self.dns, &self.vantages, config, timeout, globalping);
         self
     }
 
@@ -170,7 +171,10 @@ impl Engine {
             gather_by_base(&self.dns, &subject.names),
             futures::future::join_all(probes)
         );
-        let (caa, views) = self.views.gather(&self.dns, caa, subject.method.as_ref()).await;
+        let (caa, views) = self
+            .views
+            .gather(&self.dns, caa, subject.method.as_ref())
+            .await;
         let mut out = Vec::with_capacity(subject.names.len() * subject.cas.len());
         for (name, reach_obs) in subject.names.iter().zip(&reach_observations) {
             let observation = &caa[name.base()];
@@ -180,8 +184,7 @@ impl Engine {
                     name,
                     ca,
                     subject,
-                    observation,
-                    views.get(name.base()),
+                    (observation, views.get(name.base())),
                     method.map(|m| (m, reach_obs.as_ref())),
                     risk.clone(),
                     now,
@@ -197,8 +200,8 @@ fn judge_target(
     name: &CertName,
     ca: &CaChoice,
     subject: &Subject,
-    observation: &CaaObservation,
-    views: Option<&crate::views::Observed>,
+    // The recursive climb, and what the other views saw (issue 13).
+    (observation, views): (&CaaObservation, Option<&crate::views::Observed>),
     reach_observed: Option<(reach::Method, Option<&ReachObservation>)>,
     risk: Option<crate::checks::risk::RiskAssessment>,
     now: DateTime<Utc>,
@@ -364,8 +367,7 @@ mod tests {
             &name,
             &subject.cas[0],
             &subject,
-            &observation,
-            None,
+            (&observation, None),
             None,
             None,
             Utc::now(),

@@ -10,16 +10,18 @@ use std::time::Duration;
 
 use certvigil_core::checks::authority::{self, AuthorityObservation};
 use certvigil_core::checks::caa::{CaaObservation, IssuanceRequest, LookupFailure};
-use certvigil_core::checks::perspective::{self, PerspectiveObservation, RecordsSeen, ValidationName};
+use certvigil_core::checks::perspective::{
+    self, PerspectiveObservation, RecordsSeen, ValidationName,
+};
 use certvigil_core::checks::views::ViewFinding;
 use certvigil_core::method::{AcmeMethod, ValidationMethod};
 
 use crate::authority::AuthorityClient;
+use crate::checks::reach::VantagePoint;
 use crate::config::{DnsView, ViewsConfig};
 use crate::dns::{DnsHandle, QueryError};
 use crate::domain::DomainName;
 use crate::perspective::{PerspectiveClient, globalping::GlobalpingDns};
-use crate::checks::reach::VantagePoint;
 
 /// What the engine asks besides the recursive resolver.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +89,10 @@ impl Views {
         dns: &DnsHandle,
         mut caa: HashMap<DomainName, CaaObservation>,
         method: Option<&ValidationMethod>,
-    ) -> (HashMap<DomainName, CaaObservation>, HashMap<DomainName, Observed>) {
+    ) -> (
+        HashMap<DomainName, CaaObservation>,
+        HashMap<DomainName, Observed>,
+    ) {
         if self.is_off() {
             return (caa, HashMap::new());
         }
@@ -125,21 +130,26 @@ impl Views {
                 return (Vec::new(), Vec::new());
             }
             let caa_names: Vec<DomainName> = home.climb.iter().map(|l| l.name.clone()).collect();
-            let home_validation = futures::future::join_all(validation_names.iter().map(|n| async move {
-                ValidationName {
-                    name: n.clone(),
-                    home: dns.lookup_txt(n).await.map(|a| RecordsSeen {
-                        cname_chain: a.cname_chain,
-                        texts: a
-                            .records
-                            .iter()
-                            .map(|r| String::from_utf8_lossy(r).into_owned())
-                            .collect(),
-                        nxdomain: a.nxdomain,
-                    }).map_err(failure),
-                }
-            }))
-            .await;
+            let home_validation =
+                futures::future::join_all(validation_names.iter().map(|n| async move {
+                    ValidationName {
+                        name: n.clone(),
+                        home: dns
+                            .lookup_txt(n)
+                            .await
+                            .map(|a| RecordsSeen {
+                                cname_chain: a.cname_chain,
+                                texts: a
+                                    .records
+                                    .iter()
+                                    .map(|r| String::from_utf8_lossy(r).into_owned())
+                                    .collect(),
+                                nxdomain: a.nxdomain,
+                            })
+                            .map_err(failure),
+                    }
+                }))
+                .await;
             let seen = self
                 .perspectives
                 .observe(&caa_names, &validation_names)

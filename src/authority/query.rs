@@ -37,7 +37,9 @@ pub enum AskError {
 impl std::fmt::Display for AskError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AskError::Timeout(t) => write!(f, "no answer within {}", humantime::format_duration(*t)),
+            AskError::Timeout(t) => {
+                write!(f, "no answer within {}", humantime::format_duration(*t))
+            }
             AskError::Network(d) => write!(f, "{d}"),
             AskError::Malformed(d) => write!(f, "unparseable answer: {d}"),
         }
@@ -116,7 +118,8 @@ async fn udp(
     } else {
         ([0u16; 8], 0).into()
     };
-    let net = |e: std::io::Error| AskError::Network(format!("UDP exchange with {server} failed: {e}"));
+    let net =
+        |e: std::io::Error| AskError::Network(format!("UDP exchange with {server} failed: {e}"));
     let socket = UdpSocket::bind(local).await.map_err(net)?;
     socket.connect(server).await.map_err(net)?;
     socket.send(query).await.map_err(net)?;
@@ -145,7 +148,8 @@ fn question_matches(r: &wire::Response, expected: &wire::Question) -> bool {
 }
 
 async fn tcp(server: SocketAddr, query: &[u8]) -> Result<Vec<u8>, AskError> {
-    let io = |e: std::io::Error| AskError::Network(format!("TCP exchange with {server} failed: {e}"));
+    let io =
+        |e: std::io::Error| AskError::Network(format!("TCP exchange with {server} failed: {e}"));
     let mut stream = TcpStream::connect(server).await.map_err(io)?;
     let mut framed = Vec::with_capacity(query.len() + 2);
     framed.extend_from_slice(&(query.len() as u16).to_be_bytes());

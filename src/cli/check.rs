@@ -134,24 +134,26 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    let engine = Arc::new(Engine::new(
-        // One run asks each question once (answers reused up to their TTL,
-        // as a CA's resolver would): names under one parent share its
-        // lookups.
-        dns.with_answer_reuse(),
-        Some(risk),
-        reach::VantagePoint::all_from_config(&config.vantage),
-        reach::ProbeSettings::default(),
-        config.reach,
-    )
-    .with_views(
-        &config.dns.views,
-        settings.timeout,
-        config
-            .globalping
-            .as_ref()
-            .map(crate::perspective::globalping::GlobalpingDns::from_config),
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            // One run asks each question once (answers reused up to their TTL,
+            // as a CA's resolver would): names under one parent share its
+            // lookups.
+            dns.with_answer_reuse(),
+            Some(risk),
+            reach::VantagePoint::all_from_config(&config.vantage),
+            reach::ProbeSettings::default(),
+            config.reach,
+        )
+        .with_views(
+            &config.dns.views,
+            settings.timeout,
+            config
+                .globalping
+                .as_ref()
+                .map(crate::perspective::globalping::GlobalpingDns::from_config),
+        ),
+    );
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;

@@ -134,7 +134,12 @@ pub fn render_text(entries: &[HistoryEntry]) -> String {
 /// it differs (issue 13).
 fn views_detail(out: &mut String, v: &crate::checks::caa::CaaVerdict) {
     for f in &v.views {
-        out.push_str(&format!("    {} ({}): {}\n", "view", f.severity.as_str(), f.summary));
+        out.push_str(&format!(
+            "    {} ({}): {}\n",
+            "view",
+            f.severity.as_str(),
+            f.summary
+        ));
     }
 }
 

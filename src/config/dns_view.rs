@@ -59,13 +59,19 @@ pub(crate) fn resolve_views(
             other => p.on(
                 v,
                 "dns.view",
-                format!("{other:?} is not a view; use \"both\", \"recursive\" or \"authoritative\""),
+                format!(
+                    "{other:?} is not a view; use \"both\", \"recursive\" or \"authoritative\""
+                ),
             ),
         }
     }
     if let Some(port) = port {
         if *port.get_ref() == 0 {
-            p.on(port, "dns.authoritative_port", "port 0 cannot be asked; remove the key to use 53");
+            p.on(
+                port,
+                "dns.authoritative_port",
+                "port 0 cannot be asked; remove the key to use 53",
+            );
         } else {
             out.authoritative_port = *port.get_ref();
         }

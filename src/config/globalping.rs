@@ -65,21 +65,38 @@ pub(crate) fn resolve_globalping(
     };
     let token = match (&raw.token_file, &raw.token_env) {
         (Some(f), Some(_)) => {
-            p.on(f, "globalping.token_file", "give token_file or token_env, not both");
+            p.on(
+                f,
+                "globalping.token_file",
+                "give token_file or token_env, not both",
+            );
             None
         }
         (Some(f), None) => {
-            p.secret_files
-                .push((f.span(), "globalping.token_file".into(), f.get_ref().clone()));
-            Some(SecretSource::file("globalping.token_file", f.get_ref().clone()))
+            p.secret_files.push((
+                f.span(),
+                "globalping.token_file".into(),
+                f.get_ref().clone(),
+            ));
+            Some(SecretSource::file(
+                "globalping.token_file",
+                f.get_ref().clone(),
+            ))
         }
-        (None, Some(v)) => Some(SecretSource::env("globalping.token_env", v.get_ref().clone())),
+        (None, Some(v)) => Some(SecretSource::env(
+            "globalping.token_env",
+            v.get_ref().clone(),
+        )),
         (None, None) => None,
     };
     let mut locations = Vec::new();
     for (i, l) in raw.locations.iter().flatten().enumerate() {
         if l.get_ref().trim().is_empty() {
-            p.on(l, format!("globalping.locations[{i}]"), "empty location; name a country, city, region or ASN");
+            p.on(
+                l,
+                format!("globalping.locations[{i}]"),
+                "empty location; name a country, city, region or ASN",
+            );
         } else {
             locations.push(l.get_ref().trim().to_string());
         }

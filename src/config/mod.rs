@@ -8,6 +8,8 @@
 //! once, each with line, column and key path (`problem`). Secrets are only
 //! named here and read at use (`secret`).
 
+mod dns_view;
+mod globalping;
 mod problem;
 mod raw;
 mod resolve;
@@ -15,8 +17,6 @@ mod schedule;
 mod secret;
 #[cfg(test)]
 mod tests;
-mod dns_view;
-mod globalping;
 mod web;
 
 use std::ffi::OsStr;
@@ -33,11 +33,11 @@ use certvigil_core::alert::policy::PolicyConfig;
 use certvigil_core::checks::risk::RiskConfig;
 use certvigil_core::orders::judge::Thresholds;
 
+pub use dns_view::{DnsView, ViewsConfig};
+pub use globalping::{DEFAULT_GLOBALPING_API, GlobalpingConfig};
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
-pub use dns_view::{DnsView, ViewsConfig};
-pub use globalping::{DEFAULT_GLOBALPING_API, GlobalpingConfig};
 pub use web::{WebConfig, needs_token};
 
 /// Where the daemon looks when neither `--config` nor `CERTVIGIL_CONFIG` is given.

@@ -587,7 +587,8 @@ fn channel_name(text: &Option<Text>, key: &str, p: &mut Problems<'_>) -> Option<
 }
 
 fn resolve_dns(raw: raw::RawDns, out: &mut DnsConfig, p: &mut Problems<'_>) {
-    out.views = super::dns_view::resolve_views(raw.view.as_ref(), raw.authoritative_port.as_ref(), p);
+    out.views =
+        super::dns_view::resolve_views(raw.view.as_ref(), raw.authoritative_port.as_ref(), p);
     for (i, ns) in raw.nameservers.iter().flatten().enumerate() {
         match parse_nameserver(ns.get_ref()) {
             Ok(addr) => out.nameservers.push(addr),

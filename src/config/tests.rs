@@ -1231,7 +1231,10 @@ fn a_bad_view_or_port_is_reported_at_its_line_and_column() {
     let msg = only_problem("[dns]\ntimeout = \"2s\"\nview = \"abroad\"\n");
     assert!(msg.starts_with("config.toml:3:8"), "{msg}");
     assert!(msg.contains("dns.view"), "{msg}");
-    assert!(msg.contains("\"both\", \"recursive\" or \"authoritative\""), "{msg}");
+    assert!(
+        msg.contains("\"both\", \"recursive\" or \"authoritative\""),
+        "{msg}"
+    );
     let msg = only_problem("[dns]\nauthoritative_port = 0\n");
     assert!(msg.starts_with("config.toml:2:22"), "{msg}");
     assert!(msg.contains("dns.authoritative_port"), "{msg}");

@@ -65,7 +65,10 @@ impl GlobalpingDns {
 
     /// One observation per probe, named `globalping/CC-City`; or one
     /// failed observation when the API could not be used.
-    pub async fn observe(&self, questions: &[(DomainName, RecordType)]) -> Vec<PerspectiveObservation> {
+    pub async fn observe(
+        &self,
+        questions: &[(DomainName, RecordType)],
+    ) -> Vec<PerspectiveObservation> {
         let names: Vec<&DomainName> = questions
             .iter()
             .filter(|(_, t)| *t == RecordType::TXT)
@@ -92,10 +95,8 @@ impl GlobalpingDns {
             .map(SecretSource::read)
             .transpose()
             .map_err(|e| e.to_string())?;
-        let client = GlobalpingClient::new(
-            self.endpoint.clone(),
-            token.map(|t| t.expose().to_string()),
-        );
+        let client =
+            GlobalpingClient::new(self.endpoint.clone(), token.map(|t| t.expose().to_string()));
         let mut out: Vec<PerspectiveObservation> = Vec::new();
         let mut first_id: Option<String> = None;
         for name in names {
@@ -194,7 +195,11 @@ impl DnsResult {
         if self.status != "finished" {
             let first = self.raw_output.lines().next().unwrap_or_default();
             return Err(LookupFailure::Network {
-                detail: format!("the probe's measurement {}: {}", self.status, crate::http::redact::peer_text(first, 200)),
+                detail: format!(
+                    "the probe's measurement {}: {}",
+                    self.status,
+                    crate::http::redact::peer_text(first, 200)
+                ),
             });
         }
         let rcode = self.status_code_name.as_deref().unwrap_or("NOERROR");
@@ -251,7 +256,9 @@ fn dig_txt(value: &str) -> String {
                     .take(3)
                     .collect();
                 if digits.len() == 3 {
-                    let n = digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+                    let n = digits
+                        .iter()
+                        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
                     out.push(n.min(255) as u8);
                 } else if let Some(next) = digits.first().copied().or_else(|| chars.next()) {
                     out.push(next);
@@ -306,6 +313,9 @@ mod tests {
             "status": "failed", "rawOutput": "connection timed out; no servers could be reached"
         }))
         .unwrap();
-        assert!(matches!(offline.seen(&name), Err(LookupFailure::Network { .. })));
+        assert!(matches!(
+            offline.seen(&name),
+            Err(LookupFailure::Network { .. })
+        ));
     }
 }

@@ -60,7 +60,11 @@ impl PerspectiveClient {
         let questions: Vec<(DomainName, RecordType)> = caa_names
             .iter()
             .map(|n| (n.clone(), RecordType::CAA))
-            .chain(validation_names.iter().map(|n| (n.clone(), RecordType::TXT)))
+            .chain(
+                validation_names
+                    .iter()
+                    .map(|n| (n.clone(), RecordType::TXT)),
+            )
             .take(agent_resolve::MAX_QUESTIONS)
             .collect();
         let agents = futures::future::join_all(self.agents.iter().map(|v| {
@@ -74,8 +78,14 @@ impl PerspectiveClient {
                 else {
                     unreachable!("only agents are kept");
                 };
-                match agent_resolve::ask(url, token.as_ref(), *tls_fingerprint, questions, self.timeout)
-                    .await
+                match agent_resolve::ask(
+                    url,
+                    token.as_ref(),
+                    *tls_fingerprint,
+                    questions,
+                    self.timeout,
+                )
+                .await
                 {
                     Ok(answers) => from_answers(&v.name, &answers),
                     Err(e) => PerspectiveObservation {
@@ -112,9 +122,9 @@ pub fn from_answers(vantage: &str, answers: &[Resolved]) -> PerspectiveObservati
             continue;
         };
         let failure = match (&a.rcode, &a.error) {
-            (Some(r), _) if r != "NOERROR" && r != "NXDOMAIN" => Some(LookupFailure::Rcode {
-                rcode: r.clone(),
-            }),
+            (Some(r), _) if r != "NOERROR" && r != "NXDOMAIN" => {
+                Some(LookupFailure::Rcode { rcode: r.clone() })
+            }
             (None, Some(e)) => Some(LookupFailure::Network { detail: e.clone() }),
             (None, None) => Some(LookupFailure::Timeout),
             _ => None,

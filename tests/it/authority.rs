@@ -44,8 +44,7 @@ fn child_zone(caa: &str) -> String {
 
 const PARENT_ZONE: &str = "$ORIGIN test.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.4\nexample NS ns1.example\nexample NS ns2.example\nns1.example A 127.0.0.2\nns2.example A 127.0.0.3\n";
 
-const OTHER_ZONE: &str =
-    "$ORIGIN other.test.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.5\n";
+const OTHER_ZONE: &str = "$ORIGIN other.test.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.5\n";
 
 /// The recursive resolver's view: the delegation, the addresses, and the
 /// CAA set it resolved (from ns1).
@@ -62,7 +61,10 @@ fn recursive() -> TestDns {
     dns.set_records("test", NS_TYPE, vec![name_rdata("ns.test")]);
     dns.set_a("ns.test", &[Ipv4Addr::new(127, 0, 0, 4)]);
     for (n, last) in [("ns1", 2), ("ns2", 3), ("ns3", 5), ("ns4", 6)] {
-        dns.set_a(&format!("{n}.example.test"), &[Ipv4Addr::new(127, 0, 0, last)]);
+        dns.set_a(
+            &format!("{n}.example.test"),
+            &[Ipv4Addr::new(127, 0, 0, last)],
+        );
     }
     dns.set_records(
         "example.test",
@@ -107,7 +109,10 @@ fn check_json(bench: &DaemonBench, lab: &Lab, view: &str, ca: &str) -> (i32, Val
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    (out.status.code().unwrap(), serde_json::from_str(line).unwrap())
+    (
+        out.status.code().unwrap(),
+        serde_json::from_str(line).unwrap(),
+    )
 }
 
 fn views_of(r: &Value) -> Vec<Value> {
@@ -131,9 +136,22 @@ fn servers_disagreeing_on_caa_are_named_with_what_each_serves_and_who_would_bloc
     let split = find(&views, "servers_disagree");
     assert_eq!(split.len(), 1, "{views:#?}");
     let s = split[0]["summary"].as_str().unwrap();
-    assert!(s.contains("ns1.example.test (127.0.0.2) serve(s) [0 issue \"letsencrypt.org\"] (allows issuance)"), "{s}");
-    assert!(s.contains("ns2.example.test (127.0.0.3) serve(s) [0 issue \"sectigo.com\"] (forbids issuance)"), "{s}");
-    assert!(s.contains("a CA whose resolver asks ns2.example.test (127.0.0.3) would refuse"), "{s}");
+    assert!(
+        s.contains(
+            "ns1.example.test (127.0.0.2) serve(s) [0 issue \"letsencrypt.org\"] (allows issuance)"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "ns2.example.test (127.0.0.3) serve(s) [0 issue \"sectigo.com\"] (forbids issuance)"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains("a CA whose resolver asks ns2.example.test (127.0.0.3) would refuse"),
+        "{s}"
+    );
     assert_eq!(split[0]["severity"], "blocking");
     assert_eq!(split[0]["allow_share"]["allowing"], 1);
     assert_eq!(split[0]["allow_share"]["total"], 2);
@@ -151,15 +169,17 @@ fn servers_disagreeing_on_caa_are_named_with_what_each_serves_and_who_would_bloc
     let lame = find(&views, "lame_server");
     assert_eq!(lame.len(), 1, "{views:#?}");
     let l = lame[0]["summary"].as_str().unwrap();
-    assert!(l.contains("ns3.example.test (127.0.0.5) is lame for example.test"), "{l}");
+    assert!(
+        l.contains("ns3.example.test (127.0.0.5) is lame for example.test"),
+        "{l}"
+    );
     assert!(l.contains("REFUSED"), "{l}");
     let dead = find(&views, "unreachable_server");
     assert_eq!(dead.len(), 1, "{views:#?}");
     assert!(
-        dead[0]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("ns4.example.test (127.0.0.6), a name server of example.test, did not answer"),
+        dead[0]["summary"].as_str().unwrap().contains(
+            "ns4.example.test (127.0.0.6), a name server of example.test, did not answer"
+        ),
         "{}",
         dead[0]
     );
@@ -188,7 +208,10 @@ fn the_text_output_names_the_servers_and_the_fix() {
         text.contains("caa (blocking): the authoritative servers of example.test disagree on CAA"),
         "{text}"
     );
-    assert!(text.contains("fix: make every name server of example.test serve the same CAA records"), "{text}");
+    assert!(
+        text.contains("fix: make every name server of example.test serve the same CAA records"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -98,7 +98,13 @@ fn agent(nameserver: SocketAddr, token_file: &str) -> Agent {
     Agent { child, url }
 }
 
-fn config(bench: &DaemonBench, server: &authdns::Server, agent: &Agent, token_file: &str, rest: &str) {
+fn config(
+    bench: &DaemonBench,
+    server: &authdns::Server,
+    agent: &Agent,
+    token_file: &str,
+    rest: &str,
+) {
     let home = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), server.addr.port());
     bench.write_config(
         home,
@@ -139,9 +145,11 @@ fn a_geodns_zone_seen_otherwise_abroad_is_reported_with_the_share_that_allows() 
         "geo.test",
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
-    let r: Value = serde_json::from_str(text.lines().next().unwrap_or_else(|| {
-        panic!("no output: {}", String::from_utf8_lossy(&out.stderr))
-    }))
+    let r: Value = serde_json::from_str(
+        text.lines()
+            .next()
+            .unwrap_or_else(|| panic!("no output: {}", String::from_utf8_lossy(&out.stderr))),
+    )
     .unwrap();
     // Home allows Let's Encrypt…
     assert_eq!(r["caa"]["verdict"], "allowed", "{r}");
@@ -169,27 +177,32 @@ fn a_geodns_zone_seen_otherwise_abroad_is_reported_with_the_share_that_allows() 
     );
     assert_eq!(views[1]["severity"], "blocking");
     assert!(
-        views[1]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("the validation record _dnsauth.geo.test is absent, while home sees [\"token-1\"]"),
+        views[1]["summary"].as_str().unwrap().contains(
+            "the validation record _dnsauth.geo.test is absent, while home sees [\"token-1\"]"
+        ),
         "{}",
         views[1]
     );
     assert_eq!(views[2]["allow_share"]["allowing"], 1);
     assert_eq!(views[2]["allow_share"]["total"], 2);
     assert!(
-        views[2]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("1 of 2 allow (allows issuance from home; forbids issuance from abroad-agent)"),
+        views[2]["summary"].as_str().unwrap().contains(
+            "1 of 2 allow (allows issuance from home; forbids issuance from abroad-agent)"
+        ),
         "{}",
         views[2]
     );
 
     // For Sectigo it is the other way round: still one of two.
     let out = bench.cli(&["check", "--ca", "sectigo", "--format", "json", "geo.test"]);
-    let r: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    let r: Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(r["caa"]["verdict"], "forbidden", "{r}");
     let views = views_of(&r);
     let split = views
@@ -284,16 +297,28 @@ async fn globalping_dns_measurements_compare_the_validation_record() {
         ),
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_certvigil"))
-        .args(["check", "--ca", "letsencrypt", "--validation-method", "dns", "--format", "json", "gp.test", "--config"])
+        .args([
+            "check",
+            "--ca",
+            "letsencrypt",
+            "--validation-method",
+            "dns",
+            "--format",
+            "json",
+            "gp.test",
+            "--config",
+        ])
         .arg(bench.config())
         .env("CV_TEST_GP_TOKEN", "gp-secret-token")
         .env_remove("CERTVIGIL_CONFIG")
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let r: Value = serde_json::from_str(text.lines().next().unwrap_or_else(|| {
-        panic!("no output: {}", String::from_utf8_lossy(&out.stderr))
-    }))
+    let r: Value = serde_json::from_str(
+        text.lines()
+            .next()
+            .unwrap_or_else(|| panic!("no output: {}", String::from_utf8_lossy(&out.stderr))),
+    )
     .unwrap();
     let views = views_of(&r);
     assert_eq!(views.len(), 1, "{views:#?}");
@@ -317,7 +342,11 @@ async fn globalping_dns_measurements_compare_the_validation_record() {
     assert_eq!(body["measurementOptions"]["query"]["type"], "TXT");
     assert_eq!(body["locations"][1]["magic"], "SG");
     assert_eq!(body["limit"], 2);
-    assert!(asked[1].target.ends_with("/v1/measurements/m-dns-1"), "{:?}", asked[1].target);
+    assert!(
+        asked[1].target.ends_with("/v1/measurements/m-dns-1"),
+        "{:?}",
+        asked[1].target
+    );
 }
 
 /// `POST /v1/resolve` at the real agent: the probe's token, the probe's
@@ -333,7 +362,16 @@ async fn the_agent_resolves_only_with_the_token_within_the_rate_limit() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_certvigil"))
-        .args(["probe", "serve", "--listen", "127.0.0.1:0", "--insecure-http", "--rate-limit", "2", "--token-file"])
+        .args([
+            "probe",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-http",
+            "--rate-limit",
+            "2",
+            "--token-file",
+        ])
         .arg(&token_file)
         .args(["--nameserver", &dns.addr().to_string()])
         .stdin(Stdio::null())
@@ -363,7 +401,13 @@ async fn the_agent_resolves_only_with_the_token_within_the_rate_limit() {
     let no_token = client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(no_token.status(), 401);
     let too_many = serde_json::json!({"questions": (0..17).map(|_| serde_json::json!({"name": "r.test", "type": "CAA"})).collect::<Vec<_>>()});
-    let refused = client.post(&url).bearer_auth(TOKEN).json(&too_many).send().await.unwrap();
+    let refused = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&too_many)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 422);
     let ok: Value = client
         .post(&url)
@@ -381,9 +425,21 @@ async fn the_agent_resolves_only_with_the_token_within_the_rate_limit() {
     assert_eq!(answers[0]["records"][0], "07746f6b656e2d31", "{ok}");
     assert_eq!(answers[1]["rcode"], "SERVFAIL", "{ok}");
     // The bucket holds 2: the second accepted request empties it.
-    let second = client.post(&url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    let second = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.status(), 200);
-    let limited = client.post(&url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    let limited = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
 }

@@ -103,28 +103,32 @@ pub(super) fn admissible(req: &ResolveRequest) -> Result<Vec<(DomainName, Record
 }
 
 /// The agent's side: asks its resolver every question at once.
-pub(super) async fn answer(dns: &DnsHandle, questions: Vec<(DomainName, RecordType)>) -> ResolveResponse {
-    let answers = futures::future::join_all(questions.into_iter().map(|(name, rtype)| async move {
-        let mut out = Resolved {
-            name: name.to_string(),
-            rtype: rtype.to_string(),
-            rcode: None,
-            cname_chain: Vec::new(),
-            records: Vec::new(),
-            error: None,
-        };
-        match dns.lookup(&name, rtype).await {
-            Ok(a) => {
-                out.rcode = Some(if a.nxdomain { "NXDOMAIN" } else { "NOERROR" }.into());
-                out.cname_chain = a.cname_chain.iter().map(ToString::to_string).collect();
-                out.records = a.rdata.iter().map(hex::encode).collect();
+pub(super) async fn answer(
+    dns: &DnsHandle,
+    questions: Vec<(DomainName, RecordType)>,
+) -> ResolveResponse {
+    let answers =
+        futures::future::join_all(questions.into_iter().map(|(name, rtype)| async move {
+            let mut out = Resolved {
+                name: name.to_string(),
+                rtype: rtype.to_string(),
+                rcode: None,
+                cname_chain: Vec::new(),
+                records: Vec::new(),
+                error: None,
+            };
+            match dns.lookup(&name, rtype).await {
+                Ok(a) => {
+                    out.rcode = Some(if a.nxdomain { "NXDOMAIN" } else { "NOERROR" }.into());
+                    out.cname_chain = a.cname_chain.iter().map(ToString::to_string).collect();
+                    out.records = a.rdata.iter().map(hex::encode).collect();
+                }
+                Err(QueryError::Rcode { rcode, .. }) => out.rcode = Some(rcode),
+                Err(e) => out.error = Some(e.to_string()),
             }
-            Err(QueryError::Rcode { rcode, .. }) => out.rcode = Some(rcode),
-            Err(e) => out.error = Some(e.to_string()),
-        }
-        out
-    }))
-    .await;
+            out
+        }))
+        .await;
     ResolveResponse {
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         answers,
@@ -208,7 +212,9 @@ mod tests {
         };
         assert!(admissible(&any).unwrap_err().contains("ANY"));
         let many = ResolveRequest {
-            questions: (0..=MAX_QUESTIONS).map(|_| q("example.com", "CAA")).collect(),
+            questions: (0..=MAX_QUESTIONS)
+                .map(|_| q("example.com", "CAA"))
+                .collect(),
         };
         assert!(admissible(&many).unwrap_err().contains("1 to 16"));
         let none = ResolveRequest { questions: vec![] };

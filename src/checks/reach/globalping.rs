@@ -215,10 +215,7 @@ impl GlobalpingClient {
     }
 
     /// `POST /v1/measurements`: the new measurement's id.
-    pub(crate) async fn create(
-        &self,
-        body: &serde_json::Value,
-    ) -> Result<String, GlobalpingError> {
+    pub(crate) async fn create(&self, body: &serde_json::Value) -> Result<String, GlobalpingError> {
         if let Some(until) = blocked_until()
             .lock()
             .expect("never poisoned")

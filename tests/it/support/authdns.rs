@@ -95,7 +95,9 @@ pub fn nsd(addr: SocketAddr, zones: &[(&str, String)]) -> Server {
     );
     for (i, (zone, text)) in zones.iter().enumerate() {
         std::fs::write(dir.path().join(format!("z{i}.zone")), text).unwrap();
-        conf.push_str(&format!("zone:\n  name: \"{zone}\"\n  zonefile: \"z{i}.zone\"\n"));
+        conf.push_str(&format!(
+            "zone:\n  name: \"{zone}\"\n  zonefile: \"z{i}.zone\"\n"
+        ));
     }
     let conf_path = dir.path().join("nsd.conf");
     std::fs::write(&conf_path, conf).unwrap();

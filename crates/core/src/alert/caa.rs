@@ -17,7 +17,9 @@ pub fn observation(verdict: &CaaVerdict, domain: &str, ca: &str) -> Observation 
         // Allowed from here, but another authoritative server or another
         // perspective would make the CA refuse (issue 13).
         CaaVerdictKind::Allowed if blocking_view.is_some() => {
-            let why = blocking_view.map(|f| f.summary.as_str()).unwrap_or_default();
+            let why = blocking_view
+                .map(|f| f.summary.as_str())
+                .unwrap_or_default();
             (
                 CheckStatus::Blocking,
                 format!("CAA at {domain} allows {ca} from here, but {why}"),

@@ -150,7 +150,10 @@ fn judge_zone(
             ViewFinding::new(
                 ViewKind::LameServer,
                 Severity::Warning,
-                format!("{who} is lame for {z}: asked for the CAA records of {}, it {what}", zone.asked),
+                format!(
+                    "{who} is lame for {z}: asked for the CAA records of {}, it {what}",
+                    zone.asked
+                ),
             )
             .remedy(format!(
                 "serve {z} on {} or remove it from the NS records (at the parent and in the zone)",
@@ -163,9 +166,9 @@ fn judge_zone(
                 "answered {rcode} without authority (AA bit clear)"
             ))),
             ServerOutcome::Rcode { rcode } => out.push(lame(format!("answered {rcode}"))),
-            ServerOutcome::Malformed { detail } => {
-                out.push(lame(format!("sent an answer that cannot be parsed ({detail})")))
-            }
+            ServerOutcome::Malformed { detail } => out.push(lame(format!(
+                "sent an answer that cannot be parsed ({detail})"
+            ))),
             ServerOutcome::Unreachable { detail } => out.push(
                 ViewFinding::new(
                     ViewKind::UnreachableServer,
@@ -307,7 +310,10 @@ fn sorted(v: &[DomainName]) -> Vec<DomainName> {
 }
 
 fn join(v: &[DomainName]) -> String {
-    v.iter().map(DomainName::as_str).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(DomainName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The climb with the deciding names' lookups answered by the zone's own

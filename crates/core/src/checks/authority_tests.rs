@@ -210,10 +210,22 @@ fn lame_and_unreachable_servers_warn_each() {
         "{f:#?}"
     );
     assert!(f.iter().all(|f| f.severity == Severity::Warning));
-    assert!(f[0].summary.contains("answered REFUSED"), "{}", f[0].summary);
+    assert!(
+        f[0].summary.contains("answered REFUSED"),
+        "{}",
+        f[0].summary
+    );
     assert!(f[1].summary.contains("AA bit clear"), "{}", f[1].summary);
-    assert!(f[2].summary.contains("no answer within 1s"), "{}", f[2].summary);
-    assert!(f[3].summary.contains("cannot be parsed"), "{}", f[3].summary);
+    assert!(
+        f[2].summary.contains("no answer within 1s"),
+        "{}",
+        f[2].summary
+    );
+    assert!(
+        f[3].summary.contains("cannot be parsed"),
+        "{}",
+        f[3].summary
+    );
 }
 
 #[test]
@@ -301,9 +313,7 @@ fn authoritative_mode_takes_the_first_answering_server() {
             server(
                 "ns1.example.test",
                 2,
-                ServerOutcome::Unreachable {
-                    detail: "x".into(),
-                },
+                ServerOutcome::Unreachable { detail: "x".into() },
             ),
             server("ns2.example.test", 3, answered(&["letsencrypt.org"])),
         ])],

@@ -214,7 +214,10 @@ fn records_difference(
             Some((format!("{}, while home sees {}", show(a), show(h)), missing))
         }
         (Ok(h), Err(e)) => Some((
-            format!("not known: the lookup failed ({e}), while home sees {}", show(h)),
+            format!(
+                "not known: the lookup failed ({e}), while home sees {}",
+                show(h)
+            ),
             !h.texts.is_empty(),
         )),
         (Err(he), Ok(a)) => Some((

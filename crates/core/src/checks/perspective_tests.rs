@@ -105,7 +105,11 @@ fn a_forbidding_view_abroad_gives_the_share_that_allows() {
         })
     );
     assert!(v.summary.contains("2 of 3 allow"), "{}", v.summary);
-    assert!(v.summary.contains("forbids issuance from hk"), "{}", v.summary);
+    assert!(
+        v.summary.contains("forbids issuance from hk"),
+        "{}",
+        v.summary
+    );
 }
 
 #[test]
@@ -132,7 +136,11 @@ fn a_failed_lookup_abroad_is_a_verdict_difference_too() {
         }),
     )];
     let f = judge(&h, &[], &[p], &req());
-    assert!(f[0].summary.contains("the lookup failed"), "{}", f[0].summary);
+    assert!(
+        f[0].summary.contains("the lookup failed"),
+        "{}",
+        f[0].summary
+    );
     assert_eq!(f[1].kind, ViewKind::PerspectiveVerdictDiffers);
     assert!(f[1].summary.contains("1 of 2 allow"), "{}", f[1].summary);
 }
@@ -172,10 +180,7 @@ fn a_validation_record_missing_abroad_blocks_an_extra_one_warns() {
         f[0].summary
     );
     let mut extra = seen("hk", &["letsencrypt.org"]);
-    extra.validation = vec![(
-        n("_dnsauth.example.test"),
-        Ok(txt(&["token-1", "old"])),
-    )];
+    extra.validation = vec![(n("_dnsauth.example.test"), Ok(txt(&["token-1", "old"])))];
     let f = judge(&h, &home_validation, &[extra], &req());
     assert_eq!(f[0].severity, Severity::Warning);
     let mut failed = seen("hk", &["letsencrypt.org"]);
