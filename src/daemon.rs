@@ -150,6 +150,14 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
             VantagePoint::all_from_config(&config.vantage),
             ProbeSettings::default(),
             config.reach,
+        )
+        .with_views(
+            &config.dns.views,
+            config.dns.timeout,
+            config
+                .globalping
+                .as_ref()
+                .map(crate::perspective::globalping::GlobalpingDns::from_config),
         ),
         concurrency: config.daemon.concurrency,
         jitter: config.daemon.jitter,

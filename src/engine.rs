@@ -39,6 +39,9 @@ pub struct Engine {
     reach: ReachConfig,
     /// The checks run beside CAA ([`registry::registered`]).
     checks: Vec<Arc<dyn Check>>,
+    /// The authoritative servers and the perspectives abroad (issue 13);
+    /// off unless [`Engine::with_views`] turns them on.
+    views: crate::views::Views,
 }
 
 impl std::fmt::Debug for Engine {
@@ -130,6 +133,7 @@ impl Engine {
             probe,
             reach,
             checks: registry::registered(),
+            views: crate::views::Views::default(),
         }
     }
 
@@ -137,6 +141,19 @@ impl Engine {
     /// built-in table, e.g. a test's).
     pub fn with_check(mut self, check: impl Check + 'static) -> Engine {
         self.checks.push(Arc::new(check));
+        self
+    }
+
+    /// Turns on the views of `[dns] view` and the lookups from abroad
+    /// (the agents among the vantage points, and `globalping`).
+    pub fn with_views(
+        mut self,
+        config: &crate::config::ViewsConfig,
+        timeout: std::time::Duration,
+        globalping: Option<crate::perspective::globalping::GlobalpingDns>,
+    ) -> Engine {
+        self.views =
+            crate::views::Views::new(&self.dns, &self.vantages, config, timeout, globalping);
         self
     }
 
@@ -167,6 +184,10 @@ impl Engine {
             gather_by_base(&self.dns, &subject.names),
             futures::future::join_all(others)
         );
+        let (caa, views) = self
+            .views
+            .gather(&self.dns, caa, subject.method.as_ref())
+            .await;
         let mut out = Vec::with_capacity(subject.names.len() * subject.cas.len());
         for (name, by_check) in subject.names.iter().zip(&others) {
             let observation = &caa[name.base()];
@@ -177,7 +198,7 @@ impl Engine {
                     name,
                     ca,
                     subject,
-                    observation,
+                    (observation, views.get(name.base())),
                     judged,
                     risk.clone(),
                     now,
@@ -203,20 +224,22 @@ fn judge_target<'a>(
     name: &CertName,
     ca: &CaChoice,
     subject: &Subject,
-    observation: &CaaObservation,
+    // The recursive climb, and what the other views saw (issue 13).
+    (observation, views): (&CaaObservation, Option<&crate::views::Observed>),
     judged: impl Iterator<Item = &'a Judgement>,
     risk: Option<crate::checks::risk::RiskAssessment>,
     now: DateTime<Utc>,
 ) -> TargetOutcome {
-    let caa = judge_caa(
-        observation,
-        &issuance_request(
-            name,
-            ca,
-            subject.method.as_ref(),
-            subject.account_uri.as_deref(),
-        ),
+    let request = issuance_request(
+        name,
+        ca,
+        subject.method.as_ref(),
+        subject.account_uri.as_deref(),
     );
+    let mut caa = judge_caa(observation, &request);
+    if let Some(views) = views {
+        caa.views = views.judge(observation, &request);
+    }
     let mut report = CheckReport::new(name, ca, &caa, Vec::new());
     if let Some(risk) = risk {
         report = report.with_risk(risk);
@@ -366,7 +389,7 @@ mod tests {
             &name,
             &subject.cas[0],
             &subject,
-            &observation,
+            (&observation, None),
             std::iter::empty(),
             None,
             Utc::now(),

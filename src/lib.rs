@@ -3,6 +3,7 @@
 //! and the invariants they keep.
 
 pub mod alert;
+pub mod authority;
 pub mod checks;
 pub mod cli;
 pub mod config;
@@ -11,11 +12,13 @@ pub mod dns;
 pub mod engine;
 pub mod http;
 pub mod orders;
+pub mod perspective;
 pub mod recording;
 pub mod scheduler;
 pub mod store;
 pub mod supervise;
 pub mod tls;
+pub mod views;
 pub mod web;
 
 // The pure layer (names, the CA catalogue, findings, drift, the check

@@ -134,16 +134,26 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    let engine = Arc::new(Engine::new(
-        // One run asks each question once (answers reused up to their TTL,
-        // as a CA's resolver would): names under one parent share its
-        // lookups.
-        dns.with_answer_reuse(),
-        Some(risk),
-        reach::VantagePoint::all_from_config(&config.vantage),
-        reach::ProbeSettings::default(),
-        config.reach,
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            // One run asks each question once (answers reused up to their TTL,
+            // as a CA's resolver would): names under one parent share its
+            // lookups.
+            dns.with_answer_reuse(),
+            Some(risk),
+            reach::VantagePoint::all_from_config(&config.vantage),
+            reach::ProbeSettings::default(),
+            config.reach,
+        )
+        .with_views(
+            &config.dns.views,
+            settings.timeout,
+            config
+                .globalping
+                .as_ref()
+                .map(crate::perspective::globalping::GlobalpingDns::from_config),
+        ),
+    );
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;
@@ -474,8 +484,11 @@ impl Printer {
                     )?;
                 }
                 for f in &r.findings {
+                    // The verdict's own finding is the reason line above;
+                    // the views' findings (issue 13) are shown like the rest.
                     if f.check != crate::findings::CheckKind::Caa
                         || f.severity != crate::findings::Severity::Blocking
+                        || f.summary != r.caa.reason
                     {
                         writeln!(
                             out,
@@ -487,6 +500,7 @@ impl Printer {
                     }
                 }
                 let remedies = std::iter::once(r.caa.remedy.as_ref())
+                    .chain(r.caa.views.iter().map(|v| v.remedy.as_ref()))
                     .chain(
                         r.findings
                             .iter()

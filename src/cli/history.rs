@@ -131,6 +131,19 @@ pub fn render_text(entries: &[HistoryEntry]) -> String {
     out
 }
 
+/// What the authoritative servers and the perspectives abroad saw, where
+/// it differs (issue 13).
+fn views_detail(out: &mut String, v: &crate::checks::caa::CaaVerdict) {
+    for f in &v.views {
+        out.push_str(&format!(
+            "    {} ({}): {}\n",
+            "view",
+            f.severity.as_str(),
+            f.summary
+        ));
+    }
+}
+
 /// What changed in a CAA event: the record diff of a drift, the records of
 /// a baseline or recovery, the failure of an error.
 fn caa_detail(out: &mut String, e: &HistoryEntry) {
@@ -166,6 +179,7 @@ fn caa_detail(out: &mut String, e: &HistoryEntry) {
                 );
             }
             out.push_str(&format!("    {}\n", after.reason));
+            views_detail(out, &after);
         }
         (_, Some(after)) => {
             out.push_str(&format!(
@@ -177,6 +191,7 @@ fn caa_detail(out: &mut String, e: &HistoryEntry) {
                 out.push_str(&format!("      {}\n", present(r)));
             }
             out.push_str(&format!("    {}\n", after.reason));
+            views_detail(out, &after);
         }
         (_, None) => {
             if let Some(d) = &e.detail {
@@ -207,6 +222,7 @@ mod tests {
             remedy: None,
             lookup_error: None,
             legacy_rfc6844: None,
+            views: Vec::new(),
         }
     }
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 pub(crate) struct RawDns {
     pub nameservers: Option<Vec<Text>>,
     pub timeout: Option<Text>,
+    pub view: Option<Text>,
+    pub authoritative_port: Option<serde_spanned::Spanned<u16>>,
 }
 
 /// `[dns]`.
@@ -25,6 +27,8 @@ pub struct DnsConfig {
     /// How long one query may take before it counts as a timeout (which a
     /// CA treats as a refusal for CAA). Default 5s.
     pub timeout: Duration,
+    /// `view` and `authoritative_port` (`dns_view.rs`).
+    pub views: super::ViewsConfig,
 }
 
 /// A name server given as something other than an address.
@@ -67,10 +71,13 @@ pub(super) fn defaults() -> DnsConfig {
     DnsConfig {
         nameservers: Vec::new(),
         timeout: DEFAULT_DNS_TIMEOUT,
+        views: Default::default(),
     }
 }
 
 pub(super) fn resolve_dns(raw: RawDns, out: &mut DnsConfig, p: &mut Problems<'_>) {
+    out.views =
+        super::dns_view::resolve_views(raw.view.as_ref(), raw.authoritative_port.as_ref(), p);
     for (i, ns) in raw.nameservers.iter().flatten().enumerate() {
         match parse_nameserver(ns.get_ref()) {
             Ok(addr) => out.nameservers.push(addr),

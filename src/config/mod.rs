@@ -13,8 +13,10 @@ mod alerts;
 mod ca;
 mod daemon;
 mod dns;
+mod dns_view;
 mod domains;
 mod fields;
+mod globalping;
 mod orders;
 mod problem;
 mod providers;
@@ -38,6 +40,8 @@ use certvigil_core::orders::judge::Thresholds;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
+pub use dns_view::{DnsView, ViewsConfig};
+pub use globalping::{DEFAULT_GLOBALPING_API, GlobalpingConfig};
 pub use web::{WebConfig, needs_token};
 
 pub use alerts::{AlertsConfig, EmailChannel, SmtpTls, WebhookChannel, WebhookFormat};
@@ -88,6 +92,8 @@ pub struct Config {
     pub catalogue: Catalogue,
     /// `[web]`: the read-only web interface and `/metrics`.
     pub web: WebConfig,
+    /// `[globalping]`: DNS measurements from abroad; `None` when absent.
+    pub globalping: Option<GlobalpingConfig>,
     /// Things that do not stop certvigil but that an operator should fix
     /// (e.g. a password sent without TLS). The daemon logs them at start;
     /// `config check` prints them.
@@ -121,11 +127,13 @@ impl Config {
             .iter()
             .flat_map(|p| p.secret_id.iter().chain(p.secret_key.iter()));
         let acme = self.acme.iter().filter_map(|a| a.account_key.as_ref());
+        let globalping = self.globalping.iter().filter_map(|g| g.token.as_ref());
         email
             .chain(webhook)
             .chain(vantage)
             .chain(providers)
             .chain(acme)
+            .chain(globalping)
             .collect()
     }
 

@@ -26,6 +26,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "risk",
     "ca",
     "web",
+    "globalping",
 ];
 
 #[cfg(test)]

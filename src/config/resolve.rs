@@ -34,6 +34,7 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
         ca: Vec::new(),
         catalogue: Catalogue::builtin(),
         web: web::defaults(),
+        globalping: None,
         warnings: Vec::new(),
     }
 }
@@ -54,6 +55,7 @@ struct RawSections {
     risk: Option<RiskConfig>,
     ca: Vec<Spanned<CaEntry>>,
     web: Option<web::RawWeb>,
+    globalping: Option<super::globalping::RawGlobalping>,
 }
 
 pub(crate) fn parse(
@@ -82,6 +84,7 @@ pub(crate) fn parse(
             "reach" => raw.reach = table(value, name, &mut p),
             "order_thresholds" => raw.order_thresholds = table(value, name, &mut p),
             "web" => raw.web = table(value, name, &mut p),
+            "globalping" => raw.globalping = table(value, name, &mut p),
             "risk" => {
                 risk_span = Some(key.span());
                 raw.risk = table(value, name, &mut p);
@@ -155,6 +158,9 @@ pub(crate) fn parse(
     if let Some(web) = raw.web {
         config.web = web::resolve_web(web, &mut p);
     }
+    config.globalping = raw
+        .globalping
+        .and_then(|g| super::globalping::resolve_globalping(g, &mut p));
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model
         // cannot use is a config error, not a surprise at the first check.

@@ -164,6 +164,10 @@ fn the_example_config_shows_every_key() {
         ),
         ("ca[]", fields_of::<crate::ca::CaEntry>()),
         ("web", fields_of::<super::web::RawWeb>()),
+        (
+            "globalping",
+            fields_of::<super::globalping::RawGlobalping>(),
+        ),
     ];
     let mut missing = Vec::new();
     for (table, fields) in tables {
@@ -1238,4 +1242,53 @@ fn flap_damping_is_configurable() {
     assert_eq!(policy.flap_changes, 4);
     let msg = only_problem("[alerts]\nflap_changes = 1\n");
     assert!(msg.contains("alerts.flap_changes"), "{msg}");
+}
+
+#[test]
+fn dns_views_default_to_both_on_port_53_and_are_read() {
+    let c = ok("");
+    assert_eq!(c.dns.views.view, DnsView::Both);
+    assert_eq!(c.dns.views.authoritative_port, 53);
+    let c = ok("[dns]\nview = \"authoritative\"\nauthoritative_port = 5353\n");
+    assert_eq!(c.dns.views.view, DnsView::Authoritative);
+    assert_eq!(c.dns.views.authoritative_port, 5353);
+    assert_eq!(
+        ok("[dns]\nview = \"recursive\"\n").dns.views.view,
+        DnsView::Recursive
+    );
+}
+
+#[test]
+fn a_bad_view_or_port_is_reported_at_its_line_and_column() {
+    let msg = only_problem("[dns]\ntimeout = \"2s\"\nview = \"abroad\"\n");
+    assert!(msg.starts_with("config.toml:3:8"), "{msg}");
+    assert!(msg.contains("dns.view"), "{msg}");
+    assert!(
+        msg.contains("\"both\", \"recursive\" or \"authoritative\""),
+        "{msg}"
+    );
+    let msg = only_problem("[dns]\nauthoritative_port = 0\n");
+    assert!(msg.starts_with("config.toml:2:22"), "{msg}");
+    assert!(msg.contains("dns.authoritative_port"), "{msg}");
+}
+
+#[test]
+fn globalping_is_off_unless_configured_and_checked_when_it_is() {
+    assert!(ok("").globalping.is_none());
+    let c = ok("[globalping]\ntoken_env = \"GP_TOKEN\"\nlocations = [\"DE\", \"Singapore\"]\n");
+    let g = c.globalping.unwrap();
+    assert_eq!(g.endpoint.as_str(), DEFAULT_GLOBALPING_API);
+    assert_eq!(g.locations, ["DE", "Singapore"]);
+    assert_eq!(g.limit, 3);
+    assert!(g.token.is_some());
+    let msg = only_problem("[globalping]\nlimit = 500\n");
+    assert!(msg.starts_with("config.toml:2:9"), "{msg}");
+    assert!(msg.contains("globalping.limit"), "{msg}");
+    let msg = only_problem("[globalping]\nendpoint = \"ftp://x\"\n");
+    assert!(msg.contains("globalping.endpoint"), "{msg}");
+    assert!(
+        ok("[globalping]\nenabled = false\ntoken_env = \"GP\"\n")
+            .globalping
+            .is_none()
+    );
 }

@@ -142,14 +142,19 @@ fn records_json(records: &[CaaRecord]) -> Value {
 }
 
 fn state_json(v: &CaaVerdict) -> Value {
-    json!({
+    let mut out = json!({
         "verdict": v.verdict.as_str(),
         "relevant_name": v.relevant_name,
         "records": records_json(&v.records),
         "cname_chain": v.cname_chain,
         "reason": v.reason,
         "remedy": v.remedy,
-    })
+    });
+    // What other servers and perspectives saw (issue 13), when they differ.
+    if !v.views.is_empty() {
+        out["views"] = json!(v.views);
+    }
+    out
 }
 
 /// One event as JSON. For CAA, `before`/`after` are the CAA states (null

@@ -11,6 +11,7 @@
 mod support;
 
 mod alerts;
+mod authority;
 mod caa_gather;
 mod check_cli;
 mod check_registry;
@@ -23,6 +24,7 @@ mod http_bounds;
 mod orders_acme_manual;
 mod orders_daemon;
 mod orders_tencent;
+mod perspective;
 mod reach_agent;
 mod reach_geoblock;
 mod reach_geoblock_daemon;

@@ -135,6 +135,18 @@ impl CaaSnapshot {
             h.update((r.value.len() as u64).to_be_bytes());
             h.update(&r.value);
         }
+        // The views' findings are part of what was observed: a server that
+        // starts serving another CAA set is a change. Hashed only when there
+        // are any, so states stored before issue 13 keep their fingerprint.
+        if !v.views.is_empty() {
+            h.update(b"\0views\0");
+            for f in &v.views {
+                h.update(f.severity.as_str().as_bytes());
+                h.update(b"\x01");
+                h.update(f.summary.as_bytes());
+                h.update(b"\x02");
+            }
+        }
         Fingerprint(h.finalize().into())
     }
 }
@@ -154,7 +166,7 @@ impl crate::checks::state::Observed for CaaVerdict {
     }
 
     fn blocks(&self) -> bool {
-        self.verdict != CaaVerdictKind::Allowed
+        self.verdict != CaaVerdictKind::Allowed || crate::checks::views::any_blocking(&self.views)
     }
 
     fn fingerprint(&self) -> Option<Vec<u8>> {
@@ -334,6 +346,7 @@ mod tests {
             remedy: None,
             lookup_error: None,
             legacy_rfc6844: None,
+            views: Vec::new(),
         }
     }
 
@@ -356,6 +369,7 @@ mod tests {
                 },
             )),
             legacy_rfc6844: None,
+            views: Vec::new(),
         })
     }
 

@@ -42,6 +42,10 @@ pub struct CaaSection {
     pub lookup_error: Option<LookupErrorView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_rfc6844: Option<LegacyDecision>,
+    /// The authoritative servers' and the vantage points' views where they
+    /// differ (issue 13); absent when they agree or are off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<crate::checks::views::ViewFinding>,
 }
 
 /// A CAA record for people and scripts: the value as text. Octets that are
@@ -100,6 +104,7 @@ impl CaaSection {
                     message: failure.to_string(),
                 }),
             legacy_rfc6844: v.legacy_rfc6844.clone(),
+            views: v.views.clone(),
         }
     }
 }
@@ -116,6 +121,14 @@ pub fn caa_findings(v: &CaaVerdict) -> Vec<Finding> {
             summary: v.reason.clone(),
             remedy: v.remedy.clone(),
         }),
+    }
+    for view in &v.views {
+        out.push(Finding {
+            check: CheckKind::Caa,
+            severity: view.severity,
+            summary: view.summary.clone(),
+            remedy: view.remedy.clone(),
+        });
     }
     if let Some(legacy) = &v.legacy_rfc6844 {
         out.push(Finding {

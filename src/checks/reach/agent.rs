@@ -287,6 +287,7 @@ fn router_and_state(settings: AgentSettings) -> (Router, Arc<AgentState>) {
     let limits = settings.limits;
     let router = Router::new()
         .route("/v1/probe", post(handle_probe))
+        .route("/v1/resolve", post(handle_resolve))
         .route("/v1/health", get(|| async { error(StatusCode::OK, "ok") }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; POST /v1/probe") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -633,6 +634,55 @@ fn admissible(
         expected: req.expected.clone(),
         ports: req.ports,
     })
+}
+
+/// `POST /v1/resolve` (`agent_resolve`): the same token, rate limit and
+/// in-flight bound as a probe.
+async fn handle_resolve(State(state): State<Arc<AgentState>>, body: Bytes) -> Response {
+    use super::agent_resolve::{ResolveRequest, admissible, answer};
+    let req: ResolveRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("not a resolve request: {e}"),
+            );
+        }
+    };
+    let questions = match admissible(&req) {
+        Ok(q) => q,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    };
+    if let Some(refused) = admit(&state) {
+        return refused;
+    }
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests in flight; retry shortly",
+        );
+    };
+    tracing::info!(questions = questions.len(), "probe agent: resolving");
+    axum::Json(answer(&state.dns, questions).await).into_response()
+}
+
+/// Takes a token from the rate limit, or the 429 to send.
+fn admit(state: &AgentState) -> Option<Response> {
+    let waited = state
+        .bucket
+        .lock()
+        .expect("the bucket lock is never poisoned")
+        .take(Instant::now());
+    let wait = waited.err()?;
+    let secs = wait.as_secs().max(1);
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("rate limit reached; retry in {secs}s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Some(response)
 }
 
 async fn handle_probe(State(state): State<Arc<AgentState>>, body: Bytes) -> Response {

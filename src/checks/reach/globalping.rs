@@ -89,7 +89,6 @@ struct Created {
 
 #[derive(Deserialize)]
 struct Measurement {
-    status: String,
     #[serde(default)]
     results: Vec<ResultItem>,
 }
@@ -215,7 +214,8 @@ impl GlobalpingClient {
         None
     }
 
-    async fn create(&self, body: &serde_json::Value) -> Result<String, GlobalpingError> {
+    /// `POST /v1/measurements`: the new measurement's id.
+    pub(crate) async fn create(&self, body: &serde_json::Value) -> Result<String, GlobalpingError> {
         if let Some(until) = blocked_until()
             .lock()
             .expect("never poisoned")
@@ -267,6 +267,20 @@ impl GlobalpingClient {
     }
 
     async fn wait(&self, id: &str, budget: Duration) -> Result<Measurement, GlobalpingError> {
+        let value = self.wait_value(id, budget).await?;
+        serde_json::from_value(value).map_err(|e| GlobalpingError::Answer {
+            endpoint: self.endpoint_key(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// `GET /v1/measurements/{id}` until it is no longer in progress, as
+    /// JSON (each measurement type reads its own result shape).
+    pub(crate) async fn wait_value(
+        &self,
+        id: &str,
+        budget: Duration,
+    ) -> Result<serde_json::Value, GlobalpingError> {
         let started = Instant::now();
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -283,13 +297,13 @@ impl GlobalpingClient {
                     message: redact::peer_bytes(&bytes),
                 });
             }
-            let m: Measurement =
+            let m: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| GlobalpingError::Answer {
                     endpoint: self.endpoint_key(),
                     detail: e.to_string(),
                 })?;
             // The spec: any value other than `in-progress` is final.
-            if m.status != "in-progress" {
+            if m.get("status").and_then(|s| s.as_str()) != Some("in-progress") {
                 return Ok(m);
             }
             if started.elapsed() > budget {

@@ -14,6 +14,7 @@
 //! The daemon stores [`ReachVerdict::fingerprint`] to see transitions.
 
 pub mod agent;
+pub mod agent_resolve;
 pub mod agent_tls;
 pub mod globalping;
 pub mod probe;

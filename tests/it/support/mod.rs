@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod acme_mock;
+pub mod authdns;
 pub mod daemon;
 pub mod dns;
 pub mod http;

@@ -9,7 +9,23 @@ use crate::checks::caa::{CaaVerdict, CaaVerdictKind};
 /// The observation for one (certificate name, CA) from its CAA verdict.
 /// `domain` is the certificate name for display, `ca` the CA's display name.
 pub fn observation(verdict: &CaaVerdict, domain: &str, ca: &str) -> Observation {
+    let blocking_view = verdict
+        .views
+        .iter()
+        .find(|f| f.severity == Severity::Blocking);
     let (status, summary, change) = match verdict.verdict {
+        // Allowed from here, but another authoritative server or another
+        // perspective would make the CA refuse (issue 13).
+        CaaVerdictKind::Allowed if blocking_view.is_some() => {
+            let why = blocking_view
+                .map(|f| f.summary.as_str())
+                .unwrap_or_default();
+            (
+                CheckStatus::Blocking,
+                format!("CAA at {domain} allows {ca} from here, but {why}"),
+                format!("CAA at {domain} now blocks {ca} as seen elsewhere: {why}"),
+            )
+        }
         CaaVerdictKind::Allowed => (
             CheckStatus::Ok,
             format!("CAA at {domain} allows {ca}"),
@@ -42,7 +58,10 @@ pub fn observation(verdict: &CaaVerdict, domain: &str, ca: &str) -> Observation 
         summary,
         change,
         reason: verdict.reason.clone(),
-        remedy: verdict.remedy.clone(),
+        remedy: verdict
+            .remedy
+            .clone()
+            .or_else(|| blocking_view.and_then(|f| f.remedy.clone())),
         // The `caa` object of `check --format json`: record values as text.
         detail: serde_json::to_value(crate::report::CaaSection::from_verdict(verdict))
             .unwrap_or_default(),
@@ -86,6 +105,7 @@ mod tests {
                 )
             }),
             legacy_rfc6844: None,
+            views: Vec::new(),
         }
     }
 

@@ -146,6 +146,7 @@ fn resolver_failed(
         remedy: Some(remedy),
         lookup_error: Some((name.clone(), failure.clone())),
         legacy_rfc6844: None,
+        views: Vec::new(),
     }
 }
 
@@ -196,6 +197,7 @@ pub(crate) fn lookup_failed(
         remedy: Some(remedy),
         lookup_error: Some((name.clone(), failure.clone())),
         legacy_rfc6844: None,
+        views: Vec::new(),
     }
 }
 
@@ -229,6 +231,7 @@ pub(crate) fn no_records(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerd
         remedy: None,
         lookup_error: None,
         legacy_rfc6844: None,
+        views: Vec::new(),
     }
 }
 
@@ -257,6 +260,7 @@ pub(crate) fn decided(
         remedy,
         lookup_error: None,
         legacy_rfc6844: None,
+        views: Vec::new(),
     }
 }
 

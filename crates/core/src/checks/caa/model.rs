@@ -186,6 +186,11 @@ pub struct CaaVerdict {
     /// What the pre-erratum RFC 6844 rule (which climbed the alias target's
     /// parents) would decide, when it differs from the RFC 8659 verdict.
     pub legacy_rfc6844: Option<LegacyDecision>,
+    /// What the zone's authoritative servers and the vantage points abroad
+    /// saw, where it differs from this verdict's view (issue 13); filled in
+    /// by the engine, empty when the views are off or agree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<crate::checks::views::ViewFinding>,
 }
 
 /// The pre-erratum RFC 6844 §4 decision, reported only when it differs.

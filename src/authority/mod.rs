@@ -1,0 +1,314 @@
+//! The authoritative view (issue 13): for each name whose records decide,
+//! find the zone that holds it and its delegation (the NS set at the parent
+//! and at the zone itself, and every address of every NS name), then ask
+//! each address directly, without recursion, the question the CA asks.
+//! What each server said is judged in the core (`checks::authority`).
+//!
+//! The recursive resolver of `[dns]` is used to find the zones (NS
+//! queries, climbing from the name) and the addresses of NS names without
+//! glue; everything else is asked of the zone's and the parent's own
+//! servers, on `[dns] authoritative_port` (53 but in a lab).
+
+pub mod query;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures::future::join_all;
+use hickory_proto::rr::RecordType;
+
+use certvigil_core::checks::authority::{
+    AuthorityObservation, ServerAnswer, ServerOutcome, ZoneObservation,
+};
+use certvigil_core::checks::caa::{CaaAnswer, CaaObservation};
+use certvigil_core::checks::views::deciding_names;
+use certvigil_core::dns::wire;
+
+use crate::checks::caa::gather::parse_caa_rdata;
+use crate::dns::DnsHandle;
+use crate::domain::DomainName;
+use query::{AskError, Reply, ask};
+
+/// How the authoritative servers are reached.
+#[derive(Debug, Clone)]
+pub struct AuthorityClient {
+    /// Finds zones and addresses.
+    pub dns: DnsHandle,
+    /// The port authoritative servers are asked on (53).
+    pub port: u16,
+    /// Per query.
+    pub timeout: Duration,
+}
+
+/// A zone's delegation as found.
+#[derive(Debug, Clone)]
+struct Delegation {
+    zone: DomainName,
+    parent: Option<DomainName>,
+    parent_ns: Option<Vec<DomainName>>,
+    child_ns: Option<Vec<DomainName>>,
+    servers: Vec<(DomainName, IpAddr)>,
+    unresolved: Vec<(DomainName, String)>,
+}
+
+impl AuthorityClient {
+    /// Asks every authoritative server of the zones holding the deciding
+    /// names of `home` (the recursive climb). Never fails: what could not
+    /// be found is part of the observation.
+    pub async fn observe(&self, home: &CaaObservation) -> AuthorityObservation {
+        let mut out = AuthorityObservation::default();
+        let mut delegations: HashMap<DomainName, Delegation> = HashMap::new();
+        for name in deciding_names(home) {
+            let zone = match self.find_zone(&name).await {
+                Ok((zone, ns)) => {
+                    if !delegations.contains_key(&zone) {
+                        let d = self.delegation(&zone, ns).await;
+                        delegations.insert(zone.clone(), d);
+                    }
+                    zone
+                }
+                // No zone found is not a finding: every name on the
+                // Internet has one, so it means a resolver that does not
+                // answer NS queries (a lab's), or a failure the recursive
+                // view already reports.
+                Err(why) => {
+                    tracing::debug!(%name, %why, "authoritative view: no zone found");
+                    continue;
+                }
+            };
+            let d = &delegations[&zone];
+            let servers = join_all(d.servers.iter().map(|(ns, ip)| {
+                let name = name.clone();
+                async move {
+                    ServerAnswer {
+                        ns: ns.clone(),
+                        address: *ip,
+                        outcome: self.ask_caa(*ip, &name).await,
+                    }
+                }
+            }))
+            .await;
+            out.zones.push(ZoneObservation {
+                zone: d.zone.clone(),
+                asked: name,
+                parent: d.parent.clone(),
+                parent_ns: d.parent_ns.clone(),
+                child_ns: d.child_ns.clone(),
+                servers,
+                unresolved: d.unresolved.clone(),
+            });
+        }
+        out
+    }
+
+    /// One CAA question to one server, judged for lameness here (AA bit,
+    /// rcode) and parsed as the CAA gatherer parses.
+    async fn ask_caa(&self, ip: IpAddr, name: &DomainName) -> ServerOutcome {
+        let reply = match ask(
+            SocketAddr::new(ip, self.port),
+            name,
+            RecordType::CAA,
+            false,
+            self.timeout,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(AskError::Malformed(detail)) => return ServerOutcome::Malformed { detail },
+            Err(e) => {
+                return ServerOutcome::Unreachable {
+                    detail: e.to_string(),
+                };
+            }
+        };
+        if !matches!(reply.rcode, 0 | 3) {
+            return ServerOutcome::Rcode {
+                rcode: wire::rcode_mnemonic(reply.rcode),
+            };
+        }
+        if !reply.authoritative {
+            return ServerOutcome::NotAuthoritative {
+                rcode: wire::rcode_mnemonic(reply.rcode),
+            };
+        }
+        let resolved = match wire::follow_chain(name.as_str(), 257, &reply.answers) {
+            Ok(r) => r,
+            Err(e) => return ServerOutcome::Malformed { detail: e.0 },
+        };
+        let mut chain = Vec::new();
+        for n in &resolved.chain {
+            match DomainName::from_ascii(n) {
+                Ok(n) => chain.push(n),
+                Err(e) => {
+                    return ServerOutcome::Malformed {
+                        detail: format!("an alias target is not a host name: {e}"),
+                    };
+                }
+            }
+        }
+        let mut records = Vec::new();
+        for rdata in &resolved.rdata {
+            match parse_caa_rdata(rdata) {
+                Ok(r) => records.push(r),
+                Err(why) => {
+                    return ServerOutcome::Malformed {
+                        detail: format!("a CAA record of {name}: {why}"),
+                    };
+                }
+            }
+        }
+        ServerOutcome::Answered {
+            answer: CaaAnswer {
+                cname_chain: chain,
+                records,
+                nxdomain: reply.rcode == 3,
+            },
+        }
+    }
+
+    /// The recursive resolvers' reply to one question (the first server
+    /// that replies).
+    async fn ask_recursive(&self, name: &DomainName, rtype: RecordType) -> Result<Reply, String> {
+        let mut last = String::from("no resolver configured");
+        for server in self.dns.nameservers() {
+            match ask(*server, name, rtype, true, self.timeout).await {
+                Ok(r) => return Ok(r),
+                Err(e) => last = format!("{server}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    /// The zone holding `name`: the closest enclosing name with an NS set
+    /// (an answer, or a referral from a resolver that is itself a parent's
+    /// server), and that NS set.
+    async fn find_zone(&self, name: &DomainName) -> Result<(DomainName, Vec<DomainName>), String> {
+        for candidate in name.self_and_ancestors() {
+            let reply = self
+                .ask_recursive(&candidate, RecordType::NS)
+                .await
+                .map_err(|e| format!("the NS query for {candidate} failed ({e})"))?;
+            let owned = |set: &[(String, String)]| -> Vec<DomainName> {
+                set.iter()
+                    .filter(|(owner, _)| owner == candidate.as_str())
+                    .filter_map(|(_, t)| DomainName::from_ascii(t).ok())
+                    .collect()
+            };
+            let mut ns = owned(&reply.answer_ns);
+            if ns.is_empty() {
+                ns = owned(&reply.authority_ns);
+            }
+            if !ns.is_empty() {
+                return Ok((candidate, ns));
+            }
+        }
+        Err(format!("no zone with NS records holds {name}"))
+    }
+
+    /// The parent's NS set for `zone` (and its glue), the zone's own, and
+    /// the address of every NS name.
+    async fn delegation(&self, zone: &DomainName, recursive_ns: Vec<DomainName>) -> Delegation {
+        let parent = zone.parent();
+        let mut parent_ns = None;
+        let mut glue: Vec<(String, IpAddr)> = Vec::new();
+        if let Some(parent_name) = &parent
+            && let Ok((_, parent_servers)) = self.find_zone(parent_name).await
+        {
+            'servers: for ns in &parent_servers {
+                let (addresses, _) = self.dns.addresses(ns).await;
+                for ip in addresses {
+                    let Ok(reply) = ask(
+                        SocketAddr::new(ip, self.port),
+                        zone,
+                        RecordType::NS,
+                        false,
+                        self.timeout,
+                    )
+                    .await
+                    else {
+                        continue;
+                    };
+                    let set: Vec<DomainName> = reply
+                        .authority_ns
+                        .iter()
+                        .chain(&reply.answer_ns)
+                        .filter(|(owner, _)| owner == zone.as_str())
+                        .filter_map(|(_, t)| DomainName::from_ascii(t).ok())
+                        .collect();
+                    if !set.is_empty() {
+                        parent_ns = Some(dedup(set));
+                        glue = reply.glue;
+                        break 'servers;
+                    }
+                }
+            }
+        }
+        let mut names: Vec<DomainName> = parent_ns.clone().unwrap_or_default();
+        names.extend(recursive_ns);
+        let names = dedup(names);
+        let mut servers = Vec::new();
+        let mut unresolved = Vec::new();
+        for ns in &names {
+            let mut addresses: Vec<IpAddr> = glue
+                .iter()
+                .filter(|(owner, _)| owner == ns.as_str())
+                .map(|(_, ip)| *ip)
+                .collect();
+            if addresses.is_empty() {
+                let (found, errors) = self.dns.addresses(ns).await;
+                addresses = found;
+                if addresses.is_empty() {
+                    let why = if errors.is_empty() {
+                        "no A or AAAA record".to_string()
+                    } else {
+                        errors.join("; ")
+                    };
+                    unresolved.push((ns.clone(), why));
+                }
+            }
+            addresses.sort();
+            addresses.dedup();
+            servers.extend(addresses.into_iter().map(|ip| (ns.clone(), ip)));
+        }
+        // The zone's own NS set, from the first of its servers that answers
+        // with authority.
+        let mut child_ns = None;
+        for (_, ip) in &servers {
+            if let Ok(reply) = ask(
+                SocketAddr::new(*ip, self.port),
+                zone,
+                RecordType::NS,
+                false,
+                self.timeout,
+            )
+            .await
+                && reply.authoritative
+                && reply.rcode == 0
+            {
+                let set: Vec<DomainName> = reply
+                    .answer_ns
+                    .iter()
+                    .filter(|(owner, _)| owner == zone.as_str())
+                    .filter_map(|(_, t)| DomainName::from_ascii(t).ok())
+                    .collect();
+                child_ns = Some(dedup(set));
+                break;
+            }
+        }
+        Delegation {
+            zone: zone.clone(),
+            parent,
+            parent_ns,
+            child_ns,
+            servers,
+            unresolved,
+        }
+    }
+}
+
+fn dedup(mut v: Vec<DomainName>) -> Vec<DomainName> {
+    v.sort();
+    v.dedup();
+    v
+}
