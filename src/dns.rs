@@ -12,10 +12,21 @@
 //! hickory-resolver still supplies what it is
 //! good at: reading the system resolver configuration.
 //!
-//! The resolver behaviour follows the stub resolver of RFC 1034 §5.3.1 and
-//! glibc's: every server is tried in order, a timeout or an error response
-//! (SERVFAIL, REFUSED, ...) moves on to the next one, and the whole list is
-//! tried `attempts` times.
+//! The resolver behaviour follows the stub resolver of RFC 1034 §5.3.1:
+//! servers are tried in order and the whole list `attempts` times, but only
+//! a failure that says nothing about the name moves on to the next server:
+//! - a timeout, a socket error or a broken answer: the server was not heard;
+//! - REFUSED, NOTIMP, FORMERR (after the EDNS fallback): the server will not
+//!   or cannot serve this query at all (an access list, an old server), an
+//!   answer about the server. unbound treats these from an upstream as a
+//!   server to avoid and asks another, and a validating resolver never
+//!   uses them to report a broken zone (RFC 4035 §5.5 says SERVFAIL).
+//!
+//! SERVFAIL is an answer and ends the lookup, naming the server that gave
+//! it ([`QueryError::Rcode`]): a validating resolver says SERVFAIL for a
+//! bogus zone, and asking the next (perhaps non-validating) server would
+//! turn a CA's refusal into "allowed". Boulder, likewise, retries only
+//! network errors and takes SERVFAIL as the lookup's error.
 
 mod exchange;
 mod pool;
@@ -126,6 +137,12 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// Whether this failure is the lookup's answer, so that no other server
+    /// is asked: SERVFAIL (see the module documentation).
+    fn ends_the_lookup(&self) -> bool {
+        matches!(self, QueryError::Rcode { rcode, .. } if rcode == "SERVFAIL")
+    }
+
     /// Which failure says most about the servers, when several did fail: an
     /// answer (even an error code) beats a broken answer, which beats a
     /// socket error, which beats silence.
@@ -379,6 +396,7 @@ impl DnsHandle {
                 let server = pool.server();
                 match self.ask(pool, name, rtype).await {
                     Ok(answer) => return Ok(answer),
+                    Err(e) if e.ends_the_lookup() => return Err(e),
                     Err(e) => {
                         tracing::debug!(%server, error = %e, "name server failed; trying the next");
                         if best_failure.as_ref().is_none_or(|b| e.rank() >= b.rank()) {

@@ -193,7 +193,8 @@ async fn error_codes_are_failures_named_by_mnemonic() {
         assert_eq!(
             failure(&obs, &queried),
             &LookupFailure::Rcode {
-                rcode: rcode.into()
+                rcode: rcode.into(),
+                server: Some(dns.addr()),
             }
         );
         // The failure is at that name only; the climb above still answers.
@@ -215,7 +216,8 @@ async fn servfail_at_an_alias_target_fails_the_alias() {
     assert_eq!(
         failure(&obs, "www.example.com"),
         &LookupFailure::Rcode {
-            rcode: "SERVFAIL".into()
+            rcode: "SERVFAIL".into(),
+            server: Some(dns.addr()),
         }
     );
 }
@@ -385,15 +387,22 @@ async fn queries_ask_for_recursion_with_edns_and_fall_back_without() {
 }
 
 #[tokio::test]
-async fn the_next_name_server_is_asked_after_servfail_or_silence() {
-    let broken = TestDns::start().await;
-    broken.set_behaviour("example.com", Behaviour::Servfail);
+async fn the_next_name_server_is_asked_after_silence_refused_or_notimp() {
+    let refusing = TestDns::start().await;
+    refusing.set_behaviour("example.com", Behaviour::Refused);
     let silent = TestDns::start().await;
     silent.set_behaviour("example.com", Behaviour::Silent);
+    let notimp = TestDns::start().await;
+    notimp.set_behaviour("example.com", Behaviour::NotImp);
     let good = TestDns::start().await;
     good.set_caa("example.com", [issue("globalsign.com")]);
     let dns = DnsHandle::new(&DnsSettings {
-        nameservers: Some(vec![broken.addr(), silent.addr(), good.addr()]),
+        nameservers: Some(vec![
+            refusing.addr(),
+            silent.addr(),
+            notimp.addr(),
+            good.addr(),
+        ]),
         ..good.settings()
     })
     .unwrap();
@@ -404,6 +413,75 @@ async fn the_next_name_server_is_asked_after_servfail_or_silence() {
         answer(&obs, "example.com").records,
         [issue("globalsign.com")]
     );
+}
+
+/// Issue 13.5: a validating resolver's SERVFAIL (a bogus zone) must not be
+/// turned into "no CAA, allowed" by a second resolver that does not
+/// validate. The lookup ends at the SERVFAIL, naming that server; the
+/// second server is never asked.
+#[tokio::test]
+async fn servfail_is_an_answer_naming_its_server_and_the_next_server_is_not_asked() {
+    let validating = TestDns::start().await;
+    validating.set_behaviour("example.com", Behaviour::Servfail);
+    // Its climb above still answers: the failure is at example.com only.
+    let lax = TestDns::start().await;
+    let dns = DnsHandle::new(&DnsSettings {
+        nameservers: Some(vec![validating.addr(), lax.addr()]),
+        ..lax.settings()
+    })
+    .unwrap();
+
+    let obs = gather_caa(&dns, &name("example.com")).await;
+
+    assert_eq!(
+        failure(&obs, "example.com"),
+        &LookupFailure::Rcode {
+            rcode: "SERVFAIL".into(),
+            server: Some(validating.addr()),
+        }
+    );
+    let asked_lax: Vec<_> = lax
+        .queries()
+        .into_iter()
+        .filter(|q| q.name == "example.com")
+        .collect();
+    assert!(
+        asked_lax.is_empty(),
+        "the second server was asked: {asked_lax:?}"
+    );
+}
+
+/// A timeout from the first server still moves on, and a SERVFAIL from the
+/// second is then the answer, naming the second.
+#[tokio::test]
+async fn servfail_after_a_timeout_names_the_server_that_gave_it() {
+    let silent = TestDns::start().await;
+    silent.set_behaviour("example.com", Behaviour::Silent);
+    let broken = TestDns::start().await;
+    broken.set_behaviour("example.com", Behaviour::Servfail);
+    let dns = DnsHandle::new(&DnsSettings {
+        nameservers: Some(vec![silent.addr(), broken.addr()]),
+        timeout: Duration::from_millis(200),
+        attempts: 2,
+    })
+    .unwrap();
+
+    let obs = gather_caa(&dns, &name("example.com")).await;
+
+    assert_eq!(
+        failure(&obs, "example.com"),
+        &LookupFailure::Rcode {
+            rcode: "SERVFAIL".into(),
+            server: Some(broken.addr()),
+        }
+    );
+    // Not asked again on a second attempt: the SERVFAIL was the answer.
+    let asked = broken
+        .queries()
+        .into_iter()
+        .filter(|q| q.name == "example.com")
+        .count();
+    assert_eq!(asked, 1);
 }
 
 #[tokio::test]
@@ -424,7 +502,8 @@ async fn when_every_server_fails_the_most_telling_failure_is_kept() {
     assert_eq!(
         failure(&obs, "example.com"),
         &LookupFailure::Rcode {
-            rcode: "REFUSED".into()
+            rcode: "REFUSED".into(),
+            server: Some(refusing.addr()),
         }
     );
 }

@@ -170,6 +170,35 @@ fn servfail_at_the_name_is_an_error_that_blocks() {
     assert_eq!(r["issuable"], false);
 }
 
+/// Issue 13.5: the first resolver (say, a validating one that found the
+/// zone bogus) SERVFAILs, the second would say "no CAA": the verdict is an
+/// error naming the first server, never "allowed".
+#[test]
+fn a_servfail_from_the_first_resolver_is_not_hidden_by_the_second() {
+    let first = TestDns::start_sync();
+    first.set_behaviour("example.com", Behaviour::Servfail);
+    let second = TestDns::start_sync();
+    let out = Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .arg("check")
+        .args(["--nameserver", &first.addr().to_string()])
+        .args(["--nameserver", &second.addr().to_string()])
+        .args(["--timeout", "300ms", "--ca", "sectigo", "--format", "json"])
+        .arg("example.com")
+        .env_remove("CERTVIGIL_CONFIG")
+        .output()
+        .expect("certvigil ran");
+
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "error");
+    let failure = &r["caa"]["lookup_error"]["failure"];
+    assert_eq!(failure["rcode"], "SERVFAIL");
+    assert_eq!(failure["server"], first.addr().to_string());
+    let reason = r["caa"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&first.addr().to_string()), "{reason}");
+    assert_eq!(r["issuable"], false);
+}
+
 #[test]
 fn a_silent_server_times_out_into_an_error_not_ok() {
     let dns = TestDns::start_sync();

@@ -82,6 +82,7 @@ mod tests {
                     name,
                     LookupFailure::Rcode {
                         rcode: "SERVFAIL".into(),
+                        server: None,
                     },
                 )
             }),

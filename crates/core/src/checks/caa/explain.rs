@@ -163,7 +163,7 @@ pub(crate) fn lookup_failed(
         "The CAA lookup at {name} failed: {failure}. A CA may issue past a failed CAA lookup only in narrow cases (CA/B BR §3.2.2.8: retried, outside the CA, zone not DNSSEC-signed) and many never do, so expect a refusal."
     );
     let hint = match failure {
-        LookupFailure::Rcode { rcode } if rcode.eq_ignore_ascii_case("SERVFAIL") => {
+        LookupFailure::Rcode { rcode, .. } if rcode.eq_ignore_ascii_case("SERVFAIL") => {
             "SERVFAIL usually means a broken DNSSEC chain or an authoritative server that does not answer; check the delegation and signatures (e.g. with dnsviz)."
         }
         LookupFailure::Rcode { .. } => {

@@ -93,6 +93,7 @@ const ACCT: &str = "https://acme-v02.api.letsencrypt.org/acme/acct/123";
 fn servfail() -> LookupFailure {
     LookupFailure::Rcode {
         rcode: "SERVFAIL".into(),
+        server: None,
     }
 }
 
@@ -265,6 +266,7 @@ fn rows() -> Vec<Row> {
                 "example.com",
                 Fail(LookupFailure::Rcode {
                     rcode: "REFUSED".into(),
+                    server: None,
                 }),
             )],
         )
@@ -1171,6 +1173,7 @@ fn a_resolver_that_does_not_answer_is_not_blamed_on_the_zone() {
         },
         LookupFailure::Rcode {
             rcode: "REFUSED".into(),
+            server: None,
         },
     ] {
         let obs = observe(

@@ -48,8 +48,16 @@ impl CaaRecord {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LookupFailure {
     /// The server answered with an error response code (SERVFAIL, REFUSED,
-    /// NOTIMP, ...), given by its mnemonic.
-    Rcode { rcode: String },
+    /// NOTIMP, ...), given by its mnemonic. A SERVFAIL is the lookup's
+    /// answer (no other server is asked after it), so which server gave it
+    /// is part of the finding: it is the one to look at.
+    Rcode {
+        rcode: String,
+        /// The server that answered; absent in results stored before it
+        /// was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<std::net::SocketAddr>,
+    },
     /// No answer within the time limit, over UDP or TCP.
     Timeout,
     /// An answer arrived but could not be parsed as DNS.
@@ -68,7 +76,7 @@ impl LookupFailure {
     pub fn is_local(&self) -> bool {
         match self {
             LookupFailure::Timeout | LookupFailure::Network { .. } => true,
-            LookupFailure::Rcode { rcode } => rcode.eq_ignore_ascii_case("REFUSED"),
+            LookupFailure::Rcode { rcode, .. } => rcode.eq_ignore_ascii_case("REFUSED"),
             LookupFailure::Malformed { .. } => false,
         }
     }
@@ -77,7 +85,14 @@ impl LookupFailure {
 impl std::fmt::Display for LookupFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LookupFailure::Rcode { rcode } => write!(f, "the name server answered {rcode}"),
+            LookupFailure::Rcode {
+                rcode,
+                server: Some(server),
+            } => write!(f, "the name server {server} answered {rcode}"),
+            LookupFailure::Rcode {
+                rcode,
+                server: None,
+            } => write!(f, "the name server answered {rcode}"),
             LookupFailure::Timeout => write!(f, "the name server did not answer in time"),
             LookupFailure::Malformed { detail } => {
                 write!(f, "the answer could not be parsed ({detail})")
