@@ -34,11 +34,18 @@ impl CaaRecord {
         String::from_utf8_lossy(&self.value).into_owned()
     }
 
-    /// RFC 8659 §4.1: bit 0 (128) is the Issuer Critical flag. Boulder also
-    /// honours bit 1 (the RFC 6844 misreading), and so do we, so a record
-    /// some CA would treat as critical is reported as such.
+    /// RFC 8659 §4.1: bit 0 (value 128) is the Issuer Critical flag, and
+    /// "all other bit positions are reserved" and must be ignored.
     pub fn is_critical(&self) -> bool {
-        self.flags & 0b1000_0000 != 0 || self.flags & 0b0000_0001 != 0
+        self.flags & 0b1000_0000 != 0
+    }
+
+    /// Whether only bit value 1 makes the record critical: not by RFC 8659,
+    /// but by Let's Encrypt's policy, which takes bit 1 for the critical
+    /// bit because RFC 6844's figure was widely misread (Boulder's
+    /// `filterCAA`). See `property::LetsEncrypt`.
+    pub fn is_critical_by_flag_1_only(&self) -> bool {
+        !self.is_critical() && self.flags & 0b0000_0001 != 0
     }
 }
 
