@@ -42,9 +42,9 @@ pub struct CheckArgs {
     /// Validation method the order will use: file, dns, http-01, dns-01, tls-alpn-01 or a ca-* label (only the ACME ones bind to RFC 8657 validationmethods)
     #[arg(long, value_name = "METHOD", value_parser = ValidationMethod::parse)]
     pub validation_method: Option<ValidationMethod>,
-    /// RFC 8657 ACME account URI the order will be placed with
+    /// RFC 8657 ACME account URI the order will be placed with; repeatable, for an account's several URIs (e.g. its .../acme/reg/N and .../acme/acct/N forms): a record bound to any of them authorizes
     #[arg(long, value_name = "URI")]
-    pub account_uri: Option<String>,
+    pub account_uri: Vec<String>,
     /// Read names from a file, one a line (`#` starts a comment); `-` is standard input
     #[arg(long, value_name = "LIST")]
     pub file: Option<PathBuf>,
@@ -228,8 +228,8 @@ fn plan(
         if let Some(m) = &args.validation_method {
             s.method = Some(m.clone());
         }
-        if let Some(a) = &args.account_uri {
-            s.account_uri = Some(a.clone());
+        if !args.account_uri.is_empty() {
+            s.account_uris = args.account_uri.clone();
         }
         s.force_reach = args.reach;
         s
@@ -268,7 +268,7 @@ fn plan(
                         names: vec![name],
                         cas: Vec::new(),
                         method: None,
-                        account_uri: None,
+                        account_uris: Vec::new(),
                         canary_path: None,
                         canary_content: None,
                         force_reach: false,

@@ -128,8 +128,10 @@ pub struct DomainTarget {
     /// How the CA will validate (`file`, `dns`, `http-01`, `dns-01`, ...);
     /// only its ACME kinds bind to RFC 8657 `validationmethods`.
     pub validation_method: Option<certvigil_core::method::ValidationMethod>,
-    /// RFC 8657 `accounturi`, compared exactly as a CA compares it.
-    pub account_uri: Option<String>,
+    /// RFC 8657 `accounturi`, compared exactly as a CA compares it: the
+    /// `account_uri` key and the `account_uris` list, in that order (an
+    /// account can have several URIs; any of them authorizes).
+    pub account_uris: Vec<String>,
     /// Overrides `[daemon] schedule` for this domain.
     pub schedule: Option<CronSchedule>,
     /// File-validation canary path, starting with `/.well-known/`.

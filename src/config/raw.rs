@@ -54,6 +54,9 @@ pub(crate) struct RawDomain {
     pub wildcard: bool,
     pub validation_method: Option<Text>,
     pub account_uri: Option<Text>,
+    /// More URIs of the same ACME account (issue 13.6).
+    #[serde(default)]
+    pub account_uris: Vec<Text>,
     pub schedule: Option<Text>,
     pub canary_path: Option<Text>,
     pub canary_content: Option<Text>,

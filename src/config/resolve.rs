@@ -641,17 +641,20 @@ fn resolve_domains(
                 .map_err(|e| p.on(m, format!("{key}.validation_method"), e.to_string()))
                 .ok()
         });
-        let account_uri = d.account_uri.as_ref().and_then(|a| {
+        let uris = d.account_uri.iter().map(|a| (a, "account_uri".to_string()));
+        let listed =
+            (d.account_uris.iter().enumerate()).map(|(j, a)| (a, format!("account_uris[{j}]")));
+        let account_uris = uris.chain(listed).filter_map(|(a, field)| {
             // RFC 8657 §3: the CA compares accounturi exactly, so it is kept
             // as written, only checked to be a URI.
             match Url::parse(a.get_ref()) {
                 Ok(_) => Some(a.get_ref().clone()),
                 Err(e) => {
-                    p.on(a, format!("{key}.account_uri"), format!("not a URI ({e}); give the ACME account URL, e.g. \"https://acme-v02.api.letsencrypt.org/acme/acct/123\""));
+                    p.on(a, format!("{key}.{field}"), format!("not a URI ({e}); give the ACME account URL, e.g. \"https://acme-v02.api.letsencrypt.org/acme/acct/123\""));
                     None
                 }
             }
-        });
+        }).collect();
         let schedule = d
             .schedule
             .as_ref()
@@ -703,7 +706,7 @@ fn resolve_domains(
                 ca: Vec::new(),
                 wildcard: d.wildcard,
                 validation_method: None,
-                account_uri: None,
+                account_uris: Vec::new(),
                 schedule: None,
                 canary_path: None,
                 canary_content: None,
@@ -729,7 +732,7 @@ fn resolve_domains(
                 ca: cas,
                 wildcard: d.wildcard,
                 validation_method: method,
-                account_uri,
+                account_uris,
                 schedule,
                 canary_path,
                 canary_content: d.canary_content.as_ref().map(|c| c.get_ref().clone()),

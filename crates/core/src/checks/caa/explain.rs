@@ -507,7 +507,7 @@ fn suggested_value(req: &IssuanceRequest, eval: &SetEvaluation<'_>) -> String {
                 .is_ok_and(|v| v.param_values(tag).next().is_some())
         })
     };
-    if let (true, Some(account)) = (uses("accounturi"), &req.account_uri) {
+    if let (true, Some(account)) = (uses("accounturi"), req.account_uris.first()) {
         value.push_str(&format!("; accounturi={account}"));
     }
     if let (true, Some(method)) = (uses("validationmethods"), &req.validation_method) {

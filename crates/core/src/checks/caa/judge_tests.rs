@@ -81,7 +81,7 @@ fn request(cas: &[&str]) -> IssuanceRequest {
     IssuanceRequest {
         wildcard: false,
         issuer_domains: cas.iter().map(|c| dn(c)).collect(),
-        account_uri: None,
+        account_uris: Vec::new(),
         validation_method: None,
         outside_acme: None,
     }
@@ -166,7 +166,7 @@ impl Row {
         let obs = observe(self.queried, &self.at, &[]);
         let mut req = request(self.ca);
         req.wildcard = self.wildcard;
-        req.account_uri = self.account.map(str::to_string);
+        req.account_uris = self.account.into_iter().map(str::to_string).collect();
         req.validation_method = self
             .method
             .map(crate::method::AcmeMethod::from_challenge_type);
@@ -985,7 +985,7 @@ fn remedy_for_account_binding_keeps_the_binding_for_the_request() {
         &[],
     );
     let mut req = request(LE);
-    req.account_uri = Some("https://acme-v02.api.letsencrypt.org/acme/acct/999".into());
+    req.account_uris = vec!["https://acme-v02.api.letsencrypt.org/acme/acct/999".into()];
     let remedy = judge(&obs, &req).remedy.unwrap();
     assert!(
         remedy.contains(

@@ -150,8 +150,11 @@ pub struct IssuanceRequest {
     pub wildcard: bool,
     /// The CAA issuer domains that identify the CA (`sectigo.com`, ...).
     pub issuer_domains: Vec<DomainName>,
-    /// RFC 8657 `accounturi` the order will be placed with, if known.
-    pub account_uri: Option<String>,
+    /// The URIs of the ACME account the order will be placed with (RFC 8657
+    /// `accounturi`); empty when not known. An account can have several
+    /// (Let's Encrypt's older `.../acme/reg/N` and newer `.../acme/acct/N`
+    /// forms of one account): a record bound to any of them authorizes.
+    pub account_uris: Vec<String>,
     /// RFC 8657 validation method the order will use (`http-01`, `dns-01`,
     /// ...), if known. Typed so that only ACME method labels can reach the
     /// judge: the non-ACME `file` and `dns` have no RFC 8657 label.
