@@ -25,7 +25,8 @@
 //!
 //! Knobs (environment): CERTVIGIL_BENCH_NAMES (10000),
 //! CERTVIGIL_BENCH_CONCURRENCY ("64,256,1024"), CERTVIGIL_BENCH_RUNS (3),
-//! CERTVIGIL_BENCH_DNSPERF_PASSES (10, passes over the query file per run).
+//! CERTVIGIL_BENCH_DNSPERF_PASSES (10, passes over the query file per run),
+//! CERTVIGIL_BENCH_EXE (another certvigil binary to measure instead).
 //! The process exits 1 when a run lost names or saw errors, so a broken
 //! benchmark never passes for a slow one.
 
@@ -105,7 +106,14 @@ fn main() {
         plan.expected_forbidden
     );
 
-    let exe = Path::new(env!("CARGO_BIN_EXE_certvigil"));
+    // Another build may be measured under the same conditions (the same
+    // zone, server and load), e.g. the previous commit's, for a before and
+    // after of one session.
+    let exe_override = std::env::var_os("CERTVIGIL_BENCH_EXE").map(PathBuf::from);
+    let exe = exe_override
+        .as_deref()
+        .unwrap_or(Path::new(env!("CARGO_BIN_EXE_certvigil")));
+    println!("measuring {}", exe.display());
     if serve_only {
         let secs = env_usize("CERTVIGIL_BENCH_SERVE", 600);
         println!(
