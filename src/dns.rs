@@ -12,13 +12,23 @@
 //! hickory-resolver still supplies what it is
 //! good at: reading the system resolver configuration.
 //!
-//! The resolver behaviour follows the stub resolver of RFC 1034 §5.3.1 and
-//! glibc's: every server is tried in order, a timeout or an error response
-//! (SERVFAIL, REFUSED, ...) moves on to the next one, and the whole list is
-//! tried `attempts` times.
+//! The resolver behaviour follows the stub resolver of RFC 1034 §5.3.1:
+//! servers are tried in order and the whole list `attempts` times, but only
+//! a failure that says nothing about the name moves on to the next server:
+//! - a timeout, a socket error or a broken answer: the server was not heard;
+//! - REFUSED, NOTIMP, FORMERR (after the EDNS fallback): the server will not
+//!   or cannot serve this query at all (an access list, an old server), an
+//!   answer about the server. unbound treats these from an upstream as a
+//!   server to avoid and asks another, and a validating resolver never
+//!   uses them to report a broken zone (RFC 4035 §5.5 says SERVFAIL).
+//!
+//! SERVFAIL is an answer and ends the lookup, naming the server that gave
+//! it ([`QueryError::Rcode`]): a validating resolver says SERVFAIL for a
+//! bogus zone, and asking the next (perhaps non-validating) server would
+//! turn a CA's refusal into "allowed". Boulder, likewise, retries only
+//! network errors and takes SERVFAIL as the lookup's error.
 
 mod exchange;
-mod pool;
 mod reuse;
 
 pub use reuse::{MAX_ENTRIES as REUSE_MAX_ENTRIES, MAX_REUSE};
@@ -38,7 +48,6 @@ use tokio::sync::Semaphore;
 use crate::domain::{DomainName, NameError};
 use exchange::{ExchangeError, exchange};
 use futures::FutureExt;
-use pool::{Limits, UdpPool};
 use reuse::Reuse;
 
 /// Where and how to ask. Built by the config module from `[dns]`; plain
@@ -126,6 +135,12 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// Whether this failure is the lookup's answer, so that no other server
+    /// is asked: SERVFAIL (see the module documentation).
+    fn ends_the_lookup(&self) -> bool {
+        matches!(self, QueryError::Rcode { rcode, .. } if rcode == "SERVFAIL")
+    }
+
     /// Which failure says most about the servers, when several did fail: an
     /// answer (even an error code) beats a broken answer, which beats a
     /// socket error, which beats silence.
@@ -172,28 +187,15 @@ pub struct Answer {
 }
 
 /// How many queries may be in flight at once per handle, however many
-/// names a caller checks concurrently. With the socket pools below this
-/// also bounds file descriptors: at most [`UDP_SOCKETS_PER_SERVER`] open
-/// sockets per server, plus retired ones finishing their queries (each
-/// holds at least one of these queries), plus one TCP connection per
-/// truncated answer in flight; far below the default limit of 1024.
+/// names a caller checks concurrently. Each UDP query has a socket of its
+/// own (a fresh random port, `exchange`), so this also bounds file
+/// descriptors: at most this many UDP sockets, plus one TCP connection per
+/// truncated answer in flight, far below the default limit of 1024.
 const MAX_IN_FLIGHT: usize = 256;
 
-/// How many UDP sockets a handle keeps open per name server. Each is shared
-/// by the queries in flight on it (about 8 each at [`MAX_IN_FLIGHT`]).
-pub const UDP_SOCKETS_PER_SERVER: usize = 32;
-
-/// How many queries a UDP socket sends before it is closed and its place
-/// taken by a socket on a new random port (RFC 5452 §9.2).
-pub const UDP_QUERIES_PER_SOCKET: u32 = 128;
-
-/// How long a UDP socket takes new queries before it is closed and its
-/// place taken by a socket on a new random port.
-pub const UDP_SOCKET_LIFETIME: Duration = Duration::from_secs(10);
-
-/// A cheap-to-clone handle for asking the configured name servers. Queries
-/// go out on a pool of UDP sockets per server (see `dns/pool.rs`), at most
-/// [`MAX_IN_FLIGHT`] at a time. Clones share the questions in flight: one
+/// A cheap-to-clone handle for asking the configured name servers. Each
+/// query goes out on a UDP socket of its own on a random port (see
+/// `dns/exchange.rs`), at most [`MAX_IN_FLIGHT`] at a time. Clones share the questions in flight: one
 /// asked again while in flight is not sent again. A handle made by
 /// [`DnsHandle::with_answer_reuse`] (for one `check` run, or the daemon's
 /// checks, cleared each cycle) also reuses an answer up to its TTL, at most
@@ -206,8 +208,6 @@ pub struct DnsHandle {
 
 struct Inner {
     servers: Vec<SocketAddr>,
-    /// One per server, in the same order.
-    pools: Vec<UdpPool>,
     timeout: Duration,
     attempts: usize,
     in_flight: Semaphore,
@@ -240,48 +240,7 @@ impl DnsHandle {
         Self::with_servers(parse_resolv_conf(text)?, settings)
     }
 
-    /// [`DnsHandle::new`] with other UDP pool limits than the defaults
-    /// ([`UDP_SOCKETS_PER_SERVER`], [`UDP_QUERIES_PER_SOCKET`],
-    /// [`UDP_SOCKET_LIFETIME`]); for tests that watch socket rotation.
-    #[doc(hidden)]
-    pub fn with_udp_pool(
-        settings: &DnsSettings,
-        sockets_per_server: usize,
-        queries_per_socket: u32,
-        socket_lifetime: Duration,
-    ) -> Result<Self, DnsError> {
-        let servers = match &settings.nameservers {
-            Some(list) => list.clone(),
-            None => system_nameservers()?,
-        };
-        Self::build(
-            servers,
-            settings,
-            Limits {
-                sockets: sockets_per_server,
-                queries_per_socket,
-                lifetime: socket_lifetime,
-            },
-        )
-    }
-
     fn with_servers(servers: Vec<SocketAddr>, settings: &DnsSettings) -> Result<Self, DnsError> {
-        Self::build(
-            servers,
-            settings,
-            Limits {
-                sockets: UDP_SOCKETS_PER_SERVER,
-                queries_per_socket: UDP_QUERIES_PER_SOCKET,
-                lifetime: UDP_SOCKET_LIFETIME,
-            },
-        )
-    }
-
-    fn build(
-        servers: Vec<SocketAddr>,
-        settings: &DnsSettings,
-        limits: Limits,
-    ) -> Result<Self, DnsError> {
         if servers.is_empty() {
             return Err(DnsError::NoNameservers);
         }
@@ -293,7 +252,6 @@ impl DnsHandle {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                pools: servers.iter().map(|&s| UdpPool::new(s, limits)).collect(),
                 servers,
                 timeout: settings.timeout,
                 attempts: settings.attempts,
@@ -375,10 +333,10 @@ impl DnsHandle {
             .expect("the in-flight semaphore is never closed");
         let mut best_failure: Option<QueryError> = None;
         for _ in 0..self.inner.attempts {
-            for pool in &self.inner.pools {
-                let server = pool.server();
-                match self.ask(pool, name, rtype).await {
+            for &server in &self.inner.servers {
+                match self.ask(server, name, rtype).await {
                     Ok(answer) => return Ok(answer),
+                    Err(e) if e.ends_the_lookup() => return Err(e),
                     Err(e) => {
                         tracing::debug!(%server, error = %e, "name server failed; trying the next");
                         if best_failure.as_ref().is_none_or(|b| e.rank() >= b.rank()) {
@@ -394,17 +352,16 @@ impl DnsHandle {
     /// One server, one question, with the EDNS fallback of RFC 6891 §7.
     async fn ask(
         &self,
-        pool: &UdpPool,
+        server: SocketAddr,
         name: &DomainName,
         rtype: RecordType,
     ) -> Result<(Answer, u32), QueryError> {
-        let server = pool.server();
         let timeout = self.inner.timeout;
-        let mut exchanged = exchange(pool, name, rtype, true, timeout).await;
+        let mut exchanged = exchange(server, name, rtype, true, timeout).await;
         // RFC 6891 §7: a server that answers FORMERR to a query with OPT may
         // not know EDNS; ask again without it.
         if matches!(&exchanged, Ok(e) if e.response.rcode == 1) {
-            exchanged = exchange(pool, name, rtype, false, timeout).await;
+            exchanged = exchange(server, name, rtype, false, timeout).await;
         }
         let exchanged = exchanged.map_err(|e| match e {
             ExchangeError::Timeout => QueryError::Timeout {

@@ -68,8 +68,9 @@ pub struct Subject {
     /// The CAs each name is judged for, in output order.
     pub cas: Vec<CaChoice>,
     pub method: Option<ValidationMethod>,
-    /// RFC 8657 `accounturi` the order is placed with.
-    pub account_uri: Option<String>,
+    /// The URIs of the ACME account the order is placed with (RFC 8657
+    /// `accounturi`; any of them authorizes).
+    pub account_uris: Vec<String>,
     /// A canary file the CA's fetch is simulated with (path under
     /// `/.well-known/`, and the content it must have).
     pub canary_path: Option<String>,
@@ -87,7 +88,7 @@ impl Subject {
             names: d.cert_names(),
             cas: d.ca.clone(),
             method: d.validation_method.clone(),
-            account_uri: d.account_uri.clone(),
+            account_uris: d.account_uris.clone(),
             canary_path: d.canary_path.clone(),
             canary_content: d.canary_content.clone(),
             force_reach: false,
@@ -230,12 +231,7 @@ fn judge_target<'a>(
     risk: Option<crate::checks::risk::RiskAssessment>,
     now: DateTime<Utc>,
 ) -> TargetOutcome {
-    let request = issuance_request(
-        name,
-        ca,
-        subject.method.as_ref(),
-        subject.account_uri.as_deref(),
-    );
+    let request = issuance_request(name, ca, subject.method.as_ref(), &subject.account_uris);
     let mut caa = judge_caa(observation, &request);
     if let Some(views) = views {
         caa.views = views.judge(observation, &request);
@@ -271,12 +267,12 @@ pub fn issuance_request(
     name: &CertName,
     ca: &CaChoice,
     method: Option<&ValidationMethod>,
-    account_uri: Option<&str>,
+    account_uris: &[String],
 ) -> IssuanceRequest {
     IssuanceRequest {
         wildcard: name.is_wildcard(),
         issuer_domains: ca.issuer_domains.clone(),
-        account_uri: account_uri.map(str::to_string),
+        account_uris: account_uris.to_vec(),
         validation_method: method.and_then(ValidationMethod::acme).cloned(),
         outside_acme: method.and_then(ValidationMethod::outside_acme),
     }
@@ -303,13 +299,13 @@ pub async fn caa_verdicts(
     names: &[CertName],
     ca: &CaChoice,
     method: Option<&ValidationMethod>,
-    account_uri: Option<&str>,
+    account_uris: &[String],
 ) -> Vec<(CertName, CaaVerdict)> {
     let observed = gather_by_base(dns, names).await;
     names
         .iter()
         .map(|name| {
-            let request = issuance_request(name, ca, method, account_uri);
+            let request = issuance_request(name, ca, method, account_uris);
             (name.clone(), judge_caa(&observed[name.base()], &request))
         })
         .collect()
@@ -336,7 +332,7 @@ mod tests {
         let sectigo = ca("sectigo", "sectigo.com");
         for method in ["file", "dns"] {
             let m = ValidationMethod::parse(method).unwrap();
-            let req = issuance_request(&name, &sectigo, Some(&m), None);
+            let req = issuance_request(&name, &sectigo, Some(&m), &[]);
             assert_eq!(req.validation_method, None, "{method}");
         }
         for (method, label) in [
@@ -349,7 +345,7 @@ mod tests {
             ),
         ] {
             let m = ValidationMethod::parse(method).unwrap();
-            let req = issuance_request(&name, &sectigo, Some(&m), None);
+            let req = issuance_request(&name, &sectigo, Some(&m), &[]);
             assert_eq!(req.validation_method, Some(label), "{method}");
         }
     }
@@ -380,7 +376,7 @@ mod tests {
             names: vec![name.clone()],
             cas: vec![ca("sectigo", "sectigo.com")],
             method: Some(ValidationMethod::File),
-            account_uri: None,
+            account_uris: Vec::new(),
             canary_path: None,
             canary_content: None,
             force_reach: false,

@@ -181,7 +181,10 @@ pub fn validation_names(base: &DomainName, method: Option<&ValidationMethod>) ->
 
 fn failure(e: QueryError) -> LookupFailure {
     match e {
-        QueryError::Rcode { rcode, .. } => LookupFailure::Rcode { rcode },
+        QueryError::Rcode { rcode, server, .. } => LookupFailure::Rcode {
+            rcode,
+            server: Some(server),
+        },
         QueryError::Timeout { .. } => LookupFailure::Timeout,
         e @ QueryError::Malformed { .. } => LookupFailure::Malformed {
             detail: e.to_string(),

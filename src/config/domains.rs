@@ -24,6 +24,9 @@ pub(crate) struct RawDomain {
     pub wildcard: bool,
     pub validation_method: Option<Text>,
     pub account_uri: Option<Text>,
+    /// More URIs of the same ACME account (issue 13.6).
+    #[serde(default)]
+    pub account_uris: Vec<Text>,
     pub schedule: Option<Text>,
     pub canary_path: Option<Text>,
     pub canary_content: Option<Text>,
@@ -41,8 +44,10 @@ pub struct DomainTarget {
     /// How the CA will validate (`file`, `dns`, `http-01`, `dns-01`, ...);
     /// only its ACME kinds bind to RFC 8657 `validationmethods`.
     pub validation_method: Option<certvigil_core::method::ValidationMethod>,
-    /// RFC 8657 `accounturi`, compared exactly as a CA compares it.
-    pub account_uri: Option<String>,
+    /// RFC 8657 `accounturi`, compared exactly as a CA compares it: the
+    /// `account_uri` key and the `account_uris` list, in that order (an
+    /// account can have several URIs; any of them authorizes).
+    pub account_uris: Vec<String>,
     /// Overrides `[daemon] schedule` for this domain.
     pub schedule: Option<CronSchedule>,
     /// File-validation canary path, starting with `/.well-known/`.
@@ -109,17 +114,20 @@ pub(super) fn resolve_domains(
                 .map_err(|e| p.on(m, format!("{key}.validation_method"), e.to_string()))
                 .ok()
         });
-        let account_uri = d.account_uri.as_ref().and_then(|a| {
+        let uris = d.account_uri.iter().map(|a| (a, "account_uri".to_string()));
+        let listed =
+            (d.account_uris.iter().enumerate()).map(|(j, a)| (a, format!("account_uris[{j}]")));
+        let account_uris = uris.chain(listed).filter_map(|(a, field)| {
             // RFC 8657 §3: the CA compares accounturi exactly, so it is kept
             // as written, only checked to be a URI.
             match Url::parse(a.get_ref()) {
                 Ok(_) => Some(a.get_ref().clone()),
                 Err(e) => {
-                    p.on(a, format!("{key}.account_uri"), format!("not a URI ({e}); give the ACME account URL, e.g. \"https://acme-v02.api.letsencrypt.org/acme/acct/123\""));
+                    p.on(a, format!("{key}.{field}"), format!("not a URI ({e}); give the ACME account URL, e.g. \"https://acme-v02.api.letsencrypt.org/acme/acct/123\""));
                     None
                 }
             }
-        });
+        }).collect();
         let schedule = d
             .schedule
             .as_ref()
@@ -171,7 +179,7 @@ pub(super) fn resolve_domains(
                 ca: Vec::new(),
                 wildcard: d.wildcard,
                 validation_method: None,
-                account_uri: None,
+                account_uris: Vec::new(),
                 schedule: None,
                 canary_path: None,
                 canary_content: None,
@@ -197,7 +205,7 @@ pub(super) fn resolve_domains(
                 ca: cas,
                 wildcard: d.wildcard,
                 validation_method: method,
-                account_uri,
+                account_uris,
                 schedule,
                 canary_path,
                 canary_content: d.canary_content.as_ref().map(|c| c.get_ref().clone()),

@@ -37,11 +37,11 @@ use crate::ca::{CaEntry, Catalogue};
 use certvigil_core::checks::risk::RiskConfig;
 use certvigil_core::orders::judge::Thresholds;
 
+pub use dns_view::{DnsView, ViewsConfig};
+pub use globalping::{DEFAULT_GLOBALPING_API, GlobalpingConfig};
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
-pub use dns_view::{DnsView, ViewsConfig};
-pub use globalping::{DEFAULT_GLOBALPING_API, GlobalpingConfig};
 pub use web::{WebConfig, needs_token};
 
 pub use alerts::{AlertsConfig, EmailChannel, SmtpTls, WebhookChannel, WebhookFormat};

@@ -1292,3 +1292,50 @@ fn globalping_is_off_unless_configured_and_checked_when_it_is() {
             .is_none()
     );
 }
+
+/// Issue 13.6: the config refuses what `check` refuses: an IP address as a
+/// domain, a retired ACME method; and takes an account's several URIs.
+#[test]
+fn an_ip_address_domain_is_refused_at_its_name() {
+    for given in ["192.0.2.1", "[2001:db8::1]"] {
+        let text = format!("[[domains]]\nname = \"{given}\"\nca = [\"letsencrypt\"]\n");
+        let msg = only_problem(&text);
+        assert!(
+            msg.starts_with("config.toml:2:8: domains[0].name:") && msg.contains("IP address"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn a_retired_acme_method_is_refused_saying_it_is_retired() {
+    let text = "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\nvalidation_method = \"tls-sni-01\"\n";
+    let msg = only_problem(text);
+    assert!(
+        msg.starts_with("config.toml:4:21: domains[0].validation_method:")
+            && msg.contains("retired ACME validation method")
+            && msg.contains("tls-alpn-01"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_account_has_several_uris_each_checked() {
+    let config = ok(
+        "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\naccount_uri = \"https://acme-v02.api.letsencrypt.org/acme/acct/1\"\naccount_uris = [\"https://acme-v01.api.letsencrypt.org/acme/reg/1\"]\n",
+    );
+    assert_eq!(
+        config.domains[0].account_uris,
+        [
+            "https://acme-v02.api.letsencrypt.org/acme/acct/1",
+            "https://acme-v01.api.letsencrypt.org/acme/reg/1"
+        ]
+    );
+    let msg = only_problem(
+        "[[domains]]\nname = \"example.com\"\nca = [\"letsencrypt\"]\naccount_uris = [\"https://ok.example/acct/1\", \"not a uri\"]\n",
+    );
+    assert!(
+        msg.starts_with("config.toml:4:46: domains[0].account_uris[1]: not a URI"),
+        "{msg}"
+    );
+}

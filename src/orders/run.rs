@@ -223,7 +223,7 @@ pub async fn gather(obs: &OrderObservation, ctx: &RunContext<'_>) -> OrderChecks
     let caa = match &obs.ca {
         Some(ca) => {
             let method = obs.method.as_ref().and_then(|m| m.for_checks(obs.kind));
-            crate::engine::caa_verdicts(ctx.dns, &obs.names, ca, method.as_ref(), None)
+            crate::engine::caa_verdicts(ctx.dns, &obs.names, ca, method.as_ref(), &[])
                 .await
                 .into_iter()
                 .map(|(name, verdict)| CaaCheck { name, verdict })

@@ -206,6 +206,7 @@ impl DnsResult {
         if rcode != "NOERROR" && rcode != "NXDOMAIN" {
             return Err(LookupFailure::Rcode {
                 rcode: rcode.to_string(),
+                server: None,
             });
         }
         let owner = |a: &DnsAnswer| a.name.trim_end_matches('.').to_ascii_lowercase();
@@ -306,7 +307,8 @@ mod tests {
         assert_eq!(
             failed.seen(&name).unwrap_err(),
             LookupFailure::Rcode {
-                rcode: "SERVFAIL".into()
+                rcode: "SERVFAIL".into(),
+                server: None,
             }
         );
         let offline: DnsResult = serde_json::from_value(serde_json::json!({

@@ -122,9 +122,10 @@ pub fn from_answers(vantage: &str, answers: &[Resolved]) -> PerspectiveObservati
             continue;
         };
         let failure = match (&a.rcode, &a.error) {
-            (Some(r), _) if r != "NOERROR" && r != "NXDOMAIN" => {
-                Some(LookupFailure::Rcode { rcode: r.clone() })
-            }
+            (Some(r), _) if r != "NOERROR" && r != "NXDOMAIN" => Some(LookupFailure::Rcode {
+                rcode: r.clone(),
+                server: None,
+            }),
             (None, Some(e)) => Some(LookupFailure::Network { detail: e.clone() }),
             (None, None) => Some(LookupFailure::Timeout),
             _ => None,

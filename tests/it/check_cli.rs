@@ -170,6 +170,35 @@ fn servfail_at_the_name_is_an_error_that_blocks() {
     assert_eq!(r["issuable"], false);
 }
 
+/// Issue 13.5: the first resolver (say, a validating one that found the
+/// zone bogus) SERVFAILs, the second would say "no CAA": the verdict is an
+/// error naming the first server, never "allowed".
+#[test]
+fn a_servfail_from_the_first_resolver_is_not_hidden_by_the_second() {
+    let first = TestDns::start_sync();
+    first.set_behaviour("example.com", Behaviour::Servfail);
+    let second = TestDns::start_sync();
+    let out = Command::new(env!("CARGO_BIN_EXE_certvigil"))
+        .arg("check")
+        .args(["--nameserver", &first.addr().to_string()])
+        .args(["--nameserver", &second.addr().to_string()])
+        .args(["--timeout", "300ms", "--ca", "sectigo", "--format", "json"])
+        .arg("example.com")
+        .env_remove("CERTVIGIL_CONFIG")
+        .output()
+        .expect("certvigil ran");
+
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["caa"]["verdict"], "error");
+    let failure = &r["caa"]["lookup_error"]["failure"];
+    assert_eq!(failure["rcode"], "SERVFAIL");
+    assert_eq!(failure["server"], first.addr().to_string());
+    let reason = r["caa"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&first.addr().to_string()), "{reason}");
+    assert_eq!(r["issuable"], false);
+}
+
 #[test]
 fn a_silent_server_times_out_into_an_error_not_ok() {
     let dns = TestDns::start_sync();
@@ -337,6 +366,97 @@ fn a_bad_name_exits_2_without_stopping_the_others() {
     assert_eq!(lines[1]["caa"]["verdict"], "allowed");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"bad..example\""), "{stderr}");
+}
+
+/// Issue 13.6: `check 127.0.0.1` climbed `0.1`, `1` and said "no CAA,
+/// allowed". IP addresses are refused (CAA is for domain names), exit 2,
+/// and the other names of the run are still checked.
+#[test]
+fn ip_addresses_are_refused_with_exit_2_and_the_others_still_checked() {
+    let dns = TestDns::start_sync();
+    dns.set_caa("good.example", [issue("letsencrypt.org")]);
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--format",
+            "json",
+            "127.0.0.1",
+            "2001:db8::1",
+            "[::1]",
+            "good.example",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 4);
+    for (line, given) in lines.iter().zip(["127.0.0.1", "2001:db8::1", "[::1]"]) {
+        assert_eq!(line["domain"], given);
+        let error = line["error"].as_str().unwrap();
+        assert!(
+            error.contains("is an IP address") && error.contains("RFC 8659"),
+            "{error}"
+        );
+    }
+    assert_eq!(lines[3]["caa"]["verdict"], "allowed");
+    // Nothing was asked about the addresses.
+    assert!(
+        dns.queries().iter().all(|q| q.name.ends_with("example")),
+        "{:?}",
+        dns.queries()
+    );
+}
+
+#[test]
+fn a_retired_acme_method_is_refused_saying_so() {
+    let dns = TestDns::start_sync();
+    let out = run_check(
+        &dns,
+        &[
+            "--ca",
+            "letsencrypt",
+            "--validation-method",
+            "tls-sni-01",
+            "example.com",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"tls-sni-01\" is a retired ACME validation method")
+            && stderr.contains("tls-alpn-01"),
+        "{stderr}"
+    );
+}
+
+/// Issue 13.6: an ACME account has several URIs; a record bound to any of
+/// them authorizes (RFC 8657 §3 compares each exactly).
+#[test]
+fn account_uri_is_repeatable_and_any_match_authorizes() {
+    let dns = TestDns::start_sync();
+    let reg = "https://acme-v01.api.letsencrypt.org/acme/reg/42";
+    let acct = "https://acme-v02.api.letsencrypt.org/acme/acct/42";
+    dns.set_caa(
+        "example.com",
+        [issue(&format!("letsencrypt.org; accounturi={reg}"))],
+    );
+    let with = |uris: &[&str]| {
+        let mut args = vec!["--ca", "letsencrypt", "--format", "json"];
+        for u in uris {
+            args.extend(["--account-uri", u]);
+        }
+        args.push("example.com");
+        run_check(&dns, &args)
+    };
+
+    let both = with(&[acct, reg]);
+    assert_eq!(code(&both), 0, "{}", String::from_utf8_lossy(&both.stdout));
+    assert_eq!(json_lines(&both)[0]["caa"]["verdict"], "allowed");
+
+    let other = with(&[acct]);
+    assert_eq!(code(&other), 1);
+    assert_eq!(json_lines(&other)[0]["caa"]["verdict"], "forbidden");
 }
 
 /// Issue 12: `check xn--a.test` looked the name up; an A-label that does

@@ -148,7 +148,7 @@ async fn a_check_registered_in_one_line_flows_through_engine_store_events_and_hi
         names: vec![name.clone()],
         cas: vec![ca.clone()],
         method: None,
-        account_uri: None,
+        account_uris: Vec::new(),
         canary_path: None,
         canary_content: None,
         force_reach: false,

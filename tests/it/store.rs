@@ -68,6 +68,7 @@ fn servfail() -> CaaVerdict {
             name("example.com"),
             LookupFailure::Rcode {
                 rcode: "SERVFAIL".into(),
+                server: None,
             },
         )),
         legacy_rfc6844: None,

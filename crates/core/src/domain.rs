@@ -30,6 +30,26 @@ pub enum NameError {
     BadCharacters { input: String, why: String },
     #[error("{input:?} is not a domain name: a wildcard may only be a leading \"*.\" label")]
     MisplacedWildcard { input: String },
+    /// CAA (RFC 8659 §3) is defined for domain names only; an IP address
+    /// certificate has no CAA search to climb.
+    #[error(
+        "{input:?} is an IP address, not a domain name: CAA (RFC 8659) is defined for domain names only, so there is nothing to check for an IP address certificate; give the host names instead"
+    )]
+    IpAddress { input: String },
+}
+
+/// Whether `text` is an IP address as people write one: IPv4 dotted quad
+/// (with or without a root dot) or IPv6, bare or in brackets (RFC 3986
+/// host syntax). Such a string would otherwise pass as a name of numeric
+/// labels (`127.0.0.1` climbing to `1`) and be judged "no CAA, allowed".
+fn is_ip_address(text: &str) -> bool {
+    let text = text.trim();
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    let bare = bare.strip_suffix('.').unwrap_or(bare);
+    bare.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Every `xn--` label must be a real A-label: its punycode decodes, and the
@@ -230,6 +250,7 @@ impl NameError {
             NameError::TooLong { len, .. } => NameError::TooLong { input, len },
             NameError::BadCharacters { why, .. } => NameError::BadCharacters { input, why },
             NameError::MisplacedWildcard { .. } => NameError::MisplacedWildcard { input },
+            NameError::IpAddress { .. } => NameError::IpAddress { input },
         }
     }
 }
@@ -276,6 +297,11 @@ impl CertName {
             Some(rest) => (true, rest),
             None => (false, trimmed),
         };
+        if is_ip_address(rest) {
+            return Err(NameError::IpAddress {
+                input: input.into(),
+            });
+        }
         if rest.contains('*') {
             return Err(NameError::MisplacedWildcard {
                 input: input.into(),
@@ -379,6 +405,32 @@ mod tests {
             DomainName::parse(&long_name),
             Err(NameError::TooLong { len: 259, .. })
         ));
+    }
+
+    /// Issue 13.6: an IP address is not a name CAA applies to; before, it
+    /// was climbed as numeric labels (`127.0.0.1` → `0.1` → `1`).
+    #[test]
+    fn ip_addresses_are_refused_as_certificate_names() {
+        for ip in [
+            "127.0.0.1",
+            "192.0.2.1.",
+            " 10.1.2.3 ",
+            "::1",
+            "2001:db8::1",
+            "[2001:db8::1]",
+            "[::ffff:192.0.2.1]",
+            "*.192.0.2.1",
+        ] {
+            let err = CertName::parse(ip).unwrap_err();
+            assert!(matches!(err, NameError::IpAddress { .. }), "{ip}: {err:?}");
+            let text = err.to_string();
+            assert!(text.contains("IP address"), "{text}");
+            assert!(text.contains("RFC 8659"), "{text}");
+        }
+        // Names that merely contain digits are names.
+        for name in ["1.2.3.4.example", "192-0-2-1.example.net", "4.example"] {
+            assert!(CertName::parse(name).is_ok(), "{name}");
+        }
     }
 
     #[test]

@@ -366,6 +366,7 @@ mod tests {
                 name("example.com"),
                 LookupFailure::Rcode {
                     rcode: "SERVFAIL".into(),
+                    server: None,
                 },
             )),
             legacy_rfc6844: None,

@@ -69,10 +69,40 @@ impl OutsideAcme {
     }
 }
 
+/// ACME challenge types that were withdrawn: no CA validates with them any
+/// more, so an order planned with one cannot succeed whatever CAA says.
+const RETIRED: [(&str, &str); 2] = [
+    (
+        "tls-sni-01",
+        "Let's Encrypt disabled it in 2019 because on shared TLS hosting one customer could answer for another's name, and RFC 8555 never included it",
+    ),
+    (
+        "tls-sni-02",
+        "it was withdrawn from the ACME drafts with tls-sni-01 for the same shared-hosting flaw and is not in RFC 8555",
+    ),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{given:?} is not a validation method: use {ACCEPTED}")]
+#[error("{}", self.describe())]
 pub struct UnknownMethod {
     pub given: String,
+    /// Why the method is no longer used, when it is a retired ACME one.
+    pub retired: Option<&'static str>,
+}
+
+impl UnknownMethod {
+    fn describe(&self) -> String {
+        match self.retired {
+            Some(why) => format!(
+                "{:?} is a retired ACME validation method: {why}. No CA validates with it; use tls-alpn-01 (RFC 8737), http-01 or dns-01 instead",
+                self.given
+            ),
+            None => format!(
+                "{:?} is not a validation method: use {ACCEPTED}",
+                self.given
+            ),
+        }
+    }
 }
 
 impl ValidationMethod {
@@ -88,6 +118,7 @@ impl ValidationMethod {
                 .map(ValidationMethod::Acme)
                 .ok_or_else(|| UnknownMethod {
                     given: given.to_string(),
+                    retired: RETIRED.iter().find(|(m, _)| *m == v).map(|(_, why)| *why),
                 }),
         }
     }
@@ -235,6 +266,25 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    /// Issue 13.6: a retired ACME method is refused with why and what to
+    /// use, not accepted silently nor lumped in with typos.
+    #[test]
+    fn retired_acme_methods_are_refused_saying_so() {
+        for given in ["tls-sni-01", "TLS-SNI-02"] {
+            let e = ValidationMethod::parse(given).unwrap_err();
+            assert!(e.retired.is_some(), "{given}");
+            let msg = e.to_string();
+            assert!(msg.contains("retired ACME validation method"), "{msg}");
+            assert!(msg.contains("tls-alpn-01"), "{msg}");
+        }
+        assert!(
+            ValidationMethod::parse("http01")
+                .unwrap_err()
+                .retired
+                .is_none()
+        );
     }
 
     #[test]

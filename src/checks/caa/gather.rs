@@ -100,7 +100,10 @@ async fn lookup_caa(dns: &DnsHandle, name: &DomainName) -> Result<CaaAnswer, Loo
 
 fn to_failure(e: QueryError) -> LookupFailure {
     match e {
-        QueryError::Rcode { rcode, .. } => LookupFailure::Rcode { rcode },
+        QueryError::Rcode { rcode, server, .. } => LookupFailure::Rcode {
+            rcode,
+            server: Some(server),
+        },
         QueryError::Timeout { .. } => LookupFailure::Timeout,
         e @ QueryError::Malformed { .. } => LookupFailure::Malformed {
             detail: e.to_string(),

@@ -101,6 +101,7 @@ mod tests {
                     name,
                     LookupFailure::Rcode {
                         rcode: "SERVFAIL".into(),
+                        server: None,
                     },
                 )
             }),

@@ -352,9 +352,11 @@ pub fn outcome_failure(o: &ServerOutcome) -> Option<LookupFailure> {
         ServerOutcome::Answered { .. } => None,
         ServerOutcome::NotAuthoritative { rcode } => Some(LookupFailure::Rcode {
             rcode: format!("{rcode} (not authoritative)"),
+            server: None,
         }),
         ServerOutcome::Rcode { rcode } => Some(LookupFailure::Rcode {
             rcode: rcode.clone(),
+            server: None,
         }),
         ServerOutcome::Unreachable { .. } => Some(LookupFailure::Timeout),
         ServerOutcome::Malformed { detail } => Some(LookupFailure::Malformed {

@@ -37,7 +37,7 @@ fn req() -> IssuanceRequest {
     IssuanceRequest {
         wildcard: false,
         issuer_domains: vec![n("letsencrypt.org")],
-        account_uri: None,
+        account_uris: Vec::new(),
         validation_method: None,
         outside_acme: None,
     }

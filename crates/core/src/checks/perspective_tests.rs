@@ -37,7 +37,7 @@ fn req() -> IssuanceRequest {
     IssuanceRequest {
         wildcard: false,
         issuer_domains: vec![n("letsencrypt.org")],
-        account_uri: None,
+        account_uris: Vec::new(),
         validation_method: None,
         outside_acme: None,
     }
@@ -133,6 +133,7 @@ fn a_failed_lookup_abroad_is_a_verdict_difference_too() {
         n("example.test"),
         Err(LookupFailure::Rcode {
             rcode: "SERVFAIL".into(),
+            server: None,
         }),
     )];
     let f = judge(&h, &[], &[p], &req());

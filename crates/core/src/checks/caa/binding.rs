@@ -82,21 +82,21 @@ pub fn check_binding(value: &IssueValue, req: &IssuanceRequest) -> Result<(), Bi
     let accounts: Vec<&str> = value.param_values("accounturi").collect();
     match accounts.as_slice() {
         [] => {}
-        [bound] => match &req.account_uri {
-            None => {
+        [bound] => {
+            if req.account_uris.is_empty() {
                 return Err(BindingMismatch::AccountNotGiven {
                     bound_to: bound.to_string(),
                 });
             }
-            // RFC 8657 §3: the URI is compared as a string, no normalisation.
-            Some(given) if given != bound => {
+            // RFC 8657 §3: the URI is compared as a string, no normalisation;
+            // any URI of the account matches.
+            if !req.account_uris.iter().any(|given| given == bound) {
                 return Err(BindingMismatch::OtherAccount {
                     bound_to: bound.to_string(),
-                    given: given.clone(),
+                    given: req.account_uris.join(" or "),
                 });
             }
-            Some(_) => {}
-        },
+        }
         several => {
             return Err(BindingMismatch::SeveralAccounts {
                 bound_to: several.iter().map(|s| s.to_string()).collect(),
@@ -144,7 +144,7 @@ mod tests {
         IssuanceRequest {
             wildcard: false,
             issuer_domains: vec![],
-            account_uri: account.map(str::to_string),
+            account_uris: account.into_iter().map(str::to_string).collect(),
             validation_method: method.map(crate::method::AcmeMethod::from_challenge_type),
             outside_acme: None,
         }

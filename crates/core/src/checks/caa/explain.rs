@@ -8,6 +8,7 @@ use super::model::{
     CaaLookup, CaaObservation, CaaRecord, CaaVerdict, CaaVerdictKind, IssuanceRequest,
     LookupFailure,
 };
+use super::property::PropertyTag;
 use super::value::{IssueValue, QuotedValue};
 use crate::domain::DomainName;
 
@@ -164,7 +165,7 @@ pub(crate) fn lookup_failed(
         "The CAA lookup at {name} failed: {failure}. A CA may issue past a failed CAA lookup only in narrow cases (CA/B BR §3.2.2.8: retried, outside the CA, zone not DNSSEC-signed) and many never do, so expect a refusal."
     );
     let hint = match failure {
-        LookupFailure::Rcode { rcode } if rcode.eq_ignore_ascii_case("SERVFAIL") => {
+        LookupFailure::Rcode { rcode, .. } if rcode.eq_ignore_ascii_case("SERVFAIL") => {
             "SERVFAIL usually means a broken DNSSEC chain or an authoritative server that does not answer; check the delegation and signatures (e.g. with dnsviz)."
         }
         LookupFailure::Rcode { .. } => {
@@ -345,9 +346,32 @@ fn with_caveats(
     mut remedy: Option<String>,
     eval: &SetEvaluation<'_>,
 ) -> (String, Option<String>) {
+    let add_fix = |remedy: &mut Option<String>, fix: String| {
+        *remedy = Some(match remedy.take() {
+            Some(r) => format!("{r}\n{fix}"),
+            None => fix,
+        });
+    };
+    if let Some(record) = eval.flag_1_only.first() {
+        reason.push_str(&format!(
+            " Note: {} has flags {}; RFC 8659 §4.1 ignores every flag bit but 128, so by the RFC it is not critical and does not stop this CA. Let's Encrypt, as its own policy, treats bit value 1 as critical too and would refuse.",
+            presentation(record),
+            record.flags
+        ));
+        add_fix(
+            &mut remedy,
+            format!(
+                "If Let's Encrypt may issue too, publish {} instead.",
+                presentation(&CaaRecord {
+                    flags: 0,
+                    ..(*record).clone()
+                })
+            ),
+        );
+    }
     if let Some(record) = eval.critical_optional.first() {
         reason.push_str(&format!(
-            " Note: {} is marked critical; RFC 8659 allows that, but a CA that does not implement {} (Let's Encrypt knows only issue, issuewild and iodef) must refuse.",
+            " Note: {} is marked critical; RFC 8659 allows that, but a CA that does not implement {} must refuse (Let's Encrypt, for one, recognises only issue, issuewild, iodef, issuemail and issuevmc).",
             presentation(record),
             crate::redact::escape_controls(&record.tag)
         ));
@@ -359,10 +383,7 @@ fn with_caveats(
                 ..(*record).clone()
             })
         );
-        remedy = Some(match remedy {
-            Some(r) => format!("{r}\n{fix}"),
-            None => fix,
-        });
+        add_fix(&mut remedy, fix);
     }
     (reason, remedy)
 }
@@ -381,18 +402,27 @@ fn critical_unknown(
     eval: &SetEvaluation<'_>,
 ) -> (String, Option<String>) {
     let record = eval.critical_unknown[0];
-    let flag_note = if record.flags & 0b1000_0000 == 0 {
+    let known = PropertyTag::classify(&record.tag) != PropertyTag::Unknown;
+    let reason = if record.is_critical_by_flag_1_only() {
+        // Only Let's Encrypt's policy puts such a record here (`evaluate_set`).
         format!(
-            " (flags {}: RFC 8659 §4.1 defines the critical flag as 128, but Let's Encrypt and others also treat bit value 1 as critical)",
+            "{whose} include {}, a property with a tag Let's Encrypt does not implement, with flags {}. RFC 8659 §4.1 defines only bit value 128 as critical and says the other bits are ignored, so by the RFC this record does not matter; but Let's Encrypt, as its own policy, also treats bit value 1 as critical, so Let's Encrypt refuses. CAs that follow the RFC to the letter may issue.",
+            presentation(record),
             record.flags
         )
+    } else if known {
+        // A registered tag Let's Encrypt does not implement (`evaluate_set`).
+        format!(
+            "{whose} include {}, a property Let's Encrypt does not implement, marked critical, so Let's Encrypt refuses (RFC 8659 §4.1: a critical property the CA does not support forbids issuance). CAs that implement {} may issue.",
+            presentation(record),
+            crate::redact::escape_controls(&record.tag)
+        )
     } else {
-        String::new()
+        format!(
+            "{whose} include {}, a property with a tag CAs do not know, marked critical, so every CA must refuse (RFC 8659 §4.1).",
+            presentation(record)
+        )
     };
-    let reason = format!(
-        "{whose} include {}, a property with a tag CAs do not know, marked critical{flag_note}, so every CA must refuse (RFC 8659 §4.1).",
-        presentation(record)
-    );
     let cleared = CaaRecord {
         flags: 0,
         ..record.clone()
@@ -481,7 +511,7 @@ fn suggested_value(req: &IssuanceRequest, eval: &SetEvaluation<'_>) -> String {
                 .is_ok_and(|v| v.param_values(tag).next().is_some())
         })
     };
-    if let (true, Some(account)) = (uses("accounturi"), &req.account_uri) {
+    if let (true, Some(account)) = (uses("accounturi"), req.account_uris.first()) {
         value.push_str(&format!("; accounturi={account}"));
     }
     if let (true, Some(method)) = (uses("validationmethods"), &req.validation_method) {

@@ -17,7 +17,7 @@ use super::model::{
     CaaLookup, CaaObservation, CaaRecord, CaaVerdict, CaaVerdictKind, IssuanceRequest,
     LookupFailure,
 };
-use super::property::PropertyTag;
+use super::property::{LetsEncrypt, PropertyTag};
 use super::value::{IssueValue, IssueValueError, parse_issue_value};
 use crate::domain::DomainName;
 
@@ -137,8 +137,13 @@ pub(crate) struct SetEvaluation<'r> {
     /// Critical records with a tag no CA is required to know.
     pub critical_unknown: Vec<&'r CaaRecord>,
     /// Critical records with a registered tag that not every CA implements
-    /// (issuemail, contactemail, ...): fine by RFC 8659, refused by some CAs.
+    /// (contactemail, contactphone): fine by RFC 8659 for a CA that knows
+    /// the tag, refused by one that does not.
     pub critical_optional: Vec<&'r CaaRecord>,
+    /// Records that only flag bit value 1 would make critical: not critical
+    /// by RFC 8659 §4.1, critical by Let's Encrypt's policy. Those with a
+    /// tag Let's Encrypt does not know make it refuse.
+    pub flag_1_only: Vec<&'r CaaRecord>,
     pub has_issue: bool,
     pub has_issuewild: bool,
 }
@@ -177,14 +182,20 @@ pub(crate) fn evaluate_set<'r>(
     let mut issuewild = Vec::new();
     let mut critical_unknown = Vec::new();
     let mut critical_optional = Vec::new();
+    let mut flag_1_only = Vec::new();
+    // Judged for Let's Encrypt: its own reading of flags and tags applies
+    // (see `LetsEncrypt`); for any other CA, RFC 8659's.
+    let lets_encrypt = LetsEncrypt::judges(&req.issuer_domains);
     for record in records {
         let tag = PropertyTag::classify(&record.tag);
         match tag {
             PropertyTag::Issue => issue.push(record),
             PropertyTag::IssueWild => issuewild.push(record),
+            _ if lets_encrypt && LetsEncrypt::refuses_for(record) => critical_unknown.push(record),
             PropertyTag::Unknown if record.is_critical() => critical_unknown.push(record),
-            _ if record.is_critical() && !tag.recognized_by_every_ca() => {
-                critical_optional.push(record)
+            _ if record.is_critical() && !tag.widely_recognized() => critical_optional.push(record),
+            _ if record.is_critical_by_flag_1_only() && !tag.widely_recognized() => {
+                flag_1_only.push(record)
             }
             _ => {}
         }
@@ -218,6 +229,7 @@ pub(crate) fn evaluate_set<'r>(
         counted,
         critical_unknown,
         critical_optional,
+        flag_1_only,
         has_issue: !issue.is_empty(),
         has_issuewild: !issuewild.is_empty(),
     }

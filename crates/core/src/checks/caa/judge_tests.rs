@@ -81,7 +81,7 @@ fn request(cas: &[&str]) -> IssuanceRequest {
     IssuanceRequest {
         wildcard: false,
         issuer_domains: cas.iter().map(|c| dn(c)).collect(),
-        account_uri: None,
+        account_uris: Vec::new(),
         validation_method: None,
         outside_acme: None,
     }
@@ -93,6 +93,7 @@ const ACCT: &str = "https://acme-v02.api.letsencrypt.org/acme/acct/123";
 fn servfail() -> LookupFailure {
     LookupFailure::Rcode {
         rcode: "SERVFAIL".into(),
+        server: None,
     }
 }
 
@@ -165,7 +166,7 @@ impl Row {
         let obs = observe(self.queried, &self.at, &[]);
         let mut req = request(self.ca);
         req.wildcard = self.wildcard;
-        req.account_uri = self.account.map(str::to_string);
+        req.account_uris = self.account.into_iter().map(str::to_string).collect();
         req.validation_method = self
             .method
             .map(crate::method::AcmeMethod::from_challenge_type);
@@ -265,6 +266,7 @@ fn rows() -> Vec<Row> {
                 "example.com",
                 Fail(LookupFailure::Rcode {
                     rcode: "REFUSED".into(),
+                    server: None,
                 }),
             )],
         )
@@ -554,16 +556,68 @@ fn rows() -> Vec<Row> {
         )
         .forbidden("example.com")
         .says(&["128 tbs \"x\"", "marked critical", "RFC 8659 §4.1"]),
+        // Issue 13.6: bit value 1 is critical by Let's Encrypt's policy,
+        // not by RFC 8659 (which ignores every bit but 128).
         row(
-            "rfc8659_4_1_flag_1_counts_as_critical_like_boulder",
+            "rfc8659_4_1_flag_1_is_ignored_by_the_rfc_with_a_note_on_lets_encrypt",
             "example.com",
             vec![(
                 "example.com",
                 recs(vec![rec(1, "tbs", "x"), issue("sectigo.com")]),
             )],
         )
+        .allowed(Some("example.com"))
+        .says(&[
+            "flags 1",
+            "RFC 8659 §4.1 ignores every flag bit but 128",
+            "Let's Encrypt, as its own policy",
+        ]),
+        row(
+            "lets_encrypt_policy_flag_1_counts_as_critical",
+            "example.com",
+            vec![(
+                "example.com",
+                recs(vec![rec(1, "tbs", "x"), issue("letsencrypt.org")]),
+            )],
+        )
+        .ca(LE)
         .forbidden("example.com")
-        .says(&["flags 1"]),
+        .says(&[
+            "flags 1",
+            "by the RFC this record does not matter",
+            "Let's Encrypt, as its own policy",
+        ]),
+        row(
+            "lets_encrypt_refuses_a_critical_tag_it_does_not_implement",
+            "example.com",
+            vec![(
+                "example.com",
+                recs(vec![
+                    rec(128, "contactemail", "dns@example.com"),
+                    issue("letsencrypt.org"),
+                ]),
+            )],
+        )
+        .ca(LE)
+        .forbidden("example.com")
+        .says(&[
+            "Let's Encrypt does not implement",
+            "CAs that implement contactemail",
+        ]),
+        row(
+            "rfc9495_critical_issuemail_and_issuevmc_are_known_properties",
+            "example.com",
+            vec![(
+                "example.com",
+                recs(vec![
+                    rec(128, "issuemail", "letsencrypt.org"),
+                    rec(128, "issuevmc", "digicert.com"),
+                    issue("letsencrypt.org"),
+                ]),
+            )],
+        )
+        .ca(LE)
+        .allowed(Some("example.com")),
         row(
             "rfc8659_4_1_known_critical_tags_are_fine",
             "example.com",
@@ -582,13 +636,13 @@ fn rows() -> Vec<Row> {
             vec![(
                 "example.com",
                 recs(vec![
-                    rec(128, "issuemail", "sectigo.com"),
+                    rec(128, "contactemail", "dns@example.com"),
                     issue("sectigo.com"),
                 ]),
             )],
         )
         .allowed(Some("example.com"))
-        .says(&["128 issuemail", "must refuse"]),
+        .says(&["128 contactemail", "must refuse"]),
         row(
             "rfc8659_4_1_unknown_critical_tag_overrides_empty_issue_set",
             "example.com",
@@ -931,7 +985,7 @@ fn remedy_for_account_binding_keeps_the_binding_for_the_request() {
         &[],
     );
     let mut req = request(LE);
-    req.account_uri = Some("https://acme-v02.api.letsencrypt.org/acme/acct/999".into());
+    req.account_uris = vec!["https://acme-v02.api.letsencrypt.org/acme/acct/999".into()];
     let remedy = judge(&obs, &req).remedy.unwrap();
     assert!(
         remedy.contains(
@@ -1171,6 +1225,7 @@ fn a_resolver_that_does_not_answer_is_not_blamed_on_the_zone() {
         },
         LookupFailure::Rcode {
             rcode: "REFUSED".into(),
+            server: None,
         },
     ] {
         let obs = observe(
@@ -1197,4 +1252,24 @@ fn a_resolver_that_does_not_answer_is_not_blamed_on_the_zone() {
         remedy.contains("Fix the name servers for example.com"),
         "{remedy}"
     );
+}
+
+/// Issue 13.6: the caveat for critical optional tags no longer lists
+/// issuemail and issuevmc, which are known properties.
+#[test]
+fn critical_issuemail_and_issuevmc_carry_no_caveat() {
+    for tag in ["issuemail", "issuevmc"] {
+        let obs = observe(
+            "example.com",
+            &[(
+                "example.com",
+                At::Records(vec![rec(128, tag, "sectigo.com"), issue("sectigo.com")]),
+            )],
+            &[],
+        );
+        let v = judge(&obs, &request(SECTIGO));
+        assert_eq!(v.verdict, CaaVerdictKind::Allowed, "{tag}");
+        assert!(!v.reason.contains("Note:"), "{tag}: {}", v.reason);
+        assert!(v.remedy.is_none(), "{tag}: {:?}", v.remedy);
+    }
 }

@@ -34,11 +34,18 @@ impl CaaRecord {
         String::from_utf8_lossy(&self.value).into_owned()
     }
 
-    /// RFC 8659 §4.1: bit 0 (128) is the Issuer Critical flag. Boulder also
-    /// honours bit 1 (the RFC 6844 misreading), and so do we, so a record
-    /// some CA would treat as critical is reported as such.
+    /// RFC 8659 §4.1: bit 0 (value 128) is the Issuer Critical flag, and
+    /// "all other bit positions are reserved" and must be ignored.
     pub fn is_critical(&self) -> bool {
-        self.flags & 0b1000_0000 != 0 || self.flags & 0b0000_0001 != 0
+        self.flags & 0b1000_0000 != 0
+    }
+
+    /// Whether only bit value 1 makes the record critical: not by RFC 8659,
+    /// but by Let's Encrypt's policy, which takes bit 1 for the critical
+    /// bit because RFC 6844's figure was widely misread (Boulder's
+    /// `filterCAA`). See `property::LetsEncrypt`.
+    pub fn is_critical_by_flag_1_only(&self) -> bool {
+        !self.is_critical() && self.flags & 0b0000_0001 != 0
     }
 }
 
@@ -48,8 +55,16 @@ impl CaaRecord {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LookupFailure {
     /// The server answered with an error response code (SERVFAIL, REFUSED,
-    /// NOTIMP, ...), given by its mnemonic.
-    Rcode { rcode: String },
+    /// NOTIMP, ...), given by its mnemonic. A SERVFAIL is the lookup's
+    /// answer (no other server is asked after it), so which server gave it
+    /// is part of the finding: it is the one to look at.
+    Rcode {
+        rcode: String,
+        /// The server that answered; absent in results stored before it
+        /// was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<std::net::SocketAddr>,
+    },
     /// No answer within the time limit, over UDP or TCP.
     Timeout,
     /// An answer arrived but could not be parsed as DNS.
@@ -68,7 +83,7 @@ impl LookupFailure {
     pub fn is_local(&self) -> bool {
         match self {
             LookupFailure::Timeout | LookupFailure::Network { .. } => true,
-            LookupFailure::Rcode { rcode } => rcode.eq_ignore_ascii_case("REFUSED"),
+            LookupFailure::Rcode { rcode, .. } => rcode.eq_ignore_ascii_case("REFUSED"),
             LookupFailure::Malformed { .. } => false,
         }
     }
@@ -77,7 +92,14 @@ impl LookupFailure {
 impl std::fmt::Display for LookupFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LookupFailure::Rcode { rcode } => write!(f, "the name server answered {rcode}"),
+            LookupFailure::Rcode {
+                rcode,
+                server: Some(server),
+            } => write!(f, "the name server {server} answered {rcode}"),
+            LookupFailure::Rcode {
+                rcode,
+                server: None,
+            } => write!(f, "the name server answered {rcode}"),
             LookupFailure::Timeout => write!(f, "the name server did not answer in time"),
             LookupFailure::Malformed { detail } => {
                 write!(f, "the answer could not be parsed ({detail})")
@@ -128,8 +150,11 @@ pub struct IssuanceRequest {
     pub wildcard: bool,
     /// The CAA issuer domains that identify the CA (`sectigo.com`, ...).
     pub issuer_domains: Vec<DomainName>,
-    /// RFC 8657 `accounturi` the order will be placed with, if known.
-    pub account_uri: Option<String>,
+    /// The URIs of the ACME account the order will be placed with (RFC 8657
+    /// `accounturi`); empty when not known. An account can have several
+    /// (Let's Encrypt's older `.../acme/reg/N` and newer `.../acme/acct/N`
+    /// forms of one account): a record bound to any of them authorizes.
+    pub account_uris: Vec<String>,
     /// RFC 8657 validation method the order will use (`http-01`, `dns-01`,
     /// ...), if known. Typed so that only ACME method labels can reach the
     /// judge: the non-ACME `file` and `dns` have no RFC 8657 label.
