@@ -15,6 +15,7 @@ pub mod recording;
 pub mod scheduler;
 pub mod store;
 pub mod supervise;
+pub mod telemetry;
 pub mod tls;
 pub mod web;
 

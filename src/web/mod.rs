@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod json;
 pub mod metrics;
+pub mod model;
 pub mod pages;
 
 use std::collections::BTreeMap;
