@@ -44,9 +44,14 @@ pub async fn status(State(state): State<WebState>, Query(f): Query<Filter>) -> R
             && wanted(&f.verdict, r.status.map_or("", |s| s.as_str()))
     });
     let body = if f.domain.is_none() && f.verdict.is_none() {
-        model.render_json(&state.risks)
+        model.render_json(&state.settings().risks)
     } else {
-        render_json_full(&model.rows, &model.reach, &state.risks, &model.reports)
+        render_json_full(
+            &model.rows,
+            &model.reach,
+            &state.settings().risks,
+            &model.reports,
+        )
     };
     lines(body)
 }

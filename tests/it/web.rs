@@ -615,3 +615,101 @@ async fn metrics_count_dns_queries_by_outcome_and_probes_by_vantage_and_result()
     assert!(site.hits().len() as f64 >= probed, "{}", m.body);
     daemon.terminate().await;
 }
+
+/// Whether something accepts connections on `addr` now.
+fn listening(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok()
+}
+
+#[tokio::test]
+async fn a_reloaded_web_section_moves_restarts_and_stops_the_listener_without_a_restart() {
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    dns.set_caa(
+        "example.org",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
+    let bench = DaemonBench::new();
+    let token = bench.secret("web-token", "first token");
+    let config = |web: &str| {
+        bench.write_config(
+            dns.addr(),
+            &format!("\n[[domains]]\nname = \"example.org\"\nca = [\"letsencrypt\"]\n{web}"),
+        )
+    };
+    let (first, second) = (free_addr(), free_addr());
+    config(&format!("\n[web]\nlisten = \"{first}\"\n"));
+    let mut daemon = bench.start();
+    bench
+        .wait_for("the web interface on the first address", || {
+            (listening(first) && get(first, "/api/status").status == 200).then_some(())
+        })
+        .await;
+
+    // Moved: the old port closes, the new one serves.
+    config(&format!("\n[web]\nlisten = \"{second}\"\n"));
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the web interface on the second address", || {
+            listening(second).then_some(())
+        })
+        .await;
+    assert_eq!(get(second, "/api/status").status, 200);
+    bench
+        .wait_for("the first address to be closed", || {
+            (!listening(first)).then_some(())
+        })
+        .await;
+
+    // A token on the same address: the listener stays, the token applies.
+    config(&format!(
+        "\n[web]\nlisten = \"{second}\"\ntoken_file = \"{token}\"\nrequire_token = true\n"
+    ));
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the token to be asked for", || {
+            (get(second, "/").status == 401).then_some(())
+        })
+        .await;
+    let bearer = |t: &str| request(second, "GET", "/", Some(&format!("Bearer {t}"))).status;
+    assert_eq!(bearer("first token"), 200);
+    // The token file changed: a reload reads it again.
+    std::fs::write(&token, "second token\n").unwrap();
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the new token to be taken", || {
+            (bearer("second token") == 200).then_some(())
+        })
+        .await;
+    assert_eq!(bearer("first token"), 401);
+
+    // A port another process holds: the reload is refused, the old
+    // listener keeps serving.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap();
+    config(&format!(
+        "\n[web]\nlisten = \"{busy}\"\ntoken_file = \"{token}\"\nrequire_token = true\n"
+    ));
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the refused reload in the log", || {
+            bench
+                .log_text()
+                .contains("configuration reload refused")
+                .then_some(())
+        })
+        .await;
+    assert_eq!(bearer("second token"), 200);
+    drop(taken);
+
+    // No [web]: stopped.
+    config("");
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the web interface to stop", || {
+            (!listening(second)).then_some(())
+        })
+        .await;
+    assert!(daemon.is_running());
+    daemon.terminate().await;
+}
