@@ -179,13 +179,25 @@ fn main() {
                 );
             }
         }
-        std::thread::sleep(Duration::from_secs(3));
+        // Idle: past the daemon's trims after a cycle or a page and the
+        // closing of its idle database connections (src/memory.rs).
+        std::thread::sleep(Duration::from_secs(15));
+        if let Ok(dest) = std::env::var("CYCLE_BENCH_SMAPS") {
+            let _ = std::fs::copy(
+                format!("/proc/{}/smaps", child.id()),
+                format!("{dest}.{}", if web { "on" } else { "off" }),
+            );
+        }
         let rss = proc_field(child.id(), "VmRSS:");
+        let anon = proc_field(child.id(), "RssAnon:");
+        let file = proc_field(child.id(), "RssFile:");
         stop(child);
         println!(
-            "idle RSS with {idle_n} domains configured, web interface {}: {:.1} MiB",
+            "idle RSS with {idle_n} domains configured, web interface {}: {:.1} MiB (heap and stacks {:.1}, mapped files {:.1})",
             if web { "on" } else { "off" },
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0,
         );
     }
 }

@@ -234,6 +234,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     // store reports as "storage failing" and recovers from. Never read.
     let _file_size_limit = listen(SignalKind::from_raw(libc::SIGXFSZ), "SIGXFSZ")?;
 
+    crate::memory::start_trimming();
     let mut config = config::load(config_path).map_err(DaemonError::Config)?;
     log_config_warnings(&config);
     let database = config.database_path().to_path_buf();

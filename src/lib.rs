@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod dns;
 pub mod engine;
 pub mod http;
+pub mod memory;
 pub mod orders;
 pub mod recording;
 pub mod scheduler;

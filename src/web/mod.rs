@@ -110,6 +110,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // A status board of many targets is a few MiB of HTML, freed once sent.
+    crate::memory::trim_soon();
     response
 }
 
