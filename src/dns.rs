@@ -411,11 +411,11 @@ impl DnsHandle {
             ExchangeError::Timeout => {
                 telemetry::dns_query(DnsOutcome::Timeout);
                 QueryError::Timeout {
-                name: name.clone(),
-                rtype,
-                servers: self.inner.servers.clone(),
-                timeout,
-                attempts: self.inner.attempts,
+                    name: name.clone(),
+                    rtype,
+                    servers: self.inner.servers.clone(),
+                    timeout,
+                    attempts: self.inner.attempts,
                 }
             }
             ExchangeError::Malformed(detail) => {

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::WebState;
-use super::model::StatusModel;
 use super::json::{render_json_full, time, to_json};
+use super::model::StatusModel;
 use super::pages::{Filter, bad_request, unavailable};
 use crate::alert::outbox;
 use crate::domain::CertName;

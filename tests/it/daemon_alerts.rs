@@ -483,7 +483,10 @@ fn alert_lines_from_json(lines: &[Value], delivery: &str) -> Vec<String> {
                 n => format!("{n} attempts"),
             };
             let what = match delivery {
-                "undelivered" => format!("{attempts}, next {}", a["next_attempt_at"].as_str().unwrap()),
+                "undelivered" => format!(
+                    "{attempts}, next {}",
+                    a["next_attempt_at"].as_str().unwrap()
+                ),
                 _ => attempts,
             };
             let error = a["last_error"]

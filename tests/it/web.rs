@@ -559,7 +559,10 @@ async fn metrics_count_dns_queries_by_outcome_and_probes_by_vantage_and_result()
         "certvigil",
     );
     // A zone whose server fails; a name that does not exist.
-    dns.set_caa("broken.example", [CaaRecord::new(0, "issue", "sectigo.com")]);
+    dns.set_caa(
+        "broken.example",
+        [CaaRecord::new(0, "issue", "sectigo.com")],
+    );
     dns.set_behaviour("broken.example", Behaviour::Servfail);
     let addr = free_addr();
     let bench = DaemonBench::new();
@@ -595,14 +598,22 @@ async fn metrics_count_dns_queries_by_outcome_and_probes_by_vantage_and_result()
     let scrape =
         prometheus_parse::Scrape::parse(m.body.lines().map(|l| Ok(l.to_string()))).unwrap();
     let queries = |outcome| {
-        sample(&scrape, "certvigil_dns_queries_total", &[("outcome", outcome)]).unwrap_or(0.0)
+        sample(
+            &scrape,
+            "certvigil_dns_queries_total",
+            &[("outcome", outcome)],
+        )
+        .unwrap_or(0.0)
     };
     assert!(queries("answer") >= 1.0, "{}", m.body);
     assert!(queries("nxdomain") >= 1.0, "{}", m.body);
     assert!(queries("servfail") >= 1.0, "{}", m.body);
     // Every outcome is exposed, counted or not, so a rate of 0 is a rate.
     assert_eq!(queries("timeout"), 0.0, "{}", m.body);
-    assert!(m.body.contains("certvigil_dns_queries_total{outcome=\"timeout\"} 0"));
+    assert!(
+        m.body
+            .contains("certvigil_dns_queries_total{outcome=\"timeout\"} 0")
+    );
     // Both ports of site.example answered 200 from this host; the site saw
     // at least as many requests as the metric counts (it is read first).
     let probed = sample(
