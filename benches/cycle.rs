@@ -61,16 +61,33 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / hz
 }
 
+/// How many targets have a CAA state, read straight from the database
+/// (read-only; 0 before it exists). Not `status --format json`: over
+/// 10,000 targets that prints every stored report (megabytes), and doing
+/// so four times a second loaded the two cores the daemon was measured on.
 fn checked(dir: &Path) -> usize {
-    let out = Command::new(BIN)
-        .args(["status", "--format", "json", "--config"])
-        .arg(dir.join("config.toml"))
-        .output()
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.contains("\"verdict\":null"))
-        .count()
+    runtime.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("certvigil.db"))
+            .read_only(true);
+        let Ok(pool) = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+        else {
+            return 0;
+        };
+        let n: Result<(i64,), _> =
+            sqlx::query_as("SELECT count(*) FROM check_state WHERE check_kind = 'caa'")
+                .fetch_one(&pool)
+                .await;
+        pool.close().await;
+        n.map_or(0, |(n,)| n as usize)
+    })
 }
 
 fn start(dir: &Path) -> Child {
@@ -140,7 +157,7 @@ fn main() {
         .map(|m| m.len())
         .unwrap_or(0);
     println!(
-        "cycle over {cycle_n} domains: wall {:.2} s (start-up included, status polled every 250 ms), daemon CPU {cpu:.2} s, peak RSS {:.1} MiB, database {:.1} MiB",
+        "cycle over {cycle_n} domains: wall {:.2} s (start-up included, database polled every 250 ms), daemon CPU {cpu:.2} s, peak RSS {:.1} MiB, database {:.1} MiB",
         wall.as_secs_f64(),
         peak as f64 / 1024.0,
         db as f64 / 1048576.0
@@ -179,13 +196,25 @@ fn main() {
                 );
             }
         }
-        std::thread::sleep(Duration::from_secs(3));
+        // Idle: past the daemon's trims after a cycle or a page and the
+        // closing of its idle database connections (src/memory.rs).
+        std::thread::sleep(Duration::from_secs(15));
+        if let Ok(dest) = std::env::var("CYCLE_BENCH_SMAPS") {
+            let _ = std::fs::copy(
+                format!("/proc/{}/smaps", child.id()),
+                format!("{dest}.{}", if web { "on" } else { "off" }),
+            );
+        }
         let rss = proc_field(child.id(), "VmRSS:");
+        let anon = proc_field(child.id(), "RssAnon:");
+        let file = proc_field(child.id(), "RssFile:");
         stop(child);
         println!(
-            "idle RSS with {idle_n} domains configured, web interface {}: {:.1} MiB",
+            "idle RSS with {idle_n} domains configured, web interface {}: {:.1} MiB (heap and stacks {:.1}, mapped files {:.1})",
             if web { "on" } else { "off" },
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0,
         );
     }
 }

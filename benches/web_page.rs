@@ -129,11 +129,7 @@ async fn main() {
         fill.elapsed().as_secs_f64()
     );
 
-    let state = WebState {
-        store: store.clone(),
-        token: None,
-        risks: Default::default(),
-    };
+    let state = WebState::new(store.clone(), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

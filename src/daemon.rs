@@ -242,6 +242,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     // store reports as "storage failing" and recovers from. Never read.
     let _file_size_limit = listen(SignalKind::from_raw(libc::SIGXFSZ), "SIGXFSZ")?;
 
+    crate::memory::start_trimming();
     let mut config = config::load(config_path).map_err(DaemonError::Config)?;
     log_config_warnings(&config);
     let database = config.database_path().to_path_buf();
@@ -256,9 +257,8 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let jobs = scheduler::plan(&store, &config).await?;
     let mut orders = start_orders(&store, &config, &settings);
     let mut scheduler = Scheduler::start(store.clone(), settings, jobs).await?;
-    // Read-only, so a reload does not restart it; a new `[web]` takes
-    // effect at the next start.
-    let web = crate::web::WebServer::start(
+    // A reload applies a changed `[web]` (see `WebServer::reload`).
+    let mut web = crate::web::WebServer::start(
         &config.web,
         store.clone(),
         crate::web::json::risk_levels(&config),
@@ -290,7 +290,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     loop {
         tokio::select! {
             _ = hangup.recv() => {
-                let live = Live { scheduler: &mut scheduler, deliverers: &mut deliverers, orders: &mut orders };
+                let live = Live { scheduler: &mut scheduler, deliverers: &mut deliverers, orders: &mut orders, web: &mut web };
                 reload(config_path, &database, &mut config, &store, live, &retention).await;
                 watching.store(config.domains.len(), Ordering::Relaxed);
             }
@@ -336,6 +336,7 @@ struct Live<'a> {
     scheduler: &'a mut Scheduler,
     deliverers: &'a mut Deliverers,
     orders: &'a mut Option<OrderPoller>,
+    web: &'a mut Option<crate::web::WebServer>,
 }
 
 async fn reload(
@@ -379,6 +380,7 @@ async fn apply_reload(
         scheduler,
         deliverers,
         orders,
+        web,
     } = live;
     let new = config::load(config_path).map_err(|e| match e {
         ConfigErrors::Invalid(problems) => problems
@@ -411,6 +413,16 @@ async fn apply_reload(
     let jobs = scheduler::plan(store, &new)
         .await
         .map_err(|e| e.to_string())?;
+    // Before the store is touched too: a new listen address that cannot be
+    // bound refuses the reload and leaves the old listener serving.
+    crate::web::WebServer::reload(
+        web,
+        &new.web,
+        store.clone(),
+        crate::web::json::risk_levels(&new),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     // The channels may have changed. The old deliverers finish the attempt
     // in flight first (for up to DRAIN_GRACE: a hanging peer must not hold
     // the reload), so no row is sent by both; one cancelled at the deadline

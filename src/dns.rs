@@ -46,6 +46,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 
 use crate::domain::{DomainName, NameError};
+use crate::telemetry::{self, DnsOutcome};
 use exchange::{ExchangeError, exchange};
 use futures::FutureExt;
 use reuse::Reuse;
@@ -364,27 +365,37 @@ impl DnsHandle {
             exchanged = exchange(server, name, rtype, false, timeout).await;
         }
         let exchanged = exchanged.map_err(|e| match e {
-            ExchangeError::Timeout => QueryError::Timeout {
-                name: name.clone(),
-                rtype,
-                servers: self.inner.servers.clone(),
-                timeout,
-                attempts: self.inner.attempts,
-            },
-            ExchangeError::Malformed(detail) => QueryError::Malformed {
-                name: name.clone(),
-                rtype,
-                server,
-                detail,
-            },
-            ExchangeError::Network(detail) => QueryError::Network {
-                name: name.clone(),
-                rtype,
-                server,
-                detail,
-            },
+            ExchangeError::Timeout => {
+                telemetry::dns_query(DnsOutcome::Timeout);
+                QueryError::Timeout {
+                    name: name.clone(),
+                    rtype,
+                    servers: self.inner.servers.clone(),
+                    timeout,
+                    attempts: self.inner.attempts,
+                }
+            }
+            ExchangeError::Malformed(detail) => {
+                telemetry::dns_query(DnsOutcome::Malformed);
+                QueryError::Malformed {
+                    name: name.clone(),
+                    rtype,
+                    server,
+                    detail,
+                }
+            }
+            ExchangeError::Network(detail) => {
+                telemetry::dns_query(DnsOutcome::Network);
+                QueryError::Network {
+                    name: name.clone(),
+                    rtype,
+                    server,
+                    detail,
+                }
+            }
         })?;
         let response = exchanged.response;
+        telemetry::dns_query(DnsOutcome::of_rcode(response.rcode));
         let malformed = |detail: String| QueryError::Malformed {
             name: name.clone(),
             rtype,

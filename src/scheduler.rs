@@ -281,6 +281,13 @@ impl Drop for InFlightGuard {
         if self.shared.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             // The last dispatched check is done: a cycle is complete.
             crate::web::metrics::process().cycle_completed(Utc::now());
+            // Nothing the cycle kept is needed until the next one: its
+            // reused answers go now (not when the next cycle starts), and
+            // the memory it freed goes back to the system.
+            if let Ok(live) = self.shared.live.read() {
+                live.settings.engine.dns().clear_cache();
+            }
+            crate::memory::trim_soon();
             self.shared.idle.notify_waiters();
         }
     }

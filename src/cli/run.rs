@@ -12,6 +12,8 @@ pub struct RunArgs {
 }
 
 pub fn main(args: RunArgs) -> u8 {
+    // Before the runtime starts its threads.
+    crate::memory::limit_arenas();
     crate::daemon::init_logging();
     let Some(runtime) = super::runtime(Threads::Many, |m| error!("{m}")) else {
         return 1;

@@ -9,9 +9,10 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::Threads;
-use crate::alert::outbox::{self, OutboxEntry};
+use crate::alert::outbox::OutboxEntry;
 use crate::checks::risk::RiskAssessment;
 use crate::store::{ReachStatusRow, StatusRow, Store, StoreError};
+use crate::web::model::StatusModel;
 // The JSON shapes are shared with the web interface's API (one model, two renderings).
 pub use crate::web::json::{
     cert_name, render_json, render_json_full, render_json_with, risk_levels,
@@ -36,26 +37,17 @@ pub struct StatusArgs {
 
 pub fn main(args: StatusArgs) -> u8 {
     let read = read_database(&args.config, |store: Store| async move {
-        let rows = store.status().await?;
-        let reach = store.reach_status().await?;
-        let reports = store.reports().await?;
-        let undelivered = outbox::undelivered(store.pool(), ALERTS_SHOWN).await?;
-        let failed = outbox::failed(store.pool(), ALERTS_SHOWN).await?;
-        // An orders table that cannot be read is shown, not fatal: the
-        // targets' state is still worth printing.
-        let orders = crate::orders::status::OrdersStatus::read(store.pool())
-            .await
-            .map_err(|e| e.to_string());
-        Ok((rows, reach, reports, undelivered, failed, orders))
+        StatusModel::read(&store).await
     });
-    let (rows, reach, reports, undelivered, failed, orders) = match read {
+    let model = match read {
         Ok(read) => read,
         // No database (or a config that names none): cannot tell.
         Err(_) => return super::EXIT_USAGE,
     };
-    let (orders, orders_error) = match orders {
+    let empty = crate::orders::status::OrdersStatus::default();
+    let (orders, orders_error) = match &model.orders {
         Ok(o) => (o, None),
-        Err(e) => (crate::orders::status::OrdersStatus::default(), Some(e)),
+        Err(e) => (&empty, Some(e)),
     };
     // read_database loaded this file a moment ago.
     let config = crate::config::load(&args.config).ok();
@@ -78,20 +70,18 @@ pub fn main(args: StatusArgs) -> u8 {
             if let Some(line) = &task_panic {
                 text.push_str(&format!("daemon: {line}\n\n"));
             }
-            text.push_str(&render_text(&rows));
-            text.push_str(&render_reach_text(&reach));
+            text.push_str(&render_text(&model.rows));
+            text.push_str(&render_reach_text(&model.reach));
             text.push_str(&render_risk_text(&risks));
-            text.push_str(&super::orders::render_status_text(&orders, Utc::now()));
-            text.push_str(&render_alerts(&undelivered, &failed));
+            text.push_str(&super::orders::render_status_text(orders, Utc::now()));
+            text.push_str(&render_alerts(&model.undelivered, &model.failed));
             text
         }
         Format::Json => {
             for line in storage_failing.iter().chain(task_panic.iter()) {
                 eprintln!("warning: daemon: {line}");
             }
-            let mut text = render_json_full(&rows, &reach, &risks, &reports);
-            text.push_str(&orders.render_json());
-            text
+            model.render_json(&risks)
         }
     };
     if let Some(e) = &orders_error {
@@ -100,9 +90,9 @@ pub fn main(args: StatusArgs) -> u8 {
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = out.write_all(text.as_bytes());
     exit_code(
-        &rows,
-        &reach,
-        &orders,
+        &model.rows,
+        &model.reach,
+        orders,
         storage_failing.is_some() || orders_error.is_some(),
     )
 }
@@ -266,9 +256,6 @@ pub fn render_risk_text(risks: &BTreeMap<String, RiskAssessment>) -> String {
     }
     out
 }
-
-/// How many undelivered and failed alerts `status` lists at most.
-const ALERTS_SHOWN: i64 = 20;
 
 /// Alerts not delivered yet, and alerts given up on, newest first; nothing
 /// when every alert was delivered.

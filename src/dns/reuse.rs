@@ -6,8 +6,9 @@
 //! A CA's recursive resolver caches answers up to their TTL too, so reusing
 //! one within that time changes no verdict. What a monitor must not do is
 //! keep an answer past the next check: so the reuse is bounded by
-//! [`MAX_REUSE`] whatever the TTL, the daemon clears it at the start of each
-//! cycle ([`super::DnsHandle::clear_cache`]), and `check` starts each run
+//! [`MAX_REUSE`] whatever the TTL, the daemon clears it at the start and at
+//! the end of each cycle ([`super::DnsHandle::clear_cache`]: idle, it holds
+//! nothing), and `check` starts each run
 //! with an empty one. Failures are shared with the lookups waiting on the
 //! same query but never reused afterwards.
 
@@ -124,7 +125,11 @@ impl Reuse {
 
     /// Forgets every answer kept; queries in flight go on and are shared.
     pub(super) fn clear(&self) {
-        lock(&self.entries).retain(|_, e| matches!(e, Entry::InFlight(_)));
+        let mut entries = lock(&self.entries);
+        entries.retain(|_, e| matches!(e, Entry::InFlight(_)));
+        // The table grew to a cycle's worth of answers; idle, it need not
+        // stay that big.
+        entries.shrink_to_fit();
     }
 
     /// How many answers are kept (for tests).

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::WebState;
 use super::json::{render_json_full, time, to_json};
+use super::model::StatusModel;
 use super::pages::{Filter, bad_request, unavailable};
 use crate::alert::outbox;
 use crate::domain::CertName;
@@ -22,23 +23,11 @@ fn lines(body: String) -> Response {
         .into_response()
 }
 
-/// `certvigil status --format json`, filtered by `?domain=&verdict=`.
+/// `certvigil status --format json`, filtered by `?domain=&verdict=`
+/// (a filtered answer has the targets' lines only).
 pub async fn status(State(state): State<WebState>, Query(f): Query<Filter>) -> Response {
-    let read = async {
-        let rows = state.store.status().await?;
-        let reach = state.store.reach_status().await?;
-        let reports = state.store.reports().await?;
-        Ok::<_, crate::store::StoreError>((rows, reach, reports))
-    };
-    // The orders lines, as `certvigil status --format json` prints them
-    // after the targets' (an unreadable orders table is left out, as the
-    // CLI does, with a warning there).
-    let orders = crate::orders::status::OrdersStatus::read(state.store.pool())
-        .await
-        .map(|o| o.render_json())
-        .unwrap_or_default();
-    let (rows, reach, reports) = match read.await {
-        Ok(r) => r,
+    let mut model = match StatusModel::read(&state.store).await {
+        Ok(m) => m,
         Err(e) => return unavailable(e),
     };
     let wanted = |s: &Option<String>, v: &str| {
@@ -46,21 +35,24 @@ pub async fn status(State(state): State<WebState>, Query(f): Query<Filter>) -> R
             .map(str::trim)
             .is_none_or(|s| s.is_empty() || s.eq_ignore_ascii_case(v))
     };
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| {
-            let name = super::json::cert_name(&r.domain, r.wildcard);
-            f.domain
-                .as_deref()
-                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
-                .is_none_or(|d| d.is_empty() || name == d || name.ends_with(&format!(".{d}")))
-                && wanted(&f.verdict, r.status.map_or("", |s| s.as_str()))
-        })
-        .collect();
-    let mut body = render_json_full(&rows, &reach, &state.risks, &reports);
-    if f.domain.is_none() && f.verdict.is_none() {
-        body.push_str(&orders);
-    }
+    model.rows.retain(|r| {
+        let name = super::json::cert_name(&r.domain, r.wildcard);
+        f.domain
+            .as_deref()
+            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+            .is_none_or(|d| d.is_empty() || name == d || name.ends_with(&format!(".{d}")))
+            && wanted(&f.verdict, r.status.map_or("", |s| s.as_str()))
+    });
+    let body = if f.domain.is_none() && f.verdict.is_none() {
+        model.render_json(&state.settings().risks)
+    } else {
+        render_json_full(
+            &model.rows,
+            &model.reach,
+            &state.settings().risks,
+            &model.reports,
+        )
+    };
     lines(body)
 }
 

@@ -40,7 +40,8 @@ pub fn matches(given: &[u8], token: &[u8]) -> bool {
 }
 
 pub async fn require(State(state): State<WebState>, request: Request, next: Next) -> Response {
-    let Some(token) = state.token.as_deref() else {
+    let settings = state.settings();
+    let Some(token) = settings.token.as_deref() else {
         return next.run(request).await;
     };
     let ok = presented(request.headers()).is_some_and(|given| matches(&given, token.as_bytes()));

@@ -2,7 +2,8 @@
 //! by verdict, the outbox, orders) is read at each scrape, so a restart
 //! loses nothing; what only the running process knows (checks run, their
 //! duration, the last completed cycle) is counted in [`process`], which
-//! the scheduler updates.
+//! the scheduler updates, and DNS queries and probes in
+//! [`crate::telemetry`], which the DNS client and the reach probe update.
 
 use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
@@ -122,6 +123,33 @@ pub async fn render(store: &Store) -> Result<String, MetricsError> {
         "When every dispatched check had last finished (Unix time; 0 before the first)",
         Unit::Seconds,
         p.last_cycle.clone(),
+    );
+
+    let dns = Family::<Labels, Counter>::default();
+    for (outcome, n) in crate::telemetry::dns_queries() {
+        dns.get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc_by(n);
+    }
+    registry.register(
+        "dns_queries",
+        "DNS queries this process sent to a name server, by outcome (answer, nxdomain, servfail, refused, other_rcode, timeout, malformed, network_error)",
+        dns,
+    );
+    let probes = Family::<Labels, Counter>::default();
+    for (vantage, counters) in crate::telemetry::vantages() {
+        for (result, n) in counters.counts() {
+            probes
+                .get_or_create(&vec![
+                    ("vantage", vantage.clone()),
+                    ("result", result.to_string()),
+                ])
+                .inc_by(n);
+        }
+    }
+    registry.register(
+        "probes",
+        "Validation-path probes this process ran, by vantage point and result (the HTTP status class of a port's last answer, why it got none, or vantage_error)",
+        probes,
     );
 
     let depth = gauge_family();

@@ -10,11 +10,12 @@ pub mod api;
 pub mod auth;
 pub mod json;
 pub mod metrics;
+pub mod model;
 pub mod pages;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::Request;
@@ -48,14 +49,45 @@ pub enum WebError {
     EmptyToken,
 }
 
-/// What every handler reads.
-#[derive(Clone)]
-pub struct WebState {
-    pub store: Store,
+/// What a reload may change while the listener stays: the token and the
+/// risk of the configured names.
+#[derive(Default)]
+pub struct WebSettings {
     /// `Some`: every request must carry it.
     pub token: Option<Arc<String>>,
     /// Manual-review risk of the configured names (from the config).
     pub risks: Arc<BTreeMap<String, RiskAssessment>>,
+}
+
+/// What every handler reads.
+#[derive(Clone)]
+pub struct WebState {
+    pub store: Store,
+    /// Replaced whole by a reload (`WebServer::reload`); a request reads
+    /// it once, under a read lock held for a clone of two `Arc`s.
+    settings: Arc<RwLock<Arc<WebSettings>>>,
+}
+
+impl WebState {
+    pub fn new(store: Store, settings: WebSettings) -> Self {
+        Self {
+            store,
+            settings: Arc::new(RwLock::new(Arc::new(settings))),
+        }
+    }
+
+    pub fn settings(&self) -> Arc<WebSettings> {
+        // Replacing an Arc cannot leave it half-written: a poisoned lock
+        // still holds a whole value.
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn replace(&self, settings: WebSettings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    }
 }
 
 /// Security headers on every answer: no script at all, no framing, no
@@ -78,6 +110,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // A status board of many targets is a few MiB of HTML, freed once sent.
+    crate::memory::trim_soon();
     response
 }
 
@@ -140,9 +174,44 @@ pub fn router(state: WebState) -> Router {
 
 /// A running web listener.
 pub struct WebServer {
+    /// Where it listens (the port the system chose for port 0).
     pub addr: SocketAddr,
+    /// `[web] listen` as configured: a reload with the same one keeps the
+    /// listener.
+    configured: SocketAddr,
+    state: WebState,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+}
+
+/// `[web] listen` and the token, checked and read: everything about a
+/// `[web]` that can fail before a socket is touched.
+fn prepare(
+    config: &WebConfig,
+    risks: BTreeMap<String, RiskAssessment>,
+) -> Result<Option<(SocketAddr, WebSettings)>, WebError> {
+    let Some(addr) = config.listen else {
+        return Ok(None);
+    };
+    let token = match &config.token {
+        Some(source) => {
+            let secret = source.read()?;
+            let token = secret.expose().trim().to_string();
+            if token.is_empty() {
+                return Err(WebError::EmptyToken);
+            }
+            Some(Arc::new(token))
+        }
+        None if needs_token(addr, config.require_token) => {
+            return Err(WebError::NoToken(addr));
+        }
+        None => None,
+    };
+    let settings = WebSettings {
+        token,
+        risks: Arc::new(risks),
+    };
+    Ok(Some((addr, settings)))
 }
 
 impl WebServer {
@@ -153,32 +222,23 @@ impl WebServer {
         store: Store,
         risks: BTreeMap<String, RiskAssessment>,
     ) -> Result<Option<WebServer>, WebError> {
-        let Some(addr) = config.listen else {
-            return Ok(None);
-        };
-        let token = match &config.token {
-            Some(source) => {
-                let secret = source.read()?;
-                let token = secret.expose().trim().to_string();
-                if token.is_empty() {
-                    return Err(WebError::EmptyToken);
-                }
-                Some(Arc::new(token))
-            }
-            None if needs_token(addr, config.require_token) => {
-                return Err(WebError::NoToken(addr));
-            }
-            None => None,
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
+        match prepare(config, risks)? {
+            Some((addr, settings)) => Self::serve(addr, WebState::new(store, settings))
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn serve(configured: SocketAddr, state: WebState) -> Result<WebServer, WebError> {
+        let listener = tokio::net::TcpListener::bind(configured)
             .await
-            .map_err(|source| WebError::Bind { addr, source })?;
-        let addr = listener.local_addr().unwrap_or(addr);
-        let app = router(WebState {
-            store,
-            token,
-            risks: Arc::new(risks),
-        });
+            .map_err(|source| WebError::Bind {
+                addr: configured,
+                source,
+            })?;
+        let addr = listener.local_addr().unwrap_or(configured);
+        let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -189,7 +249,67 @@ impl WebServer {
             }
         });
         tracing::info!(%addr, "web interface listening");
-        Ok(Some(WebServer { addr, stop, task }))
+        Ok(WebServer {
+            addr,
+            configured,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    /// Applies a reloaded `[web]` to `running` without a restart: the same
+    /// `listen` keeps its listener and takes the new token and risks at
+    /// once; another address is bound first and then the old listener
+    /// closed (so a refused bind leaves the old one serving); no `listen`
+    /// stops it. On `Err`, `running` is as it was, with one exception:
+    /// a new address whose port only the old listener held (another IP,
+    /// same port) is bound after the old one is closed, and if that bind
+    /// fails too the interface stays off until the next reload.
+    pub async fn reload(
+        running: &mut Option<WebServer>,
+        config: &WebConfig,
+        store: Store,
+        risks: BTreeMap<String, RiskAssessment>,
+    ) -> Result<(), WebError> {
+        let wanted = prepare(config, risks)?;
+        match (running.take(), wanted) {
+            (None, None) => {}
+            (Some(old), None) => {
+                tracing::info!(addr = %old.addr, "web interface stopped by a reload");
+                old.shutdown().await;
+            }
+            (Some(old), Some((addr, settings))) if old.configured == addr => {
+                old.state.replace(settings);
+                *running = Some(old);
+            }
+            (old, Some((addr, settings))) => {
+                let state = WebState::new(store, settings);
+                match Self::serve(addr, state.clone()).await {
+                    Ok(new) => {
+                        if let Some(old) = old {
+                            old.shutdown().await;
+                        }
+                        *running = Some(new);
+                    }
+                    // The old listener itself may hold the port.
+                    Err(WebError::Bind { source, .. })
+                        if source.kind() == std::io::ErrorKind::AddrInUse
+                            && old.as_ref().is_some_and(|o| o.addr.port() == addr.port()) =>
+                    {
+                        if let Some(old) = old {
+                            old.shutdown().await;
+                        }
+                        *running = Some(Self::serve(addr, state).await?);
+                    }
+                    Err(e) => {
+                        *running = old;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stops accepting, lets requests in flight finish for up to a second.

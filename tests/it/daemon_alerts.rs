@@ -469,3 +469,96 @@ async fn a_blocking_state_that_lasts_is_reminded_of() {
     assert_eq!(got[1]["first_seen"], got[0]["first_seen"]);
     assert_eq!(daemon.terminate().await, Some(0));
 }
+
+/// The lines `status` prints for its listed alerts, rebuilt from the
+/// alert objects of `status --format json`: what the text shows, the JSON
+/// carries (the same `StatusModel` renders both).
+fn alert_lines_from_json(lines: &[Value], delivery: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l["delivery"] == delivery)
+        .map(|a| {
+            let attempts = match a["attempts"].as_u64().unwrap() {
+                1 => "1 attempt".to_string(),
+                n => format!("{n} attempts"),
+            };
+            let what = match delivery {
+                "undelivered" => format!(
+                    "{attempts}, next {}",
+                    a["next_attempt_at"].as_str().unwrap()
+                ),
+                _ => attempts,
+            };
+            let error = a["last_error"]
+                .as_str()
+                .map_or(String::new(), |e| format!(": {e}"));
+            format!(
+                "  {} {} {} via {} ({what}){error}\n    {}\n",
+                a["created_at"].as_str().unwrap(),
+                a["event"].as_str().unwrap(),
+                a["domain"].as_str().unwrap(),
+                a["channel"].as_str().unwrap(),
+                a["summary"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_json_lists_the_undelivered_and_failed_alerts_the_text_shows() {
+    let dns = dns().await;
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let port = smtp::unused_port();
+    let bench = DaemonBench::new();
+    let config = |give_up: &str| {
+        format!(
+            "{}\n[alerts]\ngive_up_after = \"{give_up}\"\n{}",
+            email_toml(port),
+            domain_toml("example.com")
+        )
+    };
+    bench.write_config(dns.addr(), &config("24h"));
+    let daemon = bench.start();
+    bench
+        .wait_for("example.com to be checked", || {
+            (bench.checks("example.com") > 0).then_some(())
+        })
+        .await;
+    dns.set_caa("example.com", [issue("sectigo.com")]);
+    // The mail server is down: the alert waits for its next attempt.
+    let (text, json) = bench
+        .wait_for("status to list the alert as not delivered", || {
+            let text = bench.cli_text(&["status"])?;
+            let json = bench.status();
+            (text.contains("alerts not delivered yet (1)")
+                && text.contains("1 attempt,")
+                && json.iter().any(|l| l["attempts"] == 1))
+            .then_some((text, json))
+        })
+        .await;
+    let waiting = alert_lines_from_json(&json, "undelivered");
+    assert_eq!(waiting.len(), 1, "{json:?}");
+    assert!(text.contains(&waiting[0]), "{text}\n---\n{}", waiting[0]);
+    assert!(alert_lines_from_json(&json, "failed").is_empty());
+    assert_eq!(daemon.terminate().await, Some(0));
+
+    // Restarted with a second to give up in: the retry at start fails and
+    // the alert is given up on.
+    bench.write_config(dns.addr(), &config("1s"));
+    let daemon = bench.start();
+    let (text, json) = bench
+        .wait_for("status to list the alert as given up", || {
+            let text = bench.cli_text(&["status"])?;
+            let json = bench.status();
+            (text.contains("alerts NOT delivered, given up (1)")
+                && json.iter().any(|l| l["delivery"] == "failed"))
+            .then_some((text, json))
+        })
+        .await;
+    let failed = alert_lines_from_json(&json, "failed");
+    assert_eq!(failed.len(), 1, "{json:?}");
+    assert!(text.contains(&failed[0]), "{text}\n---\n{}", failed[0]);
+    assert!(failed[0].contains("caa_drift example.com via email:127.0.0.1:"));
+    assert!(alert_lines_from_json(&json, "undelivered").is_empty());
+    assert_eq!(daemon.terminate().await, Some(0));
+}

@@ -274,6 +274,7 @@ fn target() -> ProbeTarget {
 async fn ask_agent(url: &str) -> VantageOutcome {
     let v = VantagePoint {
         name: "fra".into(),
+        counters: Default::default(),
         overseas: true,
         access: Access::Agent {
             url: url.parse().unwrap(),

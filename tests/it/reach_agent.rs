@@ -323,6 +323,7 @@ async fn a_wrong_token_is_a_vantage_error_not_a_site_failure() {
     std::fs::write(&token_file, "not-the-token").unwrap();
     let v = VantagePoint {
         name: "fra".into(),
+        counters: Default::default(),
         overseas: true,
         access: Access::Agent {
             url: agent.base.parse().unwrap(),
@@ -432,6 +433,7 @@ async fn observe_through(base: &str, pin: Option<Fingerprint>) -> VantageOutcome
     std::fs::write(&token_file, TOKEN).unwrap();
     let v = VantagePoint {
         name: "fra".into(),
+        counters: Default::default(),
         overseas: true,
         access: Access::Agent {
             url: base.parse().unwrap(),

@@ -182,6 +182,7 @@ overseas = true
         VantagePoint::local(),
         VantagePoint {
             name: "abroad-agent".into(),
+            counters: Default::default(),
             overseas: true,
             access: Access::Agent {
                 url: agent.url.parse().unwrap(),

@@ -134,6 +134,7 @@ async fn start_mock(state: Shared) -> String {
 fn gp_vantage(endpoint: &str, token: Option<SecretSource>) -> VantagePoint {
     VantagePoint {
         name: "gp".into(),
+        counters: Default::default(),
         overseas: true,
         access: Access::Globalping {
             endpoint: endpoint.parse().unwrap(),

@@ -22,6 +22,7 @@ const CANARY: &str = "/.well-known/pki-validation/canary.txt";
 fn proxy_vantage(url: &str) -> VantagePoint {
     VantagePoint {
         name: "hk-proxy".into(),
+        counters: Default::default(),
         overseas: true,
         access: Access::Proxy {
             url: url.parse().unwrap(),

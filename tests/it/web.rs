@@ -527,3 +527,200 @@ async fn a_real_browser_shows_the_forbidden_target_as_blocking_with_its_diff() {
     assert!(png.starts_with(b"\x89PNG"), "no PNG at {}", shot.display());
     daemon.terminate().await;
 }
+
+/// One sample of a scrape, by name and labels.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[tokio::test]
+async fn metrics_count_dns_queries_by_outcome_and_probes_by_vantage_and_result() {
+    use std::net::Ipv4Addr;
+    use support::dns::Behaviour;
+    use support::site::TestSite;
+
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    // Answered, with a validation path served over HTTP and HTTPS.
+    dns.set_caa("site.example", [CaaRecord::new(0, "issue", "sectigo.com")]);
+    dns.set_a("site.example", &[Ipv4Addr::LOCALHOST]);
+    let site = TestSite::start("site.example");
+    site.serve(
+        "/.well-known/pki-validation/certvigil-probe.txt",
+        "certvigil",
+    );
+    // A zone whose server fails; a name that does not exist.
+    dns.set_caa(
+        "broken.example",
+        [CaaRecord::new(0, "issue", "sectigo.com")],
+    );
+    dns.set_behaviour("broken.example", Behaviour::Servfail);
+    let addr = free_addr();
+    let bench = DaemonBench::new();
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            "\n[reach]\nhttp_port = {}\nhttps_port = {}\n\n\
+             [[domains]]\nname = \"site.example\"\nca = [\"sectigo\"]\nvalidation_method = \"file\"\n\n\
+             [[domains]]\nname = \"broken.example\"\nca = [\"sectigo\"]\n\n\
+             [[domains]]\nname = \"gone.example\"\nca = [\"sectigo\"]\n\n\
+             [web]\nlisten = \"{addr}\"\n",
+            site.http.port(),
+            site.https.port(),
+        ),
+    );
+    let daemon = bench.start();
+    bench
+        .wait_for("site.example's reach state and the others checked", || {
+            let status = bench.status();
+            let reached = status
+                .iter()
+                .any(|l| l["domain"] == "site.example" && l["reach"]["verdict"].is_string());
+            let checked = ["broken.example", "gone.example"].iter().all(|d| {
+                status
+                    .iter()
+                    .any(|l| l["domain"] == *d && !l["verdict"].is_null())
+            });
+            (reached && checked).then_some(())
+        })
+        .await;
+    let m = get(addr, "/metrics");
+    assert_eq!(m.status, 200);
+    let scrape =
+        prometheus_parse::Scrape::parse(m.body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let queries = |outcome| {
+        sample(
+            &scrape,
+            "certvigil_dns_queries_total",
+            &[("outcome", outcome)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(queries("answer") >= 1.0, "{}", m.body);
+    assert!(queries("nxdomain") >= 1.0, "{}", m.body);
+    assert!(queries("servfail") >= 1.0, "{}", m.body);
+    // Every outcome is exposed, counted or not, so a rate of 0 is a rate.
+    assert_eq!(queries("timeout"), 0.0, "{}", m.body);
+    assert!(
+        m.body
+            .contains("certvigil_dns_queries_total{outcome=\"timeout\"} 0")
+    );
+    // Both ports of site.example answered 200 from this host; the site saw
+    // at least as many requests as the metric counts (it is read first).
+    let probed = sample(
+        &scrape,
+        "certvigil_probes_total",
+        &[("vantage", "local"), ("result", "http_2xx")],
+    )
+    .unwrap_or(0.0);
+    assert!(probed >= 2.0, "{}", m.body);
+    assert!(site.hits().len() as f64 >= probed, "{}", m.body);
+    daemon.terminate().await;
+}
+
+/// Whether something accepts connections on `addr` now.
+fn listening(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok()
+}
+
+#[tokio::test]
+async fn a_reloaded_web_section_moves_restarts_and_stops_the_listener_without_a_restart() {
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    dns.set_caa(
+        "example.org",
+        [CaaRecord::new(0, "issue", "letsencrypt.org")],
+    );
+    let bench = DaemonBench::new();
+    let token = bench.secret("web-token", "first token");
+    let config = |web: &str| {
+        bench.write_config(
+            dns.addr(),
+            &format!("\n[[domains]]\nname = \"example.org\"\nca = [\"letsencrypt\"]\n{web}"),
+        )
+    };
+    let (first, second) = (free_addr(), free_addr());
+    config(&format!("\n[web]\nlisten = \"{first}\"\n"));
+    let mut daemon = bench.start();
+    bench
+        .wait_for("the web interface on the first address", || {
+            (listening(first) && get(first, "/api/status").status == 200).then_some(())
+        })
+        .await;
+
+    // Moved: the old port closes, the new one serves.
+    config(&format!("\n[web]\nlisten = \"{second}\"\n"));
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the web interface on the second address", || {
+            listening(second).then_some(())
+        })
+        .await;
+    assert_eq!(get(second, "/api/status").status, 200);
+    bench
+        .wait_for("the first address to be closed", || {
+            (!listening(first)).then_some(())
+        })
+        .await;
+
+    // A token on the same address: the listener stays, the token applies.
+    config(&format!(
+        "\n[web]\nlisten = \"{second}\"\ntoken_file = \"{token}\"\nrequire_token = true\n"
+    ));
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the token to be asked for", || {
+            (get(second, "/").status == 401).then_some(())
+        })
+        .await;
+    let bearer = |t: &str| request(second, "GET", "/", Some(&format!("Bearer {t}"))).status;
+    assert_eq!(bearer("first token"), 200);
+    // The token file changed: a reload reads it again.
+    std::fs::write(&token, "second token\n").unwrap();
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the new token to be taken", || {
+            (bearer("second token") == 200).then_some(())
+        })
+        .await;
+    assert_eq!(bearer("first token"), 401);
+
+    // A port another process holds: the reload is refused, the old
+    // listener keeps serving.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap();
+    config(&format!(
+        "\n[web]\nlisten = \"{busy}\"\ntoken_file = \"{token}\"\nrequire_token = true\n"
+    ));
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the refused reload in the log", || {
+            bench
+                .log_text()
+                .contains("configuration reload refused")
+                .then_some(())
+        })
+        .await;
+    assert_eq!(bearer("second token"), 200);
+    drop(taken);
+
+    // No [web]: stopped.
+    config("");
+    daemon.signal("-HUP");
+    bench
+        .wait_for("the web interface to stop", || {
+            (!listening(second)).then_some(())
+        })
+        .await;
+    assert!(daemon.is_running());
+    daemon.terminate().await;
+}

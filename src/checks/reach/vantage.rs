@@ -2,6 +2,7 @@
 //! observations, so the judge compares them without knowing how they were
 //! made.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -16,6 +17,7 @@ use super::probe::{self, AddressPolicy, ProbeSettings, Route};
 use crate::config::{GlobalpingLocation, SecretSource, Vantage, VantageAccess};
 use crate::dns::DnsHandle;
 use crate::http::{self, HttpError, redact};
+use crate::telemetry::{self, ProbeCounters};
 use crate::tls::Fingerprint;
 
 /// How a vantage point is reached.
@@ -47,6 +49,9 @@ pub struct VantagePoint {
     pub name: String,
     pub overseas: bool,
     pub access: Access,
+    /// Its probes by result, for `/metrics` (shared by every copy and
+    /// every reload of the same name: see [`crate::telemetry`]).
+    pub counters: Arc<ProbeCounters>,
 }
 
 impl VantagePoint {
@@ -57,6 +62,7 @@ impl VantagePoint {
             name: "local".into(),
             overseas: false,
             access: Access::Local,
+            counters: telemetry::probe_counters("local"),
         }
     }
 
@@ -106,6 +112,7 @@ impl VantagePoint {
             name: v.name.clone(),
             overseas: v.overseas,
             access,
+            counters: telemetry::probe_counters(&v.name),
         }
     }
 
@@ -195,8 +202,22 @@ pub async fn check(
     }
 }
 
-/// One vantage point's observations: one entry, or one per Globalping probe.
+/// One vantage point's observations: one entry, or one per Globalping
+/// probe, each counted in the vantage point's [`ProbeCounters`].
 pub async fn observe(
+    target: &ProbeTarget,
+    v: &VantagePoint,
+    dns: &DnsHandle,
+    settings: &ProbeSettings,
+) -> Vec<VantageObservation> {
+    let seen = observe_uncounted(target, v, dns, settings).await;
+    for o in &seen {
+        v.counters.observed(o);
+    }
+    seen
+}
+
+async fn observe_uncounted(
     target: &ProbeTarget,
     v: &VantagePoint,
     dns: &DnsHandle,
