@@ -20,13 +20,17 @@ use crate::checks::caa::gather::gather_caa;
 use crate::checks::caa::judge::judge as judge_caa;
 use crate::checks::caa::{CaaObservation, CaaVerdict, IssuanceRequest};
 use crate::checks::reach::{self, ProbeSettings, ReachVerdict, VantagePoint};
-use crate::checks::registry::{self, Check, GatherContext, Judgement, Verdict};
 use crate::checks::risk::RiskModel;
 use crate::config::{DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
 use crate::domain::{CertName, DomainName};
 use crate::method::ValidationMethod;
+use crate::recording::Verdict;
 use crate::report::CheckReport;
+use registry::{Check, GatherContext, Judgement};
+
+pub mod reach_check;
+pub mod registry;
 
 /// What the pipeline needs that does not change from one subject to the
 /// next: the resolver, the risk model, the vantage points and probe limits.

@@ -6,21 +6,23 @@
 //! ([`crate::store::Recorder`]) only reads and writes rows; the pure policy
 //! ([`crate::alert::policy`]) decides; this module passes one to the other.
 //! Every check goes through the same steps ([`record_target`]): CAA here,
-//! the registered checks ([`crate::checks::registry`]) through their
+//! the registered checks ([`crate::engine::registry`]) through their
 //! verdicts; CAA adds the domain-level drift alert (one message per DNS
 //! change).
 
+use std::any::Any;
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 
 use crate::alert::policy::{
     self, CaUnderRrset, CaaRrset, Observation, PolicyConfig, Subject, TrackMemory,
 };
 use crate::alert::{Alert, ChannelId};
 use crate::checks::caa::{CaaVerdict, CaaVerdictKind};
-use crate::checks::registry::{TargetRef, Verdict};
 use crate::checks::state::{Observed, Transition};
 use crate::domain::DomainName;
 use crate::findings::CheckKind;
@@ -241,4 +243,74 @@ async fn drift_alert(
             a
         }),
     )
+}
+
+// What the registered checks' verdicts ([`crate::engine::registry`]) give
+// recording, whatever their type.
+
+/// A registered check's verdict, whatever its type: what the report, the
+/// store and the alert policy need of it. Implemented for every
+/// [`Recordable`] verdict.
+pub trait Verdict: Send + Sync + Debug {
+    fn kind(&self) -> CheckKind;
+    /// The report with this verdict's part added.
+    fn add_to_report(&self, report: CheckReport) -> CheckReport;
+    /// Records it for a target in the recorder's transaction (state, the
+    /// event a change makes, the alert policy); returns the alerts raised.
+    fn record<'a>(
+        &'a self,
+        rec: &'a mut Recorder,
+        target: &'a TargetRef,
+        policy: &'a PolicyConfig,
+        events: &'a mut Vec<RecordedEvent>,
+    ) -> BoxFuture<'a, Result<Vec<Alert>, StoreError>>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The target a verdict is recorded for, as alerts and the log name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    pub target_id: i64,
+    /// The certificate name for display (Unicode, `*.` for wildcards).
+    pub domain: String,
+    /// The CA's display name.
+    pub ca: String,
+}
+
+/// What a check's verdict type provides beyond [`Observed`] (the store's
+/// view): the alert policy's view and its part of the report.
+pub trait Recordable: Observed + Clone + Send + Sync + Debug + 'static {
+    /// The verdict in the alert policy's terms, for `domain` and `ca`.
+    fn alert_observation(&self, domain: &str, ca: &str) -> Observation;
+    /// The report with this verdict's part added.
+    fn add_to_report(&self, report: CheckReport) -> CheckReport;
+}
+
+impl<V: Recordable> Verdict for V {
+    fn kind(&self) -> CheckKind {
+        V::CHECK
+    }
+
+    fn add_to_report(&self, report: CheckReport) -> CheckReport {
+        Recordable::add_to_report(self, report)
+    }
+
+    fn record<'a>(
+        &'a self,
+        rec: &'a mut Recorder,
+        target: &'a TargetRef,
+        policy: &'a PolicyConfig,
+        events: &'a mut Vec<RecordedEvent>,
+    ) -> BoxFuture<'a, Result<Vec<Alert>, StoreError>> {
+        Box::pin(async move {
+            let observation = self.alert_observation(&target.domain, &target.ca);
+            let (_, alerts) =
+                record_target(rec, target, self, &observation, policy, events).await?;
+            Ok(alerts)
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

@@ -739,7 +739,7 @@ pub async fn check_domain(
         checks: matched
             .iter()
             .flat_map(|(t, o)| {
-                let target = crate::checks::registry::TargetRef {
+                let target = crate::recording::TargetRef {
                     target_id: t.target.id,
                     domain: t.display_name.clone(),
                     ca: t.ca_display.clone(),

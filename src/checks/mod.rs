@@ -3,7 +3,6 @@
 
 pub mod caa;
 pub mod reach;
-pub mod registry;
 
 /// Manual-review risk has nothing to gather, and the state every check
 /// shares is pure: both live whole in the core crate.

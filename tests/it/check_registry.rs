@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use certvigil::alert::policy::{CheckStatus, Observation, PolicyConfig};
 use certvigil::checks::caa::CaaRecord;
 use certvigil::checks::reach::ProbeSettings;
-use certvigil::checks::registry::{Check, GatherContext, Judgement, Recordable};
 use certvigil::checks::state::{EventNames, Observed};
 use certvigil::config::ReachConfig;
 use certvigil::dns::DnsHandle;
 use certvigil::domain::CertName;
+use certvigil::engine::registry::{Check, GatherContext, Judgement};
 use certvigil::engine::{Engine, Subject};
 use certvigil::findings::{CheckKind, Finding, Severity};
-use certvigil::recording::{self, Alerting, DomainCheck, Judged};
+use certvigil::recording::{self, Alerting, DomainCheck, Judged, Recordable, TargetRef};
 use certvigil::report::CheckReport;
 use certvigil::store::{HistoryFilter, Store, TargetKey};
 use chrono::{DateTime, Duration, Utc};
@@ -190,7 +190,7 @@ async fn a_check_registered_in_one_line_flows_through_engine_store_events_and_hi
                 .iter()
                 .map(|v| {
                     (
-                        certvigil::checks::registry::TargetRef {
+                        TargetRef {
                             target_id: target.id,
                             domain: "example.com".into(),
                             ca: ca.display.clone(),

@@ -18,7 +18,6 @@ pub mod agent_resolve;
 pub mod agent_tls;
 pub mod globalping;
 pub mod probe;
-pub mod registered;
 pub mod vantage;
 
 // The pure half lives in the core crate; re-exported at the old paths.

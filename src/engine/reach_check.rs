@@ -1,4 +1,4 @@
-//! Reachability as a registered check ([`crate::checks::registry`]): the
+//! Reachability as a registered check ([`super::registry`]): the
 //! validation path of a name validated over HTTP is probed from every
 //! vantage point once, then judged for each CA; a wildcard (which HTTP
 //! cannot validate) gets a finding saying so instead.
@@ -6,12 +6,13 @@
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use super::{ReachVerdict, context_for, judge, target_for, wildcard_finding};
+use super::Subject;
+use super::registry::{Check, GatherContext, Judgement};
 use crate::alert::policy::Observation;
-use crate::checks::registry::{Check, GatherContext, Judgement, Recordable};
+use crate::checks::reach::{ReachVerdict, context_for, judge, target_for, wildcard_finding};
 use crate::domain::CertName;
-use crate::engine::Subject;
 use crate::findings::CheckKind;
+use crate::recording::Recordable;
 use crate::report::CheckReport;
 
 pub struct ReachCheck;
@@ -50,7 +51,8 @@ impl Check for ReachCheck {
                 subject.canary_content.as_deref(),
                 ctx.reach,
             );
-            let observed = super::check(&target, ctx.vantages, ctx.dns, ctx.probe).await;
+            let observed =
+                crate::checks::reach::check(&target, ctx.vantages, ctx.dns, ctx.probe).await;
             subject
                 .cas
                 .iter()
