@@ -26,6 +26,7 @@
 //! `target_reports` holds each target's latest `check --format json` report
 //! (`reports`), rewritten in place.
 
+mod backend;
 mod checks;
 mod days;
 pub mod instance;
@@ -40,11 +41,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 use thiserror::Error;
+
+pub use backend::{Backend, Location};
 
 pub use days::OutcomeDay;
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
@@ -55,8 +57,16 @@ pub use retention::PruneReport;
 
 use crate::domain::DomainName;
 
-/// The schema, compiled in (see build.rs for the rebuild trigger).
+/// The SQLite schema, compiled in (see build.rs for the rebuild trigger).
+/// `migrate!` reads only the files of `migrations/`, not its
+/// subdirectories, so the PostgreSQL schema below is not part of it.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The PostgreSQL schema: the SQLite schema as of its migration 0032 in
+/// PostgreSQL's dialect, then the tables several daemons share a database
+/// with (instances, leases). Numbered like the SQLite migrations they
+/// mirror.
+pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long a connection waits for another writer before giving up. The
 /// daemon's transactions are short; this covers a `status` reader's
@@ -97,6 +107,12 @@ pub enum StoreError {
         "{path} is not a certvigil database (it has no schema version table); check `database` under [daemon] in the config"
     )]
     NotCertvigil { path: PathBuf },
+    #[error(
+        "the database URL {url} holds a password; name it with PGPASSWORD (environment) or a password file (PGPASSFILE, ~/.pgpass) instead, so it is never in the config or a log"
+    )]
+    PasswordInUrl { url: String },
+    #[error("the database URL {url} cannot be read: {detail}")]
+    BadUrl { url: String, detail: String },
     #[error("database {what} failed: {source}")]
     Query {
         what: &'static str,
@@ -149,20 +165,47 @@ pub struct Target {
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    /// The SQLite file, or the PostgreSQL URL without its password (what
+    /// messages name).
     path: PathBuf,
+    backend: Backend,
 }
 
-fn options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        // WAL lets `status` and `history` read while the daemon writes;
-        // NORMAL sync is durable across process crashes and only risks the
-        // last transactions on power loss, which the next check redoes.
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT)
+/// A pool on `location`; `create` lets SQLite create a missing file.
+async fn connect(location: &Location, create: bool, max: u32) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let url = location.url(create);
+    let options = AnyPoolOptions::new().max_connections(max);
+    match location.backend() {
+        Backend::Sqlite => {
+            options
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets `status` and `history` read while the
+                        // daemon writes; NORMAL sync is durable across
+                        // process crashes and only risks the last
+                        // transactions on power loss, which the next check
+                        // redoes.
+                        for pragma in [
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        let busy = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+                        sqlx::query(sqlx::AssertSqlSafe(busy))
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+        }
+        Backend::Postgres => options.connect(&url).await,
+    }
 }
 
 impl Store {
@@ -170,21 +213,28 @@ impl Store {
     /// this version's: a file written by an older certvigil is migrated in
     /// place, never discarded. For the daemon.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options(path).create_if_missing(true))
+        let location = Location::parse(path)?;
+        let path = &location.display_path();
+        let max = match location.backend() {
+            Backend::Sqlite => 4,
+            // Checks run concurrently and PostgreSQL writers do not wait
+            // for one another as SQLite's do.
+            Backend::Postgres => 8,
+        };
+        let pool = connect(&location, true, max)
             .await
             .map_err(|source| StoreError::Open {
                 path: path.to_owned(),
                 source,
             })?;
-        if let Err(source) = MIGRATOR.run(&pool).await {
+        let migrator = location.backend().migrator();
+        if let Err(source) = migrator.run(&pool).await {
             pool.close().await;
             return Err(match source {
                 MigrateError::VersionMissing(found) => StoreError::TooNew {
                     path: path.to_owned(),
                     found,
-                    known: latest_known_version(),
+                    known: location.backend().latest_known_version(),
                 },
                 source => StoreError::Migrate {
                     path: path.to_owned(),
@@ -195,6 +245,7 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            backend: location.backend(),
         })
     }
 
@@ -202,14 +253,14 @@ impl Store {
     /// creating or migrating it: a reader must not change the schema under
     /// a running daemon.
     pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
+        let location = Location::parse(path)?;
+        let path = &location.display_path();
+        if location.backend() == Backend::Sqlite && !path.exists() {
             return Err(StoreError::Missing {
                 path: path.to_owned(),
             });
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options(path).create_if_missing(false))
+        let pool = connect(&location, false, 1)
             .await
             .map_err(|source| StoreError::Open {
                 path: path.to_owned(),
@@ -218,9 +269,10 @@ impl Store {
         let store = Store {
             pool,
             path: path.to_owned(),
+            backend: location.backend(),
         };
         let found = store.schema_version().await?;
-        let known = latest_known_version();
+        let known = location.backend().latest_known_version();
         let err = match found {
             None => Some(StoreError::NotCertvigil {
                 path: path.to_owned(),
@@ -249,9 +301,15 @@ impl Store {
     /// The highest migration applied, `None` when the file has no sqlx
     /// migration table at all.
     pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
-        let has_table: Option<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
+        let has_table: Option<(String,)> = sqlx::query_as(match self.backend {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT tablename::text FROM pg_catalog.pg_tables
+                 WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
+            }
+        })
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::query("reading the schema version"))?;
@@ -272,8 +330,13 @@ impl Store {
 
     /// The connection pool, for modules that keep their own tables in the
     /// same database (the alert outbox).
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Which database engine holds the store.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Waits for in-flight queries and closes every connection, which lets
@@ -283,9 +346,9 @@ impl Store {
     }
 }
 
-/// The newest schema version this build knows.
+/// The newest SQLite schema version this build knows.
 pub fn latest_known_version() -> i64 {
-    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    Backend::Sqlite.latest_known_version()
 }
 
 /// Times are stored as Unix milliseconds (`certvigil_core::millis`).

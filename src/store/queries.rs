@@ -71,7 +71,7 @@ impl HistoryEntry {
 #[derive(sqlx::FromRow)]
 struct StatusDbRow {
     domain: String,
-    wildcard: bool,
+    wildcard: i64,
     ca: String,
     status: Option<String>,
     since: Option<i64>,
@@ -87,12 +87,12 @@ struct HistoryDbRow {
     id: i64,
     at: i64,
     domain: String,
-    wildcard: bool,
+    wildcard: i64,
     ca: String,
     kind: String,
     before_status: Option<String>,
     after_status: String,
-    blocks: bool,
+    blocks: i64,
     detail: Option<String>,
     before_json: Option<String>,
     after_json: Option<String>,
@@ -155,7 +155,7 @@ impl Store {
             .map(|r| {
                 Ok(StatusRow {
                     domain: domain(&r.domain)?,
-                    wildcard: r.wildcard,
+                    wildcard: r.wildcard != 0,
                     ca: r.ca,
                     status: r.status.as_deref().map(status).transpose()?,
                     since: r.since.map(from_millis).transpose()?,
@@ -180,13 +180,13 @@ impl Store {
              JOIN targets t ON t.id = e.target_id
              LEFT JOIN observations bo ON bo.id = e.before_observation
              LEFT JOIN observations ao ON ao.id = e.after_observation
-             WHERE (?1 IS NULL OR t.domain = ?1)
-               AND (?2 IS NULL OR t.wildcard = ?2)
-               AND e.at >= ?3
+             WHERE ($1 IS NULL OR t.domain = $1)
+               AND ($2 IS NULL OR t.wildcard = $2)
+               AND e.at >= $3
              ORDER BY e.at, e.id",
         )
         .bind(filter.domain.as_ref().map(DomainName::as_str))
-        .bind(filter.wildcard)
+        .bind(filter.wildcard.map(i64::from))
         .bind(filter.since.map_or(i64::MIN, to_millis))
         .fetch_all(&self.pool)
         .await
@@ -197,7 +197,7 @@ impl Store {
                     id: r.id,
                     at: from_millis(r.at)?,
                     domain: domain(&r.domain)?,
-                    wildcard: r.wildcard,
+                    wildcard: r.wildcard != 0,
                     ca: r.ca,
                     check: CheckKind::parse(&r.check_kind).ok_or_else(|| StoreError::Corrupt {
                         what: "events.check_kind",
@@ -206,7 +206,7 @@ impl Store {
                     kind: r.kind,
                     before_status: r.before_status,
                     after_status: r.after_status,
-                    blocks: r.blocks,
+                    blocks: r.blocks != 0,
                     before: verdict(r.before_json.as_deref())?,
                     after: verdict(r.after_json.as_deref())?,
                     detail: r.detail,
