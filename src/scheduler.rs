@@ -210,6 +210,9 @@ struct Live {
 
 struct Shared {
     store: Store,
+    /// This instance's id when several daemons share the database
+    /// (PostgreSQL): each check is claimed there first (`store::leases`).
+    owner: Option<String>,
     live: RwLock<Live>,
     /// Keys of the domains with a check dispatched (queued or running) and
     /// not yet finished.
@@ -319,10 +322,23 @@ impl Scheduler {
         settings: CheckSettings,
         jobs: Vec<DomainJob>,
     ) -> Result<Scheduler, SchedulerError> {
+        Self::start_as(store, settings, jobs, None).await
+    }
+
+    /// [`Scheduler::start`] for one of several daemons on a shared
+    /// database: `owner` (this instance's id) claims each domain before
+    /// checking it, so every domain is checked by one instance per cycle.
+    pub async fn start_as(
+        store: Store,
+        settings: CheckSettings,
+        jobs: Vec<DomainJob>,
+        owner: Option<String>,
+    ) -> Result<Scheduler, SchedulerError> {
         let (phase, _) = watch::channel(Phase::Running);
         let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let shared = Arc::new(Shared {
             store,
+            owner,
             live: RwLock::new(Live {
                 settings: Arc::new(settings),
                 semaphore,
@@ -642,8 +658,11 @@ async fn run_check(
         _ = reached(phase.clone(), Phase::Cancelled) => {
             warn!("check cancelled at shutdown; it will run again after the restart");
         }
-        result = timed(check_domain(&guard.shared.store, &settings, job)) => match result {
-            (Ok(recorded), took) => {
+        result = timed(claimed_check(&guard.shared, &settings, job)) => match result {
+            (Ok(None), _) => {
+                debug!("another instance checks this domain this cycle");
+            }
+            (Ok(Some(recorded)), took) => {
                 crate::web::metrics::process().check_done(true, took);
                 log_events(&recorded.events);
                 if !recorded.alerts.is_empty() {
@@ -660,6 +679,65 @@ async fn run_check(
             }
         },
     }
+}
+
+/// How long a claim on a domain lasts without renewal: one schedule
+/// period, within 5 s .. 2 min. A dead instance's domains are checked by
+/// another within one period plus this.
+pub fn lease_for(schedule: &CronSchedule) -> Duration {
+    schedule_period(schedule).map_or(Duration::from_secs(60), |p| {
+        p.clamp(Duration::from_secs(5), Duration::from_secs(120))
+    })
+}
+
+/// The check of one domain, claimed first when the database is shared:
+/// `None` when another instance has it (or had it) this cycle. The lease
+/// is renewed while the check runs; once recorded, the domain is due
+/// again a quarter period before the next firing (the slack covers clocks
+/// that differ between hosts; the cron jitter is at most half a period, so
+/// no instance of this cycle reaches it again).
+async fn claimed_check(
+    shared: &Shared,
+    settings: &CheckSettings,
+    job: &DomainJob,
+) -> Result<Option<RecordedChecks>, StoreError> {
+    let Some(owner) = &shared.owner else {
+        return check_domain(&shared.store, settings, job).await.map(Some);
+    };
+    let store = &shared.store;
+    let lease = lease_for(&job.schedule);
+    if !store
+        .claim_domain(&job.key, owner, Utc::now(), lease)
+        .await?
+    {
+        return Ok(None);
+    }
+    let renew = async {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+            match store.renew_lease(&job.key, owner, until).await {
+                Ok(true) => {}
+                Ok(false) => warn!("lost the lease on this domain while checking it"),
+                Err(e) => warn!(error = %e, "cannot renew the lease on this domain"),
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = check_domain(store, settings, job) => r,
+        () = renew => unreachable!("the renewal loop never ends"),
+    };
+    let now = Utc::now();
+    let done = result.is_ok().then(|| {
+        let next = job.schedule.next_after(&now).unwrap_or(now);
+        let slack = schedule_period(&job.schedule).map_or(Duration::ZERO, |p| p / 4);
+        (now, next - chrono::Duration::from_std(slack).unwrap_or_default())
+    });
+    if let Err(e) = store.release_domain(&job.key, owner, done).await {
+        // The lease runs out by itself.
+        warn!(error = %e, "cannot release the lease on this domain");
+    }
+    result.map(Some)
 }
 
 /// Runs `f`, measuring how long it took.

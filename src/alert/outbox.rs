@@ -164,6 +164,16 @@ pub async fn resume_interrupted(
     channel: &ChannelId,
     now: DateTime<Utc>,
 ) -> Result<u64, OutboxError> {
+    // On a database several daemons share (PostgreSQL), a row `sending`
+    // may be in the hands of another live instance: taking it back now
+    // would send it twice. A dead deliverer's rows are taken over when
+    // their lease runs out (`claim_next`) instead. With SQLite the daemon
+    // is alone (its lock file), so every such row is this daemon's.
+    let conn = pool.acquire().await.map_err(query("resume interrupted deliveries"))?;
+    if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        return Ok(0);
+    }
+    drop(conn);
     let done = sqlx::query(
         "UPDATE alert_outbox SET status = 'pending', next_attempt_at = $1, lease_until = NULL \
          WHERE channel = $2 AND status = 'sending'",

@@ -46,9 +46,10 @@ pub fn main(args: StatusArgs) -> u8 {
         let orders = crate::orders::status::OrdersStatus::read(store.pool())
             .await
             .map_err(|e| e.to_string());
-        Ok((rows, reach, reports, undelivered, failed, orders))
+        let instances = store.instances(Utc::now()).await?;
+        Ok((rows, reach, reports, undelivered, failed, orders, instances))
     });
-    let (rows, reach, reports, undelivered, failed, orders) = match read {
+    let (rows, reach, reports, undelivered, failed, orders, instances) = match read {
         Ok(read) => read,
         // No database (or a config that names none): cannot tell.
         Err(_) => return super::EXIT_USAGE,
@@ -83,6 +84,7 @@ pub fn main(args: StatusArgs) -> u8 {
             text.push_str(&render_risk_text(&risks));
             text.push_str(&super::orders::render_status_text(&orders, Utc::now()));
             text.push_str(&render_alerts(&undelivered, &failed));
+            text.push_str(&render_instances_text(&instances, Utc::now()));
             text
         }
         Format::Json => {
@@ -91,6 +93,7 @@ pub fn main(args: StatusArgs) -> u8 {
             }
             let mut text = render_json_full(&rows, &reach, &risks, &reports);
             text.push_str(&orders.render_json());
+            text.push_str(&render_instances_json(&instances, Utc::now()));
             text
         }
     };
@@ -105,6 +108,66 @@ pub fn main(args: StatusArgs) -> u8 {
         &orders,
         storage_failing.is_some() || orders_error.is_some(),
     )
+}
+
+/// The daemons sharing a PostgreSQL database: when each was last seen,
+/// how many domains it holds a lease on. Empty for SQLite (one daemon).
+pub fn render_instances_text(
+    instances: &[crate::store::InstanceRow],
+    now: chrono::DateTime<Utc>,
+) -> String {
+    if instances.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("
+instances (sharing this database):
+");
+    for i in instances {
+        let state = match i.stopped_at {
+            Some(at) => format!("stopped {}", time(at)),
+            None => format!(
+                "last seen {} ({}s ago), {} leases",
+                time(i.last_seen),
+                (now - i.last_seen).num_seconds().max(0),
+                i.leases
+            ),
+        };
+        out.push_str(&format!(
+            "  {}  {} pid {}  started {}  {}\n",
+            i.id,
+            i.host,
+            i.pid,
+            time(i.started_at),
+            state
+        ));
+    }
+    out
+}
+
+/// One JSON line `{"instances": [...]}` (nothing for SQLite).
+pub fn render_instances_json(
+    instances: &[crate::store::InstanceRow],
+    now: chrono::DateTime<Utc>,
+) -> String {
+    if instances.is_empty() {
+        return String::new();
+    }
+    let list: Vec<serde_json::Value> = instances
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "id": i.id,
+                "host": i.host,
+                "pid": i.pid,
+                "started_at": time(i.started_at),
+                "last_seen": time(i.last_seen),
+                "last_seen_seconds_ago": (now - i.last_seen).num_seconds().max(0),
+                "stopped_at": i.stopped_at.map(time),
+                "leases": i.leases,
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::json!({ "instances": list }))
 }
 
 /// Like `check`: 0 nothing blocks, 1 something blocks, 2 cannot tell

@@ -30,6 +30,7 @@ mod backend;
 mod checks;
 mod days;
 pub mod instance;
+mod leases;
 mod queries;
 mod reach;
 mod record;
@@ -49,6 +50,7 @@ use thiserror::Error;
 pub use backend::{Backend, Location};
 
 pub use days::OutcomeDay;
+pub use leases::InstanceRow;
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::ReachStatusRow;
 pub use record::{RecordedState, Recorder};
