@@ -239,8 +239,8 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let database = config.database_path().to_path_buf();
     // Several daemons may share a PostgreSQL database (they claim each
     // domain there, `store::leases`); an SQLite file has one daemon.
-    let shared_db = crate::store::Location::parse(&database)?.backend()
-        == crate::store::Backend::Postgres;
+    let shared_db =
+        crate::store::Location::parse(&database)?.backend() == crate::store::Backend::Postgres;
     // Before the store is touched: a second daemon must not fail the
     // first one's waiting alerts or retire its targets.
     let lock = if shared_db {
@@ -269,7 +269,8 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     settings.alerts.waker = deliverers.waker();
     let jobs = scheduler::plan(&store, &config).await?;
     let mut orders = start_orders(&store, &config, &settings);
-    let mut scheduler = Scheduler::start_as(store.clone(), settings, jobs, instance.clone()).await?;
+    let mut scheduler =
+        Scheduler::start_as(store.clone(), settings, jobs, instance.clone()).await?;
     // Read-only, so a reload does not restart it; a new `[web]` takes
     // effect at the next start.
     let web = crate::web::WebServer::start(

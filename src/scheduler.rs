@@ -274,6 +274,10 @@ impl Ord for Pending {
 struct InFlightGuard {
     shared: Arc<Shared>,
     job: Arc<DomainJob>,
+    /// The cycle this check is for: the firing (Unix ms) that dispatched
+    /// it, or the latest one before a start or reload. What a claim on a
+    /// shared database is made for.
+    cycle: i64,
 }
 
 impl Drop for InFlightGuard {
@@ -551,6 +555,25 @@ async fn reached(mut rx: watch::Receiver<Phase>, at_least: Phase) {
 /// Queues one domain's check, due after `delay`, unless one is already in
 /// flight (queued or running).
 fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
+    let cycle = current_cycle(&job.schedule, Utc::now());
+    dispatch_for(shared, job, delay, cycle);
+}
+
+/// The latest firing of `schedule` at or before `now` (Unix ms): the same
+/// on every instance, whatever its jitter or start time.
+fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
+    let period = schedule_period(schedule)
+        .and_then(|p| chrono::Duration::from_std(p).ok())
+        .unwrap_or_default();
+    schedule
+        .next_after(&(now - period))
+        .filter(|t| *t <= now)
+        .unwrap_or(now)
+        .timestamp_millis()
+}
+
+/// [`dispatch`] for a given cycle (a retry keeps its cycle).
+fn dispatch_for(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration, cycle: i64) {
     let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
     if queue.closed || *shared.phase.borrow() != Phase::Running {
         return;
@@ -571,6 +594,7 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
         guard: InFlightGuard {
             shared: shared.clone(),
             job,
+            cycle,
         },
     });
     drop(queue);
@@ -658,11 +682,19 @@ async fn run_check(
         _ = reached(phase.clone(), Phase::Cancelled) => {
             warn!("check cancelled at shutdown; it will run again after the restart");
         }
-        result = timed(claimed_check(&guard.shared, &settings, job)) => match result {
-            (Ok(None), _) => {
-                debug!("another instance checks this domain this cycle");
+        result = timed(claimed_check(&guard.shared, &settings, job, guard.cycle)) => match result {
+            (Ok(Claimed::NotDue), _) => {
+                debug!("another instance checked this domain this cycle");
             }
-            (Ok(Some(recorded)), took) => {
+            (Ok(Claimed::Held(retry)), _) => {
+                // Due, but another instance is on it: come back when its
+                // check is likely done (it may be the previous cycle's).
+                debug!("another instance holds this domain; trying again later");
+                let (shared, job, cycle) = (guard.shared.clone(), guard.job.clone(), guard.cycle);
+                drop(guard);
+                dispatch_for(&shared, job, retry, cycle);
+            }
+            (Ok(Claimed::Checked(recorded)), took) => {
                 crate::web::metrics::process().check_done(true, took);
                 log_events(&recorded.events);
                 if !recorded.alerts.is_empty() {
@@ -690,27 +722,39 @@ pub fn lease_for(schedule: &CronSchedule) -> Duration {
     })
 }
 
-/// The check of one domain, claimed first when the database is shared:
-/// `None` when another instance has it (or had it) this cycle. The lease
-/// is renewed while the check runs; once recorded, the domain is due
-/// again a quarter period before the next firing (the slack covers clocks
-/// that differ between hosts; the cron jitter is at most half a period, so
-/// no instance of this cycle reaches it again).
+/// How a claimed check went.
+enum Claimed {
+    Checked(RecordedChecks),
+    /// Another instance checked it this cycle.
+    NotDue,
+    /// Another instance holds it: try again after this long.
+    Held(Duration),
+}
+
+/// The check of one domain for `cycle`, claimed first when the database is
+/// shared: one instance gets each (domain, cycle), and renews its lease
+/// while the check runs. Once it is recorded the domain is done for that
+/// cycle; a check that failed leaves it to another try.
 async fn claimed_check(
     shared: &Shared,
     settings: &CheckSettings,
     job: &DomainJob,
-) -> Result<Option<RecordedChecks>, StoreError> {
+    cycle: i64,
+) -> Result<Claimed, StoreError> {
     let Some(owner) = &shared.owner else {
-        return check_domain(&shared.store, settings, job).await.map(Some);
+        return check_domain(&shared.store, settings, job)
+            .await
+            .map(Claimed::Checked);
     };
     let store = &shared.store;
     let lease = lease_for(&job.schedule);
-    if !store
-        .claim_domain(&job.key, owner, Utc::now(), lease)
+    match store
+        .claim_domain(&job.key, owner, cycle, Utc::now(), lease)
         .await?
     {
-        return Ok(None);
+        crate::store::Claim::Got => {}
+        crate::store::Claim::NotDue => return Ok(Claimed::NotDue),
+        crate::store::Claim::Held => return Ok(Claimed::Held(lease / 4)),
     }
     let renew = async {
         loop {
@@ -727,17 +771,12 @@ async fn claimed_check(
         r = check_domain(store, settings, job) => r,
         () = renew => unreachable!("the renewal loop never ends"),
     };
-    let now = Utc::now();
-    let done = result.is_ok().then(|| {
-        let next = job.schedule.next_after(&now).unwrap_or(now);
-        let slack = schedule_period(&job.schedule).map_or(Duration::ZERO, |p| p / 4);
-        (now, next - chrono::Duration::from_std(slack).unwrap_or_default())
-    });
+    let done = result.is_ok().then(|| (Utc::now(), cycle));
     if let Err(e) = store.release_domain(&job.key, owner, done).await {
         // The lease runs out by itself.
         warn!(error = %e, "cannot release the lease on this domain");
     }
-    result.map(Some)
+    result.map(Claimed::Checked)
 }
 
 /// Runs `f`, measuring how long it took.
@@ -1047,6 +1086,7 @@ mod tests {
                 guard: InFlightGuard {
                     shared: sched.shared.clone(),
                     job: Arc::new(job),
+                    cycle: 0,
                 },
             });
         }

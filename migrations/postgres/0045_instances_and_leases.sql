@@ -12,20 +12,21 @@ CREATE TABLE instances (
     stopped_at BIGINT
 );
 
--- target_leases: which instance checks a configured domain this cycle.
--- A domain is due when next_due <= now and nobody holds an unexpired lease
--- on it; the instance that claims it (FOR UPDATE SKIP LOCKED) holds it
--- until lease_until, renewing it while the check runs, and sets next_due
--- to the next cycle when the check is recorded. A dead instance's leases
--- simply run out.
+-- target_leases: which instance checks a configured domain this cycle
+-- (src/store/leases.rs). A cycle is named by its firing time (Unix ms);
+-- a domain is to do for cycle C when done_cycle < C and nobody holds an
+-- unexpired lease on it; the instance that claims it (FOR UPDATE SKIP
+-- LOCKED) holds it until lease_until, renewing it while the check runs,
+-- and sets done_cycle = C when the check is recorded. A dead instance's
+-- leases simply run out.
 CREATE TABLE target_leases (
     domain      TEXT   PRIMARY KEY,
-    next_due    BIGINT NOT NULL,
+    done_cycle  BIGINT NOT NULL,
     owner       TEXT,
     lease_until BIGINT,
     last_done   BIGINT
 );
-CREATE INDEX target_leases_due ON target_leases (next_due);
+CREATE INDEX target_leases_owner ON target_leases (owner);
 
 -- The outbox row's claim names its deliverer, so only a dead deliverer's
 -- rows (lease run out) are taken over, and a deliverer that lost its claim

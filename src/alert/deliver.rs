@@ -250,10 +250,7 @@ pub fn successor<'a>(stale: &ChannelId, channels: &'a [Channel]) -> Option<&'a C
 
 /// Re-keys the waiting rows of channel ids no longer configured to their
 /// [`successor`], so a fixed URL or a renamed channel does not fail them.
-async fn follow_changed_channels(
-    pool: &AnyPool,
-    channels: &[Channel],
-) -> Result<(), OutboxError> {
+async fn follow_changed_channels(pool: &AnyPool, channels: &[Channel]) -> Result<(), OutboxError> {
     for stale in outbox::unfinished_channels(pool).await? {
         if channels.iter().any(|c| c.id() == &stale) {
             continue;

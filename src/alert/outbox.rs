@@ -169,7 +169,10 @@ pub async fn resume_interrupted(
     // would send it twice. A dead deliverer's rows are taken over when
     // their lease runs out (`claim_next`) instead. With SQLite the daemon
     // is alone (its lock file), so every such row is this daemon's.
-    let conn = pool.acquire().await.map_err(query("resume interrupted deliveries"))?;
+    let conn = pool
+        .acquire()
+        .await
+        .map_err(query("resume interrupted deliveries"))?;
     if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
         return Ok(0);
     }
@@ -280,11 +283,7 @@ pub async fn unfinished_channels(pool: &AnyPool) -> Result<Vec<ChannelId>, Outbo
 /// changed), keeping their order, attempts and give-up time. A row whose
 /// alert already waits for `to` stays behind (the caller fails it as
 /// unconfigured), so nothing is sent twice. Returns how many moved.
-pub async fn rekey(
-    pool: &AnyPool,
-    from: &ChannelId,
-    to: &ChannelId,
-) -> Result<u64, OutboxError> {
+pub async fn rekey(pool: &AnyPool, from: &ChannelId, to: &ChannelId) -> Result<u64, OutboxError> {
     let done = sqlx::query(
         "UPDATE alert_outbox SET channel = $1 \
          WHERE channel = $2 AND status IN ('pending', 'sending') \
@@ -393,9 +392,7 @@ pub async fn undelivered(pool: &AnyPool, limit: i64) -> Result<Vec<OutboxEntry>,
 }
 
 /// How many rows each channel has in each status (`/metrics`).
-pub async fn counts_by_channel(
-    pool: &AnyPool,
-) -> Result<Vec<(String, String, i64)>, OutboxError> {
+pub async fn counts_by_channel(pool: &AnyPool) -> Result<Vec<(String, String, i64)>, OutboxError> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT channel, status, count(*) FROM alert_outbox GROUP BY channel, status \
          ORDER BY channel, status",

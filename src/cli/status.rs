@@ -119,9 +119,11 @@ pub fn render_instances_text(
     if instances.is_empty() {
         return String::new();
     }
-    let mut out = String::from("
+    let mut out = String::from(
+        "
 instances (sharing this database):
-");
+",
+    );
     for i in instances {
         let state = match i.stopped_at {
             Some(at) => format!("stopped {}", time(at)),

@@ -37,11 +37,7 @@ impl Backend {
 
     /// The newest schema version this build knows for this engine.
     pub fn latest_known_version(self) -> i64 {
-        self.migrator()
-            .iter()
-            .map(|m| m.version)
-            .max()
-            .unwrap_or(0)
+        self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
     }
 
     pub fn name(self) -> &'static str {

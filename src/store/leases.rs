@@ -3,15 +3,17 @@
 //! checks which domain this cycle (`target_leases`). There is no
 //! coordinator beyond the database.
 //!
-//! Every instance's cron dispatches every domain each cycle; before it
-//! checks one it claims it: the domain is due (`next_due <= now`) and
+//! Every instance's cron dispatches every domain each cycle (a cycle is
+//! named by its firing time, the same on every instance); before it checks
+//! one it claims it for that cycle: not done for it yet (`done_cycle`) and
 //! nobody holds an unexpired lease on it. The claim is one statement that
 //! locks the row `FOR UPDATE SKIP LOCKED`, so of several instances trying
 //! at once exactly one gets it and the others move on without waiting. The
 //! holder renews its lease while the check runs and, once the check is
-//! recorded, moves `next_due` to the next cycle and lets go. A dead
-//! instance stops renewing: its leases run out and the next cycle's claims
-//! go to the living.
+//! recorded, marks the cycle done and lets go. An instance that finds the
+//! domain held but not done tries again a little later in the same cycle.
+//! A dead instance stops renewing: its leases run out, and the others'
+//! retries (or the next cycle's claims) take its domains over.
 //!
 //! An SQLite database has one daemon (its lock file, `instance`): these
 //! tables exist on PostgreSQL only, and the methods here are no-ops (or
@@ -22,6 +24,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Backend, Store, StoreError, from_millis, to_millis};
+
+/// What claiming a domain found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This instance holds it now: check it.
+    Got,
+    /// Checked for this cycle (or a later one) already.
+    NotDue,
+    /// Due, but another instance holds it (a check of the previous cycle
+    /// still running, or a claim being made): try again a little later.
+    Held,
+}
 
 /// A daemon process that ran on this database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,30 +149,69 @@ impl Store {
             .collect()
     }
 
-    /// Claims `domain` for `owner` until `now + lease` if it is due and
-    /// nobody else holds it. True when this instance is to check it now.
+    /// Claims `domain` for `owner` until `now + lease` to check it for
+    /// `cycle` (the firing, Unix ms), if it was not checked for that cycle
+    /// yet and nobody else holds it.
     pub async fn claim_domain(
         &self,
         domain: &str,
         owner: &str,
+        cycle: i64,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         if !self.shares_targets() {
-            return Ok(true);
+            return Ok(Claim::Got);
         }
         let now_ms = to_millis(now);
-        sqlx::query("INSERT INTO target_leases (domain, next_due) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-            .bind(domain)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("adding a domain lease"))?;
+        if self.try_claim(domain, owner, cycle, now_ms, lease).await? {
+            return Ok(Claim::Got);
+        }
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT CASE WHEN done_cycle < $2 THEN 1 ELSE 0 END FROM target_leases WHERE domain = $1",
+        )
+        .bind(domain)
+        .bind(cycle)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("reading a domain lease"))?;
+        match due {
+            Some(0) => return Ok(Claim::NotDue),
+            Some(_) => return Ok(Claim::Held),
+            None => {}
+        }
+        // No row yet (a domain never claimed): add it, due at once, and
+        // claim it like any other (another instance may add it too).
+        sqlx::query(
+            "INSERT INTO target_leases (domain, done_cycle) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(domain)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("adding a domain lease"))?;
+        Ok(
+            if self.try_claim(domain, owner, cycle, now_ms, lease).await? {
+                Claim::Got
+            } else {
+                Claim::Held
+            },
+        )
+    }
+
+    async fn try_claim(
+        &self,
+        domain: &str,
+        owner: &str,
+        cycle: i64,
+        now_ms: i64,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
         // SKIP LOCKED: an instance claiming the same row at this moment
         // wins; this one does not wait for it, it moves on.
         let got: Option<(String,)> = sqlx::query_as(
             "UPDATE target_leases SET owner = $2, lease_until = $3
              WHERE domain = (SELECT domain FROM target_leases
-                             WHERE domain = $1 AND next_due <= $4
+                             WHERE domain = $1 AND done_cycle < $5
                                AND (owner IS NULL OR lease_until IS NULL OR lease_until <= $4)
                              FOR UPDATE SKIP LOCKED)
              RETURNING domain",
@@ -167,6 +220,7 @@ impl Store {
         .bind(owner)
         .bind(now_ms.saturating_add(ms(lease)))
         .bind(now_ms)
+        .bind(cycle)
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::query("claiming a domain"))?;
@@ -195,28 +249,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Lets go of `domain`: `next_due` set when its check was recorded
-    /// (the next cycle), unchanged when it was not (another instance may
-    /// try again this cycle).
+    /// Lets go of `domain`: done for a cycle when its check was recorded
+    /// (`done`: when, for which cycle), still to do when it was not
+    /// (another instance may try again this cycle).
     pub async fn release_domain(
         &self,
         domain: &str,
         owner: &str,
-        done: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        done: Option<(DateTime<Utc>, i64)>,
     ) -> Result<(), StoreError> {
         if !self.shares_targets() {
             return Ok(());
         }
         let q = match done {
-            Some((at, next_due)) => sqlx::query(
+            Some((at, cycle)) => sqlx::query(
                 "UPDATE target_leases SET owner = NULL, lease_until = NULL, last_done = $3,
-                        next_due = $4
+                        done_cycle = CASE WHEN done_cycle > $4 THEN done_cycle ELSE $4 END
                  WHERE domain = $1 AND owner = $2",
             )
             .bind(domain)
             .bind(owner)
             .bind(to_millis(at))
-            .bind(to_millis(next_due)),
+            .bind(cycle),
             None => sqlx::query(
                 "UPDATE target_leases SET owner = NULL, lease_until = NULL
                  WHERE domain = $1 AND owner = $2",

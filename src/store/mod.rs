@@ -28,6 +28,7 @@
 
 mod backend;
 mod checks;
+pub mod copy;
 mod days;
 pub mod instance;
 mod leases;
@@ -50,7 +51,7 @@ use thiserror::Error;
 pub use backend::{Backend, Location};
 
 pub use days::OutcomeDay;
-pub use leases::InstanceRow;
+pub use leases::{Claim, InstanceRow};
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::ReachStatusRow;
 pub use record::{RecordedState, Recorder};
@@ -115,6 +116,8 @@ pub enum StoreError {
     PasswordInUrl { url: String },
     #[error("the database URL {url} cannot be read: {detail}")]
     BadUrl { url: String, detail: String },
+    #[error("cannot copy the history: {0}")]
+    Copy(String),
     #[error("database {what} failed: {source}")]
     Query {
         what: &'static str,
@@ -219,9 +222,10 @@ impl Store {
         let path = &location.display_path();
         let max = match location.backend() {
             Backend::Sqlite => 4,
-            // Checks run concurrently and PostgreSQL writers do not wait
-            // for one another as SQLite's do.
-            Backend::Postgres => 8,
+            // Checks run concurrently (claims, lease renewals, recording)
+            // and PostgreSQL writers do not wait for one another as
+            // SQLite's do: a pool as wide as a typical `concurrency`.
+            Backend::Postgres => 32,
         };
         let pool = connect(&location, true, max)
             .await

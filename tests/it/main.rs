@@ -21,6 +21,7 @@ mod engine_parity;
 mod http_bounds;
 mod orders_acme_manual;
 mod orders_tencent;
+mod postgres_copy;
 mod postgres_daemons;
 mod reach_agent;
 mod reach_geoblock;

@@ -203,7 +203,9 @@ fn url(port: u16, db: &str) -> String {
 /// A new, empty database on the shared cluster; returns its URL.
 pub async fn fresh_database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let port = tokio::task::spawn_blocking(|| cluster().port).await.unwrap();
+    let port = tokio::task::spawn_blocking(|| cluster().port)
+        .await
+        .unwrap();
     let name = format!("cv_{}", NEXT.fetch_add(1, Ordering::SeqCst));
     let mut last = None;
     // The server may still be starting (it accepts TCP before it accepts
