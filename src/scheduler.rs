@@ -562,11 +562,14 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
 /// The latest firing of `schedule` at or before `now` (Unix ms): the same
 /// on every instance, whatever its jitter or start time.
 fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
-    let period = schedule_period(schedule)
-        .and_then(|p| chrono::Duration::from_std(p).ok())
-        .unwrap_or_default();
+    use chrono::Timelike;
+    // croner keeps the fraction of a second it is given: a firing is a
+    // whole second.
+    let second = now.with_nanosecond(0).unwrap_or(now);
     schedule
-        .next_after(&(now - period))
+        .cron()
+        .find_previous_occurrence(&second, true)
+        .ok()
         .filter(|t| *t <= now)
         .unwrap_or(now)
         .timestamp_millis()
@@ -731,7 +734,7 @@ enum Claimed {
     Held(Duration),
 }
 
-/// The check of one domain for `cycle`, claimed first when the database is
+/// The check of one domain for `cycle` (or the current one), claimed first when the database is
 /// shared: one instance gets each (domain, cycle), and renews its lease
 /// while the check runs. Once it is recorded the domain is done for that
 /// cycle; a check that failed leaves it to another try.
@@ -748,6 +751,10 @@ async fn claimed_check(
     };
     let store = &shared.store;
     let lease = lease_for(&job.schedule);
+    // A check queued in an earlier cycle (a backlog, a retry) that starts
+    // now is this cycle's: the in-flight set dropped this cycle's dispatch
+    // of the domain because it was queued.
+    let cycle = current_cycle(&job.schedule, Utc::now()).max(cycle);
     match store
         .claim_domain(&job.key, owner, cycle, Utc::now(), lease)
         .await?
@@ -1096,6 +1103,25 @@ mod tests {
         assert_eq!(order, ["d1.sched.test", "d2.sched.test", "d0.sched.test"]);
         assert_eq!(sched.shutdown(Duration::ZERO).await, 0);
         store.close().await;
+    }
+
+    #[test]
+    fn the_current_cycle_is_the_latest_firing_and_the_same_all_through_it() {
+        let every_30s = CronSchedule::parse("*/30 * * * * *").unwrap();
+        let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+        let cycle = at("2026-12-01T10:00:30Z").timestamp_millis();
+        for now in [
+            "2026-12-01T10:00:30Z",
+            "2026-12-01T10:00:30.001Z",
+            "2026-12-01T10:00:45.5Z",
+            "2026-12-01T10:00:59.999Z",
+        ] {
+            assert_eq!(current_cycle(&every_30s, at(now)), cycle, "{now}");
+        }
+        assert_eq!(
+            current_cycle(&every_30s, at("2026-12-01T10:01:00.2Z")),
+            cycle + 30_000
+        );
     }
 
     #[test]

@@ -152,7 +152,29 @@ async fn three_daemons_check_each_domain_once_per_cycle_and_take_over_a_killed_o
         let counts = per_target_in_cycle(&all, start);
         let missing = targets.iter().filter(|t| !counts.contains_key(t)).count();
         let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-        assert_eq!(missing, 0, "cycle {k}: {missing} domains not checked");
+        if !doubled.is_empty() || missing > 0 {
+            for (t, _) in doubled.iter().take(3) {
+                let times: Vec<i64> = all.iter().filter(|(x, _)| x == *t).map(|(_, at)| at - start).collect();
+                eprintln!("target {t}: runs at {times:?} ms from the cycle start");
+            }
+            let leases: Vec<(i64, Option<String>, Option<i64>)> = sqlx::query_as(
+                "SELECT done_cycle, owner, lease_until FROM target_leases LIMIT 5",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            eprintln!("leases: {leases:?}");
+            for t in targets.iter().filter(|t| !counts.contains_key(t)).take(3) {
+                let times: Vec<i64> = all.iter().filter(|(x, _)| x == t).map(|(_, at)| at - start).collect();
+                eprintln!("missing target {t}: runs at {times:?} ms from the cycle start");
+            }
+        }
+        assert_eq!(
+            missing,
+            0,
+            "cycle {k}: {missing} domains not checked ({} runs in the cycle)",
+            counts.values().sum::<usize>()
+        );
         assert!(doubled.is_empty(), "cycle {k}: checked twice: {doubled:?}");
     }
     let instances: i64 = sqlx::query_scalar("SELECT count(*) FROM instances")
