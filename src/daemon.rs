@@ -246,17 +246,40 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let mut config = config::load(config_path).map_err(DaemonError::Config)?;
     log_config_warnings(&config);
     let database = config.database_path().to_path_buf();
+    // Several daemons may share a PostgreSQL database (they claim each
+    // domain there, `store::leases`); an SQLite file has one daemon.
+    let shared_db =
+        crate::store::Location::parse(&database)?.backend() == crate::store::Backend::Postgres;
     // Before the store is touched: a second daemon must not fail the
     // first one's waiting alerts or retire its targets.
-    let lock = Arc::new(InstanceLock::acquire(&database)?);
+    let lock = if shared_db {
+        None
+    } else {
+        Some(Arc::new(InstanceLock::acquire(&database)?))
+    };
     let store = Store::open(&database).await?;
+    // The setting never holds a password (`Location::parse` refuses one).
     info!(database = %database.display(), "database open");
+    let instance = if shared_db {
+        let id = format!("{:016x}", rand::random::<u64>());
+        store
+            .register_instance(&id, &host_name(), std::process::id(), chrono::Utc::now())
+            .await?;
+        info!(instance = %id, "sharing the database with any other instances");
+        Some(id)
+    } else {
+        None
+    };
+    let heartbeat = instance
+        .clone()
+        .map(|id| tokio::spawn(say_alive(store.clone(), id)));
     let mut settings = check_settings(&config)?;
     let mut deliverers = start_deliverers(&store, &config).await?;
     settings.alerts.waker = deliverers.waker();
     let jobs = scheduler::plan(&store, &config).await?;
     let mut orders = start_orders(&store, &config, &settings);
-    let mut scheduler = Scheduler::start(store.clone(), settings, jobs).await?;
+    let mut scheduler =
+        Scheduler::start_as(store.clone(), settings, jobs, instance.clone()).await?;
     // A reload applies a changed `[web]` (see `WebServer::reload`).
     let mut web = crate::web::WebServer::start(
         &config.web,
@@ -325,6 +348,15 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     health.abort();
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    if let Some(id) = &instance
+        && let Err(e) = store.instance_stopped(id, chrono::Utc::now()).await
+    {
+        // Its leases run out by themselves.
+        tracing::warn!("cannot record this instance's stop: {e}");
     }
     store.close().await;
     info!(cancelled, "stopped");
@@ -458,6 +490,28 @@ async fn apply_reload(
     Ok(())
 }
 
+/// How often an instance on a shared database says it is alive.
+const SEEN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps this instance's `last_seen` fresh (what `status` shows of it).
+async fn say_alive(store: Store, id: String) {
+    loop {
+        tokio::time::sleep(SEEN_EVERY).await;
+        if let Err(e) = store.instance_seen(&id, chrono::Utc::now()).await {
+            tracing::debug!("cannot refresh this instance's last_seen: {e}");
+        }
+    }
+}
+
+/// This host's name, for the instances table.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The sd-notify STATUS line while nothing is wrong.
 fn watching_status(domains: usize) -> String {
     format!("watching {domains} domains")
@@ -466,14 +520,16 @@ fn watching_status(domains: usize) -> String {
 /// Follows the store's health: while writes fail, the sd-notify STATUS line
 /// and the lock file's record (which `status` shows) say so; when a write
 /// succeeds again, they go back to normal.
-async fn report_storage_health(lock: Arc<InstanceLock>, watching: Arc<AtomicUsize>) {
+async fn report_storage_health(lock: Option<Arc<InstanceLock>>, watching: Arc<AtomicUsize>) {
     let mut health = crate::store::tx::health();
     let mut panics = crate::supervise::panics();
     loop {
         let failing = health.borrow_and_update().clone();
         let line = failing.as_ref().map(|f| f.line());
         let panic = panics.borrow_and_update().clone();
-        if let Err(e) = lock.write_full_record(line.as_deref(), panic.as_deref()) {
+        if let Some(lock) = &lock
+            && let Err(e) = lock.write_full_record(line.as_deref(), panic.as_deref())
+        {
             tracing::debug!(lock = %lock.path().display(), "cannot update the lock file's record: {e}");
         }
         match &line {

@@ -40,6 +40,9 @@ enum Command {
     /// Probe agent for overseas reachability checks (run it on a host abroad)
     #[command(subcommand)]
     Probe(cli::probe::ProbeCommand),
+    /// The database: create or upgrade its schema, copy a history into another
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Probe(cmd) => cli::probe::main(cmd),
         Command::Alert(cmd) => cli::alert::main(cmd),
         Command::Orders(args) => cli::orders::main_args(args),
+        Command::Store(cmd) => cli::store::main(cmd),
         // Both are generated from the clap definition above, so they never
         // drift from the commands and options that exist. Rendered into
         // memory first: a closed pipe (`| head`) is not an error.

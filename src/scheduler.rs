@@ -210,6 +210,9 @@ struct Live {
 
 struct Shared {
     store: Store,
+    /// This instance's id when several daemons share the database
+    /// (PostgreSQL): each check is claimed there first (`store::leases`).
+    owner: Option<String>,
     live: RwLock<Live>,
     /// Keys of the domains with a check dispatched (queued or running) and
     /// not yet finished.
@@ -271,6 +274,10 @@ impl Ord for Pending {
 struct InFlightGuard {
     shared: Arc<Shared>,
     job: Arc<DomainJob>,
+    /// The cycle this check is for: the firing (Unix ms) that dispatched
+    /// it, or the latest one before a start or reload. What a claim on a
+    /// shared database is made for.
+    cycle: i64,
 }
 
 impl Drop for InFlightGuard {
@@ -326,10 +333,23 @@ impl Scheduler {
         settings: CheckSettings,
         jobs: Vec<DomainJob>,
     ) -> Result<Scheduler, SchedulerError> {
+        Self::start_as(store, settings, jobs, None).await
+    }
+
+    /// [`Scheduler::start`] for one of several daemons on a shared
+    /// database: `owner` (this instance's id) claims each domain before
+    /// checking it, so every domain is checked by one instance per cycle.
+    pub async fn start_as(
+        store: Store,
+        settings: CheckSettings,
+        jobs: Vec<DomainJob>,
+        owner: Option<String>,
+    ) -> Result<Scheduler, SchedulerError> {
         let (phase, _) = watch::channel(Phase::Running);
         let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let shared = Arc::new(Shared {
             store,
+            owner,
             live: RwLock::new(Live {
                 settings: Arc::new(settings),
                 semaphore,
@@ -542,6 +562,28 @@ async fn reached(mut rx: watch::Receiver<Phase>, at_least: Phase) {
 /// Queues one domain's check, due after `delay`, unless one is already in
 /// flight (queued or running).
 fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
+    let cycle = current_cycle(&job.schedule, Utc::now());
+    dispatch_for(shared, job, delay, cycle);
+}
+
+/// The latest firing of `schedule` at or before `now` (Unix ms): the same
+/// on every instance, whatever its jitter or start time.
+fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
+    use chrono::Timelike;
+    // croner keeps the fraction of a second it is given: a firing is a
+    // whole second.
+    let second = now.with_nanosecond(0).unwrap_or(now);
+    schedule
+        .cron()
+        .find_previous_occurrence(&second, true)
+        .ok()
+        .filter(|t| *t <= now)
+        .unwrap_or(now)
+        .timestamp_millis()
+}
+
+/// [`dispatch`] for a given cycle (a retry keeps its cycle).
+fn dispatch_for(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration, cycle: i64) {
     let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
     if queue.closed || *shared.phase.borrow() != Phase::Running {
         return;
@@ -562,6 +604,7 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
         guard: InFlightGuard {
             shared: shared.clone(),
             job,
+            cycle,
         },
     });
     drop(queue);
@@ -649,8 +692,19 @@ async fn run_check(
         _ = reached(phase.clone(), Phase::Cancelled) => {
             warn!("check cancelled at shutdown; it will run again after the restart");
         }
-        result = timed(check_domain(&guard.shared.store, &settings, job)) => match result {
-            (Ok(recorded), took) => {
+        result = timed(claimed_check(&guard.shared, &settings, job, guard.cycle)) => match result {
+            (Ok(Claimed::NotDue), _) => {
+                debug!("another instance checked this domain this cycle");
+            }
+            (Ok(Claimed::Held(retry)), _) => {
+                // Due, but another instance is on it: come back when its
+                // check is likely done (it may be the previous cycle's).
+                debug!("another instance holds this domain; trying again later");
+                let (shared, job, cycle) = (guard.shared.clone(), guard.job.clone(), guard.cycle);
+                drop(guard);
+                dispatch_for(&shared, job, retry, cycle);
+            }
+            (Ok(Claimed::Checked(recorded)), took) => {
                 crate::web::metrics::process().check_done(true, took);
                 log_events(&recorded.events);
                 if !recorded.alerts.is_empty() {
@@ -667,6 +721,76 @@ async fn run_check(
             }
         },
     }
+}
+
+/// How long a claim on a domain lasts without renewal: one schedule
+/// period, within 5 s .. 2 min. A dead instance's domains are checked by
+/// another within one period plus this.
+pub fn lease_for(schedule: &CronSchedule) -> Duration {
+    schedule_period(schedule).map_or(Duration::from_secs(60), |p| {
+        p.clamp(Duration::from_secs(5), Duration::from_secs(120))
+    })
+}
+
+/// How a claimed check went.
+enum Claimed {
+    Checked(RecordedChecks),
+    /// Another instance checked it this cycle.
+    NotDue,
+    /// Another instance holds it: try again after this long.
+    Held(Duration),
+}
+
+/// The check of one domain for `cycle` (or the current one), claimed first when the database is
+/// shared: one instance gets each (domain, cycle), and renews its lease
+/// while the check runs. Once it is recorded the domain is done for that
+/// cycle; a check that failed leaves it to another try.
+async fn claimed_check(
+    shared: &Shared,
+    settings: &CheckSettings,
+    job: &DomainJob,
+    cycle: i64,
+) -> Result<Claimed, StoreError> {
+    let Some(owner) = &shared.owner else {
+        return check_domain(&shared.store, settings, job)
+            .await
+            .map(Claimed::Checked);
+    };
+    let store = &shared.store;
+    let lease = lease_for(&job.schedule);
+    // A check queued in an earlier cycle (a backlog, a retry) that starts
+    // now is this cycle's: the in-flight set dropped this cycle's dispatch
+    // of the domain because it was queued.
+    let cycle = current_cycle(&job.schedule, Utc::now()).max(cycle);
+    match store
+        .claim_domain(&job.key, owner, cycle, Utc::now(), lease)
+        .await?
+    {
+        crate::store::Claim::Got => {}
+        crate::store::Claim::NotDue => return Ok(Claimed::NotDue),
+        crate::store::Claim::Held => return Ok(Claimed::Held(lease / 4)),
+    }
+    let renew = async {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+            match store.renew_lease(&job.key, owner, until).await {
+                Ok(true) => {}
+                Ok(false) => warn!("lost the lease on this domain while checking it"),
+                Err(e) => warn!(error = %e, "cannot renew the lease on this domain"),
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = check_domain(store, settings, job) => r,
+        () = renew => unreachable!("the renewal loop never ends"),
+    };
+    let done = result.is_ok().then(|| (Utc::now(), cycle));
+    if let Err(e) = store.release_domain(&job.key, owner, done).await {
+        // The lease runs out by itself.
+        warn!(error = %e, "cannot release the lease on this domain");
+    }
+    result.map(Claimed::Checked)
 }
 
 /// Runs `f`, measuring how long it took.
@@ -983,6 +1107,7 @@ mod tests {
                 guard: InFlightGuard {
                     shared: sched.shared.clone(),
                     job: Arc::new(job),
+                    cycle: 0,
                 },
             });
         }
@@ -992,6 +1117,25 @@ mod tests {
         assert_eq!(order, ["d1.sched.test", "d2.sched.test", "d0.sched.test"]);
         assert_eq!(sched.shutdown(Duration::ZERO).await, 0);
         store.close().await;
+    }
+
+    #[test]
+    fn the_current_cycle_is_the_latest_firing_and_the_same_all_through_it() {
+        let every_30s = CronSchedule::parse("*/30 * * * * *").unwrap();
+        let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+        let cycle = at("2026-12-01T10:00:30Z").timestamp_millis();
+        for now in [
+            "2026-12-01T10:00:30Z",
+            "2026-12-01T10:00:30.001Z",
+            "2026-12-01T10:00:45.5Z",
+            "2026-12-01T10:00:59.999Z",
+        ] {
+            assert_eq!(current_cycle(&every_30s, at(now)), cycle, "{now}");
+        }
+        assert_eq!(
+            current_cycle(&every_30s, at("2026-12-01T10:01:00.2Z")),
+            cycle + 30_000
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -69,7 +69,7 @@ pub enum Outcome {
 /// the result. `None`: nothing was due. The building block of the task
 /// loop, public so tests can drive it with their own clock.
 pub async fn deliver_one(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     channel: &Channel,
     cfg: &DeliverConfig,
     now: DateTime<Utc>,
@@ -151,7 +151,7 @@ impl Deliverers {
     /// being sent when the previous process stopped, or that wait for a
     /// retry, due at once.
     pub async fn start(
-        pool: SqlitePool,
+        pool: AnyPool,
         channels: Vec<Channel>,
         cfg: DeliverConfig,
     ) -> Result<Self, OutboxError> {
@@ -250,10 +250,7 @@ pub fn successor<'a>(stale: &ChannelId, channels: &'a [Channel]) -> Option<&'a C
 
 /// Re-keys the waiting rows of channel ids no longer configured to their
 /// [`successor`], so a fixed URL or a renamed channel does not fail them.
-async fn follow_changed_channels(
-    pool: &SqlitePool,
-    channels: &[Channel],
-) -> Result<(), OutboxError> {
+async fn follow_changed_channels(pool: &AnyPool, channels: &[Channel]) -> Result<(), OutboxError> {
     for stale in outbox::unfinished_channels(pool).await? {
         if channels.iter().any(|c| c.id() == &stale) {
             continue;
@@ -274,7 +271,7 @@ async fn follow_changed_channels(
 const MIN_WAIT: Duration = Duration::from_millis(50);
 
 async fn run(
-    pool: SqlitePool,
+    pool: AnyPool,
     channel: Channel,
     cfg: DeliverConfig,
     notify: Arc<Notify>,

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, Row};
 use thiserror::Error;
 
 use super::{Alert, ChannelId};
@@ -56,7 +56,7 @@ fn from_ms(id: i64, v: i64) -> Result<DateTime<Utc>, OutboxError> {
 /// inside the caller's transaction). Enqueuing the same alert id for the
 /// same channel twice is a no-op, so a retried transaction cannot double it.
 pub async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     alert: &Alert,
     channels: &[ChannelId],
 ) -> Result<(), OutboxError> {
@@ -65,7 +65,7 @@ pub async fn enqueue(
         sqlx::query(
             "INSERT INTO alert_outbox (alert_id, channel, event_id, kind, domain, severity, summary, \
              alert_json, created_at, next_attempt_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, channel) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (alert_id, channel) DO NOTHING",
         )
         .bind(&alert.id)
         .bind(channel.as_str())
@@ -101,7 +101,7 @@ pub struct Claimed {
 /// out (it crashed). The claim lasts `lease`. Returns `None` when the head
 /// of the queue is not due, even if later rows are: order is kept.
 pub async fn claim_next(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     channel: &ChannelId,
     now: DateTime<Utc>,
     lease: Duration,
@@ -110,11 +110,11 @@ pub async fn claim_next(
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
     let row = sqlx::query(
         "UPDATE alert_outbox SET status = 'sending', attempts = attempts + 1, \
-           lease_until = ?1 + ?2, last_attempt_at = ?1 \
+           lease_until = $1 + $2, last_attempt_at = $1 \
          WHERE id = (SELECT id FROM alert_outbox \
-                     WHERE channel = ?3 AND status IN ('pending', 'sending') ORDER BY id LIMIT 1) \
-           AND ((status = 'pending' AND next_attempt_at <= ?1) \
-             OR (status = 'sending' AND lease_until <= ?1)) \
+                     WHERE channel = $3 AND status IN ('pending', 'sending') ORDER BY id LIMIT 1) \
+           AND ((status = 'pending' AND next_attempt_at <= $1) \
+             OR (status = 'sending' AND lease_until <= $1)) \
          RETURNING id, alert_json, attempts, created_at, last_error",
     )
     .bind(now_ms)
@@ -141,12 +141,12 @@ pub async fn claim_next(
 
 /// When the head of `channel`'s queue becomes due, if it has one.
 pub async fn next_due(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     channel: &ChannelId,
 ) -> Result<Option<DateTime<Utc>>, OutboxError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT id, CASE status WHEN 'sending' THEN lease_until ELSE next_attempt_at END \
-         FROM alert_outbox WHERE channel = ? AND status IN ('pending', 'sending') \
+         FROM alert_outbox WHERE channel = $1 AND status IN ('pending', 'sending') \
          ORDER BY id LIMIT 1",
     )
     .bind(channel.as_str())
@@ -160,13 +160,26 @@ pub async fn next_due(
 /// when it stopped are due again now (no waiting for the lease). Returns
 /// how many; they may reach the recipient twice.
 pub async fn resume_interrupted(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     channel: &ChannelId,
     now: DateTime<Utc>,
 ) -> Result<u64, OutboxError> {
+    // On a database several daemons share (PostgreSQL), a row `sending`
+    // may be in the hands of another live instance: taking it back now
+    // would send it twice. A dead deliverer's rows are taken over when
+    // their lease runs out (`claim_next`) instead. With SQLite the daemon
+    // is alone (its lock file), so every such row is this daemon's.
+    let conn = pool
+        .acquire()
+        .await
+        .map_err(query("resume interrupted deliveries"))?;
+    if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        return Ok(0);
+    }
+    drop(conn);
     let done = sqlx::query(
-        "UPDATE alert_outbox SET status = 'pending', next_attempt_at = ?, lease_until = NULL \
-         WHERE channel = ? AND status = 'sending'",
+        "UPDATE alert_outbox SET status = 'pending', next_attempt_at = $1, lease_until = NULL \
+         WHERE channel = $2 AND status = 'sending'",
     )
     .bind(ms(now))
     .bind(channel.as_str())
@@ -182,13 +195,13 @@ pub async fn resume_interrupted(
 /// backoff of up to half an hour after that. Order and the give-up time are
 /// kept; returns how many rows were brought forward.
 pub async fn retry_now(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     channel: &ChannelId,
     now: DateTime<Utc>,
 ) -> Result<u64, OutboxError> {
     let done = sqlx::query(
-        "UPDATE alert_outbox SET next_attempt_at = ? \
-         WHERE channel = ? AND status = 'pending' AND next_attempt_at > ?",
+        "UPDATE alert_outbox SET next_attempt_at = $1 \
+         WHERE channel = $2 AND status = 'pending' AND next_attempt_at > $3",
     )
     .bind(ms(now))
     .bind(channel.as_str())
@@ -200,13 +213,13 @@ pub async fn retry_now(
 }
 
 pub async fn mark_delivered(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), OutboxError> {
     sqlx::query(
-        "UPDATE alert_outbox SET status = 'delivered', finished_at = ?, lease_until = NULL \
-         WHERE id = ?",
+        "UPDATE alert_outbox SET status = 'delivered', finished_at = $1, lease_until = NULL \
+         WHERE id = $2",
     )
     .bind(ms(now))
     .bind(id)
@@ -217,14 +230,14 @@ pub async fn mark_delivered(
 }
 
 pub async fn mark_retry(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: i64,
     next_attempt_at: DateTime<Utc>,
     error: &str,
 ) -> Result<(), OutboxError> {
     sqlx::query(
-        "UPDATE alert_outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, \
-           lease_until = NULL WHERE id = ?",
+        "UPDATE alert_outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, \
+           lease_until = NULL WHERE id = $3",
     )
     .bind(ms(next_attempt_at))
     .bind(error)
@@ -236,14 +249,14 @@ pub async fn mark_retry(
 }
 
 pub async fn mark_failed(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: i64,
     now: DateTime<Utc>,
     error: &str,
 ) -> Result<(), OutboxError> {
     sqlx::query(
-        "UPDATE alert_outbox SET status = 'failed', finished_at = ?, last_error = ?, \
-           lease_until = NULL WHERE id = ?",
+        "UPDATE alert_outbox SET status = 'failed', finished_at = $1, last_error = $2, \
+           lease_until = NULL WHERE id = $3",
     )
     .bind(ms(now))
     .bind(error)
@@ -255,7 +268,7 @@ pub async fn mark_failed(
 }
 
 /// The channels that have unfinished rows (pending or sending).
-pub async fn unfinished_channels(pool: &SqlitePool) -> Result<Vec<ChannelId>, OutboxError> {
+pub async fn unfinished_channels(pool: &AnyPool) -> Result<Vec<ChannelId>, OutboxError> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT channel FROM alert_outbox WHERE status IN ('pending', 'sending') \
          ORDER BY channel",
@@ -270,14 +283,12 @@ pub async fn unfinished_channels(pool: &SqlitePool) -> Result<Vec<ChannelId>, Ou
 /// changed), keeping their order, attempts and give-up time. A row whose
 /// alert already waits for `to` stays behind (the caller fails it as
 /// unconfigured), so nothing is sent twice. Returns how many moved.
-pub async fn rekey(
-    pool: &SqlitePool,
-    from: &ChannelId,
-    to: &ChannelId,
-) -> Result<u64, OutboxError> {
+pub async fn rekey(pool: &AnyPool, from: &ChannelId, to: &ChannelId) -> Result<u64, OutboxError> {
     let done = sqlx::query(
-        "UPDATE OR IGNORE alert_outbox SET channel = ? \
-         WHERE channel = ? AND status IN ('pending', 'sending')",
+        "UPDATE alert_outbox SET channel = $1 \
+         WHERE channel = $2 AND status IN ('pending', 'sending') \
+           AND NOT EXISTS (SELECT 1 FROM alert_outbox o \
+                           WHERE o.alert_id = alert_outbox.alert_id AND o.channel = $1)",
     )
     .bind(to.as_str())
     .bind(from.as_str())
@@ -290,7 +301,7 @@ pub async fn rekey(
 /// Rows of channels that are no longer configured would wait forever:
 /// they are marked failed (and returned, for the error log) instead.
 pub async fn fail_unconfigured(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     configured: &[ChannelId],
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxEntry>, OutboxError> {
@@ -331,14 +342,14 @@ pub struct OutboxEntry {
 }
 
 async fn entries(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     filter: &'static str,
     limit: i64,
 ) -> Result<Vec<OutboxEntry>, OutboxError> {
     let sql = format!(
         "SELECT id, channel, kind, domain, severity, summary, status, attempts, created_at, \
          next_attempt_at, finished_at, last_error FROM alert_outbox WHERE {filter} \
-         ORDER BY id DESC LIMIT ?"
+         ORDER BY id DESC LIMIT $1"
     );
     // `filter` is one of the 'static clauses below, never user input.
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -371,19 +382,17 @@ async fn entries(
 }
 
 /// Alerts given up on, newest first: `certvigil status` prints them.
-pub async fn failed(pool: &SqlitePool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
+pub async fn failed(pool: &AnyPool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
     entries(pool, "status = 'failed'", limit).await
 }
 
 /// Alerts not yet delivered (waiting or being retried), newest first.
-pub async fn undelivered(pool: &SqlitePool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
+pub async fn undelivered(pool: &AnyPool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
     entries(pool, "status IN ('pending', 'sending')", limit).await
 }
 
 /// How many rows each channel has in each status (`/metrics`).
-pub async fn counts_by_channel(
-    pool: &SqlitePool,
-) -> Result<Vec<(String, String, i64)>, OutboxError> {
+pub async fn counts_by_channel(pool: &AnyPool) -> Result<Vec<(String, String, i64)>, OutboxError> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT channel, status, count(*) FROM alert_outbox GROUP BY channel, status \
          ORDER BY channel, status",
@@ -395,7 +404,7 @@ pub async fn counts_by_channel(
 }
 
 /// Every row, newest first (tests, debugging).
-pub async fn all(pool: &SqlitePool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
+pub async fn all(pool: &AnyPool, limit: i64) -> Result<Vec<OutboxEntry>, OutboxError> {
     entries(pool, "1 = 1", limit).await
 }
 

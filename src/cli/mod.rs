@@ -10,6 +10,7 @@ pub mod orders;
 pub mod probe;
 pub mod run;
 pub mod status;
+pub mod store;
 
 /// Exit code: nothing blocks issuance / the command succeeded.
 pub const EXIT_OK: u8 = 0;

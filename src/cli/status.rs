@@ -12,7 +12,7 @@ use super::Threads;
 use crate::alert::outbox::OutboxEntry;
 use crate::checks::risk::RiskAssessment;
 use crate::store::{ReachStatusRow, StatusRow, Store, StoreError};
-use crate::web::model::StatusModel;
+use crate::web::model::{StatusModel, render_instances_text};
 // The JSON shapes are shared with the web interface's API (one model, two renderings).
 pub use crate::web::json::{
     cert_name, render_json, render_json_full, render_json_with, risk_levels,
@@ -75,6 +75,7 @@ pub fn main(args: StatusArgs) -> u8 {
             text.push_str(&render_risk_text(&risks));
             text.push_str(&super::orders::render_status_text(orders, Utc::now()));
             text.push_str(&render_alerts(&model.undelivered, &model.failed));
+            text.push_str(&render_instances_text(&model.instances, Utc::now()));
             text
         }
         Format::Json => {

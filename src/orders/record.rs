@@ -2,7 +2,7 @@
 //! (`migrations/0020_orders.sql`): each order, its status timeline, the CA
 //! notices the user recorded, and the conditions already alerted.
 //!
-//! Writers take a `&mut SqliteConnection` so the daemon can record an
+//! Writers take a `&mut AnyConnection` so the daemon can record an
 //! observation, its conditions and the alerts they cause (the outbox) in one
 //! transaction (docs/design.md "Nothing lost").
 //!
@@ -11,7 +11,7 @@
 //! and the web timeline show orders among the other checks.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, Row};
 use thiserror::Error;
 
 use super::judge::{Notice, NoticeKind, OrderEvent, OrderEventKind, OrderHistory};
@@ -123,7 +123,7 @@ pub const STATUS_EVENT: &str = "order_status";
 /// `order`); returns its id.
 #[allow(clippy::too_many_arguments)]
 async fn record_event(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
     at: DateTime<Utc>,
     kind: &str,
@@ -134,14 +134,14 @@ async fn record_event(
 ) -> Result<i64, RecordError> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO events (order_id, check_kind, at, kind, before_status, after_status, blocks, detail) \
-         VALUES (?, 'order', ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, 'order', $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(order_id)
     .bind(ms(at))
     .bind(kind)
     .bind(before_status)
     .bind(after_status)
-    .bind(blocks)
+    .bind(i64::from(blocks))
     .bind(detail)
     .fetch_one(&mut *conn)
     .await
@@ -155,7 +155,7 @@ async fn record_event(
 /// since the order was placed, when the source says when that was (it
 /// cannot have begun earlier, and the user counts from there).
 pub async fn record_observation(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     obs: &OrderObservation,
     now: DateTime<Utc>,
 ) -> Result<(i64, OrderHistory), RecordError> {
@@ -173,7 +173,7 @@ pub async fn record_observation(
         .map(|c| c.display.clone())
         .unwrap_or_else(|| obs.ca_label.clone());
     let existing: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, status_code FROM orders WHERE source = ? AND external_id = ?")
+        sqlx::query_as("SELECT id, status_code FROM orders WHERE source = $1 AND external_id = $2")
             .bind(&obs.key.source)
             .bind(&obs.key.id)
             .fetch_optional(&mut *conn)
@@ -182,9 +182,9 @@ pub async fn record_observation(
     let order_id = match &existing {
         Some((id, _)) => {
             sqlx::query(
-                "UPDATE orders SET display_name = ?, ca = ?, names = ?, phase = ?, status_code = ?, \
-                 status_label = ?, placed_at = ?, last_polled = ?, observation_json = ?, \
-                 last_error = NULL, last_error_at = NULL WHERE id = ?",
+                "UPDATE orders SET display_name = $1, ca = $2, names = $3, phase = $4, status_code = $5, \
+                 status_label = $6, placed_at = $7, last_polled = $8, observation_json = $9, \
+                 last_error = NULL, last_error_at = NULL WHERE id = $10",
             )
             .bind(&obs.display_name)
             .bind(&ca)
@@ -201,10 +201,10 @@ pub async fn record_observation(
             .map_err(query("updating an order"))?;
             *id
         }
-        None => sqlx::query(
+        None => sqlx::query_scalar::<_, i64>(
             "INSERT INTO orders (source, external_id, kind, display_name, ca, names, phase, \
              status_code, status_label, placed_at, first_seen, last_polled, observation_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(&obs.key.source)
         .bind(&obs.key.id)
@@ -219,10 +219,9 @@ pub async fn record_observation(
         .bind(ms(now))
         .bind(ms(now))
         .bind(&json)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(query("inserting an order"))?
-        .last_insert_rowid(),
+        .map_err(query("inserting an order"))?,
     };
     let changed = existing
         .as_ref()
@@ -232,14 +231,14 @@ pub async fn record_observation(
             None => obs.placed_at.filter(|p| *p < now).unwrap_or(now),
             Some(_) => now,
         };
-        sqlx::query("UPDATE order_statuses SET until = ? WHERE order_id = ? AND until IS NULL")
+        sqlx::query("UPDATE order_statuses SET until = $1 WHERE order_id = $2 AND until IS NULL")
             .bind(ms(now))
             .bind(order_id)
             .execute(&mut *conn)
             .await
             .map_err(query("closing a status"))?;
         sqlx::query(
-            "INSERT INTO order_statuses (order_id, status_code, label, phase, since) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO order_statuses (order_id, status_code, label, phase, since) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(order_id)
         .bind(&obs.status.code)
@@ -276,11 +275,11 @@ pub async fn record_observation(
 }
 
 async fn current_status_since(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
 ) -> Result<Option<DateTime<Utc>>, RecordError> {
     let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT since FROM order_statuses WHERE order_id = ? AND until IS NULL ORDER BY since DESC LIMIT 1",
+        "SELECT since FROM order_statuses WHERE order_id = $1 AND until IS NULL ORDER BY since DESC LIMIT 1",
     )
     .bind(order_id)
     .fetch_optional(&mut *conn)
@@ -291,13 +290,13 @@ async fn current_status_since(
 
 /// Records that polling an order failed (the order keeps its last status).
 pub async fn record_poll_error(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     key: &OrderKey,
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), RecordError> {
     sqlx::query(
-        "UPDATE orders SET last_error = ?, last_error_at = ? WHERE source = ? AND external_id = ?",
+        "UPDATE orders SET last_error = $1, last_error_at = $2 WHERE source = $3 AND external_id = $4",
     )
     .bind(error)
     .bind(ms(now))
@@ -324,21 +323,21 @@ pub struct SourcePoll {
 /// it could list its orders (a refused key, an unreachable API), `Ok`
 /// clears a previous failure.
 pub async fn record_source_poll(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     source: &str,
     outcome: Result<(), &str>,
     now: DateTime<Utc>,
 ) -> Result<(), RecordError> {
     let q = match outcome {
         Ok(()) => sqlx::query(
-            "INSERT INTO order_sources (source, last_polled, last_ok) VALUES (?1, ?2, ?2) \
-             ON CONFLICT (source) DO UPDATE SET last_polled = ?2, last_ok = ?2, last_error = NULL, last_error_at = NULL",
+            "INSERT INTO order_sources (source, last_polled, last_ok) VALUES ($1, $2, $2) \
+             ON CONFLICT (source) DO UPDATE SET last_polled = $2, last_ok = $2, last_error = NULL, last_error_at = NULL",
         )
         .bind(source)
         .bind(ms(now)),
         Err(error) => sqlx::query(
-            "INSERT INTO order_sources (source, last_polled, last_error, last_error_at) VALUES (?1, ?2, ?3, ?2) \
-             ON CONFLICT (source) DO UPDATE SET last_polled = ?2, last_error = ?3, last_error_at = ?2",
+            "INSERT INTO order_sources (source, last_polled, last_error, last_error_at) VALUES ($1, $2, $3, $2) \
+             ON CONFLICT (source) DO UPDATE SET last_polled = $2, last_error = $3, last_error_at = $2",
         )
         .bind(source)
         .bind(ms(now))
@@ -351,7 +350,7 @@ pub async fn record_source_poll(
 }
 
 /// Every source polled so far, by name.
-pub async fn source_polls(pool: &SqlitePool) -> Result<Vec<SourcePoll>, RecordError> {
+pub async fn source_polls(pool: &AnyPool) -> Result<Vec<SourcePoll>, RecordError> {
     let rows = sqlx::query(
         "SELECT source, last_polled, last_ok, last_error, last_error_at FROM order_sources ORDER BY source",
     )
@@ -379,11 +378,11 @@ pub async fn source_polls(pool: &SqlitePool) -> Result<Vec<SourcePoll>, RecordEr
 
 /// The notices of an order, oldest first.
 pub async fn notices_of(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
 ) -> Result<Vec<Notice>, RecordError> {
     let rows =
-        sqlx::query("SELECT at, kind, note FROM order_notices WHERE order_id = ? ORDER BY at, id")
+        sqlx::query("SELECT at, kind, note FROM order_notices WHERE order_id = $1 ORDER BY at, id")
             .bind(order_id)
             .fetch_all(&mut *conn)
             .await
@@ -405,13 +404,13 @@ pub async fn notices_of(
 
 /// Records a CA notice for an order.
 pub async fn add_notice(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     order_id: i64,
     notice: &Notice,
     now: DateTime<Utc>,
 ) -> Result<(), RecordError> {
     sqlx::query(
-        "INSERT INTO order_notices (order_id, at, kind, note, recorded_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO order_notices (order_id, at, kind, note, recorded_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(order_id)
     .bind(ms(notice.at))
@@ -428,7 +427,7 @@ const ORDER_COLUMNS: &str = "o.id, o.source, o.external_id, o.kind, o.display_na
      o.status_code, o.status_label, o.placed_at, o.first_seen, o.last_polled, o.last_error, o.observation_json, \
      (SELECT since FROM order_statuses s WHERE s.order_id = o.id AND s.until IS NULL ORDER BY since DESC LIMIT 1) AS status_since";
 
-fn order_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder, RecordError> {
+fn order_of(r: &sqlx::any::AnyRow) -> Result<StoredOrder, RecordError> {
     let phase: String = r.get("phase");
     let names: String = r.get("names");
     let json: String = r.get("observation_json");
@@ -469,7 +468,7 @@ fn order_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder, RecordError> {
 }
 
 /// Every order, pending first, then by name.
-pub async fn list_orders(pool: &SqlitePool) -> Result<Vec<StoredOrder>, RecordError> {
+pub async fn list_orders(pool: &AnyPool) -> Result<Vec<StoredOrder>, RecordError> {
     // ORDER_COLUMNS is a constant: nothing from outside enters the SQL.
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM orders o ORDER BY o.source, o.display_name, o.external_id"
@@ -484,7 +483,7 @@ pub async fn list_orders(pool: &SqlitePool) -> Result<Vec<StoredOrder>, RecordEr
 
 /// The ids of a source's orders still pending, to poll again even when the
 /// source no longer lists them as pending (so their end is seen).
-pub async fn pending_ids(pool: &SqlitePool, source: &str) -> Result<Vec<String>, RecordError> {
+pub async fn pending_ids(pool: &AnyPool, source: &str) -> Result<Vec<String>, RecordError> {
     Ok(list_orders(pool)
         .await?
         .into_iter()
@@ -494,7 +493,7 @@ pub async fn pending_ids(pool: &SqlitePool, source: &str) -> Result<Vec<String>,
 }
 
 /// Finds an order by `source/id`, by id, or by display name.
-pub async fn find_order(pool: &SqlitePool, given: &str) -> Result<StoredOrder, RecordError> {
+pub async fn find_order(pool: &AnyPool, given: &str) -> Result<StoredOrder, RecordError> {
     let all = list_orders(pool).await?;
     let exact: Vec<&StoredOrder> = all.iter().filter(|o| o.key.to_string() == given).collect();
     let matches: Vec<&StoredOrder> = if exact.is_empty() {
@@ -522,9 +521,9 @@ pub async fn find_order(pool: &SqlitePool, given: &str) -> Result<StoredOrder, R
 }
 
 /// The status timeline of an order, oldest first.
-pub async fn timeline(pool: &SqlitePool, order_id: i64) -> Result<Vec<TimelineEntry>, RecordError> {
+pub async fn timeline(pool: &AnyPool, order_id: i64) -> Result<Vec<TimelineEntry>, RecordError> {
     let rows = sqlx::query(
-        "SELECT status_code, label, phase, since, until FROM order_statuses WHERE order_id = ? ORDER BY since, id",
+        "SELECT status_code, label, phase, since, until FROM order_statuses WHERE order_id = $1 ORDER BY since, id",
     )
     .bind(order_id)
     .fetch_all(pool)
@@ -549,11 +548,11 @@ pub async fn timeline(pool: &SqlitePool, order_id: i64) -> Result<Vec<TimelineEn
 
 /// The conditions that hold for an order.
 pub async fn active_conditions(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
 ) -> Result<Vec<ActiveCondition>, RecordError> {
     let rows = sqlx::query(
-        "SELECT kind, fingerprint, severity, summary, since FROM order_conditions WHERE order_id = ? ORDER BY kind",
+        "SELECT kind, fingerprint, severity, summary, since FROM order_conditions WHERE order_id = $1 ORDER BY kind",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
@@ -580,7 +579,7 @@ pub async fn active_conditions(
 /// a condition alerts when its kind is new or its fingerprint changed (a
 /// different cause), and is cleared when it no longer holds.
 pub async fn update_conditions(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
     now_holding: &[OrderEvent],
     now: DateTime<Utc>,
@@ -589,7 +588,7 @@ pub async fn update_conditions(
     let mut out = Transitions::default();
     for old in &before {
         if !now_holding.iter().any(|e| e.kind == old.kind) {
-            sqlx::query("DELETE FROM order_conditions WHERE order_id = ? AND kind = ?")
+            sqlx::query("DELETE FROM order_conditions WHERE order_id = $1 AND kind = $2")
                 .bind(order_id)
                 .bind(old.kind.as_str())
                 .execute(&mut *conn)
@@ -619,7 +618,7 @@ pub async fn update_conditions(
         }
         sqlx::query(
             "INSERT INTO order_conditions (order_id, kind, fingerprint, severity, summary, since, alerted_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id, kind) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id, kind) DO UPDATE SET \
              fingerprint = excluded.fingerprint, severity = excluded.severity, summary = excluded.summary, \
              since = excluded.since, alerted_at = excluded.alerted_at",
         )
@@ -655,11 +654,11 @@ pub async fn update_conditions(
 
 /// The notices of the order with `key`, empty when it is not stored yet.
 pub async fn notices_for_key(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &OrderKey,
 ) -> Result<Vec<Notice>, RecordError> {
     let id: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM orders WHERE source = ? AND external_id = ?")
+        sqlx::query_as("SELECT id FROM orders WHERE source = $1 AND external_id = $2")
             .bind(&key.source)
             .bind(&key.id)
             .fetch_optional(&mut *conn)

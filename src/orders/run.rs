@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use thiserror::Error;
 
 use super::judge::{self, CaaCheck, OrderChecks, OrderEvent, Thresholds};
@@ -69,7 +69,7 @@ pub struct PollReport {
 /// Throttling stops the poll of this source; the rest is left for the next.
 pub async fn poll_provider<P: OrderProvider>(
     provider: &P,
-    pool: &SqlitePool,
+    pool: &AnyPool,
     ctx: &RunContext<'_>,
     now: DateTime<Utc>,
 ) -> PollReport {
@@ -131,7 +131,7 @@ pub async fn poll_provider<P: OrderProvider>(
 /// Gathers what one observed order needs, then records, judges and
 /// enqueues alerts in one transaction.
 pub async fn check_order(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     mut obs: OrderObservation,
     ctx: &RunContext<'_>,
     now: DateTime<Utc>,

@@ -13,7 +13,7 @@ pub struct OrdersStatus {
 }
 
 impl OrdersStatus {
-    pub async fn read(pool: &sqlx::SqlitePool) -> Result<OrdersStatus, record::RecordError> {
+    pub async fn read(pool: &sqlx::AnyPool) -> Result<OrdersStatus, record::RecordError> {
         let mut orders = Vec::new();
         for o in record::list_orders(pool).await? {
             let mut conn = pool

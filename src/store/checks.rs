@@ -25,23 +25,23 @@ impl Store {
                 continue;
             }
             sqlx::query(
-                "INSERT INTO targets (domain, wildcard, ca, created_at) VALUES (?, ?, ?, ?)
+                "INSERT INTO targets (domain, wildcard, ca, created_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (domain, wildcard, ca) DO UPDATE SET retired_at = NULL",
             )
             .bind(key.domain.as_str())
-            .bind(key.wildcard)
+            .bind(i64::from(key.wildcard))
             .bind(&key.ca)
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("adding a target"))?;
-            let (id, never_checked): (i64, bool) = sqlx::query_as(
-                "SELECT t.id, s.target_id IS NULL FROM targets t
+            let (id, never_checked): (i64, i64) = sqlx::query_as(
+                "SELECT t.id, CASE WHEN s.target_id IS NULL THEN 1 ELSE 0 END FROM targets t
                  LEFT JOIN check_state s ON s.target_id = t.id AND s.check_kind = 'caa'
-                 WHERE t.domain = ? AND t.wildcard = ? AND t.ca = ?",
+                 WHERE t.domain = $1 AND t.wildcard = $2 AND t.ca = $3",
             )
             .bind(key.domain.as_str())
-            .bind(key.wildcard)
+            .bind(i64::from(key.wildcard))
             .bind(&key.ca)
             .fetch_one(&mut *tx)
             .await
@@ -49,7 +49,7 @@ impl Store {
             out.push(Target {
                 id,
                 key: key.clone(),
-                never_checked,
+                never_checked: never_checked != 0,
             });
         }
         // Retire what is no longer wanted. The id list is built from
@@ -60,7 +60,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(",");
         let retire = format!(
-            "UPDATE targets SET retired_at = ? WHERE retired_at IS NULL AND id NOT IN ({keep})"
+            "UPDATE targets SET retired_at = $1 WHERE retired_at IS NULL AND id NOT IN ({keep})"
         );
         sqlx::query(sqlx::AssertSqlSafe(retire))
             .bind(now)

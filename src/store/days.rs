@@ -29,17 +29,19 @@ impl Store {
         days: i64,
     ) -> Result<Vec<OutcomeDay>, StoreError> {
         let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-            "WITH ids AS (SELECT id FROM targets WHERE domain = ?1 AND wildcard = ?2)
-             SELECT day, sum(checks), sum(blocking), sum(errors) FROM (
+            "WITH ids AS (SELECT id FROM targets WHERE domain = $1 AND wildcard = $2)
+             SELECT day, CAST(sum(checks) AS BIGINT), CAST(sum(blocking) AS BIGINT),
+                    CAST(sum(errors) AS BIGINT) FROM (
                  SELECT day, checks, 0 AS blocking, errors FROM run_days
                  WHERE target_id IN (SELECT id FROM ids)
                  UNION ALL
-                 SELECT started_at / ?3 AS day, 1, outcome = 1, outcome = 2 FROM runs
+                 SELECT started_at / $3 AS day, 1, CASE WHEN outcome = 1 THEN 1 ELSE 0 END,
+                        CASE WHEN outcome = 2 THEN 1 ELSE 0 END FROM runs
                  WHERE target_id IN (SELECT id FROM ids)
-             ) GROUP BY day ORDER BY day DESC LIMIT ?4",
+             ) AS d GROUP BY day ORDER BY day DESC LIMIT $4",
         )
         .bind(domain.as_str())
-        .bind(wildcard)
+        .bind(i64::from(wildcard))
         .bind(DAY_MS)
         .bind(days)
         .fetch_all(&self.pool)

@@ -26,9 +26,12 @@
 //! `target_reports` holds each target's latest `check --format json` report
 //! (`reports`), rewritten in place.
 
+mod backend;
 mod checks;
+pub mod copy;
 mod days;
 pub mod instance;
+mod leases;
 mod queries;
 mod reach;
 mod record;
@@ -40,13 +43,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 use thiserror::Error;
 
+pub use backend::{Backend, Location};
+
 pub use days::OutcomeDay;
+pub use leases::{Claim, InstanceRow};
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::ReachStatusRow;
 pub use record::{RecordedState, Recorder};
@@ -55,8 +60,16 @@ pub use retention::PruneReport;
 
 use crate::domain::DomainName;
 
-/// The schema, compiled in (see build.rs for the rebuild trigger).
+/// The SQLite schema, compiled in (see build.rs for the rebuild trigger).
+/// `migrate!` reads only the files of `migrations/`, not its
+/// subdirectories, so the PostgreSQL schema below is not part of it.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The PostgreSQL schema: the SQLite schema as of its migration 0032 in
+/// PostgreSQL's dialect, then the tables several daemons share a database
+/// with (instances, leases). Numbered like the SQLite migrations they
+/// mirror.
+pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long a connection waits for another writer before giving up. The
 /// daemon's transactions are short; this covers a `status` reader's
@@ -97,6 +110,14 @@ pub enum StoreError {
         "{path} is not a certvigil database (it has no schema version table); check `database` under [daemon] in the config"
     )]
     NotCertvigil { path: PathBuf },
+    #[error(
+        "the database URL {url} holds a password; name it with PGPASSWORD (environment) or a password file (PGPASSFILE, ~/.pgpass) instead, so it is never in the config or a log"
+    )]
+    PasswordInUrl { url: String },
+    #[error("the database URL {url} cannot be read: {detail}")]
+    BadUrl { url: String, detail: String },
+    #[error("cannot copy the history: {0}")]
+    Copy(String),
     #[error("database {what} failed: {source}")]
     Query {
         what: &'static str,
@@ -149,24 +170,57 @@ pub struct Target {
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    /// The SQLite file, or the PostgreSQL URL without its password (what
+    /// messages name).
     path: PathBuf,
+    backend: Backend,
 }
 
-fn options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        // WAL lets `status` and `history` read while the daemon writes;
-        // NORMAL sync is durable across process crashes and only risks the
-        // last transactions on power loss, which the next check redoes.
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT)
-        // Each connection's page cache (SQLite's default is 2 MiB) stays
-        // full between cycles; the WAL file and the OS page cache serve
-        // the rereads, so a small one costs little.
-        .pragma("cache_size", "-256")
+/// A pool on `location`; `create` lets SQLite create a missing file.
+async fn connect(location: &Location, create: bool, max: u32) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let url = location.url(create);
+    let options = AnyPoolOptions::new().max_connections(max);
+    match location.backend() {
+        Backend::Sqlite => {
+            options
+                // Each open connection holds its parsed schema, prepared
+                // statements and page cache (most of a MiB): the ones a
+                // cycle or a page opened close once idle, one stays.
+                .min_connections(1)
+                .idle_timeout(crate::memory::IDLE_CONNECTION)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets `status` and `history` read while the
+                        // daemon writes; NORMAL sync is durable across
+                        // process crashes and only risks the last
+                        // transactions on power loss, which the next check
+                        // redoes.
+                        for pragma in [
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            // Each connection's page cache (SQLite's default
+                            // is 2 MiB) stays full between cycles; the WAL
+                            // file and the OS page cache serve the rereads,
+                            // so a small one costs little.
+                            "PRAGMA cache_size = -256",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        let busy = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+                        sqlx::query(sqlx::AssertSqlSafe(busy))
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+        }
+        Backend::Postgres => options.connect(&url).await,
+    }
 }
 
 impl Store {
@@ -174,26 +228,29 @@ impl Store {
     /// this version's: a file written by an older certvigil is migrated in
     /// place, never discarded. For the daemon.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            // Each open connection holds its parsed schema, prepared
-            // statements and page cache (most of a MiB): the ones a cycle
-            // or a page opened close once idle, one stays.
-            .min_connections(1)
-            .idle_timeout(crate::memory::IDLE_CONNECTION)
-            .connect_with(options(path).create_if_missing(true))
+        let location = Location::parse(path)?;
+        let path = &location.display_path();
+        let max = match location.backend() {
+            Backend::Sqlite => 4,
+            // Checks run concurrently (claims, lease renewals, recording)
+            // and PostgreSQL writers do not wait for one another as
+            // SQLite's do: a pool as wide as a typical `concurrency`.
+            Backend::Postgres => 32,
+        };
+        let pool = connect(&location, true, max)
             .await
             .map_err(|source| StoreError::Open {
                 path: path.to_owned(),
                 source,
             })?;
-        if let Err(source) = MIGRATOR.run(&pool).await {
+        let migrator = location.backend().migrator();
+        if let Err(source) = migrator.run(&pool).await {
             pool.close().await;
             return Err(match source {
                 MigrateError::VersionMissing(found) => StoreError::TooNew {
                     path: path.to_owned(),
                     found,
-                    known: latest_known_version(),
+                    known: location.backend().latest_known_version(),
                 },
                 source => StoreError::Migrate {
                     path: path.to_owned(),
@@ -204,6 +261,7 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            backend: location.backend(),
         })
     }
 
@@ -211,14 +269,14 @@ impl Store {
     /// creating or migrating it: a reader must not change the schema under
     /// a running daemon.
     pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
+        let location = Location::parse(path)?;
+        let path = &location.display_path();
+        if location.backend() == Backend::Sqlite && !path.exists() {
             return Err(StoreError::Missing {
                 path: path.to_owned(),
             });
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options(path).create_if_missing(false))
+        let pool = connect(&location, false, 1)
             .await
             .map_err(|source| StoreError::Open {
                 path: path.to_owned(),
@@ -227,9 +285,10 @@ impl Store {
         let store = Store {
             pool,
             path: path.to_owned(),
+            backend: location.backend(),
         };
         let found = store.schema_version().await?;
-        let known = latest_known_version();
+        let known = location.backend().latest_known_version();
         let err = match found {
             None => Some(StoreError::NotCertvigil {
                 path: path.to_owned(),
@@ -258,9 +317,15 @@ impl Store {
     /// The highest migration applied, `None` when the file has no sqlx
     /// migration table at all.
     pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
-        let has_table: Option<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
+        let has_table: Option<(String,)> = sqlx::query_as(match self.backend {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT tablename::text FROM pg_catalog.pg_tables
+                 WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
+            }
+        })
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::query("reading the schema version"))?;
@@ -281,8 +346,13 @@ impl Store {
 
     /// The connection pool, for modules that keep their own tables in the
     /// same database (the alert outbox).
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Which database engine holds the store.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Waits for in-flight queries and closes every connection, which lets
@@ -292,9 +362,9 @@ impl Store {
     }
 }
 
-/// The newest schema version this build knows.
+/// The newest SQLite schema version this build knows.
 pub fn latest_known_version() -> i64 {
-    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    Backend::Sqlite.latest_known_version()
 }
 
 /// Times are stored as Unix milliseconds (`certvigil_core::millis`).

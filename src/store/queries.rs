@@ -74,7 +74,7 @@ impl HistoryEntry {
 #[derive(sqlx::FromRow)]
 struct StatusDbRow {
     domain: String,
-    wildcard: bool,
+    wildcard: i64,
     ca: String,
     status: Option<String>,
     since: Option<i64>,
@@ -90,12 +90,12 @@ struct HistoryDbRow {
     id: i64,
     at: i64,
     domain: String,
-    wildcard: bool,
+    wildcard: i64,
     ca: String,
     kind: String,
     before_status: Option<String>,
     after_status: String,
-    blocks: bool,
+    blocks: i64,
     detail: Option<String>,
     before_json: Option<String>,
     after_json: Option<String>,
@@ -159,7 +159,7 @@ impl Store {
             .map(|r| {
                 Ok(StatusRow {
                     domain: domain(&r.domain)?,
-                    wildcard: r.wildcard,
+                    wildcard: r.wildcard != 0,
                     ca: r.ca,
                     status: r.status.as_deref().map(status).transpose()?,
                     since: r.since.map(from_millis).transpose()?,
@@ -176,42 +176,28 @@ impl Store {
     /// State changes of every check, oldest first, including those of
     /// retired targets.
     pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows: Vec<HistoryDbRow> = sqlx::query_as(
-            // An event is about a target or (migration 0042) an order; an
-            // order's is shown under its first name, and a domain filter
-            // matches an order holding that name (or its wildcard).
-            "SELECT e.id, e.at, e.kind, e.before_status, e.after_status, e.blocks, e.detail,
-                    e.check_kind, bo.verdict_json AS before_json, ao.verdict_json AS after_json,
-                    coalesce(t.domain, ltrim(json_extract(o.names, '$[0]'), '*.')) AS domain,
-                    coalesce(t.wildcard, json_extract(o.names, '$[0]') LIKE '*.%') AS wildcard,
-                    coalesce(t.ca, o.ca) AS ca,
-                    o.source || '/' || o.external_id AS order_key
-             FROM events e
-             LEFT JOIN targets t ON t.id = e.target_id
-             LEFT JOIN orders o ON o.id = e.order_id
-             LEFT JOIN observations bo ON bo.id = e.before_observation
-             LEFT JOIN observations ao ON ao.id = e.after_observation
-             WHERE (?1 IS NULL OR t.domain = ?1
-                    OR EXISTS (SELECT 1 FROM json_each(o.names) n
-                                WHERE n.value IN (?1, '*.' || ?1)
-                                  AND (?2 IS NULL OR (n.value LIKE '*.%') = ?2)))
-               AND (?2 IS NULL OR e.order_id IS NOT NULL OR t.wildcard = ?2)
-               AND e.at >= ?3
-             ORDER BY e.at, e.id",
-        )
-        .bind(filter.domain.as_ref().map(DomainName::as_str))
-        .bind(filter.wildcard)
-        .bind(filter.since.map_or(i64::MIN, to_millis))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("reading the history"))?;
+        // An event is about a target or (migration 0042) an order; an
+        // order's is shown under its first name, and a domain filter
+        // matches an order holding that name (or its wildcard). The order's
+        // names are a JSON array: read with each backend's JSON functions.
+        let sql = match self.backend {
+            super::Backend::Sqlite => HISTORY_SQLITE,
+            super::Backend::Postgres => HISTORY_POSTGRES,
+        };
+        let rows: Vec<HistoryDbRow> = sqlx::query_as(sql)
+            .bind(filter.domain.as_ref().map(DomainName::as_str))
+            .bind(filter.wildcard.map(i64::from))
+            .bind(filter.since.map_or(i64::MIN, to_millis))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("reading the history"))?;
         rows.into_iter()
             .map(|r| {
                 Ok(HistoryEntry {
                     id: r.id,
                     at: from_millis(r.at)?,
                     domain: domain(&r.domain)?,
-                    wildcard: r.wildcard,
+                    wildcard: r.wildcard != 0,
                     ca: r.ca,
                     check: CheckKind::parse(&r.check_kind).ok_or_else(|| StoreError::Corrupt {
                         what: "events.check_kind",
@@ -220,7 +206,7 @@ impl Store {
                     kind: r.kind,
                     before_status: r.before_status,
                     after_status: r.after_status,
-                    blocks: r.blocks,
+                    blocks: r.blocks != 0,
                     before: verdict(r.before_json.as_deref())?,
                     after: verdict(r.after_json.as_deref())?,
                     detail: r.detail,
@@ -239,3 +225,43 @@ impl Store {
         Ok(n)
     }
 }
+
+const HISTORY_SQLITE: &str =
+    "SELECT e.id, e.at, e.kind, e.before_status, e.after_status, e.blocks, e.detail,
+        e.check_kind, bo.verdict_json AS before_json, ao.verdict_json AS after_json,
+        coalesce(t.domain, ltrim(json_extract(o.names, '$[0]'), '*.')) AS domain,
+        coalesce(t.wildcard, json_extract(o.names, '$[0]') LIKE '*.%') AS wildcard,
+        coalesce(t.ca, o.ca) AS ca,
+        o.source || '/' || o.external_id AS order_key
+ FROM events e
+ LEFT JOIN targets t ON t.id = e.target_id
+ LEFT JOIN orders o ON o.id = e.order_id
+ LEFT JOIN observations bo ON bo.id = e.before_observation
+ LEFT JOIN observations ao ON ao.id = e.after_observation
+ WHERE ($1 IS NULL OR t.domain = $1
+        OR EXISTS (SELECT 1 FROM json_each(o.names) n
+                    WHERE n.value IN ($1, '*.' || $1)
+                      AND ($2 IS NULL OR (n.value LIKE '*.%') = $2)))
+   AND ($2 IS NULL OR e.order_id IS NOT NULL OR t.wildcard = $2)
+   AND e.at >= $3
+ ORDER BY e.at, e.id";
+
+const HISTORY_POSTGRES: &str = "SELECT e.id, e.at, e.kind, e.before_status, e.after_status, e.blocks, e.detail,
+        e.check_kind, bo.verdict_json AS before_json, ao.verdict_json AS after_json,
+        coalesce(t.domain, ltrim(o.names::json->>0, '*.')) AS domain,
+        coalesce(t.wildcard, CASE WHEN (o.names::json->>0) LIKE '*.%' THEN 1 ELSE 0 END) AS wildcard,
+        coalesce(t.ca, o.ca) AS ca,
+        o.source || '/' || o.external_id AS order_key
+ FROM events e
+ LEFT JOIN targets t ON t.id = e.target_id
+ LEFT JOIN orders o ON o.id = e.order_id
+ LEFT JOIN observations bo ON bo.id = e.before_observation
+ LEFT JOIN observations ao ON ao.id = e.after_observation
+ WHERE ($1::text IS NULL OR t.domain = $1
+        OR EXISTS (SELECT 1 FROM json_array_elements_text(o.names::json) n(value)
+                    WHERE n.value IN ($1, '*.' || $1)
+                      AND ($2::bigint IS NULL
+                           OR (CASE WHEN n.value LIKE '*.%' THEN 1 ELSE 0 END) = $2)))
+   AND ($2::bigint IS NULL OR e.order_id IS NOT NULL OR t.wildcard = $2)
+   AND e.at >= $3
+ ORDER BY e.at, e.id";

@@ -31,15 +31,26 @@ fn domain(s: &str) -> Result<DomainName, StoreError> {
 impl Store {
     /// The reach state of every configured target that has one.
     pub async fn reach_status(&self) -> Result<Vec<ReachStatusRow>, StoreError> {
-        let rows: Vec<StatusDbRow> = sqlx::query_as(
-            "SELECT t.domain, t.wildcard, t.ca, r.status AS verdict, r.blocks,
+        let rows: Vec<StatusDbRow> = sqlx::query_as(match self.backend {
+            super::Backend::Sqlite => {
+                "SELECT t.domain, t.wildcard, t.ca, r.status AS verdict, r.blocks,
                     json_extract(o.verdict_json, '$.reason') AS reason, r.last_error,
                     r.since, r.last_checked, r.checks
              FROM check_state r JOIN targets t ON t.id = r.target_id
              LEFT JOIN observations o ON o.id = r.observation_id
              WHERE t.retired_at IS NULL AND r.check_kind = 'reach'
-             ORDER BY t.domain, t.wildcard, t.ca",
-        )
+             ORDER BY t.domain, t.wildcard, t.ca"
+            }
+            super::Backend::Postgres => {
+                "SELECT t.domain, t.wildcard, t.ca, r.status AS verdict, r.blocks,
+                    o.verdict_json::jsonb ->> 'reason' AS reason, r.last_error,
+                    r.since, r.last_checked, r.checks
+             FROM check_state r JOIN targets t ON t.id = r.target_id
+             LEFT JOIN observations o ON o.id = r.observation_id
+             WHERE t.retired_at IS NULL AND r.check_kind = 'reach'
+             ORDER BY t.domain, t.wildcard, t.ca"
+            }
+        })
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading the reach states"))?;
@@ -47,10 +58,10 @@ impl Store {
             .map(|r| {
                 Ok(ReachStatusRow {
                     domain: domain(&r.domain)?,
-                    wildcard: r.wildcard,
+                    wildcard: r.wildcard != 0,
                     ca: r.ca,
                     verdict: r.verdict.clone(),
-                    blocks: r.blocks,
+                    blocks: r.blocks != 0,
                     // An error keeps the last observed state: its message
                     // is what `status` should say.
                     reason: if r.verdict == "error" {
@@ -70,10 +81,10 @@ impl Store {
 #[derive(sqlx::FromRow)]
 struct StatusDbRow {
     domain: String,
-    wildcard: bool,
+    wildcard: i64,
     ca: String,
     verdict: String,
-    blocks: bool,
+    blocks: i64,
     reason: Option<String>,
     last_error: Option<String>,
     since: i64,

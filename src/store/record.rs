@@ -74,7 +74,7 @@ impl Recorder {
     }
 
     /// The transaction's connection, for the store's own statements.
-    pub(super) fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.conn
     }
 
@@ -100,7 +100,7 @@ impl Recorder {
         let prior: Option<PriorRow> = sqlx::query_as(
             "SELECT s.status, s.observation_id, o.fingerprint, o.verdict_json
              FROM check_state s LEFT JOIN observations o ON o.id = s.observation_id
-             WHERE s.target_id = ? AND s.check_kind = ?",
+             WHERE s.target_id = $1 AND s.check_kind = $2",
         )
         .bind(target_id)
         .bind(check)
@@ -132,7 +132,7 @@ impl Recorder {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO observations (target_id, check_kind, fingerprint, verdict,
                                                verdict_json, first_seen)
-                     VALUES (?, ?, ?, ?, ?, ?)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (target_id, check_kind, fingerprint)
                         DO UPDATE SET target_id = excluded.target_id
                      RETURNING id",
@@ -158,23 +158,26 @@ impl Recorder {
             "INSERT INTO check_state (target_id, check_kind, status, blocks, since, observation_id,
                                       last_checked, checks, consecutive_errors, last_error,
                                       last_error_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, 1, ?7 IS NOT NULL, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?5 END)
+             VALUES ($1, $2, $3, $4, $5, $6, $5, 1, CASE WHEN $7 IS NULL THEN 0 ELSE 1 END, $7,
+                     CASE WHEN $7 IS NULL THEN NULL ELSE $5 END)
              ON CONFLICT (target_id, check_kind) DO UPDATE SET
                 status = excluded.status,
                 blocks = excluded.blocks,
-                since = CASE WHEN status = excluded.status AND blocks = excluded.blocks
-                             THEN since ELSE excluded.since END,
+                since = CASE WHEN check_state.status = excluded.status
+                                  AND check_state.blocks = excluded.blocks
+                             THEN check_state.since ELSE excluded.since END,
                 observation_id = excluded.observation_id,
                 last_checked = excluded.last_checked,
-                checks = checks + 1,
-                consecutive_errors = CASE WHEN ?7 IS NULL THEN 0 ELSE consecutive_errors + 1 END,
-                last_error = coalesce(?7, last_error),
-                last_error_at = CASE WHEN ?7 IS NULL THEN last_error_at ELSE ?5 END",
+                checks = check_state.checks + 1,
+                consecutive_errors = CASE WHEN $7 IS NULL THEN 0
+                                          ELSE check_state.consecutive_errors + 1 END,
+                last_error = coalesce($7, check_state.last_error),
+                last_error_at = CASE WHEN $7 IS NULL THEN check_state.last_error_at ELSE $5 END",
         )
         .bind(target_id)
         .bind(check)
         .bind(status)
-        .bind(verdict.blocks())
+        .bind(i64::from(verdict.blocks()))
         .bind(now_ms)
         .bind(observation_id)
         .bind(error.as_deref())
@@ -198,7 +201,7 @@ impl Recorder {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO events (target_id, check_kind, at, kind, before_status, after_status,
                                  before_observation, after_observation, blocks, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(target_id)
         .bind(check)
@@ -208,7 +211,7 @@ impl Recorder {
         .bind(status)
         .bind(before_observation)
         .bind(after_observation)
-        .bind(verdict.blocks())
+        .bind(i64::from(verdict.blocks()))
         .bind(error.as_deref())
         .fetch_one(&mut *self.conn)
         .await
@@ -234,7 +237,7 @@ impl Recorder {
         // scheduler, which never overlaps checks of one domain; if it ever
         // did, losing one raw run row is harmless.
         sqlx::query(
-            "INSERT INTO runs (started_at, target_id, duration_ms, outcome) VALUES (?, ?, ?, ?)
+            "INSERT INTO runs (started_at, target_id, duration_ms, outcome) VALUES ($1, $2, $3, $4)
              ON CONFLICT DO NOTHING",
         )
         .bind(to_millis(started_at))
@@ -255,7 +258,7 @@ impl Recorder {
         check: CheckKind,
     ) -> Result<Option<T>, StoreError> {
         let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT alert_memory FROM check_state WHERE target_id = ? AND check_kind = ?",
+            "SELECT alert_memory FROM check_state WHERE target_id = $1 AND check_kind = $2",
         )
         .bind(target_id)
         .bind(check.as_str())
@@ -279,7 +282,7 @@ impl Recorder {
         memory: &impl Serialize,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE check_state SET alert_memory = ? WHERE target_id = ? AND check_kind = ?",
+            "UPDATE check_state SET alert_memory = $1 WHERE target_id = $2 AND check_kind = $3",
         )
         .bind(serialise("alert memory", memory)?)
         .bind(target_id)
@@ -297,7 +300,7 @@ impl Recorder {
         domain: &str,
     ) -> Result<Option<T>, StoreError> {
         let row: Option<(String,)> =
-            sqlx::query_as("SELECT rrset_json FROM caa_rrsets WHERE domain = ?")
+            sqlx::query_as("SELECT rrset_json FROM caa_rrsets WHERE domain = $1")
                 .bind(domain)
                 .fetch_optional(&mut *self.conn)
                 .await
@@ -317,7 +320,7 @@ impl Recorder {
         rrset: &impl Serialize,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO caa_rrsets (domain, rrset_json, updated_at) VALUES (?, ?, ?)
+            "INSERT INTO caa_rrsets (domain, rrset_json, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (domain) DO UPDATE SET rrset_json = excluded.rrset_json,
                                                 updated_at = excluded.updated_at",
         )

@@ -22,7 +22,7 @@ impl Recorder {
         })?;
         let now = to_millis(self.now());
         sqlx::query(
-            "INSERT INTO target_reports (target_id, report_json, checked_at) VALUES (?, ?, ?)
+            "INSERT INTO target_reports (target_id, report_json, checked_at) VALUES ($1, $2, $3)
              ON CONFLICT (target_id) DO UPDATE
              SET report_json = excluded.report_json, checked_at = excluded.checked_at",
         )
@@ -48,7 +48,7 @@ pub struct StoredReport {
 #[derive(sqlx::FromRow)]
 struct ReportRow {
     domain: String,
-    wildcard: bool,
+    wildcard: i64,
     ca: String,
     report_json: String,
     checked_at: i64,
@@ -74,7 +74,7 @@ impl Store {
                     key: TargetKey {
                         domain: DomainName::from_ascii(&r.domain)
                             .map_err(|e| corrupt("targets.domain", e.to_string()))?,
-                        wildcard: r.wildcard,
+                        wildcard: r.wildcard != 0,
                         ca: r.ca,
                     },
                     report: RawValue::from_string(r.report_json)

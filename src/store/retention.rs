@@ -27,21 +27,23 @@ impl Store {
         let cutoff = to_millis(cutoff);
         sqlx::query(
             "INSERT INTO run_days (target_id, day, checks, errors, total_ms, max_ms)
-             SELECT target_id, started_at / ?2, count(*), sum(outcome = 2), sum(duration_ms), max(duration_ms)
-             FROM runs WHERE started_at < ?1
-             GROUP BY target_id, started_at / ?2
+             SELECT target_id, started_at / $2, count(*), CAST(sum(CASE WHEN outcome = 2 THEN 1 ELSE 0 END) AS BIGINT),
+                    CAST(sum(duration_ms) AS BIGINT), max(duration_ms)
+             FROM runs WHERE started_at < $1
+             GROUP BY target_id, started_at / $2
              ON CONFLICT (target_id, day) DO UPDATE SET
-                checks = checks + excluded.checks,
-                errors = errors + excluded.errors,
-                total_ms = total_ms + excluded.total_ms,
-                max_ms = max(max_ms, excluded.max_ms)",
+                checks = run_days.checks + excluded.checks,
+                errors = run_days.errors + excluded.errors,
+                total_ms = run_days.total_ms + excluded.total_ms,
+                max_ms = CASE WHEN run_days.max_ms > excluded.max_ms
+                              THEN run_days.max_ms ELSE excluded.max_ms END",
         )
         .bind(cutoff)
         .bind(MS_PER_DAY)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("summarising old runs"))?;
-        let deleted = sqlx::query("DELETE FROM runs WHERE started_at < ?")
+        let deleted = sqlx::query("DELETE FROM runs WHERE started_at < $1")
             .bind(cutoff)
             .execute(&mut *tx)
             .await
@@ -52,7 +54,7 @@ impl Store {
         // the database grow with time, not with changes.
         let outbox_deleted = sqlx::query(
             "DELETE FROM alert_outbox
-             WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN ('delivered', 'failed')",
+             WHERE finished_at IS NOT NULL AND finished_at < $1 AND status IN ('delivered', 'failed')",
         )
         .bind(cutoff)
         .execute(&mut *tx)
@@ -69,8 +71,8 @@ impl Store {
     /// Total checks per target ever made, raw runs plus pruned days.
     pub async fn total_checks(&self, target_id: i64) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM runs WHERE target_id = ?1)
-                  + (SELECT coalesce(sum(checks), 0) FROM run_days WHERE target_id = ?1)",
+            "SELECT (SELECT count(*) FROM runs WHERE target_id = $1)
+                  + (SELECT CAST(coalesce(sum(checks), 0) AS BIGINT) FROM run_days WHERE target_id = $1)",
         )
         .bind(target_id)
         .fetch_one(&self.pool)

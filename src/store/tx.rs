@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::watch;
 
 /// An open `BEGIN IMMEDIATE` transaction on a pooled connection. Use it as
@@ -32,7 +32,7 @@ use tokio::sync::watch;
 /// Dropped without a successful commit, it closes its connection rather
 /// than returning it to the pool.
 pub struct ImmediateTx {
-    conn: PoolConnection<Sqlite>,
+    conn: PoolConnection<Any>,
     what: &'static str,
     open: bool,
 }
@@ -41,7 +41,7 @@ pub struct ImmediateTx {
 /// deferred transaction that reads then writes can fail with SQLITE_BUSY
 /// when another connection wrote in between, which busy_timeout cannot fix.
 /// `what` names the write in the storage-failing message.
-pub async fn immediate(pool: &SqlitePool, what: &'static str) -> Result<ImmediateTx, sqlx::Error> {
+pub async fn immediate(pool: &AnyPool, what: &'static str) -> Result<ImmediateTx, sqlx::Error> {
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
@@ -49,7 +49,14 @@ pub async fn immediate(pool: &SqlitePool, what: &'static str) -> Result<Immediat
             return Err(e);
         }
     };
-    match sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+    // PostgreSQL has no IMMEDIATE: its writers lock rows, not the file,
+    // and do not fail with SQLITE_BUSY.
+    let begin = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
+    match sqlx::query(begin).execute(&mut *conn).await {
         Ok(_) => Ok(ImmediateTx {
             conn,
             what,
@@ -92,14 +99,14 @@ impl ImmediateTx {
 }
 
 impl Deref for ImmediateTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
         &self.conn
     }
 }
 
 impl DerefMut for ImmediateTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
         &mut self.conn
     }
 }
@@ -198,20 +205,17 @@ pub fn note_success() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use sqlx::any::AnyPoolOptions;
 
     /// A one-connection pool on a real file, with a deferred foreign key:
     /// a COMMIT that fails deterministically (the violation is checked at
     /// COMMIT) while the transaction stays open in SQLite.
-    async fn pool(dir: &tempfile::TempDir) -> SqlitePool {
-        let pool = SqlitePoolOptions::new()
+    async fn pool(dir: &tempfile::TempDir) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(dir.path().join("t.db"))
-                    .create_if_missing(true)
-                    .foreign_keys(true),
-            )
+            .connect(&url)
             .await
             .unwrap();
         sqlx::query(
@@ -225,7 +229,7 @@ mod tests {
         pool
     }
 
-    async fn count(pool: &SqlitePool) -> i64 {
+    async fn count(pool: &AnyPool) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM child")
             .fetch_one(pool)
             .await

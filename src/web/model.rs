@@ -11,7 +11,8 @@ use super::json::{render_json_full, time};
 use crate::alert::outbox::{self, OutboxEntry};
 use crate::checks::risk::RiskAssessment;
 use crate::orders::status::OrdersStatus;
-use crate::store::{ReachStatusRow, StatusRow, Store, StoreError, StoredReport};
+use crate::store::{InstanceRow, ReachStatusRow, StatusRow, Store, StoreError, StoredReport};
+use chrono::Utc;
 
 /// How many undelivered and failed alerts `status` lists at most (each).
 pub const ALERTS_SHOWN: i64 = 20;
@@ -27,6 +28,8 @@ pub struct StatusModel {
     pub undelivered: Vec<OutboxEntry>,
     /// Given up on, newest first.
     pub failed: Vec<OutboxEntry>,
+    /// The daemons sharing a PostgreSQL database (empty on SQLite).
+    pub instances: Vec<InstanceRow>,
 }
 
 impl StatusModel {
@@ -39,6 +42,7 @@ impl StatusModel {
         let orders = OrdersStatus::read(store.pool())
             .await
             .map_err(|e| e.to_string());
+        let instances = store.instances(Utc::now()).await?;
         Ok(StatusModel {
             rows,
             reach,
@@ -46,6 +50,7 @@ impl StatusModel {
             orders,
             undelivered,
             failed,
+            instances,
         })
     }
 
@@ -74,6 +79,7 @@ impl StatusModel {
             out.push_str(&alert_json(e, "failed").to_string());
             out.push('\n');
         }
+        out.push_str(&render_instances_json(&self.instances, Utc::now()));
         out
     }
 }
@@ -94,4 +100,60 @@ pub fn alert_json(e: &OutboxEntry, delivery: &str) -> serde_json::Value {
         "next_attempt_at": (delivery == "undelivered").then(|| time(e.next_attempt_at)),
         "last_error": e.last_error,
     })
+}
+
+/// The daemons sharing a PostgreSQL database: when each was last seen,
+/// how many domains it holds a lease on. Empty for SQLite (one daemon).
+pub fn render_instances_text(instances: &[InstanceRow], now: chrono::DateTime<Utc>) -> String {
+    if instances.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "
+instances (sharing this database):
+",
+    );
+    for i in instances {
+        let state = match i.stopped_at {
+            Some(at) => format!("stopped {}", time(at)),
+            None => format!(
+                "last seen {} ({}s ago), {} leases",
+                time(i.last_seen),
+                (now - i.last_seen).num_seconds().max(0),
+                i.leases
+            ),
+        };
+        out.push_str(&format!(
+            "  {}  {} pid {}  started {}  {}\n",
+            i.id,
+            i.host,
+            i.pid,
+            time(i.started_at),
+            state
+        ));
+    }
+    out
+}
+
+/// One JSON line `{"instances": [...]}` (nothing for SQLite).
+pub fn render_instances_json(instances: &[InstanceRow], now: chrono::DateTime<Utc>) -> String {
+    if instances.is_empty() {
+        return String::new();
+    }
+    let list: Vec<serde_json::Value> = instances
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "id": i.id,
+                "host": i.host,
+                "pid": i.pid,
+                "started_at": time(i.started_at),
+                "last_seen": time(i.last_seen),
+                "last_seen_seconds_ago": (now - i.last_seen).num_seconds().max(0),
+                "stopped_at": i.stopped_at.map(time),
+                "leases": i.leases,
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::json!({ "instances": list }))
 }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use support::http::{HttpReceiver, Reply};
+use support::postgres::Db;
 use support::smtp::{self, SmtpSink};
 
 fn config(toml: &str) -> Config {
@@ -407,10 +408,18 @@ fn the_prepared_request_is_what_a_receiver_verifies() {
 
 // ---------------------------------------------------------------- outbox
 
-#[tokio::test]
-async fn enqueue_is_part_of_the_callers_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+// The outbox suite: each runs on SQLite and on PostgreSQL.
+crate::on_both_backends!(
+    enqueue_is_part_of_the_callers_transaction,
+    a_webhook_answering_500_then_200_gets_the_alert_on_retry,
+    an_alert_that_keeps_failing_is_given_up_and_listed,
+    alerts_of_one_channel_keep_their_order,
+    alerts_waiting_under_an_old_hash_id_follow_their_channel_at_start,
+    alerts_for_a_removed_channel_fail_loudly_at_start,
+);
+
+async fn enqueue_is_part_of_the_callers_transaction(db: Db) {
+    let store = db.open().await;
     let recv = HttpReceiver::ok("").await;
     let toml = [
         webhook_toml(&recv.url("/a"), "generic", None),
@@ -452,10 +461,8 @@ fn fast_retry() -> DeliverConfig {
     }
 }
 
-#[tokio::test]
-async fn a_webhook_answering_500_then_200_gets_the_alert_on_retry() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn a_webhook_answering_500_then_200_gets_the_alert_on_retry(db: Db) {
+    let store = db.open().await;
     let recv = HttpReceiver::start(vec![Reply::new(500, "boom")], Reply::new(200, "")).await;
     let chans = channels(&webhook_toml(&recv.url("/"), "generic", None));
     let now = Utc::now();
@@ -500,10 +507,8 @@ async fn a_webhook_answering_500_then_200_gets_the_alert_on_retry() {
     assert_eq!((row.status.as_str(), row.attempts), ("delivered", 2));
 }
 
-#[tokio::test]
-async fn an_alert_that_keeps_failing_is_given_up_and_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn an_alert_that_keeps_failing_is_given_up_and_listed(db: Db) {
+    let store = db.open().await;
     let recv = HttpReceiver::start(vec![], Reply::new(503, "down")).await;
     let chans = channels(&webhook_toml(&recv.url("/"), "generic", None));
     let now = Utc::now();
@@ -527,10 +532,8 @@ async fn an_alert_that_keeps_failing_is_given_up_and_listed() {
     );
 }
 
-#[tokio::test]
-async fn alerts_of_one_channel_keep_their_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn alerts_of_one_channel_keep_their_order(db: Db) {
+    let store = db.open().await;
     let recv = HttpReceiver::start(vec![Reply::new(500, "")], Reply::new(200, "")).await;
     let chans = channels(&webhook_toml(&recv.url("/"), "generic", None));
     let now = Utc::now();
@@ -725,10 +728,8 @@ async fn one_dead_channel_does_not_hold_up_another() {
     );
 }
 
-#[tokio::test]
-async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn alerts_for_a_removed_channel_fail_loudly_at_start(db: Db) {
+    let store = db.open().await;
     let hook = HttpReceiver::ok("").await;
     let old = channels(&webhook_toml(&hook.url("/old"), "generic", None));
     enqueue(&store, &drift_alert(Utc::now()), &old).await;
@@ -757,10 +758,8 @@ async fn alerts_for_a_removed_channel_fail_loudly_at_start() {
 /// Rows left waiting by a version that keyed channels by a hash of their
 /// URL follow the channel at start: the configured webhook whose old id
 /// that was, even after its URL changed (the only webhook left).
-#[tokio::test]
-async fn alerts_waiting_under_an_old_hash_id_follow_their_channel_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn alerts_waiting_under_an_old_hash_id_follow_their_channel_at_start(db: Db) {
+    let store = db.open().await;
     let hook = HttpReceiver::ok("").await;
     let legacy = ChannelId::from_stored("webhook:generic:127.0.0.1#0badc0de");
     let mut tx = store.pool().begin().await.unwrap();

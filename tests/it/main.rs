@@ -25,6 +25,8 @@ mod orders_acme_manual;
 mod orders_daemon;
 mod orders_tencent;
 mod perspective;
+mod postgres_copy;
+mod postgres_daemons;
 mod reach_agent;
 mod reach_geoblock;
 mod reach_geoblock_daemon;

@@ -1,5 +1,7 @@
-//! The store against real SQLite files in temporary directories: schema
-//! upgrades, drift and error states as recorded, history growth, retention.
+//! The store against real SQLite files in temporary directories and a real
+//! PostgreSQL (`support::postgres`): schema upgrades, drift and error states
+//! as recorded, history growth, retention. The suite in
+//! `on_both_backends!` runs on both engines.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +13,8 @@ use certvigil::drift::{CaaStatus, canonical};
 use certvigil::store::{HistoryFilter, Store, StoreError, TargetKey};
 use chrono::{TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+use crate::support::postgres::Db;
 
 fn name(s: &str) -> DomainName {
     DomainName::parse(s).unwrap()
@@ -120,8 +124,19 @@ async fn count(store: &Store, table: &str) -> i64 {
     n
 }
 
-async fn one_target(dir: &Path) -> (Store, i64) {
-    let store = Store::open(&dir.join("certvigil.db")).await.unwrap();
+// The store suite: each runs on SQLite and on PostgreSQL.
+crate::on_both_backends!(
+    unchanged_rechecks_add_a_run_row_and_nothing_else,
+    drift_is_stored_with_before_and_after,
+    an_error_and_a_return_to_the_same_records_is_not_drift,
+    an_error_then_new_records_is_drift_from_the_last_seen,
+    history_filters_by_domain_and_date,
+    removed_targets_are_retired_with_their_history_and_come_back,
+    retention_prunes_raw_runs_into_days_and_keeps_events,
+);
+
+async fn one_target_in(db: &Db) -> (Store, i64) {
+    let store = db.open().await;
     let targets = store
         .sync_targets(&[key("example.com", "letsencrypt")], Utc::now())
         .await
@@ -169,10 +184,8 @@ async fn open_in_a_missing_directory_says_what_to_fix() {
     );
 }
 
-#[tokio::test]
-async fn unchanged_rechecks_add_a_run_row_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = one_target(dir.path()).await;
+async fn unchanged_rechecks_add_a_run_row_and_nothing_else(db: Db) {
+    let (store, id) = one_target_in(&db).await;
     assert_eq!(
         record(&store, id, allowed_by(&["letsencrypt.org"])).await,
         ["baseline"]
@@ -196,10 +209,8 @@ async fn unchanged_rechecks_add_a_run_row_and_nothing_else() {
     assert!(status[0].last_checked.unwrap() >= status[0].since.unwrap());
 }
 
-#[tokio::test]
-async fn drift_is_stored_with_before_and_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = one_target(dir.path()).await;
+async fn drift_is_stored_with_before_and_after(db: Db) {
+    let (store, id) = one_target_in(&db).await;
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
     assert_eq!(
         record(&store, id, forbidden_by("sectigo.com")).await,
@@ -230,10 +241,8 @@ async fn drift_is_stored_with_before_and_after() {
     assert!(!history[2].blocks);
 }
 
-#[tokio::test]
-async fn an_error_and_a_return_to_the_same_records_is_not_drift() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = one_target(dir.path()).await;
+async fn an_error_and_a_return_to_the_same_records_is_not_drift(db: Db) {
+    let (store, id) = one_target_in(&db).await;
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
     assert_eq!(record(&store, id, servfail()).await, ["lookup_error"]);
     assert!(record(&store, id, servfail()).await.is_empty());
@@ -271,10 +280,8 @@ async fn an_error_and_a_return_to_the_same_records_is_not_drift() {
     assert_eq!(error.caa_states().0.unwrap().records.len(), 1);
 }
 
-#[tokio::test]
-async fn an_error_then_new_records_is_drift_from_the_last_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = one_target(dir.path()).await;
+async fn an_error_then_new_records_is_drift_from_the_last_seen(db: Db) {
+    let (store, id) = one_target_in(&db).await;
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
     record(&store, id, servfail()).await;
     assert_eq!(
@@ -290,10 +297,8 @@ async fn an_error_then_new_records_is_drift_from_the_last_seen() {
     );
 }
 
-#[tokio::test]
-async fn history_filters_by_domain_and_date() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("certvigil.db")).await.unwrap();
+async fn history_filters_by_domain_and_date(db: Db) {
+    let store = db.open().await;
     let t = store
         .sync_targets(
             &[
@@ -320,10 +325,8 @@ async fn history_filters_by_domain_and_date() {
     assert!(store.history(&future).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn removed_targets_are_retired_with_their_history_and_come_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = one_target(dir.path()).await;
+async fn removed_targets_are_retired_with_their_history_and_come_back(db: Db) {
+    let (store, id) = one_target_in(&db).await;
     record(&store, id, allowed_by(&["letsencrypt.org"])).await;
     store
         .sync_targets(&[key("example.net", "letsencrypt")], Utc::now())
@@ -353,10 +356,8 @@ async fn removed_targets_are_retired_with_their_history_and_come_back() {
     );
 }
 
-#[tokio::test]
-async fn retention_prunes_raw_runs_into_days_and_keeps_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = one_target(dir.path()).await;
+async fn retention_prunes_raw_runs_into_days_and_keeps_events(db: Db) {
+    let (store, id) = one_target_in(&db).await;
     let old = Utc.with_ymd_and_hms(2025, 1, 1, 10, 0, 0).unwrap();
     for (i, result) in [
         allowed_by(&["letsencrypt.org"]),
@@ -383,7 +384,7 @@ async fn retention_prunes_raw_runs_into_days_and_keeps_events() {
     assert_eq!(report.runs_deleted, 3);
     assert_eq!(count(&store, "runs").await, 1);
     let (checks, errors, max_ms): (i64, i64, i64) =
-        sqlx::query_as("SELECT checks, errors, max_ms FROM run_days WHERE target_id = ?")
+        sqlx::query_as("SELECT checks, errors, max_ms FROM run_days WHERE target_id = $1")
             .bind(id)
             .fetch_one(store.pool())
             .await
@@ -652,4 +653,46 @@ async fn retention_prunes_finished_outbox_rows_and_keeps_waiting_ones() {
         .await
         .unwrap();
     assert_eq!(after, 13, "waiting alerts are never pruned");
+}
+
+/// PostgreSQL keeps the same schema-version rules as SQLite: a database a
+/// newer certvigil migrated is refused by `open` and by readers, and left
+/// as it is.
+#[tokio::test]
+async fn a_postgres_database_from_a_newer_version_is_refused_and_left_alone() {
+    let db = Db::postgres().await;
+    let store = db.open().await;
+    assert_eq!(store.backend(), certvigil::store::Backend::Postgres);
+    let known = certvigil::store::Backend::Postgres.latest_known_version();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ($1, 'from the future', TRUE, '\\x00'::bytea, 0)",
+    )
+    .bind(known + 1)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let err = Store::open(&db.setting()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooNew { found, .. } if found == known + 1),
+        "{err}"
+    );
+    let err = Store::open_existing(&db.setting()).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+}
+
+/// `status` and `history` open an existing PostgreSQL store without
+/// migrating it; an empty database is not a certvigil store.
+#[tokio::test]
+async fn a_postgres_reader_needs_a_migrated_database() {
+    let db = Db::postgres().await;
+    let err = Store::open_existing(&db.setting()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotCertvigil { .. }), "{err}");
+    db.open().await.close().await;
+    let store = Store::open_existing(&db.setting()).await.unwrap();
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Some(certvigil::store::Backend::Postgres.latest_known_version())
+    );
 }

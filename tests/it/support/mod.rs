@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dns;
 pub mod http;
 pub mod netns;
+pub mod postgres;
 pub mod proxy;
 pub mod site;
 pub mod smtp;

@@ -1,0 +1,134 @@
+//! `certvigil store copy --from sqlite:PATH --to postgres://…` (the binary)
+//! moves a real history — the database the 0.1.0 daemon wrote, upgraded —
+//! into a fresh PostgreSQL database without losing a row.
+
+use crate::support;
+
+use std::process::Command;
+
+use certvigil::alert::outbox;
+use certvigil::store::{HistoryFilter, Store, TargetKey};
+use chrono::Utc;
+use support::daemon::BIN;
+use support::postgres::fresh_database;
+
+const TABLES: &[&str] = &[
+    "targets",
+    "observations",
+    "events",
+    "check_state",
+    "runs",
+    "run_days",
+    "caa_rrsets",
+    "target_reports",
+    "alert_outbox",
+    "orders",
+    "order_statuses",
+    "order_notices",
+    "order_conditions",
+    "order_sources",
+];
+
+async fn count(store: &Store, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn store_copy_moves_every_event_outbox_row_and_order_to_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("certvigil.db");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/upgrade/v0.1.0.db"),
+        &path,
+    )
+    .unwrap();
+    // The daemon's start-up migration, as after an upgrade.
+    let sqlite = Store::open(&path).await.unwrap();
+    let url = fresh_database().await;
+
+    let out = Command::new(BIN)
+        .args(["store", "copy", "--from"])
+        .arg(format!("sqlite:{}", path.display()))
+        .args(["--to", &url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("events: 20 rows"), "{stdout}");
+
+    let pg = Store::open_existing(std::path::Path::new(&url))
+        .await
+        .unwrap();
+    for table in TABLES {
+        assert_eq!(
+            count(&pg, table).await,
+            count(&sqlite, table).await,
+            "{table}"
+        );
+    }
+    // Every event, with its before/after states, in the same timeline.
+    let all = HistoryFilter::default();
+    let before = sqlite.history(&all).await.unwrap();
+    assert_eq!(before.len(), 20);
+    assert_eq!(pg.history(&all).await.unwrap(), before);
+    assert_eq!(pg.status().await.unwrap(), sqlite.status().await.unwrap());
+    assert_eq!(
+        format!("{:?}", outbox::all(pg.pool(), 1000).await.unwrap()),
+        format!("{:?}", outbox::all(sqlite.pool(), 1000).await.unwrap())
+    );
+    assert_eq!(
+        format!(
+            "{:?}",
+            certvigil::orders::record::list_orders(pg.pool())
+                .await
+                .unwrap()
+        ),
+        format!(
+            "{:?}",
+            certvigil::orders::record::list_orders(sqlite.pool())
+                .await
+                .unwrap()
+        )
+    );
+    pg.close().await;
+
+    // The copy goes on from there: new rows get new ids.
+    let pg = Store::open(std::path::Path::new(&url)).await.unwrap();
+    let max: i64 = sqlx::query_scalar("SELECT max(id) FROM targets")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    let added = pg
+        .sync_targets(
+            &[TargetKey {
+                domain: certvigil::domain::DomainName::from_ascii("new.example").unwrap(),
+                wildcard: false,
+                ca: "letsencrypt".into(),
+            }],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert!(added[0].id > max);
+
+    // A second copy into a database that has a history is refused.
+    let again = Command::new(BIN)
+        .args(["store", "copy", "--from"])
+        .arg(format!("sqlite:{}", path.display()))
+        .args(["--to", &url])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("empty database"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
