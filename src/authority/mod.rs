@@ -180,11 +180,20 @@ impl AuthorityClient {
         Err(last)
     }
 
-    /// The zone holding `name`: the closest enclosing name with an NS set
-    /// (an answer, or a referral from a resolver that is itself a parent's
-    /// server), and that NS set.
+    /// The zone holding `name`: the closest enclosing name with an NS set,
+    /// and that NS set.
     async fn find_zone(&self, name: &DomainName) -> Result<(DomainName, Vec<DomainName>), String> {
         for candidate in name.self_and_ancestors() {
+            // First through the run's handle (pooled sockets, answers
+            // reused within the run, so names under one parent ask it
+            // once): only a name that owns NS records (not through an
+            // alias) is asked again for their names, which the stub
+            // resolver's raw data cannot give (compressed names).
+            match self.dns.lookup(&candidate, RecordType::NS).await {
+                Ok(a) if a.cname_chain.len() <= 1 && !a.rdata.is_empty() => {}
+                Ok(_) => continue,
+                Err(e) => return Err(format!("the NS query for {candidate} failed ({e})")),
+            }
             let reply = self
                 .ask_recursive(&candidate, RecordType::NS)
                 .await
@@ -195,10 +204,7 @@ impl AuthorityClient {
                     .filter_map(|(_, t)| DomainName::from_ascii(t).ok())
                     .collect()
             };
-            let mut ns = owned(&reply.answer_ns);
-            if ns.is_empty() {
-                ns = owned(&reply.authority_ns);
-            }
+            let ns = owned(&reply.answer_ns);
             if !ns.is_empty() {
                 return Ok((candidate, ns));
             }
