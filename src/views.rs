@@ -72,6 +72,7 @@ impl Views {
                 dns: dns.clone(),
                 port: config.authoritative_port,
                 timeout,
+                delegations: Default::default(),
             }),
             mode: config.view,
             perspectives: PerspectiveClient::new(vantages, globalping, timeout),

@@ -39,11 +39,45 @@ pub struct AuthorityClient {
     pub port: u16,
     /// Per query.
     pub timeout: Duration,
+    /// Delegations found lately, shared by clones: thousands of names in
+    /// one zone (`check --file`, a daemon cycle) must not ask its parent
+    /// and its servers for the NS sets once per name.
+    pub delegations: DelegationCache,
+}
+
+/// How long a delegation found is used again (the resolver handle's
+/// answer reuse has the same bound).
+const DELEGATION_REUSE: Duration = crate::dns::MAX_REUSE;
+
+/// At most this many delegations are kept; the cache is emptied when full.
+const DELEGATION_CACHE_ENTRIES: usize = 4096;
+
+/// Delegations by zone, with when each was found.
+#[derive(Debug, Clone, Default)]
+pub struct DelegationCache(
+    std::sync::Arc<std::sync::Mutex<HashMap<DomainName, (std::time::Instant, Delegation)>>>,
+);
+
+impl DelegationCache {
+    fn get(&self, zone: &DomainName) -> Option<Delegation> {
+        let map = self.0.lock().expect("never poisoned");
+        map.get(zone)
+            .filter(|(at, _)| at.elapsed() < DELEGATION_REUSE)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, d: &Delegation) {
+        let mut map = self.0.lock().expect("never poisoned");
+        if map.len() >= DELEGATION_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(d.zone.clone(), (std::time::Instant::now(), d.clone()));
+    }
 }
 
 /// A zone's delegation as found.
 #[derive(Debug, Clone)]
-struct Delegation {
+pub struct Delegation {
     zone: DomainName,
     parent: Option<DomainName>,
     parent_ns: Option<Vec<DomainName>>,
@@ -63,7 +97,14 @@ impl AuthorityClient {
             let zone = match self.find_zone(&name).await {
                 Ok((zone, ns)) => {
                     if !delegations.contains_key(&zone) {
-                        let d = self.delegation(&zone, ns).await;
+                        let d = match self.delegations.get(&zone) {
+                            Some(d) => d,
+                            None => {
+                                let d = self.delegation(&zone, ns).await;
+                                self.delegations.put(&d);
+                                d
+                            }
+                        };
                         delegations.insert(zone.clone(), d);
                     }
                     zone
