@@ -67,10 +67,12 @@ impl Views {
     ) -> Views {
         Views {
             authority: config.view.asks_authoritative().then(|| AuthorityClient {
-                // Never reused answers: a zone's delegation is asked afresh.
-                dns: dns.without_answer_reuse(),
+                // The run's handle: a delegation is asked once per run (or
+                // daemon cycle), like the CAA climb.
+                dns: dns.clone(),
                 port: config.authoritative_port,
                 timeout,
+                delegations: Default::default(),
             }),
             mode: config.view,
             perspectives: PerspectiveClient::new(vantages, globalping, timeout),

@@ -39,11 +39,45 @@ pub struct AuthorityClient {
     pub port: u16,
     /// Per query.
     pub timeout: Duration,
+    /// Delegations found lately, shared by clones: thousands of names in
+    /// one zone (`check --file`, a daemon cycle) must not ask its parent
+    /// and its servers for the NS sets once per name.
+    pub delegations: DelegationCache,
+}
+
+/// How long a delegation found is used again (the resolver handle's
+/// answer reuse has the same bound).
+const DELEGATION_REUSE: Duration = crate::dns::MAX_REUSE;
+
+/// At most this many delegations are kept; the cache is emptied when full.
+const DELEGATION_CACHE_ENTRIES: usize = 4096;
+
+/// Delegations by zone, with when each was found.
+#[derive(Debug, Clone, Default)]
+pub struct DelegationCache(
+    std::sync::Arc<std::sync::Mutex<HashMap<DomainName, (std::time::Instant, Delegation)>>>,
+);
+
+impl DelegationCache {
+    fn get(&self, zone: &DomainName) -> Option<Delegation> {
+        let map = self.0.lock().expect("never poisoned");
+        map.get(zone)
+            .filter(|(at, _)| at.elapsed() < DELEGATION_REUSE)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, d: &Delegation) {
+        let mut map = self.0.lock().expect("never poisoned");
+        if map.len() >= DELEGATION_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(d.zone.clone(), (std::time::Instant::now(), d.clone()));
+    }
 }
 
 /// A zone's delegation as found.
 #[derive(Debug, Clone)]
-struct Delegation {
+pub struct Delegation {
     zone: DomainName,
     parent: Option<DomainName>,
     parent_ns: Option<Vec<DomainName>>,
@@ -63,7 +97,14 @@ impl AuthorityClient {
             let zone = match self.find_zone(&name).await {
                 Ok((zone, ns)) => {
                     if !delegations.contains_key(&zone) {
-                        let d = self.delegation(&zone, ns).await;
+                        let d = match self.delegations.get(&zone) {
+                            Some(d) => d,
+                            None => {
+                                let d = self.delegation(&zone, ns).await;
+                                self.delegations.put(&d);
+                                d
+                            }
+                        };
                         delegations.insert(zone.clone(), d);
                     }
                     zone
@@ -180,11 +221,20 @@ impl AuthorityClient {
         Err(last)
     }
 
-    /// The zone holding `name`: the closest enclosing name with an NS set
-    /// (an answer, or a referral from a resolver that is itself a parent's
-    /// server), and that NS set.
+    /// The zone holding `name`: the closest enclosing name with an NS set,
+    /// and that NS set.
     async fn find_zone(&self, name: &DomainName) -> Result<(DomainName, Vec<DomainName>), String> {
         for candidate in name.self_and_ancestors() {
+            // First through the run's handle (pooled sockets, answers
+            // reused within the run, so names under one parent ask it
+            // once): only a name that owns NS records (not through an
+            // alias) is asked again for their names, which the stub
+            // resolver's raw data cannot give (compressed names).
+            match self.dns.lookup(&candidate, RecordType::NS).await {
+                Ok(a) if a.cname_chain.len() <= 1 && !a.rdata.is_empty() => {}
+                Ok(_) => continue,
+                Err(e) => return Err(format!("the NS query for {candidate} failed ({e})")),
+            }
             let reply = self
                 .ask_recursive(&candidate, RecordType::NS)
                 .await
@@ -195,10 +245,7 @@ impl AuthorityClient {
                     .filter_map(|(_, t)| DomainName::from_ascii(t).ok())
                     .collect()
             };
-            let mut ns = owned(&reply.answer_ns);
-            if ns.is_empty() {
-                ns = owned(&reply.authority_ns);
-            }
+            let ns = owned(&reply.answer_ns);
             if !ns.is_empty() {
                 return Ok((candidate, ns));
             }

@@ -110,7 +110,9 @@ pub fn exit_code(
     if unreliable {
         return super::EXIT_USAGE;
     }
-    let blocks = rows.iter().any(|r| r.status.is_some_and(|s| s.blocks()))
+    let blocks = rows
+        .iter()
+        .any(|r| r.blocks || r.status.is_some_and(|s| s.blocks()))
         || reach.iter().any(|r| r.blocks)
         || orders.blocks();
     if blocks {
@@ -180,6 +182,14 @@ pub fn render_text(rows: &[StatusRow]) -> String {
             .map(|t| match (t.status, t.since) {
                 // "CAA" says which check this is: reachability has its own
                 // section below, and "allowed" alone would read as "all clear".
+                // Allowed here, refused as another server or perspective
+                // sees it (issue 13).
+                (Some(s), Some(since)) if t.blocks && !s.blocks() => format!(
+                    "{}: CAA {} here but blocked elsewhere since {}",
+                    t.ca,
+                    s.as_str(),
+                    time(since)
+                ),
                 (Some(s), Some(since)) => {
                     format!("{}: CAA {} since {}", t.ca, s.as_str(), time(since))
                 }
@@ -318,6 +328,7 @@ mod tests {
             wildcard,
             ca: ca.into(),
             status,
+            blocks: status.is_some_and(|s| s.blocks()),
             since: status.map(|_| t),
             last_checked: status.map(|_| t + chrono::Duration::minutes(15)),
             checks: 2,

@@ -23,6 +23,10 @@ pub struct StatusRow {
     pub consecutive_errors: i64,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// The stored state blocks issuance: a `forbidden` or `error` status,
+    /// or an `allowed` one that another authoritative server or a
+    /// perspective abroad would refuse (issue 13).
+    pub blocks: bool,
 }
 
 /// Which events `history` shows.
@@ -83,6 +87,7 @@ struct StatusDbRow {
     consecutive_errors: Option<i64>,
     last_error: Option<String>,
     last_error_at: Option<i64>,
+    blocks: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -146,7 +151,7 @@ impl Store {
     pub async fn status(&self) -> Result<Vec<StatusRow>, StoreError> {
         let rows: Vec<StatusDbRow> = sqlx::query_as(
             "SELECT t.domain, t.wildcard, t.ca, s.status, s.since, s.last_checked, s.checks,
-                    s.consecutive_errors, s.last_error, s.last_error_at
+                    s.consecutive_errors, s.last_error, s.last_error_at, s.blocks
              FROM targets t
              LEFT JOIN check_state s ON s.target_id = t.id AND s.check_kind = 'caa'
              WHERE t.retired_at IS NULL
@@ -161,6 +166,7 @@ impl Store {
                     domain: domain(&r.domain)?,
                     wildcard: r.wildcard != 0,
                     ca: r.ca,
+                    blocks: r.blocks.unwrap_or(false),
                     status: r.status.as_deref().map(status).transpose()?,
                     since: r.since.map(from_millis).transpose()?,
                     last_checked: r.last_checked.map(from_millis).transpose()?,

@@ -84,7 +84,7 @@ pub fn render_json_full(
             "domain": name,
             "ca": r.ca,
             "verdict": r.status.map(|s| s.as_str()),
-            "blocks": r.status.map(|s| s.blocks()),
+            "blocks": r.status.map(|s| s.blocks() || r.blocks),
             "since": r.since.map(time),
             "last_checked": r.last_checked.map(time),
             "checks": r.checks,

@@ -147,7 +147,7 @@ pub async fn board_rows(state: &WebState) -> Result<Vec<BoardRow>, StoreError> {
                 .status
                 .map_or("not checked yet", |s| s.as_str())
                 .to_string(),
-            blocks: r.status.is_some_and(|s| s.blocks()),
+            blocks: r.blocks || r.status.is_some_and(|s| s.blocks()),
             since: r.since.map(time),
             last_checked: r.last_checked.map(time),
             reason: reason.unwrap_or_default(),

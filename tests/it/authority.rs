@@ -6,8 +6,9 @@
 //! The zone `example.test` has four NS: ns1 (127.0.0.2) serves the current
 //! CAA set, ns2 (127.0.0.3) a stale one left from a provider move, ns3
 //! (127.0.0.5) is an NSD that does not hold the zone (lame: REFUSED), ns4
-//! (127.0.0.6) has no server at all. The parent `test` (127.0.0.4)
-//! delegates to ns1 and ns2 only.
+//! (127.0.0.6) has no server at all, ns5 is IPv6 only (::1) and serves the
+//! current set. The parent `test` (127.0.0.4) delegates to ns1 and ns2
+//! only.
 
 use crate::support;
 
@@ -38,7 +39,7 @@ fn ip(last: u8) -> IpAddr {
 
 fn child_zone(caa: &str) -> String {
     format!(
-        "$ORIGIN example.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\n@ NS ns2\n@ NS ns3\n@ NS ns4\nns1 A 127.0.0.2\nns2 A 127.0.0.3\nns3 A 127.0.0.5\nns4 A 127.0.0.6\n@ CAA 0 issue \"{caa}\"\n"
+        "$ORIGIN example.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\n@ NS ns2\n@ NS ns3\n@ NS ns4\n@ NS ns5\nns1 A 127.0.0.2\nns2 A 127.0.0.3\nns3 A 127.0.0.5\nns4 A 127.0.0.6\nns5 AAAA ::1\n@ CAA 0 issue \"{caa}\"\n"
     )
 }
 
@@ -53,7 +54,7 @@ fn recursive() -> TestDns {
     dns.set_records(
         "example.test",
         NS_TYPE,
-        ["ns1", "ns2", "ns3", "ns4"]
+        ["ns1", "ns2", "ns3", "ns4", "ns5"]
             .iter()
             .map(|n| name_rdata(&format!("{n}.example.test")))
             .collect(),
@@ -66,6 +67,11 @@ fn recursive() -> TestDns {
             &[Ipv4Addr::new(127, 0, 0, last)],
         );
     }
+    dns.set_records(
+        "ns5.example.test",
+        support::dns::rtype::AAAA,
+        vec![std::net::Ipv6Addr::LOCALHOST.octets().to_vec()],
+    );
     dns.set_records(
         "example.test",
         support::dns::rtype::CAA,
@@ -81,13 +87,18 @@ struct Lab {
 }
 
 fn lab(ns2_caa: &str) -> Lab {
-    let port = authdns::common_port(&[ip(2), ip(3), ip(4), ip(5), ip(6)]);
+    let v6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    let port = authdns::common_port(&[ip(2), ip(3), ip(4), ip(5), ip(6), v6]);
     let at = |last| SocketAddr::new(ip(last), port);
     let servers = vec![
         authdns::nsd(at(4), &[("test", PARENT_ZONE.to_string())]),
         authdns::nsd(at(2), &[("example.test", child_zone("letsencrypt.org"))]),
         authdns::nsd(at(3), &[("example.test", child_zone(ns2_caa))]),
         authdns::nsd(at(5), &[("other.test", OTHER_ZONE.to_string())]),
+        authdns::nsd(
+            SocketAddr::new(v6, port),
+            &[("example.test", child_zone("letsencrypt.org"))],
+        ),
     ];
     Lab {
         _servers: servers,
@@ -138,7 +149,7 @@ fn servers_disagreeing_on_caa_are_named_with_what_each_serves_and_who_would_bloc
     let s = split[0]["summary"].as_str().unwrap();
     assert!(
         s.contains(
-            "ns1.example.test (127.0.0.2) serve(s) [0 issue \"letsencrypt.org\"] (allows issuance)"
+            "ns1.example.test (127.0.0.2), ns5.example.test (::1) serve(s) [0 issue \"letsencrypt.org\"] (allows issuance)"
         ),
         "{s}"
     );
@@ -153,8 +164,8 @@ fn servers_disagreeing_on_caa_are_named_with_what_each_serves_and_who_would_bloc
         "{s}"
     );
     assert_eq!(split[0]["severity"], "blocking");
-    assert_eq!(split[0]["allow_share"]["allowing"], 1);
-    assert_eq!(split[0]["allow_share"]["total"], 2);
+    assert_eq!(split[0]["allow_share"]["allowing"], 2);
+    assert_eq!(split[0]["allow_share"]["total"], 3);
     // The same finding is in the report's findings.
     assert!(
         r["findings"]
@@ -188,7 +199,7 @@ fn servers_disagreeing_on_caa_are_named_with_what_each_serves_and_who_would_bloc
     assert_eq!(ns.len(), 1, "{views:#?}");
     let n = ns[0]["summary"].as_str().unwrap();
     assert!(
-        n.contains("at the parent (test) is [ns1.example.test, ns2.example.test], but the zone's own servers serve [ns1.example.test, ns2.example.test, ns3.example.test, ns4.example.test]"),
+        n.contains("at the parent (test) is [ns1.example.test, ns2.example.test], but the zone's own servers serve [ns1.example.test, ns2.example.test, ns3.example.test, ns4.example.test, ns5.example.test]"),
         "{n}"
     );
 }

@@ -255,6 +255,13 @@ validation_method = "dns"
         .await;
     let all = serde_json::to_string(&status).unwrap();
     assert!(all.contains("from abroad-agent"), "{all}");
+    let out = bench.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("letsencrypt: CAA allowed here but blocked elsewhere since"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
     let history = serde_json::to_string(&bench.history()).unwrap();
     assert!(history.contains("from abroad-agent"), "{history}");
     drop(daemon);

@@ -289,7 +289,12 @@ fn router_and_state(settings: AgentSettings) -> (Router, Arc<AgentState>) {
         .route("/v1/probe", post(handle_probe))
         .route("/v1/resolve", post(handle_resolve))
         .route("/v1/health", get(|| async { error(StatusCode::OK, "ok") }))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; POST /v1/probe") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; POST /v1/probe or /v1/resolve",
+            )
+        })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // After the token layer, so outside it: a liveness check for load
         // balancers and monitors, which says nothing but "up".
