@@ -44,6 +44,7 @@ fn state(domain: &DomainName, variant: u32) -> CaaVerdict {
         remedy: None,
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
 }
 
@@ -57,6 +58,7 @@ fn error(domain: &DomainName) -> CaaVerdict {
         remedy: None,
         lookup_error: Some((domain.clone(), LookupFailure::Timeout)),
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
 }
 

@@ -40,6 +40,7 @@ fn verdict(domain: &DomainName, variant: u32) -> CaaVerdict {
         remedy: None,
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
 }
 
@@ -53,6 +54,7 @@ fn error(domain: &DomainName) -> CaaVerdict {
         remedy: None,
         lookup_error: Some((domain.clone(), LookupFailure::Timeout)),
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     }
 }
 

@@ -15,13 +15,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::ca::CaChoice;
-use crate::checks::caa::gather::gather_caa;
+use crate::checks::caa::gather::gather_caa_validated;
 use crate::checks::caa::judge::judge as judge_caa;
 use crate::checks::caa::{CaaObservation, CaaVerdict, IssuanceRequest};
 use crate::checks::reach::{self, ProbeSettings, ReachObservation, ReachVerdict, VantagePoint};
 use crate::checks::risk::RiskModel;
 use crate::config::{DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
+use crate::dnssec::Validator;
+use std::sync::Arc;
 use crate::domain::{CertName, DomainName};
 use crate::method::ValidationMethod;
 use crate::report::CheckReport;
@@ -35,6 +37,8 @@ pub struct Engine {
     vantages: Vec<VantagePoint>,
     probe: ProbeSettings,
     reach: ReachConfig,
+    /// `None` when `[dnssec] validate = false`.
+    dnssec: Option<Arc<Validator>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,6 +126,22 @@ impl Engine {
             vantages,
             probe,
             reach,
+            dnssec: None,
+        }
+    }
+
+    /// Validates the decisive lookups with DNSSEC.
+    pub fn with_dnssec(mut self, validator: Option<Arc<Validator>>) -> Engine {
+        self.dnssec = validator;
+        self
+    }
+
+    /// Forgets the answers and verified keys kept for reuse: the daemon
+    /// calls it as each cycle starts.
+    pub fn clear_cache(&self) {
+        self.dns.clear_cache();
+        if let Some(v) = &self.dnssec {
+            v.clear();
         }
     }
 
@@ -151,7 +171,7 @@ impl Engine {
             }
         });
         let (caa, reach_observations) = tokio::join!(
-            gather_by_base(&self.dns, &subject.names),
+            gather_by_base(&self.dns, self.dnssec.as_deref(), &subject.names),
             futures::future::join_all(probes)
         );
         let mut out = Vec::with_capacity(subject.names.len() * subject.cas.len());
@@ -241,12 +261,15 @@ pub fn issuance_request(
 /// `*.example.com` share a tree), concurrently.
 async fn gather_by_base(
     dns: &DnsHandle,
+    validator: Option<&Validator>,
     names: &[CertName],
 ) -> HashMap<DomainName, CaaObservation> {
     let mut bases: Vec<&DomainName> = names.iter().map(CertName::base).collect();
     bases.sort();
     bases.dedup();
-    let gathered = futures::future::join_all(bases.iter().map(|b| gather_caa(dns, b))).await;
+    let gathered = futures::future::join_all(bases
+        .iter()
+        .map(|b| gather_caa_validated(dns, validator, b))).await;
     bases.into_iter().cloned().zip(gathered).collect()
 }
 
@@ -260,7 +283,7 @@ pub async fn caa_verdicts(
     method: Option<&ValidationMethod>,
     account_uri: Option<&str>,
 ) -> Vec<(CertName, CaaVerdict)> {
-    let observed = gather_by_base(dns, names).await;
+    let observed = gather_by_base(dns, None, names).await;
     names
         .iter()
         .map(|name| {
@@ -327,6 +350,7 @@ mod tests {
                         "sectigo.com; validationmethods=http-01",
                     )],
                     nxdomain: false,
+                    dnssec: None,
                 }),
             }],
             alias_target_climb: Vec::new(),

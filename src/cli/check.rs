@@ -127,6 +127,18 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
+    let validator = match crate::dnssec::from_config(
+        &config.dnssec,
+        &dns,
+        settings.timeout,
+        settings.attempts,
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("certvigil check: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
     let risk = match RiskModel::new(&config.risk) {
         Ok(m) => m,
         Err(e) => {
@@ -143,7 +155,8 @@ async fn run(args: CheckArgs) -> u8 {
         reach::VantagePoint::all_from_config(&config.vantage),
         reach::ProbeSettings::default(),
         config.reach,
-    ));
+    )
+    .with_dnssec(validator));
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;
@@ -465,6 +478,15 @@ impl Printer {
                     width = self.name_width
                 )?;
                 writeln!(out, "    {}", r.caa.reason)?;
+                for note in &r.caa.dnssec {
+                    writeln!(
+                        out,
+                        "    dnssec: {} {}: {}",
+                        note.name,
+                        note.rtype,
+                        note.status.describe()
+                    )?;
+                }
                 if let Some(reach) = &r.reach {
                     writeln!(
                         out,

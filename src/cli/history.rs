@@ -206,6 +206,7 @@ mod tests {
             remedy: None,
             lookup_error: None,
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
         }
     }
 

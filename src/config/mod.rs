@@ -16,6 +16,7 @@ mod secret;
 #[cfg(test)]
 mod tests;
 mod web;
+mod dnssec;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use certvigil_core::orders::judge::Thresholds;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
+pub use dnssec::DnssecConfig;
 pub use web::{WebConfig, needs_token};
 
 /// Where the daemon looks when neither `--config` nor `CERTVIGIL_CONFIG` is given.
@@ -75,6 +77,8 @@ pub struct Config {
     pub catalogue: Catalogue,
     /// `[web]`: the read-only web interface and `/metrics`.
     pub web: WebConfig,
+    /// `[dnssec]`: validation of the decisive lookups.
+    pub dnssec: DnssecConfig,
     /// Things that do not stop certvigil but that an operator should fix
     /// (e.g. a password sent without TLS). The daemon logs them at start;
     /// `config check` prints them.

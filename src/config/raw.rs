@@ -25,6 +25,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "risk",
     "ca",
     "web",
+    "dnssec",
 ];
 
 #[derive(Debug, Default, Deserialize)]

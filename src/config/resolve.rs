@@ -82,6 +82,7 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
             token: None,
             require_token: false,
         },
+        dnssec: super::DnssecConfig::default(),
         warnings: Vec::new(),
     }
 }
@@ -102,6 +103,7 @@ struct RawSections {
     risk: Option<RiskConfig>,
     ca: Vec<Spanned<CaEntry>>,
     web: Option<super::web::RawWeb>,
+    dnssec: Option<super::dnssec::RawDnssec>,
 }
 
 pub(crate) fn parse(
@@ -130,6 +132,7 @@ pub(crate) fn parse(
             "reach" => raw.reach = table(value, name, &mut p),
             "order_thresholds" => raw.order_thresholds = table(value, name, &mut p),
             "web" => raw.web = table(value, name, &mut p),
+            "dnssec" => raw.dnssec = table(value, name, &mut p),
             "risk" => {
                 risk_span = Some(key.span());
                 raw.risk = table(value, name, &mut p);
@@ -201,6 +204,9 @@ pub(crate) fn parse(
     }
     if let Some(web) = raw.web {
         config.web = super::web::resolve_web(web, &mut p);
+    }
+    if let Some(dnssec) = raw.dnssec {
+        config.dnssec = super::dnssec::resolve_dnssec(dnssec, &mut p);
     }
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model

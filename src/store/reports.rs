@@ -112,6 +112,7 @@ mod tests {
             remedy: None,
             lookup_error: None,
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
         };
         CheckReport::new(name, &ca, &verdict, Vec::new())
     }

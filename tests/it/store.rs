@@ -38,6 +38,7 @@ fn allowed_by(issuers: &[&str]) -> CaaVerdict {
         remedy: None,
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
 }
 
@@ -51,6 +52,7 @@ fn forbidden_by(issuer: &str) -> CaaVerdict {
         remedy: Some("add 0 issue \"letsencrypt.org\"".into()),
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
 }
 
@@ -69,6 +71,7 @@ fn servfail() -> CaaVerdict {
             },
         )),
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
 }
 
@@ -432,6 +435,7 @@ async fn first_version_database(path: &Path) {
         remedy: None,
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     })
     .unwrap();
     for stmt in [

@@ -334,6 +334,7 @@ mod tests {
             remedy: None,
             lookup_error: None,
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
         }
     }
 
@@ -356,6 +357,7 @@ mod tests {
                 },
             )),
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
         })
     }
 

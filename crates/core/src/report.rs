@@ -42,6 +42,10 @@ pub struct CaaSection {
     pub lookup_error: Option<LookupErrorView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_rfc6844: Option<LegacyDecision>,
+    /// The DNSSEC status of each decisive lookup (absent when not
+    /// validated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dnssec: Vec<crate::checks::dnssec::DnssecNote>,
 }
 
 /// A CAA record for people and scripts: the value as text. Octets that are
@@ -100,6 +104,7 @@ impl CaaSection {
                     message: failure.to_string(),
                 }),
             legacy_rfc6844: v.legacy_rfc6844.clone(),
+            dnssec: v.dnssec.clone(),
         }
     }
 }
@@ -116,6 +121,23 @@ pub fn caa_findings(v: &CaaVerdict) -> Vec<Finding> {
             summary: v.reason.clone(),
             remedy: v.remedy.clone(),
         }),
+    }
+    // Where the configured resolver validates too, a different view is
+    // worth a look: one of the two may see another zone or anchor.
+    for note in &v.dnssec {
+        if let Some(view) = note.resolver
+            && let Some(why) = crate::checks::dnssec::disagreement(&note.status, view, true)
+        {
+            out.push(Finding {
+                check: CheckKind::Caa,
+                severity: Severity::Warning,
+                summary: format!("DNSSEC of the {} lookup for {}: {why}", note.rtype, note.name),
+                remedy: Some(format!(
+                    "Compare with a third validator (e.g. delv {} {}) and fix the side that is wrong.",
+                    note.name, note.rtype
+                )),
+            });
+        }
     }
     if let Some(legacy) = &v.legacy_rfc6844 {
         out.push(Finding {

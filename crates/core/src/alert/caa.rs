@@ -86,6 +86,7 @@ mod tests {
                 )
             }),
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! crate's `checks` module, which re-exports these.
 
 pub mod caa;
+pub mod dnssec;
 pub mod reach;
 pub mod risk;
 pub mod state;

@@ -126,6 +126,9 @@ fn resolver_failed(
     let reason = format!(
         "The CAA lookup at {name} failed: {failure}. That is the resolver certvigil asks (the [dns] servers, else /etc/resolv.conf), not the zone of {name}: the zone was not reached, so whether a CA may issue is unknown."
     );
+    if let LookupFailure::Dnssec { cause } = failure {
+        return dnssec_bogus(obs, lookup, cause);
+    }
     let hint = match failure {
         LookupFailure::Rcode { .. } => {
             "It refused the query: allow recursion for this host in its access list, or configure another resolver in [dns]."
@@ -146,6 +149,7 @@ fn resolver_failed(
         remedy: Some(remedy),
         lookup_error: Some((name.clone(), failure.clone())),
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     }
 }
 
@@ -169,10 +173,11 @@ pub(crate) fn lookup_failed(
         LookupFailure::Rcode { .. } => {
             "Some old name servers and middleboxes reject queries for the CAA type (257); they must answer NOERROR with no records instead."
         }
-        // Local failures are `resolver_failed`'s.
+        // Local failures are `resolver_failed`'s; DNSSEC is `dnssec_bogus`'s.
         LookupFailure::Timeout
         | LookupFailure::Malformed { .. }
-        | LookupFailure::Network { .. } => {
+        | LookupFailure::Network { .. }
+        | LookupFailure::Dnssec { .. } => {
             "Check the authoritative servers' answers for this name (dig CAA)."
         }
     };
@@ -196,6 +201,33 @@ pub(crate) fn lookup_failed(
         remedy: Some(remedy),
         lookup_error: Some((name.clone(), failure.clone())),
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
+    }
+}
+
+/// Verdict for a decisive lookup whose DNSSEC chain is broken: a CA's
+/// validating resolver answers SERVFAIL, and the CA refuses (CA/B ballot
+/// SC-085v2: a validation error is never permission to issue).
+fn dnssec_bogus(
+    obs: &CaaObservation,
+    lookup: &CaaLookup,
+    cause: &crate::checks::dnssec::BogusCause,
+) -> CaaVerdict {
+    let name = &lookup.name;
+    let reason = format!(
+        "The CAA answer for {name} is DNSSEC-bogus: {}. Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
+        cause.describe()
+    );
+    CaaVerdict {
+        verdict: CaaVerdictKind::Error,
+        relevant_name: None,
+        records: Vec::new(),
+        cname_chain: queried_chain(obs),
+        reason,
+        remedy: Some(cause.fix()),
+        lookup_error: Some((name.clone(), LookupFailure::Dnssec { cause: cause.clone() })),
+        legacy_rfc6844: None,
+        dnssec: Vec::new(),
     }
 }
 
@@ -229,6 +261,7 @@ pub(crate) fn no_records(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerd
         remedy: None,
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     }
 }
 
@@ -257,6 +290,7 @@ pub(crate) fn decided(
         remedy,
         lookup_error: None,
         legacy_rfc6844: None,
+        dnssec: Vec::new(),
     }
 }
 

@@ -37,11 +37,13 @@ fn lookup(name: &str, at: Option<&At>) -> CaaLookup {
             cname_chain: vec![name.clone()],
             records: vec![],
             nxdomain: false,
+            dnssec: None,
         }),
         Some(At::Records(records)) => Ok(CaaAnswer {
             cname_chain: vec![name.clone()],
             records: records.clone(),
             nxdomain: false,
+            dnssec: None,
         }),
         Some(At::Alias(targets, records)) => Ok(CaaAnswer {
             cname_chain: std::iter::once(name.clone())
@@ -49,6 +51,7 @@ fn lookup(name: &str, at: Option<&At>) -> CaaLookup {
                 .collect(),
             records: records.clone(),
             nxdomain: false,
+            dnssec: None,
         }),
         Some(At::Fail(f)) => Err(f.clone()),
     };

@@ -88,6 +88,7 @@ fn forbidden_caa() -> CaaCheck {
             remedy: Some("Add example.com. CAA 0 issue \"trustasia.com\"".into()),
             lookup_error: None,
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
         },
     }
 }
