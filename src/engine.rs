@@ -23,10 +23,10 @@ use crate::checks::risk::RiskModel;
 use crate::config::{DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
 use crate::dnssec::Validator;
-use std::sync::Arc;
 use crate::domain::{CertName, DomainName};
 use crate::method::ValidationMethod;
 use crate::report::CheckReport;
+use std::sync::Arc;
 
 /// What the pipeline needs that does not change from one subject to the
 /// next: the resolver, the risk model, the vantage points and probe limits.
@@ -267,9 +267,12 @@ async fn gather_by_base(
     let mut bases: Vec<&DomainName> = names.iter().map(CertName::base).collect();
     bases.sort();
     bases.dedup();
-    let gathered = futures::future::join_all(bases
-        .iter()
-        .map(|b| gather_caa_validated(dns, validator, b))).await;
+    let gathered = futures::future::join_all(
+        bases
+            .iter()
+            .map(|b| gather_caa_validated(dns, validator, b)),
+    )
+    .await;
     bases.into_iter().cloned().zip(gathered).collect()
 }
 

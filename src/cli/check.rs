@@ -127,18 +127,15 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    let validator = match crate::dnssec::from_config(
-        &config.dnssec,
-        &dns,
-        settings.timeout,
-        settings.attempts,
-    ) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("certvigil check: {e}");
-            return super::EXIT_USAGE;
-        }
-    };
+    let validator =
+        match crate::dnssec::from_config(&config.dnssec, &dns, settings.timeout, settings.attempts)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("certvigil check: {e}");
+                return super::EXIT_USAGE;
+            }
+        };
     let risk = match RiskModel::new(&config.risk) {
         Ok(m) => m,
         Err(e) => {
@@ -146,17 +143,19 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    let engine = Arc::new(Engine::new(
-        // One run asks each question once (answers reused up to their TTL,
-        // as a CA's resolver would): names under one parent share its
-        // lookups.
-        dns.with_answer_reuse(),
-        Some(risk),
-        reach::VantagePoint::all_from_config(&config.vantage),
-        reach::ProbeSettings::default(),
-        config.reach,
-    )
-    .with_dnssec(validator));
+    let engine = Arc::new(
+        Engine::new(
+            // One run asks each question once (answers reused up to their TTL,
+            // as a CA's resolver would): names under one parent share its
+            // lookups.
+            dns.with_answer_reuse(),
+            Some(risk),
+            reach::VantagePoint::all_from_config(&config.vantage),
+            reach::ProbeSettings::default(),
+            config.reach,
+        )
+        .with_dnssec(validator),
+    );
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
     let mut blocking = false;

@@ -8,6 +8,7 @@
 //! once, each with line, column and key path (`problem`). Secrets are only
 //! named here and read at use (`secret`).
 
+mod dnssec;
 mod problem;
 mod raw;
 mod resolve;
@@ -16,7 +17,6 @@ mod secret;
 #[cfg(test)]
 mod tests;
 mod web;
-mod dnssec;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -32,10 +32,10 @@ use certvigil_core::alert::policy::PolicyConfig;
 use certvigil_core::checks::risk::RiskConfig;
 use certvigil_core::orders::judge::Thresholds;
 
+pub use dnssec::DnssecConfig;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
 pub use secret::{Secret, SecretError, SecretLocation, SecretSource};
-pub use dnssec::DnssecConfig;
 pub use web::{WebConfig, needs_token};
 
 /// Where the daemon looks when neither `--config` nor `CERTVIGIL_CONFIG` is given.

@@ -93,7 +93,8 @@ impl Anchors {
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(key.concat())
                         .map_err(|_| at("the DNSKEY key is not base64".into()))?;
-                    out.keys.push(PublicKeyBuf::new(bytes, Algorithm::from_u8(alg)));
+                    out.keys
+                        .push(PublicKeyBuf::new(bytes, Algorithm::from_u8(alg)));
                 }
                 _ => {
                     return Err(at(
@@ -164,10 +165,30 @@ mod tests {
 
     #[test]
     fn anchor_file_problems_name_the_line() {
-        assert!(Anchors::parse("example. IN DS 1 8 2 AA").unwrap_err().contains("line 1"));
-        assert!(Anchors::parse("; only a comment\n").unwrap_err().contains("no DS"));
-        assert!(Anchors::parse(". IN DS x 8 2 AA").unwrap_err().contains("key tag"));
-        assert!(Anchors::parse(". 3600 IN DNSKEY 257 3 8 !!!").unwrap_err().contains("base64"));
-        assert!(Anchors::parse(". IN A 1.2.3.4").unwrap_err().contains("expected"));
+        assert!(
+            Anchors::parse("example. IN DS 1 8 2 AA")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(
+            Anchors::parse("; only a comment\n")
+                .unwrap_err()
+                .contains("no DS")
+        );
+        assert!(
+            Anchors::parse(". IN DS x 8 2 AA")
+                .unwrap_err()
+                .contains("key tag")
+        );
+        assert!(
+            Anchors::parse(". 3600 IN DNSKEY 257 3 8 !!!")
+                .unwrap_err()
+                .contains("base64")
+        );
+        assert!(
+            Anchors::parse(". IN A 1.2.3.4")
+                .unwrap_err()
+                .contains("expected")
+        );
     }
 }

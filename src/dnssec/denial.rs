@@ -70,10 +70,8 @@ fn prove_nsec(
         .iter()
         .find(|(o, n)| covers(o, n.next_domain_name(), qname, zone))
         .ok_or_else(|| format!("no NSEC record covers {qname}"))?;
-    let ce = common_ancestor(qname, covering.0).max_labels(common_ancestor(
-        qname,
-        covering.1.next_domain_name(),
-    ));
+    let ce = common_ancestor(qname, covering.0)
+        .max_labels(common_ancestor(qname, covering.1.next_domain_name()));
     let wildcard = ce.clone().into_wildcard();
     if nxdomain {
         if nsec
@@ -147,7 +145,9 @@ impl Nsec3Proof {
         let mut records = Vec::new();
         for (owner, n) in nsec3 {
             if owner.base_name() != *zone {
-                return Err(format!("the NSEC3 record {owner} is not in the zone {zone}"));
+                return Err(format!(
+                    "the NSEC3 record {owner} is not in the zone {zone}"
+                ));
             }
             let label = owner.iter().next().unwrap_or_default();
             let hash = base32hex_decode(label)
@@ -291,9 +291,27 @@ mod tests {
     #[test]
     fn nsec_cover_wraps_at_the_apex() {
         let zone = n("example.test.");
-        assert!(covers(&n("a.example.test."), &n("c.example.test."), &n("b.example.test."), &zone));
-        assert!(!covers(&n("a.example.test."), &n("c.example.test."), &n("d.example.test."), &zone));
-        assert!(covers(&n("x.example.test."), &zone, &n("z.example.test."), &zone));
-        assert_eq!(common_ancestor(&n("a.b.example.test."), &n("c.example.test.")), zone);
+        assert!(covers(
+            &n("a.example.test."),
+            &n("c.example.test."),
+            &n("b.example.test."),
+            &zone
+        ));
+        assert!(!covers(
+            &n("a.example.test."),
+            &n("c.example.test."),
+            &n("d.example.test."),
+            &zone
+        ));
+        assert!(covers(
+            &n("x.example.test."),
+            &zone,
+            &n("z.example.test."),
+            &zone
+        ));
+        assert_eq!(
+            common_ancestor(&n("a.b.example.test."), &n("c.example.test.")),
+            zone
+        );
     }
 }

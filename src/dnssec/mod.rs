@@ -194,7 +194,12 @@ impl Validator {
     }
 
     /// The status of the `rtype` RRset of `owner` in `records`.
-    async fn rrset_status(&self, owner: &Name, rtype: RecordType, records: &[Record]) -> DnssecStatus {
+    async fn rrset_status(
+        &self,
+        owner: &Name,
+        rtype: RecordType,
+        records: &[Record],
+    ) -> DnssecStatus {
         let sigs = rrsigs(records, owner, rtype);
         let zone = match sigs.first() {
             Some(sig) => sig.input().signer_name.clone(),
@@ -211,10 +216,12 @@ impl Validator {
             });
         }
         match self.zone_keys(&zone).await {
-            Keys::Secure(keys) => match verify_rrset(owner, rtype, records, &keys, &zone, self.now()) {
-                Ok(()) => DnssecStatus::Secure,
-                Err(cause) => bogus(cause),
-            },
+            Keys::Secure(keys) => {
+                match verify_rrset(owner, rtype, records, &keys, &zone, self.now()) {
+                    Ok(()) => DnssecStatus::Secure,
+                    Err(cause) => bogus(cause),
+                }
+            }
             other => keys_status(other),
         }
     }
@@ -239,10 +246,12 @@ impl Validator {
             },
         };
         match self.zone_keys(&zone).await {
-            Keys::Secure(keys) => match self.verify_denial(qname, qtype, nxdomain, &zone, authority, &keys) {
-                Ok(()) => DnssecStatus::Secure,
-                Err(cause) => bogus(cause),
-            },
+            Keys::Secure(keys) => {
+                match self.verify_denial(qname, qtype, nxdomain, &zone, authority, &keys) {
+                    Ok(()) => DnssecStatus::Secure,
+                    Err(cause) => bogus(cause),
+                }
+            }
             other => keys_status(other),
         }
     }
@@ -305,7 +314,9 @@ impl Validator {
                 let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
                 zones.entry(apex.to_lowercase()).or_default().clone()
             };
-            cell.get_or_init(|| self.fetch_zone_keys(apex)).await.clone()
+            cell.get_or_init(|| self.fetch_zone_keys(apex))
+                .await
+                .clone()
         }
         .boxed()
     }
@@ -354,7 +365,14 @@ impl Validator {
             Keys::Secure(k) => k,
             other => return other,
         };
-        if let Err(cause) = verify_rrset(apex, RecordType::DS, &reply.answers, &parent_keys, &parent, self.now()) {
+        if let Err(cause) = verify_rrset(
+            apex,
+            RecordType::DS,
+            &reply.answers,
+            &parent_keys,
+            &parent,
+            self.now(),
+        ) {
             return Keys::Bogus(cause);
         }
         let usable: Vec<&DS> = ds
@@ -390,10 +408,20 @@ impl Validator {
                 zone: show(apex),
                 parent: show(&parent),
                 ds: ds_refs(),
-                dnskey_tags: keys.iter().filter_map(|k| k.calculate_key_tag().ok()).collect(),
+                dnskey_tags: keys
+                    .iter()
+                    .filter_map(|k| k.calculate_key_tag().ok())
+                    .collect(),
             });
         }
-        match verify_rrset(apex, RecordType::DNSKEY, &reply.answers, &entry, apex, self.now()) {
+        match verify_rrset(
+            apex,
+            RecordType::DNSKEY,
+            &reply.answers,
+            &entry,
+            apex,
+            self.now(),
+        ) {
             Ok(()) => Keys::Secure(Arc::new(keys)),
             Err(cause) => Keys::Bogus(cause),
         }
@@ -416,7 +444,14 @@ impl Validator {
         };
         match self.zone_keys(&parent).await {
             Keys::Secure(pk) => {
-                match self.verify_denial(apex, RecordType::DS, reply.is_nxdomain(), &parent, &reply.authority, &pk) {
+                match self.verify_denial(
+                    apex,
+                    RecordType::DS,
+                    reply.is_nxdomain(),
+                    &parent,
+                    &reply.authority,
+                    &pk,
+                ) {
                     Ok(()) => Keys::Insecure(InsecureReason::UnsignedDelegation {
                         zone: show(apex),
                         parent: show(&parent),
@@ -442,14 +477,28 @@ impl Validator {
                 reply.rcode_name()
             ));
         }
-        let trusted: Vec<DNSKEY> = keys.iter().filter(|k| self.anchors.trusts(k)).cloned().collect();
+        let trusted: Vec<DNSKEY> = keys
+            .iter()
+            .filter(|k| self.anchors.trusts(k))
+            .cloned()
+            .collect();
         if trusted.is_empty() {
             return Keys::Bogus(BogusCause::TrustAnchorMismatch {
                 anchors: self.anchors.key_tags(),
-                dnskey_tags: keys.iter().filter_map(|k| k.calculate_key_tag().ok()).collect(),
+                dnskey_tags: keys
+                    .iter()
+                    .filter_map(|k| k.calculate_key_tag().ok())
+                    .collect(),
             });
         }
-        match verify_rrset(&root, RecordType::DNSKEY, &reply.answers, &trusted, &root, self.now()) {
+        match verify_rrset(
+            &root,
+            RecordType::DNSKEY,
+            &reply.answers,
+            &trusted,
+            &root,
+            self.now(),
+        ) {
             Ok(()) => Keys::Secure(Arc::new(keys)),
             Err(cause) => Keys::Bogus(cause),
         }
@@ -504,7 +553,9 @@ fn rrsigs<'r>(records: &'r [Record], owner: &Name, rtype: RecordType) -> Vec<&'r
         .iter()
         .filter(|r| &r.name == owner)
         .filter_map(|r| match &r.data {
-            RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == rtype => Some(sig),
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == rtype => {
+                Some(sig)
+            }
             _ => None,
         })
         .collect()
@@ -608,10 +659,10 @@ fn verify_rrset(
             failures.push((3, BogusCause::RrsigNotYetValid { rrsig: r() }));
             continue;
         }
-        if candidates
-            .iter()
-            .any(|k| k.verify_rrsig(owner, DNSClass::IN, sig, rrset.iter()).is_ok())
-        {
+        if candidates.iter().any(|k| {
+            k.verify_rrsig(owner, DNSClass::IN, sig, rrset.iter())
+                .is_ok()
+        }) {
             return Ok(());
         }
         failures.push((2, BogusCause::SignatureInvalid { rrsig: r() }));

@@ -52,7 +52,9 @@ impl Reply {
         self.rcode == u16::from(ResponseCode::NXDomain)
     }
     pub fn rcode_name(&self) -> String {
-        ResponseCode::from((self.rcode >> 4) as u8, (self.rcode & 0xf) as u8).to_str().to_string()
+        ResponseCode::from((self.rcode >> 4) as u8, (self.rcode & 0xf) as u8)
+            .to_str()
+            .to_string()
     }
 }
 
@@ -122,7 +124,9 @@ impl Asker {
         };
         let buf = timeout_at(deadline, tcp)
             .await
-            .map_err(|_| format!("{server} did not answer the {rtype} query for {name} over TCP in time"))?
+            .map_err(|_| {
+                format!("{server} did not answer the {rtype} query for {name} over TCP in time")
+            })?
             .map_err(|e| format!("the TCP {rtype} query for {name} to {server} failed: {e}"))?;
         decode(&buf, id, name, rtype, server)
             .map(|(reply, _)| reply)

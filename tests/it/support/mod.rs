@@ -9,6 +9,7 @@ pub mod dns;
 pub mod http;
 pub mod netns;
 pub mod proxy;
+pub mod signed_zones;
 pub mod site;
 pub mod smtp;
 pub mod socks;

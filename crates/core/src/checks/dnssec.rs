@@ -47,7 +47,9 @@ impl DnssecStatus {
     /// One line for a person: the word and why.
     pub fn describe(&self) -> String {
         match self {
-            DnssecStatus::Secure => "secure (signed, chain to the root trust anchor verified)".into(),
+            DnssecStatus::Secure => {
+                "secure (signed, chain to the root trust anchor verified)".into()
+            }
             DnssecStatus::Insecure { reason } => format!("insecure: {}", reason.describe()),
             DnssecStatus::Bogus { cause } => format!("bogus: {}", cause.describe()),
             DnssecStatus::Indeterminate { why } => {
@@ -158,7 +160,10 @@ pub enum BogusCause {
     /// The DS exists but the zone publishes no DNSKEY at all.
     NoDnskey { zone: String, ds: Vec<DsRef> },
     /// No root DNSKEY matches the configured trust anchor.
-    TrustAnchorMismatch { anchors: Vec<u16>, dnskey_tags: Vec<u16> },
+    TrustAnchorMismatch {
+        anchors: Vec<u16>,
+        dnskey_tags: Vec<u16>,
+    },
     /// A denial of existence without a valid NSEC/NSEC3 proof (RFC 4035
     /// §5.4, RFC 5155 §8).
     DenialNotProven {
@@ -176,14 +181,12 @@ impl BogusCause {
     /// What is wrong, with names, key tags and dates.
     pub fn describe(&self) -> String {
         match self {
-            BogusCause::RrsigExpired { rrsig } => format!(
-                "{rrsig} expired at {}",
-                time(rrsig.expiration)
-            ),
-            BogusCause::RrsigNotYetValid { rrsig } => format!(
-                "{rrsig} is valid only from {}",
-                time(rrsig.inception)
-            ),
+            BogusCause::RrsigExpired { rrsig } => {
+                format!("{rrsig} expired at {}", time(rrsig.expiration))
+            }
+            BogusCause::RrsigNotYetValid { rrsig } => {
+                format!("{rrsig} is valid only from {}", time(rrsig.inception))
+            }
             BogusCause::SignatureInvalid { rrsig } => {
                 format!("{rrsig} does not verify with DNSKEY {}", rrsig.key_tag)
             }
@@ -191,9 +194,9 @@ impl BogusCause {
                 "{rrsig} names key tag {}, which is not among the verified DNSKEYs of {}",
                 rrsig.key_tag, rrsig.signer
             ),
-            BogusCause::MissingRrsig { owner, rtype, zone } => format!(
-                "the {rtype} RRset of {owner} has no RRSIG, but its zone {zone} is signed"
-            ),
+            BogusCause::MissingRrsig { owner, rtype, zone } => {
+                format!("the {rtype} RRset of {owner} has no RRSIG, but its zone {zone} is signed")
+            }
             BogusCause::DsMatchesNoDnskey {
                 zone,
                 parent,
@@ -201,12 +204,18 @@ impl BogusCause {
                 dnskey_tags,
             } => format!(
                 "the DS record(s) for {zone} in {parent} ({}) match no DNSKEY of {zone} (it publishes key tag(s) {})",
-                ds.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                ds.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 list(dnskey_tags)
             ),
             BogusCause::NoDnskey { zone, ds } => format!(
                 "{zone} has DS record(s) at its parent ({}) but publishes no DNSKEY",
-                ds.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                ds.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             BogusCause::TrustAnchorMismatch {
                 anchors,
@@ -380,7 +389,10 @@ mod tests {
         let d = BogusCause::SignatureInvalid { rrsig: rrsig() }.describe();
         assert!(d.contains("does not verify with DNSKEY 4242"), "{d}");
         let c = BogusCause::NoKeyForRrsig { rrsig: rrsig() };
-        assert!(c.describe().contains("not among the verified DNSKEYs of example.test"));
+        assert!(
+            c.describe()
+                .contains("not among the verified DNSKEYs of example.test")
+        );
         assert!(c.fix().contains("rollover"));
     }
 
@@ -400,7 +412,10 @@ mod tests {
         let d = c.describe();
         assert!(d.contains("DS 11111 13 2 ABCD"), "{d}");
         assert!(d.contains("key tag(s) 222, 333"), "{d}");
-        assert!(c.fix().contains("Remove the stale DS record for example.test at the registrar"));
+        assert!(
+            c.fix()
+                .contains("Remove the stale DS record for example.test at the registrar")
+        );
         let c = BogusCause::NoDnskey {
             zone: "example.test".into(),
             ds: vec![],
@@ -503,7 +518,10 @@ mod tests {
         assert_eq!(disagreement(&bogus, ResolverView::Servfail, true), None);
         assert_eq!(disagreement(&ind, ResolverView::Secure, true), None);
         let d = disagreement(&secure, ResolverView::NotSecure, true).unwrap();
-        assert!(d.contains("finds this answer secure") && d.contains("AD clear"), "{d}");
+        assert!(
+            d.contains("finds this answer secure") && d.contains("AD clear"),
+            "{d}"
+        );
         let d = disagreement(&bogus, ResolverView::Secure, true).unwrap();
         assert!(d.contains("bogus") && d.contains("AD set"), "{d}");
         assert!(disagreement(&insecure, ResolverView::Servfail, true).is_some());

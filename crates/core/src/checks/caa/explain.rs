@@ -126,9 +126,6 @@ fn resolver_failed(
     let reason = format!(
         "The CAA lookup at {name} failed: {failure}. That is the resolver certvigil asks (the [dns] servers, else /etc/resolv.conf), not the zone of {name}: the zone was not reached, so whether a CA may issue is unknown."
     );
-    if let LookupFailure::Dnssec { cause } = failure {
-        return dnssec_bogus(obs, lookup, cause);
-    }
     let hint = match failure {
         LookupFailure::Rcode { .. } => {
             "It refused the query: allow recursion for this host in its access list, or configure another resolver in [dns]."
@@ -160,6 +157,9 @@ pub(crate) fn lookup_failed(
     failure: &LookupFailure,
 ) -> CaaVerdict {
     let name = &lookup.name;
+    if let LookupFailure::Dnssec { cause } = failure {
+        return dnssec_bogus(obs, lookup, cause);
+    }
     if failure.is_local() {
         return resolver_failed(obs, lookup, failure);
     }
@@ -225,7 +225,12 @@ fn dnssec_bogus(
         cname_chain: queried_chain(obs),
         reason,
         remedy: Some(cause.fix()),
-        lookup_error: Some((name.clone(), LookupFailure::Dnssec { cause: cause.clone() })),
+        lookup_error: Some((
+            name.clone(),
+            LookupFailure::Dnssec {
+                cause: cause.clone(),
+            },
+        )),
         legacy_rfc6844: None,
         dnssec: Vec::new(),
     }

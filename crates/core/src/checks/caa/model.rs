@@ -58,7 +58,9 @@ pub enum LookupFailure {
     Network { detail: String },
     /// The answer came, but its DNSSEC chain of trust is broken: a
     /// validating CA gets SERVFAIL and refuses (CA/B ballot SC-085v2).
-    Dnssec { cause: crate::checks::dnssec::BogusCause },
+    Dnssec {
+        cause: crate::checks::dnssec::BogusCause,
+    },
 }
 
 impl LookupFailure {
