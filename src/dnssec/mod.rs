@@ -54,6 +54,9 @@ pub struct Validator {
     anchors: Anchors,
     /// Keys per zone apex, verified once per run.
     zones: Mutex<HashMap<Name, Arc<OnceCell<Keys>>>>,
+    /// Validated answers, once per question per run (names under one
+    /// parent share the parent's lookups, as in `dns/reuse`).
+    answers: Mutex<HashMap<(DomainName, RecordType), Arc<OnceCell<DnssecNote>>>>,
     /// The resolver set AD on some answer: it validates, so its view can be
     /// compared with ours.
     resolver_validates: AtomicBool,
@@ -84,6 +87,7 @@ impl Validator {
             },
             anchors,
             zones: Mutex::new(HashMap::new()),
+            answers: Mutex::new(HashMap::new()),
             resolver_validates: AtomicBool::new(false),
             fixed_now: None,
         }
@@ -94,6 +98,10 @@ impl Validator {
     /// seen in the next cycle).
     pub fn clear(&self) {
         self.zones.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     fn now(&self) -> i64 {
@@ -105,6 +113,26 @@ impl Validator {
     /// says what the resolver's own validation made of it when it
     /// validates.
     pub async fn validate(&self, name: &DomainName, rtype: RecordType) -> DnssecNote {
+        let cell = {
+            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            answers.entry((name.clone(), rtype)).or_default().clone()
+        };
+        cell.get_or_init(|| self.validate_once(name, rtype))
+            .await
+            .clone()
+    }
+
+    async fn validate_once(&self, name: &DomainName, rtype: RecordType) -> DnssecNote {
+        // Without the root's keys nothing can be validated: say so once,
+        // without asking every name again.
+        if let Keys::Indeterminate(why) = self.zone_keys(&Name::root()).await {
+            return DnssecNote {
+                name: name.to_string(),
+                rtype: rtype.to_string(),
+                status: DnssecStatus::Indeterminate { why },
+                resolver: None,
+            };
+        }
         let status = match Name::from_ascii(format!("{}.", name.as_str())) {
             Ok(qname) => self.validate_name(&qname, rtype).await,
             Err(e) => DnssecStatus::Indeterminate {
@@ -121,8 +149,11 @@ impl Validator {
     }
 
     /// The same question without CD: AD set, SERVFAIL, or neither. `None`
-    /// unless the resolver validates (it set AD on some answer).
+    /// unless the resolver validates (it set AD on the root's keys).
     async fn resolver_view(&self, name: &DomainName, rtype: RecordType) -> Option<ResolverView> {
+        if !self.resolver_validates.load(Ordering::Relaxed) {
+            return None;
+        }
         let qname = Name::from_ascii(format!("{}.", name.as_str())).ok()?;
         let reply = self.asker.ask(&qname, rtype, false).await.ok()?;
         if reply.authentic {
@@ -465,6 +496,13 @@ impl Validator {
 
     async fn root_keys(&self) -> Keys {
         let root = Name::root();
+        // A validating resolver sets AD on the root's keys when asked
+        // without CD: then its view of each answer is worth comparing.
+        if let Ok(r) = self.asker.ask(&root, RecordType::DNSKEY, false).await
+            && r.authentic
+        {
+            self.resolver_validates.store(true, Ordering::Relaxed);
+        }
         let reply = match self.ask(&root, RecordType::DNSKEY).await {
             Ok(r) => r,
             Err(e) => return Keys::Indeterminate(format!("no root DNSKEY: {e}")),
