@@ -477,7 +477,8 @@ impl Printer {
                     width = self.name_width
                 )?;
                 writeln!(out, "    {}", r.caa.reason)?;
-                for note in &r.caa.dnssec {
+                // A bogus lookup is the verdict's reason already.
+                for note in r.caa.dnssec.iter().filter(|n| n.status.word() != "bogus") {
                     writeln!(
                         out,
                         "    dnssec: {} {}: {}",

@@ -132,6 +132,7 @@ fn the_example_config_shows_every_key() {
         ),
         ("ca[]", fields_of::<crate::ca::CaEntry>()),
         ("web", fields_of::<super::web::RawWeb>()),
+        ("dnssec", fields_of::<super::dnssec::RawDnssec>()),
     ];
     let mut missing = Vec::new();
     for (table, fields) in tables {
@@ -1206,4 +1207,30 @@ fn flap_damping_is_configurable() {
     assert_eq!(policy.flap_changes, 4);
     let msg = only_problem("[alerts]\nflap_changes = 1\n");
     assert!(msg.contains("alerts.flap_changes"), "{msg}");
+}
+
+#[test]
+fn dnssec_validates_by_default_with_the_builtin_anchors() {
+    let c = ok("");
+    assert!(c.dnssec.validate);
+    assert_eq!(c.dnssec.trust_anchor_file, None);
+    let c = ok("[dnssec]\nvalidate = false\n");
+    assert!(!c.dnssec.validate);
+    let c = ok("[dnssec]\ntrust_anchor_file = \"Cargo.toml\"\n");
+    assert_eq!(c.dnssec.trust_anchor_file, Some("Cargo.toml".into()));
+}
+
+#[test]
+fn dnssec_anchor_file_problems_have_key_line_and_column() {
+    let p = only_problem("[dnssec]\ntrust_anchor_file = \"\"\n");
+    assert!(p.contains("config.toml:2:21"), "{p}");
+    assert!(p.contains("dnssec.trust_anchor_file"), "{p}");
+    assert!(p.contains("built-in IANA root anchors"), "{p}");
+    let p = only_problem("[dnssec]\ntrust_anchor_file = \"/nonexistent/root.ds\"\n");
+    assert!(p.contains("cannot read /nonexistent/root.ds"), "{p}");
+    let p = only_problem("[dnssec]\nvalidate = \"yes\"\n");
+    assert!(
+        p.contains("dnssec.validate") || p.contains("validate"),
+        "{p}"
+    );
 }

@@ -180,22 +180,33 @@ impl Validator {
     }
 
     async fn validate_name(&self, qname: &Name, qtype: RecordType) -> DnssecStatus {
-        let reply = match self.ask(qname, qtype).await {
-            Ok(r) => r,
-            Err(e) => return DnssecStatus::Indeterminate { why: e },
-        };
-        if !matches!(reply.rcode, 0 | 3) {
-            return DnssecStatus::Indeterminate {
-                why: format!(
-                    "{} answered {} to the {qtype} query for {qname} with DNSSEC records asked",
-                    reply.server,
-                    reply.rcode_name()
-                ),
-            };
-        }
         let mut statuses = Vec::new();
         let mut current = qname.clone();
+        let mut reply: Option<Reply> = None;
         for _ in 0..MAX_CHAIN {
+            // The first question, or an alias target the server did not
+            // follow (an authoritative server answers for its own zones
+            // only): ask for it.
+            let unanswered = reply
+                .as_ref()
+                .is_none_or(|r| !r.answers.iter().any(|a| a.name == current));
+            if unanswered {
+                let r = match self.ask(&current, qtype).await {
+                    Ok(r) => r,
+                    Err(e) => return DnssecStatus::Indeterminate { why: e },
+                };
+                if !matches!(r.rcode, 0 | 3) {
+                    return DnssecStatus::Indeterminate {
+                        why: format!(
+                            "{} answered {} to the {qtype} query for {current} with DNSSEC records asked",
+                            r.server,
+                            r.rcode_name()
+                        ),
+                    };
+                }
+                reply = Some(r);
+            }
+            let reply = reply.as_ref().expect("asked above");
             let rrset = owned(&reply.answers, &current, qtype);
             if !rrset.is_empty() {
                 statuses.push(self.rrset_status(&current, qtype, &reply.answers).await);

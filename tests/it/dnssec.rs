@@ -99,6 +99,22 @@ fn a_good_chain_is_secure_and_allowed() {
 }
 
 #[test]
+fn an_alias_into_another_signed_zone_is_validated_link_by_link() {
+    let zones = SignedZones::start();
+    let (code, r) = report(&zones, "alias.good.test");
+    assert_eq!(code, 0, "{r}");
+    // The target (NSEC3-signed) has no CAA; good.test's record decides.
+    assert_eq!(r["caa"]["relevant_name"], "good.test", "{r}");
+    assert_eq!(
+        statuses(&r),
+        vec![
+            ("alias.good.test".to_string(), "secure".to_string()),
+            ("good.test".to_string(), "secure".to_string()),
+        ]
+    );
+}
+
+#[test]
 fn an_expired_rrsig_is_bogus_and_names_the_rrsig_and_its_expiry() {
     let zones = SignedZones::start();
     let (code, r) = report(&zones, "expired.test");

@@ -7,7 +7,8 @@
 //! set is the trust anchor (`[dnssec] trust_anchor_file`).
 //!
 //! Cases (children of `test.`):
-//! - `good.test`: signed (NSEC), `CAA 0 issue "letsencrypt.org"`;
+//! - `good.test`: signed (NSEC), `CAA 0 issue "letsencrypt.org"`, and
+//!   `alias.good.test CNAME www.nsec3.test`;
 //! - `nsec3.test`: signed with NSEC3, no CAA anywhere (`www` has an A);
 //! - `expired.test`: signed with signatures that expired yesterday;
 //! - `staleds.test`: signed, but the DS in `test.` is of another key;
@@ -116,7 +117,8 @@ impl SignedZones {
         // The children, bottom up.
         write(
             "good.test",
-            head("good.test.") + "@ IN CAA 0 issue \"letsencrypt.org\"\nwww IN A 127.0.0.1\n",
+            head("good.test.")
+                + "@ IN CAA 0 issue \"letsencrypt.org\"\nwww IN A 127.0.0.1\nalias IN CNAME www.nsec3.test.\n",
         );
         let good = keygen(d, "good.test.");
         sign(d, "good.test.", "good.test", &good, &[]);
