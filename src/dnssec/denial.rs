@@ -54,14 +54,12 @@ fn prove_nsec(
     zone: &Name,
     nsec: &[(&Name, &NSEC)],
 ) -> Result<(), String> {
-    if !nxdomain {
-        if let Some((_, n)) = nsec.iter().find(|(o, _)| *o == qname) {
-            return if denies(|t| n.type_set().contains(t), qtype) {
-                Ok(())
-            } else {
-                Err(format!("the NSEC record at {qname} lists {qtype}"))
-            };
-        }
+    if !nxdomain && let Some((_, n)) = nsec.iter().find(|(o, _)| *o == qname) {
+        return if denies(|t| n.type_set().contains(t), qtype) {
+            Ok(())
+        } else {
+            Err(format!("the NSEC record at {qname} lists {qtype}"))
+        };
     }
     // NXDOMAIN, or NODATA through a wildcard: an NSEC covers the name, and
     // the wildcard at the closest encloser is covered (NXDOMAIN) or

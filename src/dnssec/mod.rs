@@ -39,6 +39,9 @@ use query::{Asker, Reply};
 /// More aliases than any resolver follows.
 const MAX_CHAIN: usize = 16;
 
+/// A question asked of the validator: name and type.
+type Question = (DomainName, RecordType);
+
 /// What is known of a zone's keys.
 #[derive(Debug, Clone)]
 enum Keys {
@@ -56,7 +59,7 @@ pub struct Validator {
     zones: Mutex<HashMap<Name, Arc<OnceCell<Keys>>>>,
     /// Validated answers, once per question per run (names under one
     /// parent share the parent's lookups, as in `dns/reuse`).
-    answers: Mutex<HashMap<(DomainName, RecordType), Arc<OnceCell<DnssecNote>>>>,
+    answers: Mutex<HashMap<Question, Arc<OnceCell<DnssecNote>>>>,
     /// The resolver set AD on some answer: it validates, so its view can be
     /// compared with ours.
     resolver_validates: AtomicBool,
