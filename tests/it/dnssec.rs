@@ -224,7 +224,7 @@ fn validate_false_turns_validation_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_zone_that_turns_bogus_sends_one_blocking_alert() {
+async fn a_zone_that_turns_bogus_alerts_blocking_once_then_resolved() {
     let mut zones = SignedZones::start();
     let hook = HttpReceiver::ok("{}").await;
     let bench = DaemonBench::new();
@@ -254,11 +254,21 @@ async fn a_zone_that_turns_bogus_sends_one_blocking_alert() {
     assert_eq!(hook.received().len(), 1, "one alert for one change");
     let body = requests[0].json();
     assert_eq!(body["domain"], "good.test", "{body}");
+    assert_eq!(body["event"], "blocking", "{body}");
     assert_eq!(body["severity"], "blocking", "{body}");
     let summary = body["summary"].as_str().unwrap();
     assert!(summary.contains("DNSSEC-bogus"), "{body}");
     assert!(summary.contains("expired at"), "{body}");
     let status = bench.cli_text(&["status"]).unwrap();
-    assert!(status.contains("good.test"), "{status}");
+    assert!(status.contains("DNSSEC-bogus"), "{status}");
+
+    // The zone is re-signed: the alert is resolved, once.
+    zones.repair_good_signatures();
+    let requests = hook.wait_for(2).await;
+    bench.wait_checks("good.test", 2).await;
+    assert_eq!(hook.received().len(), 2, "one resolved message");
+    let body = requests[1].json();
+    assert_eq!(body["domain"], "good.test", "{body}");
+    assert_eq!(body["event"], "resolved", "{body}");
     assert_eq!(daemon.terminate().await, Some(0));
 }

@@ -292,9 +292,18 @@ remote-control:
         )
     }
 
-    /// Serves `good.test` from the expired-signature version of its zone
-    /// from now on (re-signed with past dates, then NSD restarted).
+    /// Serves `good.test` with signatures that expired yesterday from now
+    /// on (re-signed with past dates, then NSD restarted).
     pub fn break_good_signatures(&mut self) {
+        self.resign_good(Some((stamp(-30), stamp(-1))));
+    }
+
+    /// Serves `good.test` with valid signatures again.
+    pub fn repair_good_signatures(&mut self) {
+        self.resign_good(None);
+    }
+
+    fn resign_good(&mut self, dates: Option<(String, String)>) {
         let d = self.dir.path().to_path_buf();
         let zones = d.join("zones");
         let unsigned: String = std::fs::read_to_string(zones.join("good.test"))
@@ -312,8 +321,10 @@ remote-control:
             .unwrap()
             .trim_end_matches(".key")
             .to_string();
-        let (s, e) = (stamp(-30), stamp(-1));
-        sign(&d, "good.test.", "good.test", &base, &["-s", &s, "-e", &e]);
+        match &dates {
+            Some((s, e)) => sign(&d, "good.test.", "good.test", &base, &["-s", s, "-e", e]),
+            None => sign(&d, "good.test.", "good.test", &base, &[]),
+        }
         self.stop_nsd();
         self.start_nsd();
     }
