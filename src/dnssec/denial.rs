@@ -41,6 +41,44 @@ pub(crate) fn prove(
     prove_nsec(qname, qtype, nxdomain, zone, &nsec)
 }
 
+/// RFC 4035 §5.3.4, RFC 5155 §8.8: for an answer synthesized from the
+/// wildcard at the closest encloser (the owner cut to `labels` labels), an
+/// NSEC/NSEC3 record must cover the next closer name.
+pub(crate) fn prove_expansion(
+    owner: &Name,
+    labels: u8,
+    zone: &Name,
+    authority: &[Record],
+) -> Result<(), String> {
+    let next_closer = owner.trim_to(usize::from(labels) + 1);
+    let nsec3: Vec<(&Name, &NSEC3)> = authority
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(n)) => Some((&r.name, n)),
+            _ => None,
+        })
+        .collect();
+    let covered = if !nsec3.is_empty() {
+        Nsec3Proof::new(zone, &nsec3)?
+            .covering(&next_closer)?
+            .is_some()
+    } else {
+        authority.iter().any(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC(n)) => {
+                covers(&r.name, n.next_domain_name(), owner, zone)
+            }
+            _ => false,
+        })
+    };
+    if covered {
+        Ok(())
+    } else {
+        Err(format!(
+            "the answer was made from a wildcard, but no NSEC/NSEC3 record proves that {next_closer} does not exist"
+        ))
+    }
+}
+
 /// The type bitmap denies `qtype` (and CNAME, which would have been
 /// followed instead).
 fn denies(types: impl Fn(RecordType) -> bool, qtype: RecordType) -> bool {
@@ -68,6 +106,12 @@ fn prove_nsec(
         .iter()
         .find(|(o, n)| covers(o, n.next_domain_name(), qname, zone))
         .ok_or_else(|| format!("no NSEC record covers {qname}"))?;
+    // RFC 4035 §3.1.3.2: an empty non-terminal is covered by the NSEC whose
+    // next name lies below it.
+    let next = covering.1.next_domain_name();
+    if !nxdomain && qname.zone_of(next) && next != qname {
+        return Ok(());
+    }
     let ce = common_ancestor(qname, covering.0)
         .max_labels(common_ancestor(qname, covering.1.next_domain_name()));
     let wildcard = ce.clone().into_wildcard();

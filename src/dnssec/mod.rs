@@ -212,7 +212,7 @@ impl Validator {
             let reply = reply.as_ref().expect("asked above");
             let rrset = owned(&reply.answers, &current, qtype);
             if !rrset.is_empty() {
-                statuses.push(self.rrset_status(&current, qtype, &reply.answers).await);
+                statuses.push(self.rrset_status(&current, qtype, reply).await);
                 return combine(statuses);
             }
             let cname = owned(&reply.answers, &current, RecordType::CNAME);
@@ -221,7 +221,7 @@ impl Validator {
                 _ => None,
             }) {
                 statuses.push(
-                    self.rrset_status(&current, RecordType::CNAME, &reply.answers)
+                    self.rrset_status(&current, RecordType::CNAME, reply)
                         .await,
                 );
                 current = target;
@@ -239,12 +239,8 @@ impl Validator {
     }
 
     /// The status of the `rtype` RRset of `owner` in `records`.
-    async fn rrset_status(
-        &self,
-        owner: &Name,
-        rtype: RecordType,
-        records: &[Record],
-    ) -> DnssecStatus {
+    async fn rrset_status(&self, owner: &Name, rtype: RecordType, reply: &Reply) -> DnssecStatus {
+        let records = &reply.answers;
         let sigs = rrsigs(records, owner, rtype);
         let zone = match sigs.first() {
             Some(sig) => sig.input().signer_name.clone(),
@@ -262,7 +258,9 @@ impl Validator {
         }
         match self.zone_keys(&zone).await {
             Keys::Secure(keys) => {
-                match verify_rrset(owner, rtype, records, &keys, &zone, self.now()) {
+                match verify_rrset(owner, rtype, records, &keys, &zone, self.now())
+                    .and_then(|()| self.verify_expansion(owner, rtype, &zone, reply, &keys))
+                {
                     Ok(()) => DnssecStatus::Secure,
                     Err(cause) => bogus(cause),
                 }
@@ -301,13 +299,41 @@ impl Validator {
         }
     }
 
-    /// Every NSEC/NSEC3 RRset of the authority section verified with the
-    /// zone's keys, then the proof itself.
-    fn verify_denial(
+    /// RFC 4035 §5.3.4: an RRset signed with fewer labels than its owner
+    /// has was synthesized from a wildcard; the answer must then prove
+    /// that no closer name exists (else the wildcard could be replayed
+    /// over a name that does).
+    fn verify_expansion(
         &self,
-        qname: &Name,
-        qtype: RecordType,
-        nxdomain: bool,
+        owner: &Name,
+        rtype: RecordType,
+        zone: &Name,
+        reply: &Reply,
+        keys: &[DNSKEY],
+    ) -> Result<(), BogusCause> {
+        let Some(labels) = rrsigs(&reply.answers, owner, rtype)
+            .iter()
+            .map(|s| s.input().num_labels)
+            .min()
+            .filter(|&l| l < owner.num_labels())
+        else {
+            return Ok(());
+        };
+        self.verify_proof_signatures(zone, &reply.authority, keys)?;
+        denial::prove_expansion(owner, labels, zone, &reply.authority).map_err(|detail| {
+            BogusCause::DenialNotProven {
+                name: show(owner),
+                rtype: rtype.to_string(),
+                zone: show(zone),
+                detail,
+            }
+        })
+    }
+
+    /// The NSEC/NSEC3 RRsets of an authority section, each verified with
+    /// the zone's keys.
+    fn verify_proof_signatures(
+        &self,
         zone: &Name,
         authority: &[Record],
         keys: &[DNSKEY],
@@ -322,6 +348,21 @@ impl Validator {
                 verify_rrset(&r.name, t, authority, keys, zone, self.now())?;
             }
         }
+        Ok(())
+    }
+
+    /// Every NSEC/NSEC3 RRset of the authority section verified with the
+    /// zone's keys, then the proof itself.
+    fn verify_denial(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        nxdomain: bool,
+        zone: &Name,
+        authority: &[Record],
+        keys: &[DNSKEY],
+    ) -> Result<(), BogusCause> {
+        self.verify_proof_signatures(zone, authority, keys)?;
         denial::prove(qname, qtype, nxdomain, zone, authority).map_err(|detail| {
             BogusCause::DenialNotProven {
                 name: show(qname),

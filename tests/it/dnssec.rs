@@ -115,6 +115,25 @@ fn an_alias_into_another_signed_zone_is_validated_link_by_link() {
 }
 
 #[test]
+fn a_wildcard_answer_is_secure_with_its_proof() {
+    let zones = SignedZones::start();
+    let (code, r) = report(&zones, "x.wild.good.test");
+    // The wildcard's record names sectigo.com only.
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(r["caa"]["verdict"], "forbidden", "{r}");
+    assert_eq!(r["caa"]["relevant_name"], "x.wild.good.test", "{r}");
+    assert_eq!(
+        statuses(&r),
+        vec![("x.wild.good.test".to_string(), "secure".to_string())]
+    );
+    // The empty non-terminal above it: NODATA proven by the NSEC whose
+    // next name lies below it.
+    let (_, r) = report(&zones, "wild.good.test");
+    assert_eq!(r["caa"]["relevant_name"], "good.test", "{r}");
+    assert_eq!(statuses(&r)[0], ("wild.good.test".to_string(), "secure".to_string()));
+}
+
+#[test]
 fn an_expired_rrsig_is_bogus_and_names_the_rrsig_and_its_expiry() {
     let zones = SignedZones::start();
     let (code, r) = report(&zones, "expired.test");

@@ -8,7 +8,8 @@
 //!
 //! Cases (children of `test.`):
 //! - `good.test`: signed (NSEC), `CAA 0 issue "letsencrypt.org"`, and
-//!   `alias.good.test CNAME www.nsec3.test`;
+//!   `alias.good.test CNAME www.nsec3.test`, and a wildcard CAA at
+//!   `*.wild.good.test` (below the empty non-terminal `wild.good.test`);
 //! - `nsec3.test`: signed with NSEC3, no CAA anywhere (`www` has an A);
 //! - `expired.test`: signed with signatures that expired yesterday;
 //! - `staleds.test`: signed, but the DS in `test.` is of another key;
@@ -118,7 +119,7 @@ impl SignedZones {
         write(
             "good.test",
             head("good.test.")
-                + "@ IN CAA 0 issue \"letsencrypt.org\"\nwww IN A 127.0.0.1\nalias IN CNAME www.nsec3.test.\n",
+                + "@ IN CAA 0 issue \"letsencrypt.org\"\nwww IN A 127.0.0.1\nalias IN CNAME www.nsec3.test.\n*.wild IN CAA 0 issue \"sectigo.com\"\n",
         );
         let good = keygen(d, "good.test.");
         sign(d, "good.test.", "good.test", &good, &[]);
