@@ -114,7 +114,7 @@ fn prove_nsec(
     }
     let ce = common_ancestor(qname, covering.0)
         .max_labels(common_ancestor(qname, covering.1.next_domain_name()));
-    let wildcard = ce.clone().into_wildcard();
+    let wildcard = wildcard_at(&ce);
     if nxdomain {
         if nsec
             .iter()
@@ -132,6 +132,11 @@ fn prove_nsec(
             )),
         }
     }
+}
+
+/// `*.ce` (hickory's `into_wildcard` replaces the first label instead).
+fn wildcard_at(ce: &Name) -> Name {
+    ce.prepend_label("*").unwrap_or_else(|_| ce.clone())
 }
 
 trait MaxLabels {
@@ -268,7 +273,7 @@ impl Nsec3Proof {
                 return Ok(());
             }
             // RFC 5155 §8.7: NODATA through a wildcard.
-            let wildcard = ce.into_wildcard();
+            let wildcard = wildcard_at(&ce);
             return match self.matching(&wildcard)? {
                 Some(n) if denies(|t| n.type_set().contains(t), qtype) => Ok(()),
                 _ => Err(format!(
@@ -279,7 +284,7 @@ impl Nsec3Proof {
         // RFC 5155 §8.4: closest encloser, next closer covered, wildcard
         // at the closest encloser covered.
         let (ce, _) = self.closest_encloser(qname)?;
-        let wildcard = ce.into_wildcard();
+        let wildcard = wildcard_at(&ce);
         if self.covering(&wildcard)?.is_some() {
             Ok(())
         } else {
@@ -328,6 +333,58 @@ mod tests {
             .unwrap();
         assert_eq!(computed.as_ref(), &h[..]);
         assert!(base32hex_decode(b"xyz!").is_none());
+    }
+
+    fn nsec(owner: &str, next: &str, types: &[RecordType]) -> Record {
+        Record::from_rdata(
+            n(owner),
+            300,
+            RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(n(next), types.iter().copied()))),
+        )
+    }
+
+    #[test]
+    fn nsec_nodata_needs_the_owner_without_the_type() {
+        let zone = n("example.test.");
+        let q = n("a.example.test.");
+        let ok = [nsec("a.example.test.", "b.example.test.", &[RecordType::A])];
+        assert_eq!(prove(&q, RecordType::CAA, false, &zone, &ok), Ok(()));
+        let lists = [nsec(
+            "a.example.test.",
+            "b.example.test.",
+            &[RecordType::CAA],
+        )];
+        let e = prove(&q, RecordType::CAA, false, &zone, &lists).unwrap_err();
+        assert!(e.contains("lists CAA"), "{e}");
+        let cname = [nsec(
+            "a.example.test.",
+            "b.example.test.",
+            &[RecordType::CNAME],
+        )];
+        assert!(prove(&q, RecordType::CAA, false, &zone, &cname).is_err());
+        let e = prove(&q, RecordType::CAA, false, &zone, &[]).unwrap_err();
+        assert!(e.contains("no NSEC or NSEC3"), "{e}");
+    }
+
+    #[test]
+    fn nsec_nxdomain_needs_the_name_and_the_wildcard_covered() {
+        let zone = n("example.test.");
+        let q = n("m.example.test.");
+        // example.test -> a (covers *.example.test), a -> z (covers m).
+        let both = [
+            nsec("example.test.", "a.example.test.", &[RecordType::SOA]),
+            nsec("a.example.test.", "z.example.test.", &[RecordType::A]),
+        ];
+        assert_eq!(prove(&q, RecordType::CAA, true, &zone, &both), Ok(()));
+        let e = prove(&q, RecordType::CAA, true, &zone, &both[1..]).unwrap_err();
+        assert!(e.contains("wildcard *.example.test"), "{e}");
+        let e = prove(&q, RecordType::CAA, true, &zone, &both[..1]).unwrap_err();
+        assert!(e.contains("no NSEC record covers m.example.test"), "{e}");
+    }
+
+    #[test]
+    fn the_wildcard_of_a_closest_encloser_is_below_it() {
+        assert_eq!(wildcard_at(&n("example.test.")), n("*.example.test."));
     }
 
     #[test]

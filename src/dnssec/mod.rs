@@ -220,10 +220,7 @@ impl Validator {
                 RData::CNAME(c) => Some(c.0.clone()),
                 _ => None,
             }) {
-                statuses.push(
-                    self.rrset_status(&current, RecordType::CNAME, reply)
-                        .await,
-                );
+                statuses.push(self.rrset_status(&current, RecordType::CNAME, reply).await);
                 current = target;
                 continue;
             }

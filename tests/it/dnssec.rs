@@ -130,7 +130,24 @@ fn a_wildcard_answer_is_secure_with_its_proof() {
     // next name lies below it.
     let (_, r) = report(&zones, "wild.good.test");
     assert_eq!(r["caa"]["relevant_name"], "good.test", "{r}");
-    assert_eq!(statuses(&r)[0], ("wild.good.test".to_string(), "secure".to_string()));
+    assert_eq!(
+        statuses(&r)[0],
+        ("wild.good.test".to_string(), "secure".to_string())
+    );
+}
+
+#[test]
+fn nxdomain_is_proven_with_nsec_and_with_nsec3() {
+    let zones = SignedZones::start();
+    for (name, parent) in [
+        ("nope.good.test", "good.test"),
+        ("nope.nsec3.test", "nsec3.test"),
+    ] {
+        let (_, r) = report(&zones, name);
+        let s = statuses(&r);
+        assert_eq!(s[0], (name.to_string(), "secure".to_string()), "{r}");
+        assert_eq!(s[1], (parent.to_string(), "secure".to_string()), "{r}");
+    }
 }
 
 #[test]
