@@ -45,6 +45,7 @@ fn state(domain: &DomainName, variant: u32) -> CaaVerdict {
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
 }
 
@@ -59,6 +60,7 @@ fn error(domain: &DomainName) -> CaaVerdict {
         lookup_error: Some((domain.clone(), LookupFailure::Timeout)),
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
 }
 

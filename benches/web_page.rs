@@ -41,6 +41,7 @@ fn verdict(domain: &DomainName, variant: u32) -> CaaVerdict {
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
 }
 
@@ -55,6 +56,7 @@ fn error(domain: &DomainName) -> CaaVerdict {
         lookup_error: Some((domain.clone(), LookupFailure::Timeout)),
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     }
 }
 

@@ -52,6 +52,8 @@ pub enum DaemonError {
     Instance(#[from] InstanceError),
     #[error("cannot set up DNS: {0}")]
     Dns(#[from] DnsError),
+    #[error("cannot set up DNSSEC validation: {0}")]
+    Dnssec(String),
     #[error("cannot start alert delivery: {0}")]
     Alerts(#[from] OutboxError),
     #[error("{0}")]
@@ -125,13 +127,16 @@ fn notify(states: &[NotifyState]) {
     let _ = sd_notify::notify(states);
 }
 
-fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
+fn check_settings(config: &Config) -> Result<CheckSettings, DaemonError> {
     let defaults = DnsSettings::default();
     let dns = DnsHandle::new(&DnsSettings {
         nameservers: (!config.dns.nameservers.is_empty()).then(|| config.dns.nameservers.clone()),
         timeout: config.dns.timeout,
         attempts: defaults.attempts,
     })?;
+    let validator =
+        crate::dnssec::from_config(&config.dnssec, &dns, config.dns.timeout, defaults.attempts)
+            .map_err(DaemonError::Dnssec)?;
     // `config check` validates [risk]; a model that cannot be built only
     // loses the risk part of the reports, not the checks.
     let risk = match RiskModel::new(&config.risk) {
@@ -158,7 +163,8 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DnsError> {
                 .globalping
                 .as_ref()
                 .map(crate::perspective::globalping::GlobalpingDns::from_config),
-        ),
+        )
+        .with_dnssec(validator),
         concurrency: config.daemon.concurrency,
         jitter: config.daemon.jitter,
         alerts: AlertSettings {

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::ca::CaChoice;
-use crate::checks::caa::gather::gather_caa;
+use crate::checks::caa::gather::gather_caa_validated;
 use crate::checks::caa::judge::judge as judge_caa;
 use crate::checks::caa::{CaaObservation, CaaVerdict, IssuanceRequest};
 use crate::checks::reach::{self, ProbeSettings, ReachVerdict, VantagePoint};
 use crate::checks::risk::RiskModel;
 use crate::config::{DomainTarget, ReachConfig};
 use crate::dns::DnsHandle;
+use crate::dnssec::Validator;
 use crate::domain::{CertName, DomainName};
 use crate::method::ValidationMethod;
 use crate::recording::Verdict;
@@ -46,6 +47,8 @@ pub struct Engine {
     /// The authoritative servers and the perspectives abroad (issue 13);
     /// off unless [`Engine::with_views`] turns them on.
     views: crate::views::Views,
+    /// `None` when `[dnssec] validate = false`.
+    dnssec: Option<Arc<Validator>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -139,6 +142,22 @@ impl Engine {
             reach,
             checks: registry::registered(),
             views: crate::views::Views::default(),
+            dnssec: None,
+        }
+    }
+
+    /// Validates the decisive lookups with DNSSEC.
+    pub fn with_dnssec(mut self, validator: Option<Arc<Validator>>) -> Engine {
+        self.dnssec = validator;
+        self
+    }
+
+    /// Forgets the answers and verified keys kept for reuse: the daemon
+    /// calls it as each cycle starts.
+    pub fn clear_cache(&self) {
+        self.dns.clear_cache();
+        if let Some(v) = &self.dnssec {
+            v.clear();
         }
     }
 
@@ -186,7 +205,7 @@ impl Engine {
             )
         });
         let (caa, others) = tokio::join!(
-            gather_by_base(&self.dns, &subject.names),
+            gather_by_base(&self.dns, self.dnssec.as_deref(), &subject.names),
             futures::future::join_all(others)
         );
         let (caa, views) = self
@@ -286,12 +305,18 @@ pub fn issuance_request(
 /// `*.example.com` share a tree), concurrently.
 async fn gather_by_base(
     dns: &DnsHandle,
+    validator: Option<&Validator>,
     names: &[CertName],
 ) -> HashMap<DomainName, CaaObservation> {
     let mut bases: Vec<&DomainName> = names.iter().map(CertName::base).collect();
     bases.sort();
     bases.dedup();
-    let gathered = futures::future::join_all(bases.iter().map(|b| gather_caa(dns, b))).await;
+    let gathered = futures::future::join_all(
+        bases
+            .iter()
+            .map(|b| gather_caa_validated(dns, validator, b)),
+    )
+    .await;
     bases.into_iter().cloned().zip(gathered).collect()
 }
 
@@ -305,7 +330,7 @@ pub async fn caa_verdicts(
     method: Option<&ValidationMethod>,
     account_uris: &[String],
 ) -> Vec<(CertName, CaaVerdict)> {
-    let observed = gather_by_base(dns, names).await;
+    let observed = gather_by_base(dns, None, names).await;
     names
         .iter()
         .map(|name| {
@@ -372,6 +397,7 @@ mod tests {
                         "sectigo.com; validationmethods=http-01",
                     )],
                     nxdomain: false,
+                    dnssec: None,
                 }),
             }],
             alias_target_climb: Vec::new(),

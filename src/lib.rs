@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod dnssec;
 pub mod engine;
 pub mod http;
 pub mod memory;

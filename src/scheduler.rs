@@ -440,7 +440,7 @@ impl Scheduler {
                         let live = shared.live.read().unwrap_or_else(|e| e.into_inner());
                         // Answers are reused within a cycle only: this
                         // cycle sees every change since the last one.
-                        live.settings.engine.dns().clear_cache();
+                        live.settings.engine.clear_cache();
                         live.settings.jitter
                     };
                     // Every job of a group has the same schedule.

@@ -204,6 +204,7 @@ impl AuthorityClient {
                 cname_chain: chain,
                 records,
                 nxdomain: reply.rcode == 3,
+                dnssec: None,
             },
         }
     }

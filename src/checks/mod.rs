@@ -6,4 +6,4 @@ pub mod reach;
 
 /// Manual-review risk has nothing to gather, and the state every check
 /// shares is pure: both live whole in the core crate.
-pub use certvigil_core::checks::{risk, state};
+pub use certvigil_core::checks::{dnssec, risk, state};

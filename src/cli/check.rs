@@ -132,6 +132,15 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
+    let validator =
+        match crate::dnssec::from_config(&config.dnssec, &dns, settings.timeout, settings.attempts)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("certvigil check: {e}");
+                return super::EXIT_USAGE;
+            }
+        };
     let risk = match RiskModel::new(&config.risk) {
         Ok(m) => m,
         Err(e) => {
@@ -157,7 +166,8 @@ async fn run(args: CheckArgs) -> u8 {
                 .globalping
                 .as_ref()
                 .map(crate::perspective::globalping::GlobalpingDns::from_config),
-        ),
+        )
+        .with_dnssec(validator),
     );
     let printer = Printer::new(args.format, &jobs);
     let mut usage_error = false;
@@ -477,6 +487,16 @@ impl Printer {
                     width = self.name_width
                 )?;
                 writeln!(out, "    {}", r.caa.reason)?;
+                // A bogus lookup is the verdict's reason already.
+                for note in r.caa.dnssec.iter().filter(|n| n.status.word() != "bogus") {
+                    writeln!(
+                        out,
+                        "    dnssec: {} {}: {}",
+                        note.name,
+                        note.rtype,
+                        note.status.describe()
+                    )?;
+                }
                 if let Some(reach) = &r.reach {
                     writeln!(
                         out,

@@ -223,6 +223,7 @@ mod tests {
             lookup_error: None,
             legacy_rfc6844: None,
             views: Vec::new(),
+            dnssec: Vec::new(),
         }
     }
 

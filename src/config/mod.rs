@@ -14,6 +14,7 @@ mod ca;
 mod daemon;
 mod dns;
 mod dns_view;
+mod dnssec;
 mod domains;
 mod fields;
 mod globalping;
@@ -38,6 +39,7 @@ use certvigil_core::checks::risk::RiskConfig;
 use certvigil_core::orders::judge::Thresholds;
 
 pub use dns_view::{DnsView, ViewsConfig};
+pub use dnssec::DnssecConfig;
 pub use globalping::{DEFAULT_GLOBALPING_API, GlobalpingConfig};
 pub use problem::{ConfigErrors, Location, Problem};
 pub use schedule::{CronSchedule, CronScheduleError, DurationError, parse_duration};
@@ -94,6 +96,8 @@ pub struct Config {
     pub web: WebConfig,
     /// `[globalping]`: DNS measurements from abroad; `None` when absent.
     pub globalping: Option<GlobalpingConfig>,
+    /// `[dnssec]`: validation of the decisive lookups.
+    pub dnssec: DnssecConfig,
     /// Things that do not stop certvigil but that an operator should fix
     /// (e.g. a password sent without TLS). The daemon logs them at start;
     /// `config check` prints them.

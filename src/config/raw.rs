@@ -27,6 +27,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "ca",
     "web",
     "globalping",
+    "dnssec",
 ];
 
 #[cfg(test)]

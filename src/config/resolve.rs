@@ -35,6 +35,7 @@ pub(crate) fn defaults(state_directory: Option<&OsStr>) -> Config {
         catalogue: Catalogue::builtin(),
         web: web::defaults(),
         globalping: None,
+        dnssec: super::DnssecConfig::default(),
         warnings: Vec::new(),
     }
 }
@@ -56,6 +57,7 @@ struct RawSections {
     ca: Vec<Spanned<CaEntry>>,
     web: Option<web::RawWeb>,
     globalping: Option<super::globalping::RawGlobalping>,
+    dnssec: Option<super::dnssec::RawDnssec>,
 }
 
 pub(crate) fn parse(
@@ -85,6 +87,7 @@ pub(crate) fn parse(
             "order_thresholds" => raw.order_thresholds = table(value, name, &mut p),
             "web" => raw.web = table(value, name, &mut p),
             "globalping" => raw.globalping = table(value, name, &mut p),
+            "dnssec" => raw.dnssec = table(value, name, &mut p),
             "risk" => {
                 risk_span = Some(key.span());
                 raw.risk = table(value, name, &mut p);
@@ -161,6 +164,9 @@ pub(crate) fn parse(
     config.globalping = raw
         .globalping
         .and_then(|g| super::globalping::resolve_globalping(g, &mut p));
+    if let Some(dnssec) = raw.dnssec {
+        config.dnssec = super::dnssec::resolve_dnssec(dnssec, &mut p);
+    }
     if let Some(risk) = raw.risk {
         // The lists are compiled into a model at start; an entry the model
         // cannot use is a config error, not a surprise at the first check.

@@ -168,6 +168,7 @@ fn the_example_config_shows_every_key() {
             "globalping",
             fields_of::<super::globalping::RawGlobalping>(),
         ),
+        ("dnssec", fields_of::<super::dnssec::RawDnssec>()),
     ];
     let mut missing = Vec::new();
     for (table, fields) in tables {
@@ -1337,5 +1338,31 @@ fn an_account_has_several_uris_each_checked() {
     assert!(
         msg.starts_with("config.toml:4:46: domains[0].account_uris[1]: not a URI"),
         "{msg}"
+    );
+}
+
+#[test]
+fn dnssec_validates_by_default_with_the_builtin_anchors() {
+    let c = ok("");
+    assert!(c.dnssec.validate);
+    assert_eq!(c.dnssec.trust_anchor_file, None);
+    let c = ok("[dnssec]\nvalidate = false\n");
+    assert!(!c.dnssec.validate);
+    let c = ok("[dnssec]\ntrust_anchor_file = \"Cargo.toml\"\n");
+    assert_eq!(c.dnssec.trust_anchor_file, Some("Cargo.toml".into()));
+}
+
+#[test]
+fn dnssec_anchor_file_problems_have_key_line_and_column() {
+    let p = only_problem("[dnssec]\ntrust_anchor_file = \"\"\n");
+    assert!(p.contains("config.toml:2:21"), "{p}");
+    assert!(p.contains("dnssec.trust_anchor_file"), "{p}");
+    assert!(p.contains("built-in IANA root anchors"), "{p}");
+    let p = only_problem("[dnssec]\ntrust_anchor_file = \"/nonexistent/root.ds\"\n");
+    assert!(p.contains("cannot read /nonexistent/root.ds"), "{p}");
+    let p = only_problem("[dnssec]\nvalidate = \"yes\"\n");
+    assert!(
+        p.contains("dnssec.validate") || p.contains("validate"),
+        "{p}"
     );
 }

@@ -158,6 +158,7 @@ pub fn from_answers(vantage: &str, answers: &[Resolved]) -> PerspectiveObservati
                         },
                         records,
                         nxdomain,
+                        dnssec: None,
                     })
                     .map_err(malformed),
             };

@@ -113,6 +113,7 @@ mod tests {
             lookup_error: None,
             legacy_rfc6844: None,
             views: Vec::new(),
+            dnssec: Vec::new(),
         };
         CheckReport::new(name, &ca, &verdict, Vec::new())
     }

@@ -19,6 +19,7 @@ mod config_check;
 mod daemon;
 mod daemon_alerts;
 mod daemon_faults;
+mod dnssec;
 mod engine_parity;
 mod http_bounds;
 mod orders_acme_manual;

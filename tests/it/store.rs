@@ -43,6 +43,7 @@ fn allowed_by(issuers: &[&str]) -> CaaVerdict {
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
 }
 
@@ -57,6 +58,7 @@ fn forbidden_by(issuer: &str) -> CaaVerdict {
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
 }
 
@@ -77,6 +79,7 @@ fn servfail() -> CaaVerdict {
         )),
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
 }
 
@@ -438,6 +441,7 @@ async fn first_version_database(path: &Path) {
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     })
     .unwrap();
     for stmt in [

@@ -347,6 +347,7 @@ mod tests {
             lookup_error: None,
             legacy_rfc6844: None,
             views: Vec::new(),
+            dnssec: Vec::new(),
         }
     }
 
@@ -371,6 +372,7 @@ mod tests {
             )),
             legacy_rfc6844: None,
             views: Vec::new(),
+            dnssec: Vec::new(),
         })
     }
 

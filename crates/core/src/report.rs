@@ -46,6 +46,10 @@ pub struct CaaSection {
     /// differ (issue 13); absent when they agree or are off.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub views: Vec<crate::checks::views::ViewFinding>,
+    /// The DNSSEC status of each decisive lookup (absent when not
+    /// validated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dnssec: Vec<crate::checks::dnssec::DnssecNote>,
 }
 
 /// A CAA record for people and scripts: the value as text. Octets that are
@@ -105,6 +109,7 @@ impl CaaSection {
                 }),
             legacy_rfc6844: v.legacy_rfc6844.clone(),
             views: v.views.clone(),
+            dnssec: v.dnssec.clone(),
         }
     }
 }
@@ -129,6 +134,23 @@ pub fn caa_findings(v: &CaaVerdict) -> Vec<Finding> {
             summary: view.summary.clone(),
             remedy: view.remedy.clone(),
         });
+    }
+    // Where the configured resolver validates too, a different view is
+    // worth a look: one of the two may see another zone or anchor.
+    for note in &v.dnssec {
+        if let Some(view) = note.resolver
+            && let Some(why) = crate::checks::dnssec::disagreement(&note.status, view, true)
+        {
+            out.push(Finding {
+                check: CheckKind::Caa,
+                severity: Severity::Warning,
+                summary: format!("DNSSEC of the {} lookup for {}: {why}", note.rtype, note.name),
+                remedy: Some(format!(
+                    "Compare with a third validator (e.g. delv {} {}) and fix the side that is wrong.",
+                    note.name, note.rtype
+                )),
+            });
+        }
     }
     if let Some(legacy) = &v.legacy_rfc6844 {
         out.push(Finding {

@@ -14,19 +14,48 @@ use futures::future::join_all;
 use hickory_proto::rr::RecordType;
 
 use super::model::{CaaAnswer, CaaLookup, CaaObservation, CaaRecord, LookupFailure};
+use crate::checks::dnssec::DnssecStatus;
 use crate::dns::{DnsHandle, QueryError};
+use crate::dnssec::Validator;
 use crate::domain::DomainName;
 
 /// Queries CAA at `name` and every ancestor up to the TLD, then at the
 /// ancestors of every alias target met on the way (for the pre-erratum
 /// RFC 6844 comparison). Never fails: every failure is an observation.
 pub async fn gather_caa(dns: &DnsHandle, name: &DomainName) -> CaaObservation {
-    let climb = lookup_all(dns, name.self_and_ancestors()).await;
+    gather_caa_validated(dns, None, name).await
+}
+
+/// [`gather_caa`], with every lookup of the climb also validated with
+/// DNSSEC when a validator is given: a bogus answer becomes a failed lookup
+/// (`LookupFailure::Dnssec`), as it is to a CA; the others carry their
+/// status. The alias-target climb (RFC 6844 comparison only) is not.
+pub async fn gather_caa_validated(
+    dns: &DnsHandle,
+    validator: Option<&Validator>,
+    name: &DomainName,
+) -> CaaObservation {
+    let mut climb = lookup_all(dns, name.self_and_ancestors()).await;
+    if let Some(validator) = validator {
+        join_all(climb.iter_mut().map(|l| validate(validator, l))).await;
+    }
     let alias_target_climb = climb_alias_targets(dns, &climb).await;
     CaaObservation {
         queried: name.clone(),
         climb,
         alias_target_climb,
+    }
+}
+
+async fn validate(validator: &Validator, lookup: &mut CaaLookup) {
+    let Ok(answer) = &mut lookup.result else {
+        return;
+    };
+    let note = validator.validate(&lookup.name, RecordType::CAA).await;
+    if let DnssecStatus::Bogus { cause } = note.status {
+        lookup.result = Err(LookupFailure::Dnssec { cause });
+    } else {
+        answer.dnssec = Some(note);
     }
 }
 
@@ -95,6 +124,7 @@ async fn lookup_caa(dns: &DnsHandle, name: &DomainName) -> Result<CaaAnswer, Loo
         cname_chain: answer.cname_chain,
         records,
         nxdomain: answer.nxdomain,
+        dnssec: None,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod http;
 pub mod netns;
 pub mod postgres;
 pub mod proxy;
+pub mod signed_zones;
 pub mod site;
 pub mod smtp;
 pub mod socks;

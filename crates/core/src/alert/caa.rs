@@ -107,6 +107,7 @@ mod tests {
             }),
             legacy_rfc6844: None,
             views: Vec::new(),
+            dnssec: Vec::new(),
         }
     }
 

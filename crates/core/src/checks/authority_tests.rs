@@ -13,6 +13,7 @@ fn answer(records: &[&str]) -> CaaAnswer {
             .map(|v| CaaRecord::new(0, "issue", v))
             .collect(),
         nxdomain: false,
+        dnssec: None,
     }
 }
 

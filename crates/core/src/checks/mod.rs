@@ -4,6 +4,7 @@
 
 pub mod authority;
 pub mod caa;
+pub mod dnssec;
 pub mod perspective;
 pub mod reach;
 pub mod risk;

@@ -195,6 +195,7 @@ mod tests {
             remedy: None,
             lookup_error: None,
             legacy_rfc6844: None,
+            dnssec: Vec::new(),
             views,
         }
     }
@@ -254,6 +255,7 @@ mod tests {
                         cname_chain: vec![n("www.example.test"), n("cdn.provider.test")],
                         records: vec![CaaRecord::new(0, "issue", "x")],
                         nxdomain: false,
+                        dnssec: None,
                     }),
                 },
                 CaaLookup {

@@ -148,6 +148,7 @@ fn resolver_failed(
         lookup_error: Some((name.clone(), failure.clone())),
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     }
 }
 
@@ -158,6 +159,9 @@ pub(crate) fn lookup_failed(
     failure: &LookupFailure,
 ) -> CaaVerdict {
     let name = &lookup.name;
+    if let LookupFailure::Dnssec { cause } = failure {
+        return dnssec_bogus(obs, lookup, cause);
+    }
     if failure.is_local() {
         return resolver_failed(obs, lookup, failure);
     }
@@ -171,10 +175,11 @@ pub(crate) fn lookup_failed(
         LookupFailure::Rcode { .. } => {
             "Some old name servers and middleboxes reject queries for the CAA type (257); they must answer NOERROR with no records instead."
         }
-        // Local failures are `resolver_failed`'s.
+        // Local failures are `resolver_failed`'s; DNSSEC is `dnssec_bogus`'s.
         LookupFailure::Timeout
         | LookupFailure::Malformed { .. }
-        | LookupFailure::Network { .. } => {
+        | LookupFailure::Network { .. }
+        | LookupFailure::Dnssec { .. } => {
             "Check the authoritative servers' answers for this name (dig CAA)."
         }
     };
@@ -198,6 +203,39 @@ pub(crate) fn lookup_failed(
         remedy: Some(remedy),
         lookup_error: Some((name.clone(), failure.clone())),
         legacy_rfc6844: None,
+        views: Vec::new(),
+        dnssec: Vec::new(),
+    }
+}
+
+/// Verdict for a decisive lookup whose DNSSEC chain is broken: a CA's
+/// validating resolver answers SERVFAIL, and the CA refuses (CA/B ballot
+/// SC-085v2: a validation error is never permission to issue).
+fn dnssec_bogus(
+    obs: &CaaObservation,
+    lookup: &CaaLookup,
+    cause: &crate::checks::dnssec::BogusCause,
+) -> CaaVerdict {
+    let name = &lookup.name;
+    let reason = format!(
+        "The CAA answer for {name} is DNSSEC-bogus: {}. Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
+        cause.describe()
+    );
+    CaaVerdict {
+        verdict: CaaVerdictKind::Error,
+        relevant_name: None,
+        records: Vec::new(),
+        cname_chain: queried_chain(obs),
+        reason,
+        remedy: Some(cause.fix()),
+        lookup_error: Some((
+            name.clone(),
+            LookupFailure::Dnssec {
+                cause: cause.clone(),
+            },
+        )),
+        legacy_rfc6844: None,
+        dnssec: Vec::new(),
         views: Vec::new(),
     }
 }
@@ -233,6 +271,7 @@ pub(crate) fn no_records(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerd
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     }
 }
 
@@ -262,6 +301,7 @@ pub(crate) fn decided(
         lookup_error: None,
         legacy_rfc6844: None,
         views: Vec::new(),
+        dnssec: Vec::new(),
     }
 }
 

@@ -34,7 +34,43 @@ pub fn judge(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerdict {
         }
     };
     verdict.legacy_rfc6844 = legacy::compare(obs, req, &verdict);
+    verdict.dnssec = dnssec_notes(&obs.climb);
     verdict
+}
+
+/// The DNSSEC status of every lookup that decided: the climb from the
+/// queried name up to and including the first non-empty or failed one
+/// (RFC 8659 §3: the names above it were not needed). Empty when the
+/// lookups were not validated.
+pub(crate) fn dnssec_notes(climb: &[CaaLookup]) -> Vec<crate::checks::dnssec::DnssecNote> {
+    use crate::checks::dnssec::{DnssecNote, DnssecStatus};
+    let mut notes = Vec::new();
+    for lookup in climb {
+        let (note, last) = match &lookup.result {
+            Ok(answer) => match &answer.dnssec {
+                Some(note) => (note.clone(), !answer.records.is_empty()),
+                None => return Vec::new(),
+            },
+            Err(LookupFailure::Dnssec { cause }) => (
+                DnssecNote {
+                    name: lookup.name.to_string(),
+                    rtype: "CAA".into(),
+                    status: DnssecStatus::Bogus {
+                        cause: cause.clone(),
+                    },
+                    resolver: None,
+                },
+                true,
+            ),
+            // The lookup failed before validation; the verdict says so.
+            Err(_) => break,
+        };
+        notes.push(note);
+        if last {
+            break;
+        }
+    }
+    notes
 }
 
 /// The outcome of the RFC 8659 §3 climb.

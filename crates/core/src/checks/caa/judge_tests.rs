@@ -37,11 +37,13 @@ fn lookup(name: &str, at: Option<&At>) -> CaaLookup {
             cname_chain: vec![name.clone()],
             records: vec![],
             nxdomain: false,
+            dnssec: None,
         }),
         Some(At::Records(records)) => Ok(CaaAnswer {
             cname_chain: vec![name.clone()],
             records: records.clone(),
             nxdomain: false,
+            dnssec: None,
         }),
         Some(At::Alias(targets, records)) => Ok(CaaAnswer {
             cname_chain: std::iter::once(name.clone())
@@ -49,6 +51,7 @@ fn lookup(name: &str, at: Option<&At>) -> CaaLookup {
                 .collect(),
             records: records.clone(),
             nxdomain: false,
+            dnssec: None,
         }),
         Some(At::Fail(f)) => Err(f.clone()),
     };
@@ -1271,5 +1274,107 @@ fn critical_issuemail_and_issuevmc_carry_no_caveat() {
         assert_eq!(v.verdict, CaaVerdictKind::Allowed, "{tag}");
         assert!(!v.reason.contains("Note:"), "{tag}: {}", v.reason);
         assert!(v.remedy.is_none(), "{tag}: {:?}", v.remedy);
+    }
+}
+
+mod dnssec {
+    use super::*;
+    use crate::checks::dnssec::{BogusCause, DnssecNote, DnssecStatus, InsecureReason, RrsigRef};
+
+    fn expired() -> BogusCause {
+        BogusCause::RrsigExpired {
+            rrsig: RrsigRef {
+                owner: "example.com".into(),
+                rtype: "CAA".into(),
+                signer: "example.com".into(),
+                key_tag: 7,
+                algorithm: 13,
+                inception: 0,
+                expiration: 86_400,
+            },
+        }
+    }
+
+    fn validated(mut obs: CaaObservation, status: impl Fn(&str) -> DnssecStatus) -> CaaObservation {
+        for l in &mut obs.climb {
+            let name = l.name.to_string();
+            if let Ok(a) = &mut l.result {
+                a.dnssec = Some(DnssecNote {
+                    name: name.clone(),
+                    rtype: "CAA".into(),
+                    status: status(&name),
+                    resolver: None,
+                });
+            }
+        }
+        obs
+    }
+
+    #[test]
+    fn a_bogus_decisive_lookup_is_a_blocking_error_with_the_dnssec_fix() {
+        let obs = observe(
+            "www.example.com",
+            &[(
+                "example.com",
+                At::Fail(LookupFailure::Dnssec { cause: expired() }),
+            )],
+            &[],
+        );
+        let obs = validated(obs, |_| DnssecStatus::Secure);
+        let v = judge(&obs, &request(LE));
+        assert_eq!(v.verdict, CaaVerdictKind::Error);
+        assert!(v.reason.contains("DNSSEC-bogus"), "{}", v.reason);
+        assert!(
+            v.reason.contains("expired at 1970-01-02T00:00:00Z"),
+            "{}",
+            v.reason
+        );
+        assert!(
+            v.remedy
+                .unwrap()
+                .starts_with("Re-sign the zone example.com")
+        );
+        let words: Vec<&str> = v.dnssec.iter().map(|n| n.status.word()).collect();
+        assert_eq!(
+            words,
+            ["secure", "bogus"],
+            "the climb up to the bogus lookup"
+        );
+        assert!(!LookupFailure::Dnssec { cause: expired() }.is_local());
+    }
+
+    #[test]
+    fn notes_stop_at_the_relevant_name_and_keep_insecure() {
+        let obs = observe(
+            "www.example.com",
+            &[("example.com", At::Records(vec![issue("letsencrypt.org")]))],
+            &[],
+        );
+        let obs = validated(obs, |_| DnssecStatus::Insecure {
+            reason: InsecureReason::UnsignedDelegation {
+                zone: "example.com".into(),
+                parent: "com".into(),
+            },
+        });
+        let v = judge(&obs, &request(LE));
+        assert_eq!(v.verdict, CaaVerdictKind::Allowed);
+        let names: Vec<&str> = v.dnssec.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["www.example.com", "example.com"]);
+        assert!(v.dnssec.iter().all(|n| n.status.word() == "insecure"));
+    }
+
+    #[test]
+    fn unvalidated_lookups_give_no_notes() {
+        let obs = observe("example.com", &[], &[]);
+        assert!(judge(&obs, &request(LE)).dnssec.is_empty());
+        // A lookup that failed before validation ends the notes.
+        let obs = observe(
+            "www.example.com",
+            &[("example.com", At::Fail(servfail()))],
+            &[],
+        );
+        let obs = validated(obs, |_| DnssecStatus::Secure);
+        let v = judge(&obs, &request(LE));
+        assert_eq!(v.dnssec.len(), 1);
     }
 }

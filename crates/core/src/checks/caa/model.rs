@@ -71,6 +71,11 @@ pub enum LookupFailure {
     Malformed { detail: String },
     /// The socket or resolver failed in another way.
     Network { detail: String },
+    /// The answer came, but its DNSSEC chain of trust is broken: a
+    /// validating CA gets SERVFAIL and refuses (CA/B ballot SC-085v2).
+    Dnssec {
+        cause: crate::checks::dnssec::BogusCause,
+    },
 }
 
 impl LookupFailure {
@@ -84,7 +89,7 @@ impl LookupFailure {
         match self {
             LookupFailure::Timeout | LookupFailure::Network { .. } => true,
             LookupFailure::Rcode { rcode, .. } => rcode.eq_ignore_ascii_case("REFUSED"),
-            LookupFailure::Malformed { .. } => false,
+            LookupFailure::Malformed { .. } | LookupFailure::Dnssec { .. } => false,
         }
     }
 }
@@ -105,6 +110,9 @@ impl std::fmt::Display for LookupFailure {
                 write!(f, "the answer could not be parsed ({detail})")
             }
             LookupFailure::Network { detail } => write!(f, "the query failed ({detail})"),
+            LookupFailure::Dnssec { cause } => {
+                write!(f, "the answer is DNSSEC-bogus: {}", cause.describe())
+            }
         }
     }
 }
@@ -120,6 +128,11 @@ pub struct CaaAnswer {
     pub records: Vec<CaaRecord>,
     /// The final response code was NXDOMAIN.
     pub nxdomain: bool,
+    /// What validating this answer found; `None` when not validated
+    /// (`[dnssec] validate = false`). A bogus answer is a
+    /// `LookupFailure::Dnssec` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<crate::checks::dnssec::DnssecNote>,
 }
 
 /// The outcome of querying CAA at one name.
@@ -216,6 +229,10 @@ pub struct CaaVerdict {
     /// by the engine, empty when the views are off or agree.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub views: Vec<crate::checks::views::ViewFinding>,
+    /// The DNSSEC status of each lookup that decided (from the queried
+    /// name up to the relevant one); empty when not validated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dnssec: Vec<crate::checks::dnssec::DnssecNote>,
 }
 
 /// The pre-erratum RFC 6844 §4 decision, reported only when it differs.

@@ -89,6 +89,7 @@ fn forbidden_caa() -> CaaCheck {
             lookup_error: None,
             legacy_rfc6844: None,
             views: Vec::new(),
+            dnssec: Vec::new(),
         },
     }
 }
