@@ -292,7 +292,7 @@ impl Drop for InFlightGuard {
             // reused answers go now (not when the next cycle starts), and
             // the memory it freed goes back to the system.
             if let Ok(live) = self.shared.live.read() {
-                live.settings.engine.dns().clear_cache();
+                live.settings.engine.clear_cache();
             }
             crate::memory::trim_soon();
             self.shared.idle.notify_waiters();
