@@ -27,8 +27,3 @@ CREATE TABLE target_leases (
     last_done   BIGINT
 );
 CREATE INDEX target_leases_owner ON target_leases (owner);
-
--- The outbox row's claim names its deliverer, so only a dead deliverer's
--- rows (lease run out) are taken over, and a deliverer that lost its claim
--- cannot mark a row another instance now sends.
-ALTER TABLE alert_outbox ADD COLUMN claimed_by TEXT;

@@ -23,7 +23,10 @@ use Kind::{Blob, Int, Text};
 
 /// Every table of the history, parents before children, with its columns.
 /// The last flag says whether the table has an `id` identity to move on.
-const TABLES: &[(&str, &[(&str, Kind)], bool)] = &[
+/// A table: its name, its columns, whether it has an `id` identity.
+type Table = (&'static str, &'static [(&'static str, Kind)], bool);
+
+const TABLES: &[Table] = &[
     (
         "targets",
         &[

@@ -122,7 +122,8 @@ impl Store {
         if !self.shares_targets() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, String, i64, i64, i64, Option<i64>, i64)> = sqlx::query_as(
+        type Row = (String, String, i64, i64, i64, Option<i64>, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT i.id, i.host, i.pid, i.started_at, i.last_seen, i.stopped_at,
                     (SELECT count(*) FROM target_leases l
                      WHERE l.owner = i.id AND l.lease_until > $1)

@@ -1,6 +1,8 @@
 //! The database: SQLite through sqlx, schema in `migrations/`, applied when
 //! the daemon opens it. The daemon is the only writer; `status` and
-//! `history` read the same file while it runs (WAL mode).
+//! `history` read the same file while it runs (WAL mode). Or PostgreSQL,
+//! chosen by a `postgres://` URL (`backend`; schema in
+//! `migrations/postgres/`), which several daemons share (`leases`).
 //!
 //! Storage model (history grows with changes, not with checks), the same
 //! for every check (`check_kind` tells them apart; migration 0030):
