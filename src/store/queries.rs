@@ -87,7 +87,7 @@ struct StatusDbRow {
     consecutive_errors: Option<i64>,
     last_error: Option<String>,
     last_error_at: Option<i64>,
-    blocks: Option<bool>,
+    blocks: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -166,7 +166,7 @@ impl Store {
                     domain: domain(&r.domain)?,
                     wildcard: r.wildcard != 0,
                     ca: r.ca,
-                    blocks: r.blocks.unwrap_or(false),
+                    blocks: r.blocks.is_some_and(|b| b != 0),
                     status: r.status.as_deref().map(status).transpose()?,
                     since: r.since.map(from_millis).transpose()?,
                     last_checked: r.last_checked.map(from_millis).transpose()?,
