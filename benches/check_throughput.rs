@@ -777,14 +777,14 @@ fn udp_table() -> Option<Vec<UdpEntry>> {
     )
 }
 
-/// User plus system time of process `pid` and its children (NSD forks its
-/// server and xfrd processes), from /proc (clock-tick resolution); `None`
-/// if it cannot be read.
+/// User plus system time of process `pid` and its descendants (NSD's main
+/// process forks xfrd and a server parent, which forks the server), from
+/// /proc (clock-tick resolution); `None` if it cannot be read.
 fn process_tree_cpu(pid: u32) -> Option<Duration> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let mut ticks = 0u64;
-    let mut found = false;
+    // (pid, ppid, ticks) of every process.
+    let mut all: Vec<(u32, u32, u64)> = Vec::new();
     for entry in fs::read_dir("/proc").ok()? {
         let Ok(entry) = entry else { continue };
         let Some(p) = entry
@@ -802,15 +802,27 @@ fn process_tree_cpu(pid: u32) -> Option<Duration> {
         let Some((_, rest)) = stat.rsplit_once(')') else {
             continue;
         };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ppid: u32 = fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
-        if p != pid && ppid != pid {
-            continue;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(ppid), Some(u), Some(s)) = (num(1), num(11), num(12)) {
+            all.push((p, ppid as u32, u + s));
         }
-        found = true;
-        ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     }
-    found.then(|| Duration::from_secs_f64(ticks as f64 / hz.max(1) as f64))
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(all.iter().filter(|e| e.1 == parent).map(|e| e.0));
+        i += 1;
+    }
+    let ticks: u64 = all
+        .iter()
+        .filter(|e| tree.contains(&e.0))
+        .map(|e| e.2)
+        .sum();
+    all.iter()
+        .any(|e| e.0 == pid)
+        .then(|| Duration::from_secs_f64(ticks as f64 / hz.max(1) as f64))
 }
 
 fn first_lines(text: &str, n: usize) -> String {
