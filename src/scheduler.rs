@@ -291,7 +291,9 @@ impl Drop for InFlightGuard {
             // Nothing the cycle kept is needed until the next one: its
             // reused answers go now (not when the next cycle starts), and
             // the memory it freed goes back to the system.
-            if let Ok(live) = self.shared.live.read() {
+            // try_read: a guard may be dropped where the settings are
+            // being replaced (a reload); the next cycle's start clears then.
+            if let Ok(live) = self.shared.live.try_read() {
                 live.settings.engine.clear_cache();
             }
             crate::memory::trim_soon();
