@@ -530,9 +530,13 @@ async fn status_json_lists_the_undelivered_and_failed_alerts_the_text_shows() {
         .wait_for("status to list the alert as not delivered", || {
             let text = bench.cli_text(&["status"])?;
             let json = bench.status();
+            // Read twice, so a retry between the two reads can change the
+            // next attempt's time: wait for a pair that saw the same row.
+            let waiting = alert_lines_from_json(&json, "undelivered");
             (text.contains("alerts not delivered yet (1)")
                 && text.contains("1 attempt,")
-                && json.iter().any(|l| l["attempts"] == 1))
+                && json.iter().any(|l| l["attempts"] == 1)
+                && waiting.iter().all(|w| text.contains(w)))
             .then_some((text, json))
         })
         .await;

@@ -16,7 +16,7 @@ fn config(zones: &SignedZones, extra: &str) -> tempfile::NamedTempFile {
     std::fs::write(
         file.path(),
         format!(
-            "[dns]\nnameservers = [\"{}\"]\ntimeout = \"2s\"\n{}{extra}",
+            "[dns]\nnameservers = [\"{}\"]\ntimeout = \"2s\"\n# These tests are about the validator: the authoritative view (which\n# asks port 53) is tested in authority.rs.\nview = \"recursive\"\n{}{extra}",
             zones.addr,
             zones.dnssec_toml()
         ),
@@ -267,7 +267,7 @@ async fn a_zone_that_turns_bogus_alerts_blocking_once_then_resolved() {
     bench.write_config(
         zones.addr,
         &format!(
-            "{}\n[[alerts.webhook]]\nurl = \"{}\"\nformat = \"generic\"\n\n[[domains]]\nname = \"good.test\"\nca = [\"letsencrypt\"]\n",
+            "view = \"recursive\"\n{}\n[[alerts.webhook]]\nurl = \"{}\"\nformat = \"generic\"\n\n[[domains]]\nname = \"good.test\"\nca = [\"letsencrypt\"]\n",
             zones.dnssec_toml(),
             hook.url("/hook")
         ),

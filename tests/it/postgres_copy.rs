@@ -61,7 +61,9 @@ async fn store_copy_moves_every_event_outbox_row_and_order_to_postgres() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("events: 20 rows"), "{stdout}");
+    // The 0.1.0 history: 20 check events, and 4 order events migration
+    // 0042 carried into the timeline.
+    assert!(stdout.contains("events: 24 rows"), "{stdout}");
 
     let pg = Store::open_existing(std::path::Path::new(&url))
         .await
@@ -76,7 +78,7 @@ async fn store_copy_moves_every_event_outbox_row_and_order_to_postgres() {
     // Every event, with its before/after states, in the same timeline.
     let all = HistoryFilter::default();
     let before = sqlite.history(&all).await.unwrap();
-    assert_eq!(before.len(), 20);
+    assert_eq!(before.len(), 24);
     assert_eq!(pg.history(&all).await.unwrap(), before);
     assert_eq!(pg.status().await.unwrap(), sqlite.status().await.unwrap());
     assert_eq!(
