@@ -182,7 +182,12 @@ fn check_settings(config: &Config) -> Result<CheckSettings, DaemonError> {
 /// Starts polling the order sources the configuration names, if any. A
 /// source that cannot be set up is logged and orders are not followed;
 /// the checks go on.
-fn start_orders(store: &Store, config: &Config, settings: &CheckSettings) -> Option<OrderPoller> {
+fn start_orders(
+    store: &Store,
+    config: &Config,
+    settings: &CheckSettings,
+    instance: Option<String>,
+) -> Option<OrderPoller> {
     let polling = OrderPolling::from_config(
         config,
         // Orders wait for records to appear: no answer kept.
@@ -191,8 +196,9 @@ fn start_orders(store: &Store, config: &Config, settings: &CheckSettings) -> Opt
         settings.alerts.waker.clone(),
     );
     match polling {
-        Ok(Some(p)) => {
+        Ok(Some(mut p)) => {
             info!(sources = p.providers.len(), "following pending orders");
+            p.instance = instance;
             Some(OrderPoller::start(store.clone(), p))
         }
         Ok(None) => None,
@@ -283,7 +289,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let mut deliverers = start_deliverers(&store, &config).await?;
     settings.alerts.waker = deliverers.waker();
     let jobs = scheduler::plan(&store, &config).await?;
-    let mut orders = start_orders(&store, &config, &settings);
+    let mut orders = start_orders(&store, &config, &settings, instance.clone());
     let mut scheduler =
         Scheduler::start_as(store.clone(), settings, jobs, instance.clone()).await?;
     // A reload applies a changed `[web]` (see `WebServer::reload`).
@@ -481,7 +487,7 @@ async fn apply_reload(
     if let Some(old) = orders.take() {
         old.shutdown(DRAIN_GRACE).await;
     }
-    *orders = start_orders(store, &new, &settings);
+    *orders = start_orders(store, &new, &settings, scheduler.owner());
     let before = current.domains.len();
     scheduler
         .reload(settings, jobs)

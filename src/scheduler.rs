@@ -476,6 +476,11 @@ impl Scheduler {
         Ok(())
     }
 
+    /// This instance's id when several daemons share the database.
+    pub fn owner(&self) -> Option<String> {
+        self.shared.owner.clone()
+    }
+
     /// How many domain checks are dispatched and not finished (queued or
     /// running).
     pub fn in_flight(&self) -> usize {
@@ -570,7 +575,7 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
 
 /// The latest firing of `schedule` at or before `now` (Unix ms): the same
 /// on every instance, whatever its jitter or start time.
-fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
+pub(crate) fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
     use chrono::Timelike;
     // croner keeps the fraction of a second it is given: a firing is a
     // whole second.

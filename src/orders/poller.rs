@@ -34,7 +34,17 @@ pub struct OrderPolling {
     pub risk: Option<RiskModel>,
     pub channels: Vec<ChannelId>,
     pub waker: Waker,
+    /// This instance's id when several daemons share a PostgreSQL
+    /// database: each source is then polled by one instance per firing of
+    /// the schedule, the one that claims it (`store::leases`), so an order
+    /// alert is raised once, not once per instance. `None`: the only one.
+    pub instance: Option<String>,
 }
+
+/// How long an instance holds an order source while it polls it. A poll
+/// is short (one request per order); an instance that dies mid-poll
+/// leaves the source to the others once this runs out.
+const SOURCE_LEASE: Duration = Duration::from_secs(600);
 
 /// Why order polling could not be set up from a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +95,7 @@ impl OrderPolling {
             risk,
             channels,
             waker,
+            instance: None,
         }))
     }
 }
@@ -163,7 +174,20 @@ async fn poll_all(
         if retry.is_some_and(|at| Instant::now() < at) {
             continue;
         }
+        let Some(claim) = claim_source(store, polling, provider.source()).await else {
+            continue;
+        };
         let report = poll_provider(provider, store.pool(), &ctx, Utc::now()).await;
+        if let Some((key, owner, cycle)) = claim
+            && let Err(e) = store
+                .release_domain(&key, &owner, Some((Utc::now(), cycle)))
+                .await
+        {
+            warn!(
+                source = provider.source(),
+                "cannot mark the order source polled: {e}"
+            );
+        }
         *retry = report.retry_after.map(|d| Instant::now() + d);
         if let Some(d) = report.retry_after {
             warn!(
@@ -188,6 +212,38 @@ async fn poll_all(
         }
         if raised > 0 && !polling.channels.is_empty() {
             polling.waker.wake();
+        }
+    }
+}
+
+/// Whether this instance polls `source` now: always when it is the only
+/// one (`Some(None)`); on a shared database when it claims the source for
+/// the current firing (`Some(Some(lease))`, to release after the poll).
+/// `None`: another instance polls it this time, or the claim failed (the
+/// store is failing: a poll could not be recorded either).
+async fn claim_source(
+    store: &Store,
+    polling: &OrderPolling,
+    source: &str,
+) -> Option<Option<(String, String, i64)>> {
+    let Some(owner) = &polling.instance else {
+        return Some(None);
+    };
+    let now = Utc::now();
+    let cycle = crate::scheduler::current_cycle(&polling.schedule, now);
+    let key = format!("orders:{source}");
+    match store
+        .claim_domain(&key, owner, cycle, now, SOURCE_LEASE)
+        .await
+    {
+        Ok(crate::store::Claim::Got) => Some(Some((key, owner.clone(), cycle))),
+        Ok(_) => {
+            tracing::debug!(source, "another instance polls this order source this time");
+            None
+        }
+        Err(e) => {
+            warn!(source, "cannot claim the order source: {e}");
+            None
         }
     }
 }

@@ -296,3 +296,73 @@ async fn a_caa_change_seen_by_one_of_three_daemons_alerts_once() {
         assert_eq!(d.terminate().await, Some(0));
     }
 }
+
+/// Order polling on a shared database: each order source is polled by one
+/// instance per firing of the schedule (it claims the source), not by
+/// every instance, so an order alert is raised once. Three daemons poll an
+/// ACME order every two seconds; the order server counts the polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_poll_an_order_source_once_per_firing() {
+    use support::http::Reply;
+    let dns = TestDns::start().await;
+    dns.set_logging(false);
+    dns.set_caa("example.com", [issue("letsencrypt.org")]);
+    let acme = HttpReceiver::start(vec![], Reply::new(500, "{\"detail\":\"down\"}")).await;
+    let url = fresh_database().await;
+    let bench = DaemonBench::new();
+    let text = format!(
+        r#"[daemon]
+database = "{url}"
+schedule = "*/2 * * * * *"
+jitter = "0s"
+
+[dns]
+nameservers = ["{ns}"]
+timeout = "2s"
+
+[[domains]]
+name = "example.com"
+ca = ["letsencrypt"]
+
+[[providers]]
+name = "le"
+kind = "acme"
+endpoint = "{directory}"
+
+[[orders]]
+name = "pending"
+provider = "le"
+url = "{order}"
+"#,
+        ns = dns.addr(),
+        directory = acme.url("/directory"),
+        order = acme.url("/acme/order/pending-1"),
+    );
+    std::fs::write(bench.config(), text).unwrap();
+    let polls = || {
+        acme.received()
+            .iter()
+            .filter(|r| r.target.contains("pending-1"))
+            .count()
+    };
+    let started = now_ms();
+    let daemons: Vec<Daemon> = (0..3).map(|_| bench.start()).collect();
+    wait_until(&bench, "six polls", Duration::from_secs(60), || async {
+        polls() >= 6
+    })
+    .await;
+    for d in daemons {
+        assert_eq!(d.terminate().await, Some(0));
+    }
+    let ended = now_ms();
+    // Firings (even seconds) in the window, plus the start's own poll:
+    // one poll each at most. Three uncoordinated instances poll about
+    // three times as often.
+    let firings = (ended / 2000 - started / 2000 + 1) as usize;
+    let seen = polls();
+    assert!(
+        seen <= firings + 1,
+        "{seen} polls in {firings} firings of the schedule:\n{}",
+        tail(&bench.log_text())
+    );
+}
