@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use certvigil_core::checks::authority::{self, AuthorityObservation};
-use certvigil_core::checks::caa::{CaaObservation, IssuanceRequest, LookupFailure};
+use certvigil_core::checks::caa::{CaaObservation, IssuanceRequest};
 use certvigil_core::checks::perspective::{
     self, PerspectiveObservation, RecordsSeen, ValidationName,
 };
@@ -19,7 +19,7 @@ use certvigil_core::method::{AcmeMethod, ValidationMethod};
 use crate::authority::AuthorityClient;
 use crate::checks::reach::VantagePoint;
 use crate::config::{DnsView, ViewsConfig};
-use crate::dns::{DnsHandle, QueryError};
+use crate::dns::DnsHandle;
 use crate::domain::DomainName;
 use crate::perspective::{PerspectiveClient, globalping::GlobalpingDns};
 
@@ -148,7 +148,7 @@ impl Views {
                                     .collect(),
                                 nxdomain: a.nxdomain,
                             })
-                            .map_err(failure),
+                            .map_err(crate::checks::caa::gather::to_failure),
                     }
                 }))
                 .await;
@@ -179,18 +179,4 @@ pub fn validation_names(base: &DomainName, method: Option<&ValidationMethod>) ->
     DomainName::from_ascii(&format!("{label}.{base}"))
         .map(|n| vec![n])
         .unwrap_or_default()
-}
-
-fn failure(e: QueryError) -> LookupFailure {
-    match e {
-        QueryError::Rcode { rcode, server, .. } => LookupFailure::Rcode {
-            rcode,
-            server: Some(server),
-        },
-        QueryError::Timeout { .. } => LookupFailure::Timeout,
-        e @ QueryError::Malformed { .. } => LookupFailure::Malformed {
-            detail: e.to_string(),
-        },
-        QueryError::Network { detail, .. } => LookupFailure::Network { detail },
-    }
 }

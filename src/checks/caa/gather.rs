@@ -128,7 +128,9 @@ async fn lookup_caa(dns: &DnsHandle, name: &DomainName) -> Result<CaaAnswer, Loo
     })
 }
 
-fn to_failure(e: QueryError) -> LookupFailure {
+/// A failed query as the CAA model records it (the climb's and the other
+/// views' lookups alike).
+pub(crate) fn to_failure(e: QueryError) -> LookupFailure {
     match e {
         QueryError::Rcode { rcode, server, .. } => LookupFailure::Rcode {
             rcode,

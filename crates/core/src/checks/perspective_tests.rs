@@ -1,48 +1,5 @@
 use super::*;
-use crate::checks::caa::{CaaLookup, CaaRecord};
-
-fn n(s: &str) -> DomainName {
-    DomainName::parse(s).unwrap()
-}
-
-fn answer(records: &[&str]) -> CaaAnswer {
-    CaaAnswer {
-        cname_chain: vec![n("example.test")],
-        records: records
-            .iter()
-            .map(|v| CaaRecord::new(0, "issue", v))
-            .collect(),
-        nxdomain: false,
-        dnssec: None,
-    }
-}
-
-fn home(records: &[&str]) -> CaaObservation {
-    CaaObservation {
-        queried: n("example.test"),
-        climb: vec![
-            CaaLookup {
-                name: n("example.test"),
-                result: Ok(answer(records)),
-            },
-            CaaLookup {
-                name: n("test"),
-                result: Ok(CaaAnswer::default()),
-            },
-        ],
-        alias_target_climb: Vec::new(),
-    }
-}
-
-fn req() -> IssuanceRequest {
-    IssuanceRequest {
-        wildcard: false,
-        issuer_domains: vec![n("letsencrypt.org")],
-        account_uris: Vec::new(),
-        validation_method: None,
-        outside_acme: None,
-    }
-}
+use crate::checks::views::fixtures::{answer, home, n, req};
 
 fn seen(vantage: &str, records: &[&str]) -> PerspectiveObservation {
     PerspectiveObservation {

@@ -278,3 +278,54 @@ mod tests {
         assert_eq!(deciding_names(&failed), [n("example.test")]);
     }
 }
+
+/// What the authority and perspective judges' tests start from: a home
+/// view of `example.test` and a request for Let's Encrypt.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::checks::caa::{CaaAnswer, CaaLookup, CaaObservation, CaaRecord, IssuanceRequest};
+    use crate::domain::DomainName;
+
+    pub(crate) fn n(s: &str) -> DomainName {
+        DomainName::parse(s).unwrap()
+    }
+
+    pub(crate) fn answer(records: &[&str]) -> CaaAnswer {
+        CaaAnswer {
+            cname_chain: vec![n("example.test")],
+            records: records
+                .iter()
+                .map(|v| CaaRecord::new(0, "issue", v))
+                .collect(),
+            nxdomain: false,
+            dnssec: None,
+        }
+    }
+
+    pub(crate) fn home(records: &[&str]) -> CaaObservation {
+        CaaObservation {
+            queried: n("example.test"),
+            climb: vec![
+                CaaLookup {
+                    name: n("example.test"),
+                    result: Ok(answer(records)),
+                },
+                CaaLookup {
+                    name: n("test"),
+                    result: Ok(CaaAnswer::default()),
+                },
+            ],
+            alias_target_climb: Vec::new(),
+        }
+    }
+
+    pub(crate) fn req() -> IssuanceRequest {
+        IssuanceRequest {
+            wildcard: false,
+            issuer_domains: vec![n("letsencrypt.org")],
+            account_uris: Vec::new(),
+            validation_method: None,
+            outside_acme: None,
+        }
+    }
+}
