@@ -57,12 +57,33 @@ pub struct CheckArgs {
     /// Per-query DNS timeout, e.g. "2s" (default: [dns] timeout, else 5s)
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Which views of DNS decide: both (the recursive climb, and every authoritative server of the deciding zone asked directly), recursive, or authoritative. Default: [dns] view, else both
+    #[arg(long, value_enum, value_name = "VIEW")]
+    pub view: Option<ViewArg>,
     /// Probe the file-validation path (ports 80/443) from the configured vantage points even when the validation method is not file or http-01
     #[arg(long)]
     pub reach: bool,
     /// Configuration file for [dns], [[ca]], [risk] and per-domain settings; optional. Without names, every configured domain is checked
     #[arg(long, env = "CERTVIGIL_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// `--view`: `[dns] view` for one run.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ViewArg {
+    Both,
+    Recursive,
+    Authoritative,
+}
+
+impl From<ViewArg> for crate::config::DnsView {
+    fn from(v: ViewArg) -> Self {
+        match v {
+            ViewArg::Both => Self::Both,
+            ViewArg::Recursive => Self::Recursive,
+            ViewArg::Authoritative => Self::Authoritative,
+        }
+    }
 }
 
 /// One name from the command line or the list file, parsed or not.
@@ -160,7 +181,10 @@ async fn run(args: CheckArgs) -> u8 {
             config.reach,
         )
         .with_views(
-            &config.dns.views,
+            &crate::config::ViewsConfig {
+                view: args.view.map_or(config.dns.views.view, Into::into),
+                ..config.dns.views
+            },
             settings.timeout,
             config
                 .globalping

@@ -239,6 +239,21 @@ fn agreeing_servers_give_no_disagreement_and_recursive_only_asks_none() {
     let (code, r) = check_json(&bench, &lab, "recursive", "letsencrypt");
     assert!(views_of(&r).is_empty(), "{r}");
     assert_eq!(code, 0, "{r}");
+
+    // `--view` overrides the file's `[dns] view` for one run (the file
+    // now says "recursive"): the lame server is reported again.
+    let out = bench.cli(&[
+        "check",
+        "--ca",
+        "letsencrypt",
+        "--format",
+        "json",
+        "--view",
+        "both",
+        "example.test",
+    ]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(find(&views_of(&r), "lame_server").len(), 1, "{r}");
 }
 
 #[test]
