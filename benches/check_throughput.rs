@@ -26,7 +26,12 @@
 //! Knobs (environment): CERTVIGIL_BENCH_NAMES (10000),
 //! CERTVIGIL_BENCH_CONCURRENCY ("64,256,1024"), CERTVIGIL_BENCH_RUNS (3),
 //! CERTVIGIL_BENCH_DNSPERF_PASSES (10, passes over the query file per run),
-//! CERTVIGIL_BENCH_EXE (another certvigil binary to measure instead).
+//! CERTVIGIL_BENCH_EXE (another certvigil binary to measure instead),
+//! CERTVIGIL_BENCH_VIEW ("recursive", or "both": `[dns] view`, the zone's
+//! server being the same NSD, asked on its port) and
+//! CERTVIGIL_BENCH_DNSSEC ("on" or "off": `[dnssec] validate`; the bench's
+//! zones are unsigned and NSD serves no root, so "on" costs the root key
+//! lookup once per run and a DO/CD question per deciding name).
 //! The process exits 1 when a run lost names or saw errors, so a broken
 //! benchmark never passes for a slow one.
 
@@ -585,8 +590,22 @@ fn run_certvigil(
     server: &Option<ServerSocket>,
     server_pid: u32,
 ) -> (Run, Captured) {
+    // What `check` is told besides the server: the view and DNSSEC knobs.
+    let view = std::env::var("CERTVIGIL_BENCH_VIEW").unwrap_or_else(|_| "recursive".into());
+    let dnssec = std::env::var("CERTVIGIL_BENCH_DNSSEC").map_or(true, |v| v != "off");
+    let config = dir.join("bench-config.toml");
+    fs::write(
+        &config,
+        format!(
+            "[dns]\nview = \"{view}\"\nauthoritative_port = {}\n\n[dnssec]\nvalidate = {dnssec}\n",
+            addr.port()
+        ),
+    )
+    .expect("the bench's config file");
     let mut cmd = Command::new(exe);
     cmd.arg("check")
+        .arg("--config")
+        .arg(&config)
         .arg("--file")
         .arg(list)
         .args([
