@@ -573,20 +573,10 @@ fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
     dispatch_for(shared, job, delay, cycle);
 }
 
-/// The latest firing of `schedule` at or before `now` (Unix ms): the same
-/// on every instance, whatever its jitter or start time.
-pub(crate) fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
-    use chrono::Timelike;
-    // croner keeps the fraction of a second it is given: a firing is a
-    // whole second.
-    let second = now.with_nanosecond(0).unwrap_or(now);
-    schedule
-        .cron()
-        .find_previous_occurrence(&second, true)
-        .ok()
-        .filter(|t| *t <= now)
-        .unwrap_or(now)
-        .timestamp_millis()
+/// The cycle a check at `now` belongs to: the schedule's latest firing
+/// (see [`CronSchedule::current_cycle`]).
+fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
+    schedule.current_cycle(now)
 }
 
 /// [`dispatch`] for a given cycle (a retry keeps its cycle).

@@ -59,6 +59,23 @@ impl CronSchedule {
         &self.cron
     }
 
+    /// The latest firing at or before `now` (Unix ms): the same on every
+    /// instance sharing a database, whatever its jitter or start time, so
+    /// it names a cycle (domain checks and order polls are claimed per
+    /// cycle, `store::leases`).
+    pub fn current_cycle(&self, now: DateTime<Utc>) -> i64 {
+        use chrono::Timelike;
+        // croner keeps the fraction of a second it is given: a firing is a
+        // whole second.
+        let second = now.with_nanosecond(0).unwrap_or(now);
+        self.cron()
+            .find_previous_occurrence(&second, true)
+            .ok()
+            .filter(|t| *t <= now)
+            .unwrap_or(now)
+            .timestamp_millis()
+    }
+
     /// The first firing strictly after `after`, or `None` if it never fires
     /// again (excluded at parse time for any realistic `after`).
     pub fn next_after(&self, after: &DateTime<Utc>) -> Option<DateTime<Utc>> {

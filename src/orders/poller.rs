@@ -230,7 +230,7 @@ async fn claim_source(
         return Some(None);
     };
     let now = Utc::now();
-    let cycle = crate::scheduler::current_cycle(&polling.schedule, now);
+    let cycle = polling.schedule.current_cycle(now);
     let key = format!("orders:{source}");
     match store
         .claim_domain(&key, owner, cycle, now, SOURCE_LEASE)
