@@ -184,6 +184,32 @@ pub async fn render(store: &Store) -> Result<String, MetricsError> {
     }
     registry.register("orders", "Followed certificate orders by state", orders);
 
+    // Several daemons on one PostgreSQL database (empty on SQLite): when
+    // each running instance was last seen and how many domains it holds,
+    // so a dead one (last seen growing, its leases running out) can alert.
+    let seen = gauge_family();
+    let leases = gauge_family();
+    for i in store.instances(Utc::now()).await? {
+        if i.stopped_at.is_some() {
+            continue;
+        }
+        // `id`, not `instance`: Prometheus sets `instance` to the scraped target.
+        let labels = vec![("id", i.id.clone()), ("host", i.host.clone())];
+        seen.get_or_create(&labels).set(i.last_seen.timestamp());
+        leases.get_or_create(&labels).set(i.leases);
+    }
+    registry.register_with_unit(
+        "instance_last_seen_timestamp",
+        "When each running instance sharing the database was last seen (Unix time; none on SQLite)",
+        Unit::Seconds,
+        seen,
+    );
+    registry.register(
+        "instance_leases",
+        "Domains each running instance sharing the database holds a lease on now",
+        leases,
+    );
+
     let info = gauge_family();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
         .set(1);

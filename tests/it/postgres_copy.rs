@@ -134,3 +134,47 @@ async fn store_copy_moves_every_event_outbox_row_and_order_to_postgres() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+/// Issue 16: `/metrics` shows the instances sharing a PostgreSQL database
+/// (when each was last seen, how many domains it holds), not the stopped
+/// ones; an SQLite store has none.
+#[tokio::test]
+async fn metrics_show_the_running_instances_of_a_shared_database() {
+    let url = support::postgres::fresh_database().await;
+    let pg = Store::open(std::path::Path::new(&url)).await.unwrap();
+    let seen = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    pg.register_instance("alive-1", "host-a", 11, seen)
+        .await
+        .unwrap();
+    pg.register_instance("gone-2", "host-b", 12, seen)
+        .await
+        .unwrap();
+    pg.instance_stopped("gone-2", seen).await.unwrap();
+    let text = certvigil::web::metrics::render(&pg).await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("certvigil_instance_last_seen_timestamp_seconds{"))
+        .unwrap_or_else(|| panic!("no instance metric:\n{text}"));
+    assert!(
+        line.contains("id=\"alive-1\"") && line.contains("host=\"host-a\""),
+        "{line}"
+    );
+    assert!(line.ends_with(&format!(" {}", seen.timestamp())), "{line}");
+    assert!(
+        !text.contains("gone-2"),
+        "a stopped instance is not shown:\n{text}"
+    );
+    assert!(text.contains("certvigil_instance_leases{"), "{text}");
+    pg.close().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&dir.path().join("one.db")).await.unwrap();
+    let text = certvigil::web::metrics::render(&sqlite).await.unwrap();
+    assert!(
+        !text.contains("certvigil_instance_last_seen_timestamp_seconds{"),
+        "{text}"
+    );
+    sqlite.close().await;
+}
