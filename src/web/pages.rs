@@ -212,6 +212,12 @@ pub async fn board(State(state): State<WebState>, Query(f): Query<Filter>) -> Re
         }
     }
     let failing = crate::store::tx::failing().map(|f| f.line());
+    // The daemons sharing a PostgreSQL database (none on SQLite).
+    let now = chrono::Utc::now();
+    let instances = match state.store.instances(now).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(e),
+    };
     page(
         "certvigil status",
         html! {
@@ -223,6 +229,28 @@ pub async fn board(State(state): State<WebState>, Query(f): Query<Filter>) -> Re
                 ul {
                     @for b in &first_block {
                         li { a href=(target_link(&b.name)) { (b.name) } " · " (b.ca) " · " span.blocks { (b.check) " " (b.verdict) } ": " (b.reason) }
+                    }
+                }
+            }
+            @if !instances.is_empty() {
+                h2 { "Instances sharing this database" }
+                table {
+                    thead { tr { th { "id" } th { "host" } th { "pid" } th { "started" } th { "last seen" } th { "leases" } } }
+                    tbody {
+                        @for i in &instances {
+                            tr {
+                                td { (i.id) }
+                                td { (i.host) }
+                                td { (i.pid) }
+                                td { (crate::web::json::time(i.started_at)) }
+                                @if let Some(at) = i.stopped_at {
+                                    td { "stopped " (crate::web::json::time(at)) }
+                                } @else {
+                                    td { (crate::web::json::time(i.last_seen)) " (" ((now - i.last_seen).num_seconds().max(0)) " s ago)" }
+                                }
+                                td { (i.leases) }
+                            }
+                        }
                     }
                 }
             }

@@ -167,6 +167,40 @@ async fn metrics_show_the_running_instances_of_a_shared_database() {
         "a stopped instance is not shown:\n{text}"
     );
     assert!(text.contains("certvigil_instance_leases{"), "{text}");
+
+    // The web board lists them too.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let web = certvigil::web::WebServer::start(
+        &certvigil::config::WebConfig {
+            listen: Some(listen),
+            token: None,
+            require_token: false,
+        },
+        pg.clone(),
+        Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    certvigil::tls::ensure_crypto_provider();
+    let page = reqwest::get(format!("http://{listen}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Instances sharing this database"), "{page}");
+    assert!(
+        page.contains("alive-1") && page.contains("host-a"),
+        "{page}"
+    );
+    assert!(page.contains("stopped 2026-12-01T10:00:00Z"), "{page}");
+    web.shutdown().await;
     pg.close().await;
 
     let dir = tempfile::tempdir().unwrap();
