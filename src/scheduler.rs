@@ -569,14 +569,8 @@ async fn reached(mut rx: watch::Receiver<Phase>, at_least: Phase) {
 /// Queues one domain's check, due after `delay`, unless one is already in
 /// flight (queued or running).
 fn dispatch(shared: &Arc<Shared>, job: Arc<DomainJob>, delay: Duration) {
-    let cycle = current_cycle(&job.schedule, Utc::now());
+    let cycle = job.schedule.current_cycle(Utc::now());
     dispatch_for(shared, job, delay, cycle);
-}
-
-/// The cycle a check at `now` belongs to: the schedule's latest firing
-/// (see [`CronSchedule::current_cycle`]).
-fn current_cycle(schedule: &CronSchedule, now: chrono::DateTime<Utc>) -> i64 {
-    schedule.current_cycle(now)
 }
 
 /// [`dispatch`] for a given cycle (a retry keeps its cycle).
@@ -758,7 +752,7 @@ async fn claimed_check(
     // A check queued in an earlier cycle (a backlog, a retry) that starts
     // now is this cycle's: the in-flight set dropped this cycle's dispatch
     // of the domain because it was queued.
-    let cycle = current_cycle(&job.schedule, Utc::now()).max(cycle);
+    let cycle = job.schedule.current_cycle(Utc::now()).max(cycle);
     match store
         .claim_domain(&job.key, owner, cycle, Utc::now(), lease)
         .await?
@@ -1127,10 +1121,10 @@ mod tests {
             "2026-12-01T10:00:45.5Z",
             "2026-12-01T10:00:59.999Z",
         ] {
-            assert_eq!(current_cycle(&every_30s, at(now)), cycle, "{now}");
+            assert_eq!(every_30s.current_cycle(at(now)), cycle, "{now}");
         }
         assert_eq!(
-            current_cycle(&every_30s, at("2026-12-01T10:01:00.2Z")),
+            every_30s.current_cycle(at("2026-12-01T10:01:00.2Z")),
             cycle + 30_000
         );
     }

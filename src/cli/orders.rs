@@ -443,16 +443,21 @@ pub fn render_show(
     if !conditions.is_empty() {
         out.push_str("  conditions:\n");
         for c in conditions {
-            out.push_str(&format!(
-                "    {} ({}) since {}: {}\n",
-                c.kind.as_str(),
-                c.severity,
-                time(c.since),
-                c.summary
-            ));
+            out.push_str(&condition_line(c));
         }
     }
     out
+}
+
+/// One holding condition of an order, indented under it.
+fn condition_line(c: &ActiveCondition) -> String {
+    format!(
+        "    {} ({}) since {}: {}\n",
+        c.kind.as_str(),
+        c.severity,
+        time(c.since),
+        c.summary
+    )
 }
 
 /// The `orders:` section of `certvigil status` as text; nothing when no
@@ -474,13 +479,7 @@ pub fn render_status_text(status: &OrdersStatus, now: DateTime<Utc>) -> String {
             && let Some(cs) = conditions.next()
         {
             for c in cs {
-                out.push_str(&format!(
-                    "    {} ({}) since {}: {}\n",
-                    c.kind.as_str(),
-                    c.severity,
-                    time(c.since),
-                    c.summary
-                ));
+                out.push_str(&condition_line(c));
             }
         }
     }

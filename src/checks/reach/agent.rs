@@ -707,21 +707,8 @@ async fn handle_probe(State(state): State<Arc<AgentState>>, body: Bytes) -> Resp
             return error(status, &message);
         }
     };
-    let waited = state
-        .bucket
-        .lock()
-        .expect("the bucket lock is never poisoned")
-        .take(Instant::now());
-    if let Err(wait) = waited {
-        let secs = wait.as_secs().max(1);
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("rate limit reached; retry in {secs}s"),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return response;
+    if let Some(refused) = admit(&state) {
+        return refused;
     }
     let Ok(_permit) = state.in_flight.try_acquire() else {
         return error(

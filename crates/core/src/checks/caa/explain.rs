@@ -138,18 +138,7 @@ fn resolver_failed(
     let remedy = format!(
         "Your resolver is unreachable or refuses certvigil; this is not a fault of the name servers for {name}. {hint}"
     );
-    CaaVerdict {
-        verdict: CaaVerdictKind::Error,
-        relevant_name: None,
-        records: Vec::new(),
-        cname_chain: queried_chain(obs),
-        reason,
-        remedy: Some(remedy),
-        lookup_error: Some((name.clone(), failure.clone())),
-        legacy_rfc6844: None,
-        views: Vec::new(),
-        dnssec: Vec::new(),
-    }
+    error_verdict(obs, name, failure.clone(), reason, remedy)
 }
 
 /// Verdict for a failed lookup at or below the relevant name.
@@ -194,18 +183,7 @@ pub(crate) fn lookup_failed(
     let remedy = format!(
         "Fix the name servers for {name} so that a CAA query gets NOERROR (with or without records) or NXDOMAIN. {hint}{above}"
     );
-    CaaVerdict {
-        verdict: CaaVerdictKind::Error,
-        relevant_name: None,
-        records: Vec::new(),
-        cname_chain: queried_chain(obs),
-        reason,
-        remedy: Some(remedy),
-        lookup_error: Some((name.clone(), failure.clone())),
-        legacy_rfc6844: None,
-        views: Vec::new(),
-        dnssec: Vec::new(),
-    }
+    error_verdict(obs, name, failure.clone(), reason, remedy)
 }
 
 /// Verdict for a decisive lookup whose DNSSEC chain is broken: a CA's
@@ -221,22 +199,32 @@ fn dnssec_bogus(
         "The CAA answer for {name} is DNSSEC-bogus: {}. Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
         cause.describe()
     );
+    let failure = LookupFailure::Dnssec {
+        cause: cause.clone(),
+    };
+    error_verdict(obs, name, failure, reason, cause.fix())
+}
+
+/// The `error` verdict of a lookup at `name` that failed with `failure`:
+/// no records judged, the reason and the fix as the caller words them.
+fn error_verdict(
+    obs: &CaaObservation,
+    name: &DomainName,
+    failure: LookupFailure,
+    reason: String,
+    remedy: String,
+) -> CaaVerdict {
     CaaVerdict {
         verdict: CaaVerdictKind::Error,
         relevant_name: None,
         records: Vec::new(),
         cname_chain: queried_chain(obs),
         reason,
-        remedy: Some(cause.fix()),
-        lookup_error: Some((
-            name.clone(),
-            LookupFailure::Dnssec {
-                cause: cause.clone(),
-            },
-        )),
+        remedy: Some(remedy),
+        lookup_error: Some((name.clone(), failure)),
         legacy_rfc6844: None,
-        dnssec: Vec::new(),
         views: Vec::new(),
+        dnssec: Vec::new(),
     }
 }
 
