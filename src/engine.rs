@@ -320,17 +320,18 @@ async fn gather_by_base(
     bases.into_iter().cloned().zip(gathered).collect()
 }
 
-/// The CAA verdicts of an order's names for its CA: the same gather and
-/// the same request as [`Engine::check`], without reach or risk (the order
-/// poller gathers those its own way).
+/// The CAA verdicts of an order's names for its CA: the same gather (and
+/// DNSSEC validation) and the same request as [`Engine::check`], without
+/// reach or risk (the order poller gathers those its own way).
 pub async fn caa_verdicts(
     dns: &DnsHandle,
+    validator: Option<&Validator>,
     names: &[CertName],
     ca: &CaChoice,
     method: Option<&ValidationMethod>,
     account_uris: &[String],
 ) -> Vec<(CertName, CaaVerdict)> {
-    let observed = gather_by_base(dns, None, names).await;
+    let observed = gather_by_base(dns, validator, names).await;
     names
         .iter()
         .map(|name| {

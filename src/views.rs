@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use certvigil_core::checks::authority::{self, AuthorityObservation};
+use certvigil_core::checks::authority::{self, AuthorityObservation, ZoneObservation};
+use certvigil_core::checks::caa::LookupFailure;
+use certvigil_core::orders::validation::VantageRecords;
 use certvigil_core::checks::caa::{CaaObservation, IssuanceRequest};
 use certvigil_core::checks::perspective::{
     self, PerspectiveObservation, RecordsSeen, ValidationName,
@@ -77,6 +79,52 @@ impl Views {
             mode: config.view,
             perspectives: PerspectiveClient::new(vantages, globalping, timeout),
         }
+    }
+
+    /// The view `[dns] view` asks for.
+    pub fn mode(&self) -> DnsView {
+        self.mode
+    }
+
+    /// An order's validation record at `name` (issue 13), as the CAA
+    /// check's views see a deciding name: every authoritative server of its
+    /// zone (unless the view is recursive only), and every perspective
+    /// abroad, asked for TXT (an alias comes with it). Judged in the core
+    /// (`orders::validation::judge_views`).
+    pub async fn observe_record(
+        &self,
+        name: &DomainName,
+    ) -> (
+        Option<ZoneObservation<RecordsSeen>>,
+        Vec<VantageRecords>,
+    ) {
+        let authority = async {
+            match &self.authority {
+                Some(a) => a.observe_records(name).await,
+                None => None,
+            }
+        };
+        let perspectives = async {
+            if self.perspectives.is_empty() {
+                return Vec::new();
+            }
+            self.perspectives
+                .observe(&[], std::slice::from_ref(name))
+                .await
+                .into_iter()
+                .map(|p| VantageRecords {
+                    seen: match (&p.error, p.validation.into_iter().find(|(n, _)| n == name)) {
+                        (Some(e), _) => Err(LookupFailure::Network { detail: e.clone() }),
+                        (None, Some((_, seen))) => seen,
+                        (None, None) => Err(LookupFailure::Network {
+                            detail: "the vantage point gave no answer for it".into(),
+                        }),
+                    },
+                    vantage: p.vantage,
+                })
+                .collect()
+        };
+        tokio::join!(authority, perspectives)
     }
 
     fn is_off(&self) -> bool {

@@ -22,6 +22,7 @@ use certvigil_core::checks::authority::{
     AuthorityObservation, ServerAnswer, ServerOutcome, ZoneObservation,
 };
 use certvigil_core::checks::caa::{CaaAnswer, CaaObservation};
+use certvigil_core::checks::perspective::RecordsSeen;
 use certvigil_core::checks::views::deciding_names;
 use certvigil_core::dns::wire;
 
@@ -92,121 +93,87 @@ impl AuthorityClient {
     /// be found is part of the observation.
     pub async fn observe(&self, home: &CaaObservation) -> AuthorityObservation {
         let mut out = AuthorityObservation::default();
-        let mut delegations: HashMap<DomainName, Delegation> = HashMap::new();
         for name in deciding_names(home) {
-            let zone = match self.find_zone(&name).await {
-                Ok((zone, ns)) => {
-                    if !delegations.contains_key(&zone) {
-                        let d = match self.delegations.get(&zone) {
-                            Some(d) => d,
-                            None => {
-                                let d = self.delegation(&zone, ns).await;
-                                self.delegations.put(&d);
-                                d
-                            }
-                        };
-                        delegations.insert(zone.clone(), d);
-                    }
-                    zone
-                }
-                // No zone found is not a finding: every name on the
-                // Internet has one, so it means a resolver that does not
-                // answer NS queries (a lab's), or a failure the recursive
-                // view already reports.
-                Err(why) => {
-                    tracing::debug!(%name, %why, "authoritative view: no zone found");
-                    continue;
-                }
+            let Some(d) = self.delegation_of(&name).await else {
+                continue;
             };
-            let d = &delegations[&zone];
-            let servers = join_all(d.servers.iter().map(|(ns, ip)| {
-                let name = name.clone();
-                async move {
-                    ServerAnswer {
-                        ns: ns.clone(),
-                        address: *ip,
-                        outcome: self.ask_caa(*ip, &name).await,
-                    }
-                }
-            }))
-            .await;
-            out.zones.push(ZoneObservation {
-                zone: d.zone.clone(),
-                asked: name,
-                parent: d.parent.clone(),
-                parent_ns: d.parent_ns.clone(),
-                child_ns: d.child_ns.clone(),
-                servers,
-                unresolved: d.unresolved.clone(),
-            });
+            let servers = self
+                .ask_each(&d, &name, RecordType::CAA, |reply| caa_answer(&name, reply))
+                .await;
+            out.zones.push(zone_observation(&d, name, servers));
         }
         out
     }
 
-    /// One CAA question to one server, judged for lameness here (AA bit,
-    /// rcode) and parsed as the CAA gatherer parses.
-    async fn ask_caa(&self, ip: IpAddr, name: &DomainName) -> ServerOutcome {
-        let reply = match ask(
-            SocketAddr::new(ip, self.port),
-            name,
-            RecordType::CAA,
-            false,
-            self.timeout,
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(AskError::Malformed(detail)) => return ServerOutcome::Malformed { detail },
-            Err(e) => {
-                return ServerOutcome::Unreachable {
+    /// Asks every authoritative server of the zone holding `name` for its
+    /// TXT records (aliases as each server answers them): an order's
+    /// validation record, as a CA's resolver may find it on any of them.
+    /// `None` when the zone could not be found.
+    pub async fn observe_records(&self, name: &DomainName) -> Option<ZoneObservation<RecordsSeen>> {
+        let d = self.delegation_of(name).await?;
+        let servers = self
+            .ask_each(&d, name, RecordType::TXT, |reply| txt_answer(name, reply))
+            .await;
+        Some(zone_observation(&d, name.clone(), servers))
+    }
+
+    /// The delegation of the zone holding `name`, found once and reused
+    /// (thousands of names in one zone must not ask its parent and its
+    /// servers for the NS sets once per name).
+    async fn delegation_of(&self, name: &DomainName) -> Option<Delegation> {
+        match self.find_zone(name).await {
+            Ok((zone, ns)) => Some(match self.delegations.get(&zone) {
+                Some(d) => d,
+                None => {
+                    let d = self.delegation(&zone, ns).await;
+                    self.delegations.put(&d);
+                    d
+                }
+            }),
+            // No zone found is not a finding: every name on the Internet
+            // has one, so it means a resolver that does not answer NS
+            // queries (a lab's), or a failure the recursive view already
+            // reports.
+            Err(why) => {
+                tracing::debug!(%name, %why, "authoritative view: no zone found");
+                None
+            }
+        }
+    }
+
+    /// One question to every server address of `d`, concurrently, each
+    /// reply judged for lameness (AA bit, rcode) and then read by `read`.
+    async fn ask_each<A>(
+        &self,
+        d: &Delegation,
+        name: &DomainName,
+        rtype: RecordType,
+        read: impl Fn(&Reply) -> ServerOutcome<A>,
+    ) -> Vec<ServerAnswer<A>> {
+        let read = &read;
+        join_all(d.servers.iter().map(|(ns, ip)| async move {
+            let outcome = match ask(
+                SocketAddr::new(*ip, self.port),
+                name,
+                rtype,
+                false,
+                self.timeout,
+            )
+            .await
+            {
+                Ok(reply) => lameness(&reply).unwrap_or_else(|| read(&reply)),
+                Err(AskError::Malformed(detail)) => ServerOutcome::Malformed { detail },
+                Err(e) => ServerOutcome::Unreachable {
                     detail: e.to_string(),
-                };
-            }
-        };
-        if !matches!(reply.rcode, 0 | 3) {
-            return ServerOutcome::Rcode {
-                rcode: wire::rcode_mnemonic(reply.rcode),
+                },
             };
-        }
-        if !reply.authoritative {
-            return ServerOutcome::NotAuthoritative {
-                rcode: wire::rcode_mnemonic(reply.rcode),
-            };
-        }
-        let resolved = match wire::follow_chain(name.as_str(), 257, &reply.answers) {
-            Ok(r) => r,
-            Err(e) => return ServerOutcome::Malformed { detail: e.0 },
-        };
-        let mut chain = Vec::new();
-        for n in &resolved.chain {
-            match DomainName::from_ascii(n) {
-                Ok(n) => chain.push(n),
-                Err(e) => {
-                    return ServerOutcome::Malformed {
-                        detail: format!("an alias target is not a host name: {e}"),
-                    };
-                }
+            ServerAnswer {
+                ns: ns.clone(),
+                address: *ip,
+                outcome,
             }
-        }
-        let mut records = Vec::new();
-        for rdata in &resolved.rdata {
-            match parse_caa_rdata(rdata) {
-                Ok(r) => records.push(r),
-                Err(why) => {
-                    return ServerOutcome::Malformed {
-                        detail: format!("a CAA record of {name}: {why}"),
-                    };
-                }
-            }
-        }
-        ServerOutcome::Answered {
-            answer: CaaAnswer {
-                cname_chain: chain,
-                records,
-                nxdomain: reply.rcode == 3,
-                dnssec: None,
-            },
-        }
+        }))
+        .await
     }
 
     /// The recursive resolvers' reply to one question (the first server
@@ -352,6 +319,99 @@ impl AuthorityClient {
             servers,
             unresolved,
         }
+    }
+}
+
+fn zone_observation<A>(
+    d: &Delegation,
+    asked: DomainName,
+    servers: Vec<ServerAnswer<A>>,
+) -> ZoneObservation<A> {
+    ZoneObservation {
+        zone: d.zone.clone(),
+        asked,
+        parent: d.parent.clone(),
+        parent_ns: d.parent_ns.clone(),
+        child_ns: d.child_ns.clone(),
+        servers,
+        unresolved: d.unresolved.clone(),
+    }
+}
+
+/// A server that answers with an error code, or without authority, is
+/// lame for the zone (RFC 1912 §2.8); `None` for an authoritative answer.
+fn lameness<A>(reply: &Reply) -> Option<ServerOutcome<A>> {
+    if !matches!(reply.rcode, 0 | 3) {
+        return Some(ServerOutcome::Rcode {
+            rcode: wire::rcode_mnemonic(reply.rcode),
+        });
+    }
+    if !reply.authoritative {
+        return Some(ServerOutcome::NotAuthoritative {
+            rcode: wire::rcode_mnemonic(reply.rcode),
+        });
+    }
+    None
+}
+
+/// The alias chain of an answer from `name`, for `rtype`, and the data at
+/// its end.
+fn chain_of(
+    name: &DomainName,
+    rtype: u16,
+    reply: &Reply,
+) -> Result<(Vec<DomainName>, Vec<Vec<u8>>), String> {
+    let resolved = wire::follow_chain(name.as_str(), rtype, &reply.answers).map_err(|e| e.0)?;
+    let chain = resolved
+        .chain
+        .iter()
+        .map(|n| {
+            DomainName::from_ascii(n)
+                .map_err(|e| format!("an alias target is not a host name: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((chain, resolved.rdata))
+}
+
+/// A CAA answer, parsed as the CAA gatherer parses.
+fn caa_answer(name: &DomainName, reply: &Reply) -> ServerOutcome {
+    let (chain, rdata) = match chain_of(name, 257, reply) {
+        Ok(c) => c,
+        Err(detail) => return ServerOutcome::Malformed { detail },
+    };
+    let mut records = Vec::new();
+    for rdata in &rdata {
+        match parse_caa_rdata(rdata) {
+            Ok(r) => records.push(r),
+            Err(why) => {
+                return ServerOutcome::Malformed {
+                    detail: format!("a CAA record of {name}: {why}"),
+                };
+            }
+        }
+    }
+    ServerOutcome::Answered {
+        answer: CaaAnswer {
+            cname_chain: chain,
+            records,
+            nxdomain: reply.rcode == 3,
+            dnssec: None,
+        },
+    }
+}
+
+/// A TXT answer, each record's character-strings joined, as the
+/// perspectives report them.
+fn txt_answer(name: &DomainName, reply: &Reply) -> ServerOutcome<RecordsSeen> {
+    match chain_of(name, 16, reply) {
+        Ok((cname_chain, rdata)) => ServerOutcome::Answered {
+            answer: RecordsSeen {
+                cname_chain,
+                texts: rdata.iter().map(|r| crate::perspective::txt_text(r)).collect(),
+                nxdomain: reply.rcode == 3,
+            },
+        },
+        Err(detail) => ServerOutcome::Malformed { detail },
     }
 }
 

@@ -6,6 +6,7 @@
 //! enqueued. Polls never overlap: the task runs them one after another, and
 //! a poll slower than the schedule makes the next firing wait.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -21,7 +22,10 @@ use crate::alert::ChannelId;
 use crate::alert::deliver::Waker;
 use crate::checks::risk::RiskModel;
 use crate::config::{Config, CronSchedule};
+use crate::checks::reach::VantagePoint;
 use crate::dns::DnsHandle;
+use crate::dnssec::Validator;
+use crate::views::Views;
 use crate::store::Store;
 
 /// Everything a poll needs, built from one configuration.
@@ -29,6 +33,11 @@ pub struct OrderPolling {
     pub providers: Vec<AnyProvider>,
     pub schedule: CronSchedule,
     pub dns: DnsHandle,
+    /// `[dnssec]`'s validator, the orders' own: its answers are forgotten
+    /// as each poll starts, so a record that appeared is seen.
+    pub dnssec: Option<Arc<Validator>>,
+    /// `[dns] view` and the perspectives abroad, as the checks use them.
+    pub views: Views,
     pub files: FileFetcher,
     pub thresholds: Thresholds,
     pub risk: Option<RiskModel>,
@@ -53,6 +62,8 @@ pub enum PollerError {
     Sources(#[from] OrderSetupError),
     #[error("cannot set up the validation-file checks of orders: {0}")]
     Files(#[source] crate::http::HttpError),
+    #[error("cannot set up DNSSEC validation of orders: {0}")]
+    Dnssec(String),
 }
 
 impl OrderPolling {
@@ -86,10 +97,28 @@ impl OrderPolling {
                 None
             }
         };
+        // The validation records are looked up as the checks look
+        // (issue 13): the same validator settings and the same views.
+        let attempts = crate::dns::DnsSettings::default().attempts;
+        let dnssec =
+            crate::dnssec::from_config(&config.dnssec, &dns, config.dns.timeout, attempts)
+                .map_err(PollerError::Dnssec)?;
+        let views = Views::new(
+            &dns,
+            &VantagePoint::all_from_config(&config.vantage),
+            &config.dns.views,
+            config.dns.timeout,
+            config
+                .globalping
+                .as_ref()
+                .map(crate::perspective::globalping::GlobalpingDns::from_config),
+        );
         Ok(Some(Self {
             providers,
             schedule: config.daemon.schedule.clone(),
             dns,
+            dnssec,
+            views,
             files,
             thresholds: config.order_thresholds.clone(),
             risk,
@@ -160,8 +189,14 @@ async fn poll_all(
     retry_at: &mut [Option<Instant>],
     stop: &watch::Receiver<bool>,
 ) {
+    // Records appear between polls: validate them afresh.
+    if let Some(v) = &polling.dnssec {
+        v.clear();
+    }
     let ctx = RunContext {
         dns: &polling.dns,
+        dnssec: polling.dnssec.as_deref(),
+        views: &polling.views,
         files: &polling.files,
         thresholds: &polling.thresholds,
         risk: polling.risk.as_ref(),

@@ -16,10 +16,18 @@ use super::{OrderKey, OrderObservation, OrderProvider, SourceKind, manual};
 use crate::alert::{Alert, ChannelId, outbox};
 use crate::checks::risk::RiskModel;
 use crate::dns::DnsHandle;
+use crate::dnssec::Validator;
+use crate::views::Views;
 
 /// What a poll needs besides the sources.
 pub struct RunContext<'a> {
     pub dns: &'a DnsHandle,
+    /// The DNSSEC validator of `[dnssec]`, `None` when validation is off:
+    /// the validation records and CAA are validated as a CA validates them.
+    pub dnssec: Option<&'a Validator>,
+    /// The views of `[dns] view` and the perspectives abroad, asked about
+    /// the validation records.
+    pub views: &'a Views,
     pub files: &'a FileFetcher,
     pub thresholds: &'a Thresholds,
     /// The manual-review risk model, when configured.
@@ -215,7 +223,12 @@ pub async fn gather(obs: &OrderObservation, ctx: &RunContext<'_>) -> OrderChecks
     let validation = if obs.signals.validation_passed() {
         Vec::new()
     } else {
-        validation::check_all(ctx.dns, ctx.files, &obs.requirements).await
+        let lookups = validation::DnsLookups {
+            dns: ctx.dns,
+            dnssec: ctx.dnssec,
+            views: ctx.views,
+        };
+        validation::check_all(lookups, ctx.files, &obs.requirements).await
     };
     // The engine's CAA entry: one gather per base name, and the same
     // request building as `check` and the daemon (only ACME methods bind
@@ -223,7 +236,7 @@ pub async fn gather(obs: &OrderObservation, ctx: &RunContext<'_>) -> OrderChecks
     let caa = match &obs.ca {
         Some(ca) => {
             let method = obs.method.as_ref().and_then(|m| m.for_checks(obs.kind));
-            crate::engine::caa_verdicts(ctx.dns, &obs.names, ca, method.as_ref(), &[])
+            crate::engine::caa_verdicts(ctx.dns, ctx.dnssec, &obs.names, ca, method.as_ref(), &[])
                 .await
                 .into_iter()
                 .map(|(name, verdict)| CaaCheck { name, verdict })

@@ -16,6 +16,12 @@
 //!   or https, ports 80/443) and at most two, as Tencent Cloud follows;
 //!   bodies are capped at [`FILE_BODY_CAP`] (`crate::http`).
 //!
+//! The DNS requirements are looked up as the CAA check looks (issue 13):
+//! the home answer is DNSSEC-validated with the same validator (a bogus
+//! answer is the outcome, never "in place"), and the same views ask every
+//! authoritative server of the record's zone and every perspective abroad;
+//! the core judges what they answered (`orders::validation::judge_views`).
+//!
 //! The file is fetched from this host only. The reachability check
 //! (`checks::reach`, from several vantage points including abroad) had not
 //! landed when this was written; when it has, the file requirement should be
@@ -24,11 +30,19 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use hickory_proto::rr::RecordType;
 
 use super::{Requirement, ValidationRequirement};
 use crate::checks::reach::model::Ports;
+use crate::config::DnsView;
 use crate::dns::{DnsHandle, QueryError};
+use crate::dnssec::Validator;
+use crate::domain::DomainName;
 use crate::http::{self, HttpError, redact};
+use crate::views::Views;
+use certvigil_core::checks::dnssec::{DnssecNote, DnssecStatus};
+use certvigil_core::checks::perspective::RecordsSeen;
+use certvigil_core::orders::validation::{RecordViews, authoritative_outcome, judge_records};
 // What a lookup found is plain data the judge reads: it lives in the core crate.
 pub use certvigil_core::orders::validation::{ValidationCheck, ValidationOutcome};
 
@@ -167,75 +181,131 @@ impl FileFetcher {
     }
 }
 
+/// How the DNS requirements are looked up: as the CAA check looks (issue
+/// 13), through the same resolver handle, the same DNSSEC validator
+/// (`[dnssec]`) and the same views (`[dns] view`, the perspectives abroad).
+#[derive(Debug, Clone, Copy)]
+pub struct DnsLookups<'a> {
+    pub dns: &'a DnsHandle,
+    /// `None` when `[dnssec] validate = false`.
+    pub dnssec: Option<&'a Validator>,
+    pub views: &'a Views,
+}
+
 /// Checks every requirement, concurrently.
 pub async fn check_all(
-    dns: &DnsHandle,
+    lookups: DnsLookups<'_>,
     files: &FileFetcher,
     requirements: &[ValidationRequirement],
 ) -> Vec<ValidationCheck> {
-    join_all(requirements.iter().map(|r| async move {
-        ValidationCheck {
-            requirement: r.clone(),
-            outcome: check_one(dns, files, &r.requirement).await,
-        }
-    }))
+    join_all(
+        requirements
+            .iter()
+            .map(|r| async move { check(lookups, files, r).await }),
+    )
     .await
 }
 
-/// Checks one requirement.
+/// Checks one requirement as the CA will: the home lookup, its DNSSEC
+/// validation (a bogus answer is the outcome, whatever the record holds:
+/// the CA gets SERVFAIL), and the other views' answers for the core to
+/// judge (`judge_views`).
+pub async fn check(
+    lookups: DnsLookups<'_>,
+    files: &FileFetcher,
+    requirement: &ValidationRequirement,
+) -> ValidationCheck {
+    let r = &requirement.requirement;
+    let Some(name) = r.dns_name() else {
+        return ValidationCheck::new(requirement.clone(), check_one(lookups.dns, files, r).await);
+    };
+    let home = async {
+        let seen = lookup(lookups.dns, name).await;
+        let dnssec = match (&seen, lookups.dnssec) {
+            (Ok(_), Some(validator)) => {
+                // The CNAME requirement is the alias itself (the CA asks
+                // for it, not for what it leads to).
+                let rtype = match r {
+                    Requirement::DnsCname { .. } => RecordType::CNAME,
+                    _ => RecordType::TXT,
+                };
+                Some(validator.validate(name, rtype).await)
+            }
+            _ => None,
+        };
+        (seen, dnssec)
+    };
+    let ((seen, dnssec), (authority, perspectives)) =
+        tokio::join!(home, lookups.views.observe_record(name));
+    let mut outcome = match &seen {
+        Ok(seen) => judge_records(r, seen).expect("a DNS requirement"),
+        Err(e) => inconclusive(e),
+    };
+    // `[dns] view = "authoritative"`: the zone's own servers decide, as
+    // for the CAA climb.
+    if lookups.views.mode() == DnsView::Authoritative
+        && let Some(by_servers) = authority
+            .as_ref()
+            .and_then(|zone| authoritative_outcome(r, zone))
+    {
+        outcome = by_servers;
+    }
+    let dnssec = match dnssec {
+        Some(DnssecNote {
+            status: DnssecStatus::Bogus { cause },
+            ..
+        }) => {
+            outcome = ValidationOutcome::Bogus { cause };
+            None
+        }
+        other => other,
+    };
+    ValidationCheck {
+        requirement: requirement.clone(),
+        outcome,
+        dnssec,
+        views: RecordViews {
+            home: seen.ok(),
+            authority,
+            perspectives,
+        },
+    }
+}
+
+/// The TXT answer at `name` (aliases followed), as the core reads it.
+async fn lookup(dns: &DnsHandle, name: &DomainName) -> Result<RecordsSeen, QueryError> {
+    let answer = dns.lookup_txt(name).await?;
+    Ok(RecordsSeen {
+        cname_chain: answer.cname_chain,
+        texts: answer
+            .records
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect(),
+        nxdomain: answer.nxdomain,
+    })
+}
+
+/// Checks one requirement through the resolver alone (no DNSSEC, no
+/// other views).
 pub async fn check_one(
     dns: &DnsHandle,
     files: &FileFetcher,
     requirement: &Requirement,
 ) -> ValidationOutcome {
     match requirement {
-        Requirement::DnsTxt { name, value } => match dns.lookup_txt(name).await {
-            Err(e) => inconclusive(e),
-            Ok(answer) => {
-                let found: Vec<String> = answer
-                    .records
-                    .iter()
-                    .map(|r| String::from_utf8_lossy(r).into_owned())
-                    .collect();
-                if found.iter().any(|f| f.trim() == value.trim()) {
-                    ValidationOutcome::InPlace
-                } else if found.is_empty() {
-                    ValidationOutcome::Missing {
-                        detail: if answer.nxdomain {
-                            format!("{name} does not exist (NXDOMAIN)")
-                        } else {
-                            format!("{name} has no TXT record")
-                        },
-                    }
-                } else {
-                    ValidationOutcome::Wrong {
-                        detail: format!(
-                            "{name} has {} TXT record(s), none with the value the CA expects",
-                            found.len()
-                        ),
-                        found,
-                    }
-                }
-            }
-        },
-        Requirement::DnsCname { name, target } => match dns.lookup_cname_chain(name).await {
-            Err(e) => inconclusive(e),
-            Ok(chain) => match chain.get(1) {
-                Some(first) if first == target => ValidationOutcome::InPlace,
-                Some(first) => ValidationOutcome::Wrong {
-                    found: vec![first.to_string()],
-                    detail: format!("{name} is an alias of {first}, not of {target}"),
-                },
-                None => ValidationOutcome::Missing {
-                    detail: format!("{name} has no CNAME record"),
-                },
-            },
-        },
         Requirement::File { url, content } => files.check(url, content).await,
+        dns_requirement => {
+            let name = dns_requirement.dns_name().expect("a DNS requirement");
+            match lookup(dns, name).await {
+                Ok(seen) => judge_records(dns_requirement, &seen).expect("a DNS requirement"),
+                Err(e) => inconclusive(&e),
+            }
+        }
     }
 }
 
-fn inconclusive(e: QueryError) -> ValidationOutcome {
+fn inconclusive(e: &QueryError) -> ValidationOutcome {
     ValidationOutcome::Inconclusive {
         detail: e.to_string(),
     }

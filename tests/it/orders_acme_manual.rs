@@ -130,8 +130,11 @@ impl Bench {
         now: DateTime<Utc>,
     ) -> PollReport {
         let thresholds = Thresholds::default();
+        let views = certvigil::views::Views::default();
         let ctx = RunContext {
             dns: &self.handle,
+            dnssec: None,
+            views: &views,
             files,
             thresholds: &thresholds,
             risk: None,

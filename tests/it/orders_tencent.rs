@@ -89,8 +89,11 @@ impl Bench {
     }
 
     async fn poll(&self, now: DateTime<Utc>) -> PollReport {
+        let views = certvigil::views::Views::default();
         let ctx = RunContext {
             dns: &self.handle,
+            dnssec: None,
+            views: &views,
             files: &self.files,
             thresholds: &self.thresholds,
             risk: None,

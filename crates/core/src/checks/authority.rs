@@ -19,12 +19,14 @@ use super::views::{
 use crate::domain::DomainName;
 use crate::findings::Severity;
 
-/// What one server address answered.
+/// What one server address answered. `A` is what an answer holds: the
+/// CAA set for the CAA check, the records at a validation name
+/// (`RecordsSeen`) for an order's validation record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ServerOutcome {
+pub enum ServerOutcome<A = CaaAnswer> {
     /// An authoritative answer (AA set): NOERROR or NXDOMAIN.
-    Answered { answer: CaaAnswer },
+    Answered { answer: A },
     /// An answer without the AA bit: the server does not hold the zone
     /// (a lame delegation, RFC 1912 §2.8).
     NotAuthoritative { rcode: String },
@@ -38,24 +40,25 @@ pub enum ServerOutcome {
 
 /// One NS name at one of its addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerAnswer {
+pub struct ServerAnswer<A = CaaAnswer> {
     pub ns: DomainName,
     pub address: IpAddr,
-    pub outcome: ServerOutcome,
+    pub outcome: ServerOutcome<A>,
 }
 
-impl ServerAnswer {
-    fn label(&self) -> String {
+impl<A> ServerAnswer<A> {
+    /// `ns1.example.test (127.0.0.2)`.
+    pub fn label(&self) -> String {
         format!("{} ({})", self.ns, self.address)
     }
 }
 
 /// The zone holding one deciding name, and what its servers said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ZoneObservation {
+pub struct ZoneObservation<A = CaaAnswer> {
     /// The zone apex.
     pub zone: DomainName,
-    /// The name whose CAA was asked.
+    /// The name whose records were asked.
     pub asked: DomainName,
     /// The parent zone, when the zone is not a TLD.
     pub parent: Option<DomainName>,
@@ -65,7 +68,7 @@ pub struct ZoneObservation {
     /// The NS set the zone's own servers serve at the apex.
     pub child_ns: Option<Vec<DomainName>>,
     /// Every address of every NS name, each asked.
-    pub servers: Vec<ServerAnswer>,
+    pub servers: Vec<ServerAnswer<A>>,
     /// NS names with no address, and why.
     pub unresolved: Vec<(DomainName, String)>,
 }
@@ -347,7 +350,7 @@ pub fn authoritative_observation(
 
 /// A failed lookup as the authoritative view reports it, for callers that
 /// need a [`LookupFailure`] (authoritative-only mode).
-pub fn outcome_failure(o: &ServerOutcome) -> Option<LookupFailure> {
+pub fn outcome_failure<A>(o: &ServerOutcome<A>) -> Option<LookupFailure> {
     match o {
         ServerOutcome::Answered { .. } => None,
         ServerOutcome::NotAuthoritative { rcode } => Some(LookupFailure::Rcode {

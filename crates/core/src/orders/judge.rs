@@ -25,7 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::validation::{ValidationCheck, ValidationOutcome};
+use super::validation::{ValidationCheck, ValidationOutcome, judge_views};
 use super::{
     OrderKey, OrderObservation, Phase, Requirement, SourceKind, ValidationMethod, human_duration,
 };
@@ -455,6 +455,52 @@ fn blocked(ctx: &Ctx<'_>, checks: &OrderChecks) -> Option<OrderEvent> {
 
     if needs_validation(obs) {
         for v in &checks.validation {
+            let record = record_word(&v.requirement.requirement);
+            let described = v.requirement.requirement.describe();
+            // What the zone's servers and the perspectives abroad add
+            // (issue 13): the CA may look where home did not.
+            for c in judge_views(v) {
+                if c.severity == Severity::Blocking {
+                    severity = Severity::Blocking;
+                }
+                first_summary.get_or_insert_with(|| {
+                    format!(
+                        "the validation {record} for {} is not seen everywhere the CA looks",
+                        v.requirement.for_name
+                    )
+                });
+                causes.push(format!(
+                    "The CA validates {} with the {described}; {}.",
+                    v.requirement.for_name, c.summary
+                ));
+                fixes.push(c.remedy);
+                keys.push(format!("validation:{described}:{}", c.key));
+            }
+            if let ValidationOutcome::Bogus { cause } = &v.outcome {
+                // The CAA path's words (`checks::caa::explain`): the same
+                // cause and the same fix, for the validation lookup.
+                severity = Severity::Blocking;
+                let name = v
+                    .requirement
+                    .requirement
+                    .dns_name()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                first_summary.get_or_insert_with(|| {
+                    format!(
+                        "the validation {record} for {} is DNSSEC-bogus",
+                        v.requirement.for_name
+                    )
+                });
+                causes.push(format!(
+                    "The CA validates {} with the {described}; the answer for {name} is DNSSEC-bogus: {}. Every CA validates DNSSEC for domain-validation lookups (CA/B ballot SC-085v2) and refuses while the chain is broken, whatever the record holds.",
+                    v.requirement.for_name,
+                    cause.describe()
+                ));
+                fixes.push(cause.fix());
+                keys.push(format!("validation:{described}:dnssec-bogus"));
+                continue;
+            }
             if !v.outcome.blocks() {
                 continue;
             }
@@ -776,7 +822,10 @@ fn held_hint(obs: &OrderObservation, checks: &OrderChecks) -> String {
                     .iter()
                     .all(|v| v.outcome == ValidationOutcome::InPlace);
             let mut s = if all_in_place {
-                " The validation record is in place as the CA will look for it, so the CA has probably not re-checked yet.".to_string()
+                format!(
+                    " The validation record is in place as the CA will look for it{}, so the CA has probably not re-checked yet.",
+                    dnssec_words(&checks.validation)
+                )
             } else {
                 String::new()
             };
@@ -802,6 +851,22 @@ fn held_hint(obs: &OrderObservation, checks: &OrderChecks) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// ` (DNSSEC: secure)`, ` (DNSSEC: insecure, ...)`: how the validating
+/// CA's lookups of the records fare; empty when not validated.
+fn dnssec_words(validation: &[ValidationCheck]) -> String {
+    let notes: Vec<String> = validation
+        .iter()
+        .filter_map(|v| v.dnssec.as_ref())
+        .map(|n| n.status.word().to_string())
+        .collect();
+    if notes.is_empty() {
+        return String::new();
+    }
+    let mut words = notes.clone();
+    words.dedup();
+    format!(" (DNSSEC: {})", words.join(", "))
 }
 
 fn risk_note(checks: &OrderChecks) -> String {

@@ -60,10 +60,7 @@ fn history(since: DateTime<Utc>) -> OrderHistory {
 
 fn checks_with(outcome: ValidationOutcome) -> OrderChecks {
     OrderChecks {
-        validation: vec![ValidationCheck {
-            requirement: txt_requirement(),
-            outcome,
-        }],
+        validation: vec![ValidationCheck::new(txt_requirement(), outcome)],
         ..OrderChecks::default()
     }
 }
@@ -421,4 +418,112 @@ fn a_users_validation_passed_notice_is_quoted_as_the_users_not_the_providers() {
     );
     assert!(!e.reason.contains("unchanged for 0m"), "{}", e.reason);
     assert!(e.reason.contains("unchanged for 4h"), "{}", e.reason);
+}
+
+#[test]
+fn a_dnssec_bogus_record_blocks_with_the_cause_and_the_caa_paths_fix() {
+    use crate::checks::dnssec::{BogusCause, RrsigRef};
+    let cause = BogusCause::RrsigExpired {
+        rrsig: RrsigRef {
+            owner: "_dnsauth.www.example.com".into(),
+            rtype: "TXT".into(),
+            signer: "example.com".into(),
+            key_tag: 4242,
+            algorithm: 13,
+            inception: 1_700_000_000,
+            expiration: 1_764_460_800,
+        },
+    };
+    let obs = order(Phase::AwaitingValidation, "0/PENDING-DCV");
+    let checks = checks_with(ValidationOutcome::Bogus {
+        cause: cause.clone(),
+    });
+    let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(1));
+    assert_eq!(kinds(&events), [OrderEventKind::OrderBlocked]);
+    let e = &events[0];
+    assert_eq!(e.severity, Severity::Blocking);
+    assert!(e.summary.contains("DNSSEC-bogus"), "{}", e.summary);
+    assert!(e.reason.contains(&cause.describe()), "{}", e.reason);
+    assert!(
+        e.reason.contains("expired at 2025-11-30T00:00:00Z"),
+        "{}",
+        e.reason
+    );
+    assert_eq!(e.remedy.as_deref(), Some(cause.fix().as_str()));
+    assert!(e.fingerprint.contains("dnssec-bogus"), "{}", e.fingerprint);
+    // Never "in place": the stuck hint does not say so either.
+    let late = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(30));
+    assert!(
+        late.iter().all(|e| !e.reason.contains("is in place")),
+        "{late:?}"
+    );
+}
+
+#[test]
+fn a_secure_record_in_place_says_so_in_the_stuck_hint() {
+    use crate::checks::dnssec::{DnssecNote, DnssecStatus};
+    let obs = order(Phase::AwaitingValidation, "0/PENDING-DCV");
+    let mut checks = in_place();
+    checks.validation[0].dnssec = Some(DnssecNote {
+        name: "_dnsauth.www.example.com".into(),
+        rtype: "TXT".into(),
+        status: DnssecStatus::Secure,
+        resolver: None,
+    });
+    let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(25));
+    assert_eq!(kinds(&events), [OrderEventKind::OrderStuck]);
+    assert!(
+        events[0].reason.contains("in place as the CA will look for it (DNSSEC: secure)"),
+        "{}",
+        events[0].reason
+    );
+}
+
+#[test]
+fn a_server_lacking_the_record_blocks_and_names_the_server() {
+    use crate::checks::authority::{ServerAnswer, ServerOutcome, ZoneObservation};
+    use crate::checks::perspective::RecordsSeen;
+    let name = DomainName::parse("_dnsauth.www.example.com").unwrap();
+    let seen = |texts: &[&str]| RecordsSeen {
+        cname_chain: vec![name.clone()],
+        texts: texts.iter().map(|s| s.to_string()).collect(),
+        nxdomain: false,
+    };
+    let server = |ns: &str, last: u8, texts: &[&str]| ServerAnswer {
+        ns: DomainName::parse(ns).unwrap(),
+        address: std::net::IpAddr::from([127, 0, 0, last]),
+        outcome: ServerOutcome::Answered {
+            answer: seen(texts),
+        },
+    };
+    let obs = order(Phase::AwaitingValidation, "0/PENDING-DCV");
+    let mut checks = in_place();
+    checks.validation[0].views.authority = Some(ZoneObservation {
+        zone: DomainName::parse("example.com").unwrap(),
+        asked: name.clone(),
+        parent: None,
+        parent_ns: None,
+        child_ns: None,
+        servers: vec![
+            server("ns1.example.com", 2, &["202611200000abc"]),
+            server("ns2.example.com", 3, &["old"]),
+        ],
+        unresolved: vec![],
+    });
+    let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(1));
+    assert_eq!(kinds(&events), [OrderEventKind::OrderBlocked]);
+    let e = &events[0];
+    assert_eq!(e.severity, Severity::Blocking);
+    assert!(
+        e.reason
+            .contains("ns2.example.com (127.0.0.3) answered [\"old\"]"),
+        "{}",
+        e.reason
+    );
+    assert!(!e.reason.contains("ns1.example.com"), "{}", e.reason);
+    assert!(
+        e.fingerprint.contains("servers-lack:ns2.example.com (127.0.0.3)"),
+        "{}",
+        e.fingerprint
+    );
 }
