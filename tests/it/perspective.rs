@@ -16,7 +16,7 @@ use support::authdns::{self, View};
 use support::daemon::DaemonBench;
 use support::http::HttpReceiver;
 
-const TOKEN: &str = "perspective-agent-token-5d1e";
+pub(crate) const TOKEN: &str = "perspective-agent-token-5d1e";
 
 fn zone(caa: &str, dnsauth: Option<&str>) -> String {
     let mut z = format!(
@@ -31,7 +31,7 @@ fn zone(caa: &str, dnsauth: Option<&str>) -> String {
 /// The GeoDNS server: home (::1) sees Let's Encrypt allowed and the
 /// validation record; abroad (anything else) sees only Sectigo allowed and
 /// no validation record.
-fn geodns() -> authdns::Server {
+pub(crate) fn geodns() -> authdns::Server {
     let port = authdns::common_port(&[
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -55,9 +55,9 @@ fn geodns() -> authdns::Server {
 }
 
 /// `certvigil probe serve` resolving through `nameserver`; killed on drop.
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Agent {
@@ -67,7 +67,7 @@ impl Drop for Agent {
     }
 }
 
-fn agent(nameserver: SocketAddr, token_file: &str) -> Agent {
+pub(crate) fn agent(nameserver: SocketAddr, token_file: &str) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_certvigil"))
         .args([
             "probe",

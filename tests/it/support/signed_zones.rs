@@ -9,9 +9,11 @@
 //! Cases (children of `test.`):
 //! - `good.test`: signed (NSEC), `CAA 0 issue "letsencrypt.org"`, and
 //!   `alias.good.test CNAME www.nsec3.test`, and a wildcard CAA at
-//!   `*.wild.good.test` (below the empty non-terminal `wild.good.test`);
+//!   `*.wild.good.test` (below the empty non-terminal `wild.good.test`),
+//!   and an order's validation record `_dnsauth TXT "token-good"`;
 //! - `nsec3.test`: signed with NSEC3, no CAA anywhere (`www` has an A);
-//! - `expired.test`: signed with signatures that expired yesterday;
+//! - `expired.test`: signed with signatures that expired yesterday, with
+//!   `_dnsauth TXT "token-expired"`;
 //! - `staleds.test`: signed, but the DS in `test.` is of another key;
 //! - `plain.test`: not signed, no DS: insecure, `CAA 0 issue "sectigo.com"`.
 
@@ -119,7 +121,7 @@ impl SignedZones {
         write(
             "good.test",
             head("good.test.")
-                + "@ IN CAA 0 issue \"letsencrypt.org\"\nwww IN A 127.0.0.1\nalias IN CNAME www.nsec3.test.\n*.wild IN CAA 0 issue \"sectigo.com\"\n",
+                + "@ IN CAA 0 issue \"letsencrypt.org\"\nwww IN A 127.0.0.1\nalias IN CNAME www.nsec3.test.\n*.wild IN CAA 0 issue \"sectigo.com\"\n_dnsauth IN TXT \"token-good\"\n",
         );
         let good = keygen(d, "good.test.");
         sign(d, "good.test.", "good.test", &good, &[]);
@@ -136,7 +138,8 @@ impl SignedZones {
 
         write(
             "expired.test",
-            head("expired.test.") + "@ IN CAA 0 issue \"letsencrypt.org\"\n",
+            head("expired.test.")
+                + "@ IN CAA 0 issue \"letsencrypt.org\"\n_dnsauth IN TXT \"token-expired\"\n",
         );
         let expired = keygen(d, "expired.test.");
         let (s, e) = (stamp(-30), stamp(-1));

@@ -263,7 +263,6 @@ fn judge_servers(
     out: &mut Vec<ViewCondition>,
 ) {
     let z = &zone.zone;
-    let what = requirement.describe();
     let mut lacking: Vec<(String, String)> = Vec::new();
     let mut silent: Vec<(String, String)> = Vec::new();
     let mut answering = 0;
@@ -295,7 +294,7 @@ fn judge_servers(
         out.push(ViewCondition {
             severity: Severity::Blocking,
             summary: format!(
-                "{} of the {total} authoritative server address(es) of {z} do not serve the {what}: {}; a CA whose resolver asks {} does not find it",
+                "{} of the {total} authoritative server address(es) of {z} do not serve it: {}; a CA whose resolver asks {} does not find it",
                 lacking.len(),
                 pairs(&lacking),
                 if lacking.len() == 1 { "it" } else { "one of them" }
@@ -367,8 +366,7 @@ fn judge_perspectives(
     out.push(ViewCondition {
         severity: Severity::Blocking,
         summary: format!(
-            "the {} is in place from here, but {}; a CA looking from there (it validates from several perspectives, BR §3.2.2.9) does not find it",
-            requirement.describe(),
+            "it is in place from here, but {}; a CA looking from there (it validates from several perspectives, BR §3.2.2.9) does not find it",
             shown.join("; ")
         ),
         remedy: format!(

@@ -1,0 +1,252 @@
+//! An order's DNS validation record looked up as the CA looks it up (issue
+//! 13), through the real daemon's order polling, its store and its
+//! alerts: DNSSEC-validated against a signed hierarchy served by NSD
+//! (`support::signed_zones`), asked of every authoritative server of its
+//! zone (two NSD servers, one without the record), and asked from abroad
+//! (a real probe agent resolving through a BIND GeoDNS view that lacks
+//! it).
+
+use crate::support;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use serde_json::Value;
+use support::authdns;
+use support::daemon::DaemonBench;
+use support::dns::{TestDns, caa_rdata};
+use support::http::HttpReceiver;
+use support::signed_zones::SignedZones;
+
+use certvigil::checks::caa::CaaRecord;
+
+/// A manual order placed long ago (so an order whose record is in place
+/// is stuck, and says how its record looked), validated by a TXT record.
+fn order(name: &str, domain: &str, record: &str, value: &str) -> String {
+    format!(
+        r#"
+[[orders]]
+name = "{name}"
+ca = "letsencrypt"
+domains = ["{domain}"]
+validation = {{ method = "dns", record = "{record}", type = "TXT", value = "{value}" }}
+placed_at = "2020-01-01T00:00:00Z"
+"#
+    )
+}
+
+fn webhook(hook: &HttpReceiver) -> String {
+    format!(
+        "\n[[alerts.webhook]]\nurl = \"{}\"\nformat = \"generic\"\n",
+        hook.url("/hook")
+    )
+}
+
+/// The order alerts the webhook received for `order` (`manual/NAME`) of
+/// kind `event`.
+fn order_alerts(hook: &HttpReceiver, order: &str, event: &str) -> Vec<Value> {
+    hook.received()
+        .iter()
+        .map(|r| r.json())
+        .filter(|a| a["check"] == "order" && a["event"] == event && a["after"]["order"] == order)
+        .collect()
+}
+
+async fn wait_alert(bench: &DaemonBench, hook: &HttpReceiver, order: &str, event: &str) -> Value {
+    bench
+        .wait_for(&format!("an {event} alert for {order}"), || {
+            order_alerts(hook, order, event).into_iter().next()
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_record_in_a_zone_with_expired_signatures_is_blocked_with_the_cause_and_a_good_one_is_secure()
+ {
+    let zones = SignedZones::start();
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    bench.write_config(
+        zones.addr,
+        &format!(
+            "view = \"recursive\"\n{}{}\n[[domains]]\nname = \"good.test\"\nca = [\"letsencrypt\"]\n{}{}",
+            zones.dnssec_toml(),
+            webhook(&hook),
+            order("bad", "expired.test", "_dnsauth.expired.test", "token-expired"),
+            order("good", "good.test", "_dnsauth.good.test", "token-good"),
+        ),
+    );
+    let daemon = bench.start();
+    let blocked = wait_alert(&bench, &hook, "manual/bad", "order_blocked").await;
+    let reason = blocked["reason"].as_str().unwrap();
+    assert_eq!(blocked["severity"], "blocking", "{blocked:#}");
+    // The TXT record holds the right value: only DNSSEC makes it unusable.
+    assert!(
+        reason.contains("the answer for _dnsauth.expired.test is DNSSEC-bogus"),
+        "{blocked:#}"
+    );
+    assert!(reason.contains("expired.test"), "{blocked:#}");
+    assert!(reason.contains("expired at"), "{blocked:#}");
+    let remedy = blocked["remedy"].as_str().unwrap();
+    assert!(remedy.contains("Re-sign the zone expired.test"), "{blocked:#}");
+
+    // The good zone: in place, and the stuck order says the record is
+    // secure, as the CA's validating lookup finds it.
+    let stuck = wait_alert(&bench, &hook, "manual/good", "order_stuck").await;
+    let reason = stuck["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("in place as the CA will look for it (DNSSEC: secure)"),
+        "{stuck:#}"
+    );
+    // Stored as a condition, shown by the order views.
+    let show = bench.cli_text(&["orders", "show", "manual/bad"]).unwrap();
+    assert!(show.contains("order_blocked (blocking)"), "{show}");
+    let bad_stuck = order_alerts(&hook, "manual/bad", "order_stuck");
+    assert!(
+        bad_stuck
+            .iter()
+            .all(|a| !a["reason"].as_str().unwrap().contains("is in place")),
+        "{bad_stuck:#?}"
+    );
+    assert!(order_alerts(&hook, "manual/good", "order_blocked").is_empty());
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+const NS_TYPE: u16 = 2;
+
+fn name_rdata(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// `shop.test`, served by ns1 (127.0.0.2) and ns2 (127.0.0.3); the
+/// validation record only where `with_record`.
+fn shop_zone(with_record: bool) -> String {
+    let mut z = "$ORIGIN shop.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\n@ NS ns2\nns1 A 127.0.0.2\nns2 A 127.0.0.3\n@ CAA 0 issue \"letsencrypt.org\"\n".to_string();
+    if with_record {
+        z.push_str("_dnsauth TXT \"token-1\"\n");
+    }
+    z
+}
+
+const TEST_ZONE: &str = "$ORIGIN test.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.4\nshop NS ns1.shop\nshop NS ns2.shop\nns1.shop A 127.0.0.2\nns2.shop A 127.0.0.3\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authoritative_server_lacking_the_order_record_is_named_with_its_answer() {
+    let port = authdns::common_port(&[ip(2), ip(3), ip(4)]);
+    let at = |last| SocketAddr::new(ip(last), port);
+    let _servers = [
+        authdns::nsd(at(4), &[("test", TEST_ZONE.to_string())]),
+        authdns::nsd(at(2), &[("shop.test", shop_zone(true))]),
+        authdns::nsd(at(3), &[("shop.test", shop_zone(false))]),
+    ];
+    // The recursive resolver: the delegation, and the record as ns1
+    // serves it (the resolver happened to ask ns1).
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    dns.set_records(
+        "shop.test",
+        NS_TYPE,
+        vec![name_rdata("ns1.shop.test"), name_rdata("ns2.shop.test")],
+    );
+    dns.set_records("test", NS_TYPE, vec![name_rdata("ns.test")]);
+    dns.set_a("ns.test", &[Ipv4Addr::new(127, 0, 0, 4)]);
+    dns.set_a("ns1.shop.test", &[Ipv4Addr::new(127, 0, 0, 2)]);
+    dns.set_a("ns2.shop.test", &[Ipv4Addr::new(127, 0, 0, 3)]);
+    dns.set_records(
+        "shop.test",
+        support::dns::rtype::CAA,
+        vec![caa_rdata(&CaaRecord::new(0, "issue", "letsencrypt.org"))],
+    );
+    dns.set_txt("_dnsauth.shop.test", &["token-1"]);
+
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    bench.write_config(
+        dns.addr(),
+        &format!(
+            "view = \"both\"\nauthoritative_port = {port}\n\n[dnssec]\nvalidate = false\n{}{}",
+            webhook(&hook),
+            order("shop", "shop.test", "_dnsauth.shop.test", "token-1"),
+        ),
+    );
+    let daemon = bench.start();
+    let blocked = wait_alert(&bench, &hook, "manual/shop", "order_blocked").await;
+    let reason = blocked["reason"].as_str().unwrap();
+    assert_eq!(blocked["severity"], "blocking", "{blocked:#}");
+    assert!(
+        reason.contains(
+            "with the TXT record _dnsauth.shop.test = \"token-1\"; 1 of the 2 authoritative server address(es) of shop.test do not serve it"
+        ),
+        "{blocked:#}"
+    );
+    assert!(
+        reason.contains("ns2.shop.test (127.0.0.3) answered NXDOMAIN"),
+        "{blocked:#}"
+    );
+    assert!(!reason.contains("ns1.shop.test (127.0.0.2)"), "{blocked:#}");
+    let remedy = blocked["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("Publish the record on every name server of shop.test"),
+        "{blocked:#}"
+    );
+    let show = bench.cli_text(&["orders", "show", "manual/shop"]).unwrap();
+    assert!(show.contains("order_blocked (blocking)"), "{show}");
+    let history = serde_json::to_string(&bench.history()).unwrap();
+    assert!(history.contains("order_blocked"), "{history}");
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_perspective_that_does_not_see_the_order_record_is_named() {
+    // Home (::1) sees `_dnsauth.geo.test TXT "token-1"`; the agent,
+    // resolving from 127.0.0.1, gets the "abroad" view without it.
+    let server = crate::perspective::geodns();
+    let bench = DaemonBench::new();
+    let token_file = bench.secret("agent.token", crate::perspective::TOKEN);
+    let agent = crate::perspective::agent(server.addr, &token_file);
+    let hook = HttpReceiver::ok("{}").await;
+    let home = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), server.addr.port());
+    bench.write_config(
+        home,
+        &format!(
+            r#"view = "recursive"
+
+[dnssec]
+validate = false
+
+[[vantage]]
+name = "abroad-agent"
+kind = "agent"
+url = "{url}/"
+token_file = "{token_file}"
+overseas = true
+{hook}{order}"#,
+            url = agent.url,
+            hook = webhook(&hook),
+            order = order("geo", "geo.test", "_dnsauth.geo.test", "token-1"),
+        ),
+    );
+    let daemon = bench.start();
+    let blocked = wait_alert(&bench, &hook, "manual/geo", "order_blocked").await;
+    let reason = blocked["reason"].as_str().unwrap();
+    assert_eq!(blocked["severity"], "blocking", "{blocked:#}");
+    assert!(
+        reason.contains("it is in place from here, but from abroad-agent it is NXDOMAIN"),
+        "{blocked:#}"
+    );
+    let remedy = blocked["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("Publish _dnsauth.geo.test in every view of the zone"),
+        "{blocked:#}"
+    );
+    assert_eq!(daemon.terminate().await, Some(0));
+}
