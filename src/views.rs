@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use certvigil_core::checks::authority::{self, AuthorityObservation, ZoneObservation};
 use certvigil_core::checks::caa::LookupFailure;
-use certvigil_core::orders::validation::VantageRecords;
 use certvigil_core::checks::caa::{CaaObservation, IssuanceRequest};
 use certvigil_core::checks::perspective::{
     self, PerspectiveObservation, RecordsSeen, ValidationName,
 };
 use certvigil_core::checks::views::ViewFinding;
 use certvigil_core::method::{AcmeMethod, ValidationMethod};
+use certvigil_core::orders::validation::VantageRecords;
 
 use crate::authority::AuthorityClient;
 use crate::checks::reach::VantagePoint;
@@ -94,10 +94,7 @@ impl Views {
     pub async fn observe_record(
         &self,
         name: &DomainName,
-    ) -> (
-        Option<ZoneObservation<RecordsSeen>>,
-        Vec<VantageRecords>,
-    ) {
+    ) -> (Option<ZoneObservation<RecordsSeen>>, Vec<VantageRecords>) {
         let authority = async {
             match &self.authority {
                 Some(a) => a.observe_records(name).await,

@@ -407,7 +407,10 @@ fn txt_answer(name: &DomainName, reply: &Reply) -> ServerOutcome<RecordsSeen> {
         Ok((cname_chain, rdata)) => ServerOutcome::Answered {
             answer: RecordsSeen {
                 cname_chain,
-                texts: rdata.iter().map(|r| crate::perspective::txt_text(r)).collect(),
+                texts: rdata
+                    .iter()
+                    .map(|r| crate::perspective::txt_text(r))
+                    .collect(),
                 nxdomain: reply.rcode == 3,
             },
         },

@@ -20,13 +20,13 @@ use super::validation::{FileCheckSettings, FileFetcher};
 use super::{AnyProvider, OrderProvider, OrderSetupError};
 use crate::alert::ChannelId;
 use crate::alert::deliver::Waker;
+use crate::checks::reach::VantagePoint;
 use crate::checks::risk::RiskModel;
 use crate::config::{Config, CronSchedule};
-use crate::checks::reach::VantagePoint;
 use crate::dns::DnsHandle;
 use crate::dnssec::Validator;
-use crate::views::Views;
 use crate::store::Store;
+use crate::views::Views;
 
 /// Everything a poll needs, built from one configuration.
 pub struct OrderPolling {
@@ -100,9 +100,8 @@ impl OrderPolling {
         // The validation records are looked up as the checks look
         // (issue 13): the same validator settings and the same views.
         let attempts = crate::dns::DnsSettings::default().attempts;
-        let dnssec =
-            crate::dnssec::from_config(&config.dnssec, &dns, config.dns.timeout, attempts)
-                .map_err(PollerError::Dnssec)?;
+        let dnssec = crate::dnssec::from_config(&config.dnssec, &dns, config.dns.timeout, attempts)
+            .map_err(PollerError::Dnssec)?;
         let views = Views::new(
             &dns,
             &VantagePoint::all_from_config(&config.vantage),

@@ -87,7 +87,10 @@ async fn an_order_record_in_a_zone_with_expired_signatures_is_blocked_with_the_c
     assert!(reason.contains("expired.test"), "{blocked:#}");
     assert!(reason.contains("expired at"), "{blocked:#}");
     let remedy = blocked["remedy"].as_str().unwrap();
-    assert!(remedy.contains("Re-sign the zone expired.test"), "{blocked:#}");
+    assert!(
+        remedy.contains("Re-sign the zone expired.test"),
+        "{blocked:#}"
+    );
 
     // The good zone: in place, and the stuck order says the record is
     // secure, as the CA's validating lookup finds it.

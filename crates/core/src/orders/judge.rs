@@ -820,7 +820,7 @@ fn held_hint(obs: &OrderObservation, checks: &OrderChecks) -> String {
                 && checks
                     .validation
                     .iter()
-                    .all(|v| v.outcome == ValidationOutcome::InPlace);
+                    .all(|v| v.outcome == ValidationOutcome::InPlace && judge_views(v).is_empty());
             let mut s = if all_in_place {
                 format!(
                     " The validation record is in place as the CA will look for it{}, so the CA has probably not re-checked yet.",

@@ -226,7 +226,11 @@ fn lame_and_silent_servers_warn_and_no_answer_at_all_blocks() {
     let v = judge_views(&c);
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].severity, Severity::Warning);
-    assert!(v[0].summary.contains("answered REFUSED"), "{}", v[0].summary);
+    assert!(
+        v[0].summary.contains("answered REFUSED"),
+        "{}",
+        v[0].summary
+    );
 
     c.views.authority = Some(zone(vec![server(
         3,
@@ -291,12 +295,7 @@ fn views_add_nothing_when_home_already_blocks() {
 #[test]
 fn authoritative_mode_judges_the_first_answering_server() {
     let z = zone(vec![
-        server(
-            2,
-            ServerOutcome::Unreachable {
-                detail: "x".into(),
-            },
-        ),
+        server(2, ServerOutcome::Unreachable { detail: "x".into() }),
         server(3, answered(seen(&["token-1"]))),
     ]);
     assert_eq!(
@@ -310,7 +309,10 @@ fn authoritative_mode_judges_the_first_answering_server() {
 fn stored_checks_without_the_new_fields_still_read() {
     let c = check(txt(), ValidationOutcome::InPlace);
     let json = serde_json::to_string(&c).unwrap();
-    assert!(!json.contains("views") && !json.contains("dnssec"), "{json}");
+    assert!(
+        !json.contains("views") && !json.contains("dnssec"),
+        "{json}"
+    );
     let back: ValidationCheck = serde_json::from_str(&json).unwrap();
     assert_eq!(back, c);
 }

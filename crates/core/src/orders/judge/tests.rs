@@ -473,7 +473,9 @@ fn a_secure_record_in_place_says_so_in_the_stuck_hint() {
     let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(25));
     assert_eq!(kinds(&events), [OrderEventKind::OrderStuck]);
     assert!(
-        events[0].reason.contains("in place as the CA will look for it (DNSSEC: secure)"),
+        events[0]
+            .reason
+            .contains("in place as the CA will look for it (DNSSEC: secure)"),
         "{}",
         events[0].reason
     );
@@ -522,8 +524,17 @@ fn a_server_lacking_the_record_blocks_and_names_the_server() {
     );
     assert!(!e.reason.contains("ns1.example.com"), "{}", e.reason);
     assert!(
-        e.fingerprint.contains("servers-lack:ns2.example.com (127.0.0.3)"),
+        e.fingerprint
+            .contains("servers-lack:ns2.example.com (127.0.0.3)"),
         "{}",
         e.fingerprint
     );
+    // Nor is the record "in place as the CA will look for it" when the
+    // order is stuck.
+    let late = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(25));
+    let stuck = late
+        .iter()
+        .find(|e| e.kind == OrderEventKind::OrderStuck)
+        .expect("stuck");
+    assert!(!stuck.reason.contains("in place"), "{}", stuck.reason);
 }
