@@ -22,13 +22,17 @@ use certvigil::checks::caa::CaaRecord;
 /// A manual order placed long ago (so an order whose record is in place
 /// is stuck, and says how its record looked), validated by a TXT record.
 fn order(name: &str, domain: &str, record: &str, value: &str) -> String {
+    order_of("TXT", name, domain, record, value)
+}
+
+fn order_of(rtype: &str, name: &str, domain: &str, record: &str, value: &str) -> String {
     format!(
         r#"
 [[orders]]
 name = "{name}"
 ca = "letsencrypt"
 domains = ["{domain}"]
-validation = {{ method = "dns", record = "{record}", type = "TXT", value = "{value}" }}
+validation = {{ method = "dns", record = "{record}", type = "{rtype}", value = "{value}" }}
 placed_at = "2020-01-01T00:00:00Z"
 "#
     )
@@ -130,12 +134,16 @@ fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// `shop.test`, served by ns1 (127.0.0.2) and ns2 (127.0.0.3); the
-/// validation record only where `with_record`.
-fn shop_zone(with_record: bool) -> String {
+/// `shop.test`, served by ns1 (127.0.0.2) and ns2 (127.0.0.3): the
+/// current zone has the TXT validation record and the CNAME of another
+/// order pointing to the CA's target; the stale one neither (the TXT is
+/// missing, the CNAME points to an old target).
+fn shop_zone(current: bool) -> String {
     let mut z = "$ORIGIN shop.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\n@ NS ns2\nns1 A 127.0.0.2\nns2 A 127.0.0.3\n@ CAA 0 issue \"letsencrypt.org\"\n".to_string();
-    if with_record {
-        z.push_str("_dnsauth TXT \"token-1\"\n");
+    if current {
+        z.push_str("_dnsauth TXT \"token-1\"\n_abc CNAME dcv.ca.test.\n");
+    } else {
+        z.push_str("_abc CNAME old-dcv.ca.test.\n");
     }
     z
 }
@@ -143,7 +151,8 @@ fn shop_zone(with_record: bool) -> String {
 const TEST_ZONE: &str = "$ORIGIN test.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.4\nshop NS ns1.shop\nshop NS ns2.shop\nns1.shop A 127.0.0.2\nns2.shop A 127.0.0.3\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_authoritative_server_lacking_the_order_record_is_named_with_its_answer() {
+async fn an_authoritative_server_lacking_the_order_record_or_aliasing_elsewhere_is_named_with_its_answer()
+ {
     let port = authdns::common_port(&[ip(2), ip(3), ip(4)]);
     let at = |last| SocketAddr::new(ip(last), port);
     let _servers = [
@@ -170,15 +179,23 @@ async fn an_authoritative_server_lacking_the_order_record_is_named_with_its_answ
         vec![caa_rdata(&CaaRecord::new(0, "issue", "letsencrypt.org"))],
     );
     dns.set_txt("_dnsauth.shop.test", &["token-1"]);
+    dns.set_cname("_abc.shop.test", "dcv.ca.test");
 
     let hook = HttpReceiver::ok("{}").await;
     let bench = DaemonBench::new();
     bench.write_config(
         dns.addr(),
         &format!(
-            "view = \"both\"\nauthoritative_port = {port}\n\n[dnssec]\nvalidate = false\n{}{}",
+            "view = \"both\"\nauthoritative_port = {port}\n\n[dnssec]\nvalidate = false\n{}{}{}",
             webhook(&hook),
             order("shop", "shop.test", "_dnsauth.shop.test", "token-1"),
+            order_of(
+                "CNAME",
+                "alias",
+                "shop.test",
+                "_abc.shop.test",
+                "dcv.ca.test"
+            ),
         ),
     );
     let daemon = bench.start();
@@ -201,6 +218,14 @@ async fn an_authoritative_server_lacking_the_order_record_is_named_with_its_answ
         remedy.contains("Publish the record on every name server of shop.test"),
         "{blocked:#}"
     );
+    // The CNAME order: ns2 aliases to another target.
+    let blocked = wait_alert(&bench, &hook, "manual/alias", "order_blocked").await;
+    let reason = blocked["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ns2.shop.test (127.0.0.3) answered an alias of old-dcv.ca.test"),
+        "{blocked:#}"
+    );
+    assert!(!reason.contains("127.0.0.2"), "{blocked:#}");
     let show = bench.cli_text(&["orders", "show", "manual/shop"]).unwrap();
     assert!(show.contains("order_blocked (blocking)"), "{show}");
     let history = serde_json::to_string(&bench.history()).unwrap();
