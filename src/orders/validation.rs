@@ -221,8 +221,11 @@ pub async fn check(
     };
     let home = async {
         let seen = lookup(lookups.dns, name).await;
-        let dnssec = match (&seen, lookups.dnssec) {
-            (Ok(_), Some(validator)) => {
+        // A validating resolver answers SERVFAIL for a bogus record: ask
+        // the validator then too (it asks with CD), so the cause is told.
+        let answered = matches!(&seen, Ok(_) | Err(QueryError::Rcode { .. }));
+        let dnssec = match (answered, lookups.dnssec) {
+            (true, Some(validator)) => {
                 // The CNAME requirement is the alias itself (the CA asks
                 // for it, not for what it leads to).
                 let rtype = match r {

@@ -278,3 +278,116 @@ overseas = true
     );
     assert_eq!(daemon.terminate().await, Some(0));
 }
+
+/// A validating resolver in miniature, in front of NSD: a query without
+/// the CD bit for a name in `bogus_zone` gets SERVFAIL, as a validating
+/// resolver answers bogus data (RFC 4035 §5.5); every other query (and
+/// every query with CD) is relayed to `upstream`. UDP only: the answers
+/// here are small. Stopped on drop.
+struct ValidatingFront {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ValidatingFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The question's name (lower case, no trailing dot) and where the
+/// question ends.
+fn question(query: &[u8]) -> Option<(String, usize)> {
+    let mut at = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*query.get(at)?);
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(at..at + len)?).to_lowercase());
+        at += len;
+    }
+    Some((labels.join("."), at + 4))
+}
+
+async fn validating_front(upstream: SocketAddr, bogus_zone: &'static str) -> ValidatingFront {
+    use std::sync::Arc;
+    use tokio::net::UdpSocket;
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = socket.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let query = buf[..n].to_vec();
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let Some((name, end)) = question(&query) else {
+                    return;
+                };
+                let checking_disabled = query[3] & 0x10 != 0;
+                let bogus = name == bogus_zone || name.ends_with(&format!(".{bogus_zone}"));
+                if bogus && !checking_disabled {
+                    // The header and the question; QR, RA, SERVFAIL, no
+                    // records.
+                    let mut reply = query[..end].to_vec();
+                    reply[2] |= 0x80;
+                    reply[3] = 0x80 | 2;
+                    reply[6..12].fill(0);
+                    let _ = socket.send_to(&reply, from).await;
+                    return;
+                }
+                let relay = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                relay.send_to(&query, upstream).await.unwrap();
+                let mut answer = vec![0u8; 65535];
+                if let Ok(Ok((m, _))) = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    relay.recv_from(&mut answer),
+                )
+                .await
+                {
+                    let _ = socket.send_to(&answer[..m], from).await;
+                }
+            });
+        }
+    });
+    ValidatingFront { addr, task }
+}
+
+/// Behind a validating resolver the bogus record is a SERVFAIL, which by
+/// itself says nothing; certvigil validates it (with CD) and tells the
+/// cause, as for a non-validating resolver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validating_resolvers_servfail_for_the_order_record_is_explained_by_its_dnssec_cause() {
+    let zones = SignedZones::start();
+    let front = validating_front(zones.addr, "expired.test").await;
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    bench.write_config(
+        front.addr,
+        &format!(
+            "view = \"recursive\"\n{}{}{}",
+            zones.dnssec_toml(),
+            webhook(&hook),
+            order(
+                "bad",
+                "expired.test",
+                "_dnsauth.expired.test",
+                "token-expired"
+            ),
+        ),
+    );
+    let daemon = bench.start();
+    let blocked = wait_alert(&bench, &hook, "manual/bad", "order_blocked").await;
+    let reason = blocked["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the answer for _dnsauth.expired.test is DNSSEC-bogus"),
+        "{blocked:#}"
+    );
+    assert!(reason.contains("expired at"), "{blocked:#}");
+    assert_eq!(daemon.terminate().await, Some(0));
+}
