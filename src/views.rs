@@ -3,7 +3,9 @@
 //! zones (`authority`) and the perspectives abroad (`perspective`) are
 //! asked, once per base name; their findings are judged in the core
 //! (`checks::authority`, `checks::perspective`) per (name, CA) and carried
-//! by the CAA verdict.
+//! by the CAA verdict. An order's validation record is asked of the same
+//! views ([`Views::observe_record`]) and judged in the core's
+//! `orders::validation`.
 
 use std::collections::HashMap;
 use std::time::Duration;
