@@ -73,9 +73,17 @@ impl Views {
                 port: config.authoritative_port,
                 timeout,
                 delegations: Default::default(),
+                warned: Default::default(),
             }),
             mode: config.view,
             perspectives: PerspectiveClient::new(vantages, globalping, timeout),
+        }
+    }
+
+    /// A new cycle starts (or one ended): failures are logged anew.
+    pub fn new_cycle(&self) {
+        if let Some(a) = &self.authority {
+            a.new_cycle();
         }
     }
 

@@ -13,6 +13,8 @@ pub mod query;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -43,6 +45,8 @@ pub struct AuthorityClient {
     /// one zone (`check --file`, a daemon cycle) must not ask its parent
     /// and its servers for the NS sets once per name.
     pub delegations: DelegationCache,
+    /// A failure to find a delegation was logged at WARN this cycle.
+    pub warned: Arc<AtomicBool>,
 }
 
 /// How long a delegation found is used again (the resolver handle's
@@ -93,6 +97,13 @@ impl AuthorityClient {
     pub async fn observe(&self, home: &CaaObservation) -> AuthorityObservation {
         let mut out = AuthorityObservation::default();
         let mut delegations: HashMap<DomainName, Delegation> = HashMap::new();
+        // The resolver itself failed the climb (no answer, REFUSED): the
+        // check's own warning names it, and a delegation not found is its
+        // consequence, not news worth a warning of its own.
+        let resolver_failed = home
+            .climb
+            .iter()
+            .any(|l| matches!(&l.result, Err(f) if f.is_local()));
         for name in deciding_names(home) {
             let zone = match self.find_zone(&name).await {
                 Ok((zone, ns)) => {
@@ -109,12 +120,16 @@ impl AuthorityClient {
                     }
                     zone
                 }
-                // No zone found is not a finding: every name on the
-                // Internet has one, so it means a resolver that does not
-                // answer NS queries (a lab's), or a failure the recursive
-                // view already reports.
+                // The view was asked for and cannot be given: part of the
+                // observation (a warning finding), never dropped as if
+                // every server agreed. Logged once per cycle, not per name.
                 Err(why) => {
-                    tracing::debug!(%name, %why, "authoritative view: no zone found");
+                    if resolver_failed {
+                        tracing::debug!(%name, %why, "authoritative view: no delegation found");
+                    } else {
+                        self.log_failure(&name, &why);
+                    }
+                    out.failures.push((name, why));
                     continue;
                 }
             };
@@ -141,6 +156,26 @@ impl AuthorityClient {
             });
         }
         out
+    }
+
+    /// Logs a delegation that could not be found: at WARN for the first
+    /// in a cycle (a resolver that answers no NS queries fails every
+    /// name), at debug after that.
+    fn log_failure(&self, name: &DomainName, why: &str) {
+        if self.warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%name, %why, "authoritative view: no delegation found");
+        } else {
+            tracing::warn!(
+                %name,
+                %why,
+                "authoritative view: the delegation could not be found, so its servers were not asked (reported as a finding; further names this cycle are logged at debug)"
+            );
+        }
+    }
+
+    /// A new cycle (or run): the next failure is logged at WARN again.
+    pub fn new_cycle(&self) {
+        self.warned.store(false, Ordering::Relaxed);
     }
 
     /// One CAA question to one server, judged for lameness here (AA bit,

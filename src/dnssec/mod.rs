@@ -128,12 +128,12 @@ impl Validator {
         // Without the root's keys nothing can be validated: say so once,
         // without asking every name again.
         if let Keys::Indeterminate(why) = self.zone_keys(&Name::root()).await {
-            return DnssecNote {
-                name: name.to_string(),
-                rtype: rtype.to_string(),
-                status: DnssecStatus::Indeterminate { why },
-                resolver: None,
-            };
+            return DnssecNote::new(
+                name.to_string(),
+                rtype.to_string(),
+                DnssecStatus::Indeterminate { why },
+                None,
+            );
         }
         let status = match Name::from_ascii(format!("{}.", name.as_str())) {
             Ok(qname) => self.validate_name(&qname, rtype).await,
@@ -142,12 +142,7 @@ impl Validator {
             },
         };
         let resolver = self.resolver_view(name, rtype).await;
-        DnssecNote {
-            name: name.to_string(),
-            rtype: rtype.to_string(),
-            status,
-            resolver,
-        }
+        DnssecNote::new(name.to_string(), rtype.to_string(), status, resolver)
     }
 
     /// The same question without CD: AD set, SERVFAIL, or neither. `None`

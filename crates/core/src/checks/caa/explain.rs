@@ -148,8 +148,8 @@ pub(crate) fn lookup_failed(
     failure: &LookupFailure,
 ) -> CaaVerdict {
     let name = &lookup.name;
-    if let LookupFailure::Dnssec { cause } = failure {
-        return dnssec_bogus(obs, lookup, cause);
+    if let LookupFailure::Dnssec { cause, resolver } = failure {
+        return dnssec_bogus(obs, lookup, cause, *resolver);
     }
     if failure.is_local() {
         return resolver_failed(obs, lookup, failure);
@@ -193,14 +193,23 @@ fn dnssec_bogus(
     obs: &CaaObservation,
     lookup: &CaaLookup,
     cause: &crate::checks::dnssec::BogusCause,
+    resolver: Option<crate::checks::dnssec::ResolverView>,
 ) -> CaaVerdict {
     let name = &lookup.name;
+    // A validating resolver's SERVFAIL is this same failure: said, so it
+    // does not read as an outage of the resolver.
+    let resolver_says = if resolver == Some(crate::checks::dnssec::ResolverView::Servfail) {
+        " The configured resolver validates too and answered SERVFAIL for it: the same validation failure."
+    } else {
+        ""
+    };
     let reason = format!(
-        "The CAA answer for {name} is DNSSEC-bogus: {}. Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
+        "The CAA answer for {name} is DNSSEC-bogus: {}.{resolver_says} Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
         cause.describe()
     );
     let failure = LookupFailure::Dnssec {
         cause: cause.clone(),
+        resolver,
     };
     error_verdict(obs, name, failure, reason, cause.fix())
 }

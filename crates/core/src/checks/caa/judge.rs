@@ -51,15 +51,15 @@ pub(crate) fn dnssec_notes(climb: &[CaaLookup]) -> Vec<crate::checks::dnssec::Dn
                 Some(note) => (note.clone(), !answer.records.is_empty()),
                 None => return Vec::new(),
             },
-            Err(LookupFailure::Dnssec { cause }) => (
-                DnssecNote {
-                    name: lookup.name.to_string(),
-                    rtype: "CAA".into(),
-                    status: DnssecStatus::Bogus {
+            Err(LookupFailure::Dnssec { cause, resolver }) => (
+                DnssecNote::new(
+                    lookup.name.to_string(),
+                    "CAA",
+                    DnssecStatus::Bogus {
                         cause: cause.clone(),
                     },
-                    resolver: None,
-                },
+                    *resolver,
+                ),
                 true,
             ),
             // The lookup failed before validation; the verdict says so.

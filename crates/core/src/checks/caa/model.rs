@@ -75,6 +75,10 @@ pub enum LookupFailure {
     /// validating CA gets SERVFAIL and refuses (CA/B ballot SC-085v2).
     Dnssec {
         cause: crate::checks::dnssec::BogusCause,
+        /// What the configured resolver said when it validates too
+        /// (usually SERVFAIL: it finds the answer bogus as well).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolver: Option<crate::checks::dnssec::ResolverView>,
     },
 }
 
@@ -110,7 +114,7 @@ impl std::fmt::Display for LookupFailure {
                 write!(f, "the answer could not be parsed ({detail})")
             }
             LookupFailure::Network { detail } => write!(f, "the query failed ({detail})"),
-            LookupFailure::Dnssec { cause } => {
+            LookupFailure::Dnssec { cause, .. } => {
                 write!(f, "the answer is DNSSEC-bogus: {}", cause.describe())
             }
         }
