@@ -146,7 +146,8 @@ impl Validator {
     }
 
     /// The same question without CD: AD set, SERVFAIL, or neither. `None`
-    /// unless the resolver validates (it set AD on the root's keys).
+    /// unless the resolver validates (it set AD on the root's keys, or
+    /// refused them with SERVFAIL while handing them over with CD).
     async fn resolver_view(&self, name: &DomainName, rtype: RecordType) -> Option<ResolverView> {
         if !self.resolver_validates.load(Ordering::Relaxed) {
             return None;
@@ -542,18 +543,23 @@ impl Validator {
 
     async fn root_keys(&self) -> Keys {
         let root = Name::root();
-        // A validating resolver sets AD on the root's keys when asked
-        // without CD: then its view of each answer is worth comparing.
-        if let Ok(r) = self.asker.ask(&root, RecordType::DNSKEY, false).await
-            && r.authentic
-        {
-            self.resolver_validates.store(true, Ordering::Relaxed);
-        }
         let reply = match self.ask(&root, RecordType::DNSKEY).await {
             Ok(r) => r,
             Err(e) => return Keys::Indeterminate(format!("no root DNSKEY: {e}")),
         };
         let keys = dnskeys(&reply.answers, &root);
+        // Does the resolver validate? Then its view of each answer is worth
+        // comparing. It does when it sets AD on the root's keys asked
+        // without CD, and also when it answers SERVFAIL to that for keys it
+        // has just handed over with CD (so not an outage on the way to the
+        // root): it finds the root itself bogus (another or outdated trust
+        // anchor), so every answer it gives differs from ours, which must
+        // be said, not taken for a resolver that does not validate.
+        if let Ok(r) = self.asker.ask(&root, RecordType::DNSKEY, false).await
+            && (r.authentic || (r.is_servfail() && !keys.is_empty()))
+        {
+            self.resolver_validates.store(true, Ordering::Relaxed);
+        }
         if keys.is_empty() {
             return Keys::Indeterminate(format!(
                 "{} gave no DNSKEY for the root (answer {}); certvigil validates from the root trust anchor, so the configured resolver must answer for the root",

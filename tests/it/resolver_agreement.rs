@@ -213,3 +213,49 @@ fn different_trust_anchors_are_a_disagreement_that_says_what_each_side_found() {
     assert!(summaries(&r).iter().any(|s| s.starts_with(want)), "{r}");
     assert!(text.contains(want), "{text}");
 }
+
+#[test]
+fn a_resolver_with_another_trust_anchor_is_named_as_the_fault_not_the_zone() {
+    let zones = SignedZones::start();
+    // unbound holds a root key the test root does not have (a stale
+    // anchor after a root KSK rollover): it answers SERVFAIL to everything;
+    // certvigil, with the right one, validates the same answers as secure.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-root.ds");
+    std::fs::write(
+        &other,
+        format!(". 300 IN DS 12345 13 2 {}\n", "AB".repeat(32)),
+    )
+    .unwrap();
+    let unbound = Unbound::start(&zones, &other);
+    let (code, r, text) = check(&unbound, &zones.trust_anchor(), "good.test");
+    assert_eq!(code, 1, "CAA cannot be judged through this resolver: {r}");
+    assert_eq!(r["caa"]["verdict"], "error", "{r}");
+    let failure = &r["caa"]["lookup_error"]["failure"];
+    assert_eq!(failure["kind"], "resolver_rejects", "{r}");
+    assert_eq!(failure["validated"]["status"], "secure", "{r}");
+    assert_eq!(failure["server"], unbound.addr.to_string(), "{r}");
+    let reason = r["caa"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("validates DNSSEC and answered SERVFAIL, but certvigil validates the same answer as secure"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("The fault is the resolver's own DNSSEC validation"),
+        "{reason}"
+    );
+    assert!(
+        r["caa"]["remedy"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Update the root trust anchor of {}", unbound.addr)),
+        "{r}"
+    );
+    let n = note(&r, "good.test");
+    assert_eq!(n["status"], "secure", "{r}");
+    assert_eq!(n["resolver"], "servfail", "{r}");
+    assert_eq!(n["resolver_agrees"], false, "{r}");
+    let want = "DNSSEC of the CAA lookup for good.test: certvigil finds this answer secure, but the configured resolver, which validates, says bogus (SERVFAIL)";
+    assert!(summaries(&r).iter().any(|s| s.starts_with(want)), "{r}");
+    assert!(text.contains(want), "{text}");
+}

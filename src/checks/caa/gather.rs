@@ -14,7 +14,7 @@ use futures::future::join_all;
 use hickory_proto::rr::RecordType;
 
 use super::model::{CaaAnswer, CaaLookup, CaaObservation, CaaRecord, LookupFailure};
-use crate::checks::dnssec::{DnssecNote, DnssecStatus};
+use crate::checks::dnssec::{DnssecNote, DnssecStatus, ResolverView};
 use crate::dns::{DnsHandle, QueryError};
 use crate::dnssec::Validator;
 use crate::domain::DomainName;
@@ -74,8 +74,19 @@ async fn validate(validator: &Validator, lookup: &mut CaaLookup) {
                 note.resolver,
             ));
         }
-        // Not bogus to certvigil: the SERVFAIL has another cause (a lame
-        // or unreachable server) and stays the lookup's failure.
+        // A validating resolver refused what certvigil validates: its
+        // validation is the odd one out (another trust anchor), said so.
+        (
+            status @ (DnssecStatus::Secure | DnssecStatus::Insecure { .. }),
+            Err(LookupFailure::Rcode { server, .. }),
+        ) if note.resolver == Some(ResolverView::Servfail) => {
+            lookup.result = Err(LookupFailure::ResolverRejects {
+                server: *server,
+                validated: Box::new(status),
+            });
+        }
+        // Otherwise the SERVFAIL has another cause (a lame or unreachable
+        // server, or certvigil could not validate) and stays the failure.
         (_, Err(_)) => {}
     }
 }

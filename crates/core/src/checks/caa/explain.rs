@@ -141,6 +141,27 @@ fn resolver_failed(
     error_verdict(obs, name, failure.clone(), reason, remedy)
 }
 
+/// Verdict for a lookup the configured (validating) resolver refused with
+/// SERVFAIL while certvigil validates the answer: the resolver's trust is
+/// wrong, not the zone. A CA validating from the IANA root would get the
+/// answer, but the CAA set cannot be judged through this resolver.
+fn resolver_rejects(
+    obs: &CaaObservation,
+    lookup: &CaaLookup,
+    failure: &LookupFailure,
+    server: Option<std::net::SocketAddr>,
+) -> CaaVerdict {
+    let name = &lookup.name;
+    let server = server.map_or_else(|| "the configured resolver".to_string(), |s| s.to_string());
+    let reason = format!(
+        "The CAA lookup at {name} failed: {failure}. The fault is the resolver's own DNSSEC validation (another or outdated root trust anchor, a stale negative trust anchor or cache), not the zone of {name}: a CA validating from the IANA root gets the answer, but certvigil cannot judge CAA through this resolver."
+    );
+    let remedy = format!(
+        "Update the root trust anchor of {server} (e.g. unbound-anchor, or its auto-trust-anchor-file; RFC 5011 rollovers), flush its cache, or configure another resolver in [dns]."
+    );
+    error_verdict(obs, name, failure.clone(), reason, remedy)
+}
+
 /// Verdict for a failed lookup at or below the relevant name.
 pub(crate) fn lookup_failed(
     obs: &CaaObservation,
@@ -150,6 +171,9 @@ pub(crate) fn lookup_failed(
     let name = &lookup.name;
     if let LookupFailure::Dnssec { cause, resolver } = failure {
         return dnssec_bogus(obs, lookup, cause, *resolver);
+    }
+    if let LookupFailure::ResolverRejects { server, .. } = failure {
+        return resolver_rejects(obs, lookup, failure, *server);
     }
     if failure.is_local() {
         return resolver_failed(obs, lookup, failure);
@@ -168,7 +192,8 @@ pub(crate) fn lookup_failed(
         LookupFailure::Timeout
         | LookupFailure::Malformed { .. }
         | LookupFailure::Network { .. }
-        | LookupFailure::Dnssec { .. } => {
+        | LookupFailure::Dnssec { .. }
+        | LookupFailure::ResolverRejects { .. } => {
             "Check the authoritative servers' answers for this name (dig CAA)."
         }
     };

@@ -62,6 +62,17 @@ pub(crate) fn dnssec_notes(climb: &[CaaLookup]) -> Vec<crate::checks::dnssec::Dn
                 ),
                 true,
             ),
+            // certvigil validated what the resolver refused: the note
+            // carries the disagreement.
+            Err(LookupFailure::ResolverRejects { validated, .. }) => (
+                DnssecNote::new(
+                    lookup.name.to_string(),
+                    "CAA",
+                    (**validated).clone(),
+                    Some(crate::checks::dnssec::ResolverView::Servfail),
+                ),
+                true,
+            ),
             // The lookup failed before validation; the verdict says so.
             Err(_) => break,
         };

@@ -1306,6 +1306,41 @@ mod dnssec {
     }
 
     #[test]
+    fn a_servfail_for_an_answer_certvigil_validates_blames_the_resolver() {
+        let failure = LookupFailure::ResolverRejects {
+            server: Some("127.0.0.1:53".parse().unwrap()),
+            validated: Box::new(DnssecStatus::Secure),
+        };
+        assert!(failure.is_local(), "the resolver's fault, not the zone's");
+        let obs = observe("example.com", &[("example.com", At::Fail(failure))], &[]);
+        let v = judge(&obs, &request(LE));
+        assert_eq!(v.verdict, CaaVerdictKind::Error);
+        assert!(
+            v.reason.contains(
+                "127.0.0.1:53 validates DNSSEC and answered SERVFAIL, but certvigil validates the same answer as secure"
+            ),
+            "{}",
+            v.reason
+        );
+        assert!(
+            v.remedy
+                .as_deref()
+                .unwrap()
+                .starts_with("Update the root trust anchor of 127.0.0.1:53"),
+            "{:?}",
+            v.remedy
+        );
+        // The note carries the disagreement, which the report makes a finding.
+        assert_eq!(v.dnssec.len(), 1);
+        assert_eq!(v.dnssec[0].status, DnssecStatus::Secure);
+        assert_eq!(
+            v.dnssec[0].resolver,
+            Some(crate::checks::dnssec::ResolverView::Servfail)
+        );
+        assert_eq!(v.dnssec[0].resolver_agrees, Some(false));
+    }
+
+    #[test]
     fn a_validating_resolvers_servfail_on_a_bogus_lookup_is_said_to_agree() {
         let obs = observe(
             "example.com",
