@@ -93,10 +93,14 @@ impl Validator {
         }
     }
 
-    /// Forgets the verified keys, so the next lookups verify again (the
-    /// daemon calls it as each cycle starts: a zone that broke must be
-    /// seen in the next cycle).
+    /// Forgets the verified keys (and whether the resolver validates), so
+    /// the next lookups verify again (the daemon calls it as each cycle
+    /// starts: a zone that broke must be seen in the next cycle).
     pub fn clear(&self) {
+        // Whether the resolver validates is found again with the root's
+        // keys: a resolver replaced or reconfigured meanwhile is not judged
+        // by what its predecessor did.
+        self.resolver_validates.store(false, Ordering::Relaxed);
         self.zones.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.answers
             .lock()
