@@ -156,6 +156,7 @@ impl Engine {
     /// calls it as each cycle starts.
     pub fn clear_cache(&self) {
         self.dns.clear_cache();
+        self.views.new_cycle();
         if let Some(v) = &self.dnssec {
             v.clear();
         }

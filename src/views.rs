@@ -77,6 +77,7 @@ impl Views {
                 port: config.authoritative_port,
                 timeout,
                 delegations: Default::default(),
+                warned: Default::default(),
             }),
             mode: config.view,
             perspectives: PerspectiveClient::new(vantages, globalping, timeout),
@@ -124,6 +125,13 @@ impl Views {
                 .collect()
         };
         tokio::join!(authority, perspectives)
+    }
+
+    /// A new cycle starts (or one ended): failures are logged anew.
+    pub fn new_cycle(&self) {
+        if let Some(a) = &self.authority {
+            a.new_cycle();
+        }
     }
 
     fn is_off(&self) -> bool {

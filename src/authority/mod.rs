@@ -13,6 +13,8 @@ pub mod query;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -44,6 +46,8 @@ pub struct AuthorityClient {
     /// one zone (`check --file`, a daemon cycle) must not ask its parent
     /// and its servers for the NS sets once per name.
     pub delegations: DelegationCache,
+    /// A failure to find a delegation was logged at WARN this cycle.
+    pub warned: Arc<AtomicBool>,
 }
 
 /// How long a delegation found is used again (the resolver handle's
@@ -93,9 +97,28 @@ impl AuthorityClient {
     /// be found is part of the observation.
     pub async fn observe(&self, home: &CaaObservation) -> AuthorityObservation {
         let mut out = AuthorityObservation::default();
+        // The resolver itself failed the climb (no answer, REFUSED): the
+        // check's own warning names it, and a delegation not found is its
+        // consequence, not news worth a warning of its own.
+        let resolver_failed = home
+            .climb
+            .iter()
+            .any(|l| matches!(&l.result, Err(f) if f.is_local()));
         for name in deciding_names(home) {
-            let Some(d) = self.delegation_of(&name).await else {
-                continue;
+            let d = match self.delegation_of(&name).await {
+                Ok(d) => d,
+                // The view was asked for and cannot be given: part of the
+                // observation (a warning finding), never dropped as if
+                // every server agreed. Logged once per cycle, not per name.
+                Err(why) => {
+                    if resolver_failed {
+                        tracing::debug!(%name, %why, "authoritative view: no delegation found");
+                    } else {
+                        self.log_failure(&name, &why);
+                    }
+                    out.failures.push((name, why));
+                    continue;
+                }
             };
             let servers = self
                 .ask_each(&d, &name, RecordType::CAA, |reply| caa_answer(&name, reply))
@@ -105,12 +128,38 @@ impl AuthorityClient {
         out
     }
 
+    /// Logs a delegation that could not be found: at WARN for the first
+    /// in a cycle (a resolver that answers no NS queries fails every
+    /// name), at debug after that.
+    fn log_failure(&self, name: &DomainName, why: &str) {
+        if self.warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%name, %why, "authoritative view: no delegation found");
+        } else {
+            tracing::warn!(
+                %name,
+                %why,
+                "authoritative view: the delegation could not be found, so its servers were not asked (reported as a finding; further names this cycle are logged at debug)"
+            );
+        }
+    }
+
+    /// A new cycle (or run): the next failure is logged at WARN again.
+    pub fn new_cycle(&self) {
+        self.warned.store(false, Ordering::Relaxed);
+    }
+
     /// Asks every authoritative server of the zone holding `name` for its
     /// TXT records (aliases as each server answers them): an order's
     /// validation record, as a CA's resolver may find it on any of them.
     /// `None` when the zone could not be found.
     pub async fn observe_records(&self, name: &DomainName) -> Option<ZoneObservation<RecordsSeen>> {
-        let d = self.delegation_of(name).await?;
+        let d = match self.delegation_of(name).await {
+            Ok(d) => d,
+            Err(why) => {
+                self.log_failure(name, &why);
+                return None;
+            }
+        };
         let servers = self
             .ask_each(&d, name, RecordType::TXT, |reply| txt_answer(name, reply))
             .await;
@@ -120,9 +169,9 @@ impl AuthorityClient {
     /// The delegation of the zone holding `name`, found once and reused
     /// (thousands of names in one zone must not ask its parent and its
     /// servers for the NS sets once per name).
-    async fn delegation_of(&self, name: &DomainName) -> Option<Delegation> {
+    async fn delegation_of(&self, name: &DomainName) -> Result<Delegation, String> {
         match self.find_zone(name).await {
-            Ok((zone, ns)) => Some(match self.delegations.get(&zone) {
+            Ok((zone, ns)) => Ok(match self.delegations.get(&zone) {
                 Some(d) => d,
                 None => {
                     let d = self.delegation(&zone, ns).await;
@@ -130,14 +179,7 @@ impl AuthorityClient {
                     d
                 }
             }),
-            // No zone found is not a finding: every name on the Internet
-            // has one, so it means a resolver that does not answer NS
-            // queries (a lab's), or a failure the recursive view already
-            // reports.
-            Err(why) => {
-                tracing::debug!(%name, %why, "authoritative view: no zone found");
-                None
-            }
+            Err(why) => Err(why),
         }
     }
 

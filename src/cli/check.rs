@@ -511,15 +511,18 @@ impl Printer {
                     width = self.name_width
                 )?;
                 writeln!(out, "    {}", r.caa.reason)?;
-                // A bogus lookup is the verdict's reason already.
-                for note in r.caa.dnssec.iter().filter(|n| n.status.word() != "bogus") {
-                    writeln!(
-                        out,
-                        "    dnssec: {} {}: {}",
-                        note.name,
-                        note.rtype,
-                        note.status.describe()
-                    )?;
+                // A bogus lookup is the verdict's reason already; what the
+                // validating resolver said of it is not.
+                for note in &r.caa.dnssec {
+                    let status = (note.status.word() != "bogus").then(|| note.status.describe());
+                    let resolver = note.resolver_agreement();
+                    let line = match (status, resolver) {
+                        (Some(s), Some(r)) => format!("{s}; {r}"),
+                        (Some(s), None) => s,
+                        (None, Some(r)) => r,
+                        (None, None) => continue,
+                    };
+                    writeln!(out, "    dnssec: {} {}: {line}", note.name, note.rtype)?;
                 }
                 if let Some(reach) = &r.reach {
                     writeln!(

@@ -93,10 +93,14 @@ impl Validator {
         }
     }
 
-    /// Forgets the verified keys, so the next lookups verify again (the
-    /// daemon calls it as each cycle starts: a zone that broke must be
-    /// seen in the next cycle).
+    /// Forgets the verified keys (and whether the resolver validates), so
+    /// the next lookups verify again (the daemon calls it as each cycle
+    /// starts: a zone that broke must be seen in the next cycle).
     pub fn clear(&self) {
+        // Whether the resolver validates is found again with the root's
+        // keys: a resolver replaced or reconfigured meanwhile is not judged
+        // by what its predecessor did.
+        self.resolver_validates.store(false, Ordering::Relaxed);
         self.zones.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.answers
             .lock()
@@ -128,12 +132,12 @@ impl Validator {
         // Without the root's keys nothing can be validated: say so once,
         // without asking every name again.
         if let Keys::Indeterminate(why) = self.zone_keys(&Name::root()).await {
-            return DnssecNote {
-                name: name.to_string(),
-                rtype: rtype.to_string(),
-                status: DnssecStatus::Indeterminate { why },
-                resolver: None,
-            };
+            return DnssecNote::new(
+                name.to_string(),
+                rtype.to_string(),
+                DnssecStatus::Indeterminate { why },
+                None,
+            );
         }
         let status = match Name::from_ascii(format!("{}.", name.as_str())) {
             Ok(qname) => self.validate_name(&qname, rtype).await,
@@ -142,16 +146,12 @@ impl Validator {
             },
         };
         let resolver = self.resolver_view(name, rtype).await;
-        DnssecNote {
-            name: name.to_string(),
-            rtype: rtype.to_string(),
-            status,
-            resolver,
-        }
+        DnssecNote::new(name.to_string(), rtype.to_string(), status, resolver)
     }
 
     /// The same question without CD: AD set, SERVFAIL, or neither. `None`
-    /// unless the resolver validates (it set AD on the root's keys).
+    /// unless the resolver validates (it set AD on the root's keys, or
+    /// refused them with SERVFAIL while handing them over with CD).
     async fn resolver_view(&self, name: &DomainName, rtype: RecordType) -> Option<ResolverView> {
         if !self.resolver_validates.load(Ordering::Relaxed) {
             return None;
@@ -547,18 +547,23 @@ impl Validator {
 
     async fn root_keys(&self) -> Keys {
         let root = Name::root();
-        // A validating resolver sets AD on the root's keys when asked
-        // without CD: then its view of each answer is worth comparing.
-        if let Ok(r) = self.asker.ask(&root, RecordType::DNSKEY, false).await
-            && r.authentic
-        {
-            self.resolver_validates.store(true, Ordering::Relaxed);
-        }
         let reply = match self.ask(&root, RecordType::DNSKEY).await {
             Ok(r) => r,
             Err(e) => return Keys::Indeterminate(format!("no root DNSKEY: {e}")),
         };
         let keys = dnskeys(&reply.answers, &root);
+        // Does the resolver validate? Then its view of each answer is worth
+        // comparing. It does when it sets AD on the root's keys asked
+        // without CD, and also when it answers SERVFAIL to that for keys it
+        // has just handed over with CD (so not an outage on the way to the
+        // root): it finds the root itself bogus (another or outdated trust
+        // anchor), so every answer it gives differs from ours, which must
+        // be said, not taken for a resolver that does not validate.
+        if let Ok(r) = self.asker.ask(&root, RecordType::DNSKEY, false).await
+            && (r.authentic || (r.is_servfail() && !keys.is_empty()))
+        {
+            self.resolver_validates.store(true, Ordering::Relaxed);
+        }
         if keys.is_empty() {
             return Keys::Indeterminate(format!(
                 "{} gave no DNSKEY for the root (answer {}); certvigil validates from the root trust anchor, so the configured resolver must answer for the root",

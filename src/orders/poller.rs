@@ -192,6 +192,7 @@ async fn poll_all(
     if let Some(v) = &polling.dnssec {
         v.clear();
     }
+    polling.views.new_cycle();
     let ctx = RunContext {
         dns: &polling.dns,
         dnssec: polling.dnssec.as_deref(),

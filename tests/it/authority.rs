@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde_json::Value;
 use support::authdns;
 use support::daemon::DaemonBench;
-use support::dns::{TestDns, caa_rdata};
+use support::dns::{Behaviour, TestDns, caa_rdata};
 
 use certvigil::checks::caa::CaaRecord;
 
@@ -274,4 +274,90 @@ fn authoritative_only_judges_what_the_zone_servers_serve() {
     assert_eq!(differs.len(), 1, "{both}");
     let (_, auth) = check_json(&bench, &lab, "authoritative", "letsencrypt");
     assert_eq!(auth["caa"]["verdict"], "allowed", "{auth}");
+}
+
+#[test]
+fn a_delegation_that_cannot_be_found_is_a_warning_finding_not_silence() {
+    // The resolver answers CAA but fails the NS query that finds the zone:
+    // the servers cannot be asked, and the user who asked for them is told
+    // so, without the CAA verdict changing.
+    let lab = lab("sectigo.com");
+    let bench = DaemonBench::new();
+    for (behaviour, rcode) in [
+        (Behaviour::Servfail, "SERVFAIL"),
+        (Behaviour::Refused, "REFUSED"),
+    ] {
+        lab.dns
+            .set_type_behaviour("example.test", NS_TYPE, behaviour);
+        for view in ["both", "authoritative"] {
+            let (code, r) = check_json(&bench, &lab, view, "letsencrypt");
+            assert_eq!(r["caa"]["verdict"], "allowed", "{view} {rcode}: {r}");
+            assert_eq!(r["issuable"], true, "{view} {rcode}: {r}");
+            assert_eq!(code, 0, "{view} {rcode}: {r}");
+            let views = views_of(&r);
+            let unknown = find(&views, "delegation_unknown");
+            assert_eq!(unknown.len(), 1, "{view} {rcode}: {views:#?}");
+            assert_eq!(unknown[0]["severity"], "warning");
+            let s = unknown[0]["summary"].as_str().unwrap();
+            assert!(
+                s.starts_with("could not ask the authoritative servers of example.test: the NS query for example.test failed"),
+                "{s}"
+            );
+            assert!(s.contains(rcode), "{s}");
+            // ns2's stale set is never seen: nothing else is claimed.
+            assert_eq!(views.len(), 1, "{views:#?}");
+            assert!(
+                r["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["summary"] == s && f["severity"] == "warning"),
+                "{r}"
+            );
+        }
+    }
+    // The text output shows it with its fix.
+    let out = bench.cli(&["check", "--ca", "letsencrypt", "example.test"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("caa (warning): could not ask the authoritative servers of example.test"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_keeps_an_unknown_delegation_in_its_state_and_warns_once_per_cycle() {
+    let lab = lab("letsencrypt.org");
+    lab.dns
+        .set_type_behaviour("example.test", NS_TYPE, Behaviour::Servfail);
+    let bench = DaemonBench::new();
+    bench.write_config(
+        lab.dns.addr(),
+        &format!(
+            "authoritative_port = {}\n\n[[domains]]\nname = \"example.test\"\nca = [\"letsencrypt\"]\n\n[[domains]]\nname = \"www.example.test\"\nca = [\"letsencrypt\"]\n",
+            lab.port
+        ),
+    );
+    let daemon = bench.start();
+    bench.wait_checks("example.test", 3).await;
+    bench.wait_checks("www.example.test", 1).await;
+    let status = serde_json::to_string(&bench.status()).unwrap();
+    assert!(
+        status.contains("could not ask the authoritative servers of example.test"),
+        "{status}"
+    );
+    // Every cycle fails the delegation of at least two names (one per
+    // domain); it is logged at WARN once per cycle, not once per name.
+    let cycles = bench.checks("example.test");
+    let log = bench.log_text();
+    let warns = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("the delegation could not be found"))
+        .count();
+    assert!(warns >= 1, "{log}");
+    assert!(
+        warns <= usize::try_from(cycles).unwrap() + 1,
+        "{warns} WARN lines in {cycles} cycles:\n{log}"
+    );
+    assert_eq!(daemon.terminate().await, Some(0));
 }

@@ -27,6 +27,10 @@ fn run_check_stdin(dns: &TestDns, args: &[&str], stdin: Option<&str>) -> Output 
             &dns.addr().to_string(),
             "--timeout",
             "300ms",
+            // A TestDns serves no NS records: the authoritative view (tested
+            // in authority.rs) would report every delegation unknown.
+            "--view",
+            "recursive",
         ])
         .args(args)
         .env_remove("CERTVIGIL_CONFIG")

@@ -14,7 +14,7 @@ use futures::future::join_all;
 use hickory_proto::rr::RecordType;
 
 use super::model::{CaaAnswer, CaaLookup, CaaObservation, CaaRecord, LookupFailure};
-use crate::checks::dnssec::DnssecStatus;
+use crate::checks::dnssec::{DnssecNote, DnssecStatus, ResolverView};
 use crate::dns::{DnsHandle, QueryError};
 use crate::dnssec::Validator;
 use crate::domain::DomainName;
@@ -48,14 +48,46 @@ pub async fn gather_caa_validated(
 }
 
 async fn validate(validator: &Validator, lookup: &mut CaaLookup) {
-    let Ok(answer) = &mut lookup.result else {
+    // A SERVFAIL is validated too: from a validating resolver it is how a
+    // bogus answer arrives, and the cause must be named, not left as an
+    // unexplained SERVFAIL. Other failures have no answer to validate.
+    let servfail = matches!(
+        &lookup.result,
+        Err(LookupFailure::Rcode { rcode, .. }) if rcode.eq_ignore_ascii_case("SERVFAIL")
+    );
+    if lookup.result.is_err() && !servfail {
         return;
-    };
+    }
     let note = validator.validate(&lookup.name, RecordType::CAA).await;
-    if let DnssecStatus::Bogus { cause } = note.status {
-        lookup.result = Err(LookupFailure::Dnssec { cause });
-    } else {
-        answer.dnssec = Some(note);
+    match (note.status, &mut lookup.result) {
+        (DnssecStatus::Bogus { cause }, _) => {
+            lookup.result = Err(LookupFailure::Dnssec {
+                cause,
+                resolver: note.resolver,
+            });
+        }
+        (status, Ok(answer)) => {
+            answer.dnssec = Some(DnssecNote::new(
+                note.name,
+                note.rtype,
+                status,
+                note.resolver,
+            ));
+        }
+        // A validating resolver refused what certvigil validates: its
+        // validation is the odd one out (another trust anchor), said so.
+        (
+            status @ (DnssecStatus::Secure | DnssecStatus::Insecure { .. }),
+            Err(LookupFailure::Rcode { server, .. }),
+        ) if note.resolver == Some(ResolverView::Servfail) => {
+            lookup.result = Err(LookupFailure::ResolverRejects {
+                server: *server,
+                validated: Box::new(status),
+            });
+        }
+        // Otherwise the SERVFAIL has another cause (a lame or unreachable
+        // server, or certvigil could not validate) and stays the failure.
+        (_, Err(_)) => {}
     }
 }
 

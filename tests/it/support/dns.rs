@@ -115,6 +115,8 @@ struct Zone {
     /// descendants exists (an empty non-terminal) even without a node.
     descendants: HashMap<String, usize>,
     behaviours: HashMap<String, Behaviour>,
+    /// Behaviours for one type of question only (`set_type_behaviour`).
+    type_behaviours: HashMap<(String, u16), Behaviour>,
     log: Vec<LoggedQuery>,
     /// Name and source port of each UDP query, logged with `log`.
     udp_sources: Vec<(String, u16)>,
@@ -262,6 +264,14 @@ impl TestDns {
     /// or [`TestDns::remove`].
     pub fn set_behaviour(&self, name: &str, behaviour: Behaviour) {
         self.zone().behaviours.insert(normalise(name), behaviour);
+    }
+
+    /// Makes the server misbehave for `rtype` questions about `name` only
+    /// (e.g. SERVFAIL to NS queries, while CAA is answered).
+    pub fn set_type_behaviour(&self, name: &str, rtype: u16, behaviour: Behaviour) {
+        self.zone()
+            .type_behaviours
+            .insert((normalise(name), rtype), behaviour);
     }
 
     pub fn clear_behaviour(&self, name: &str) {
@@ -452,7 +462,11 @@ fn respond_to(zone: &Mutex<Zone>, asked: &Asked, tcp: bool) -> Option<Vec<u8>> {
     let mut reply = Reply::to(asked);
     let mut current = asked.name.clone();
     loop {
-        match zone.behaviours.get(&current) {
+        let behaviour = zone
+            .behaviours
+            .get(&current)
+            .or_else(|| zone.type_behaviours.get(&(current.clone(), asked.rtype)));
+        match behaviour {
             None => {}
             Some(Behaviour::Silent) => return None,
             Some(Behaviour::Servfail) => return Some(reply.rcode(2).encode()),

@@ -16,3 +16,4 @@ pub mod site;
 pub mod smtp;
 pub mod socks;
 pub mod tencent_mock;
+pub mod unbound;

@@ -12,8 +12,8 @@
 //!   `*.wild.good.test` (below the empty non-terminal `wild.good.test`),
 //!   and an order's validation record `_dnsauth TXT "token-good"`;
 //! - `nsec3.test`: signed with NSEC3, no CAA anywhere (`www` has an A);
-//! - `expired.test`: signed with signatures that expired yesterday, with
-//!   `_dnsauth TXT "token-expired"`;
+//! - `expired.test`: signed with signatures that expired three days ago,
+//!   with `_dnsauth TXT "token-expired"`;
 //! - `staleds.test`: signed, but the DS in `test.` is of another key;
 //! - `plain.test`: not signed, no DS: insecure, `CAA 0 issue "sectigo.com"`.
 
@@ -21,6 +21,18 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Every zone NSD serves, and its file: a resolver in front of it needs a
+/// stub for each (`support::unbound`).
+pub const ZONES: [(&str, &str); 7] = [
+    (".", "root.signed"),
+    ("test.", "test.signed"),
+    ("good.test.", "good.test.signed"),
+    ("nsec3.test.", "nsec3.test.signed"),
+    ("expired.test.", "expired.test.signed"),
+    ("staleds.test.", "staleds.test.signed"),
+    ("plain.test.", "plain.test"),
+];
 
 pub struct SignedZones {
     pub dir: tempfile::TempDir,
@@ -142,7 +154,9 @@ impl SignedZones {
                 + "@ IN CAA 0 issue \"letsencrypt.org\"\n_dnsauth IN TXT \"token-expired\"\n",
         );
         let expired = keygen(d, "expired.test.");
-        let (s, e) = (stamp(-30), stamp(-1));
+        // Expired three days ago: beyond the clock skew validators allow
+        // (unbound: a tenth of the validity period, at most a day).
+        let (s, e) = (stamp(-30), stamp(-3));
         sign(
             d,
             "expired.test.",
@@ -193,15 +207,7 @@ impl SignedZones {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut zones = String::new();
-        for (name, file) in [
-            (".", "root.signed"),
-            ("test.", "test.signed"),
-            ("good.test.", "good.test.signed"),
-            ("nsec3.test.", "nsec3.test.signed"),
-            ("expired.test.", "expired.test.signed"),
-            ("staleds.test.", "staleds.test.signed"),
-            ("plain.test.", "plain.test"),
-        ] {
+        for (name, file) in ZONES {
             zones.push_str(&format!(
                 "zone:\n    name: \"{name}\"\n    zonefile: \"{}\"\n",
                 d.join("zones").join(file).display()
@@ -348,7 +354,7 @@ impl Drop for SignedZones {
 }
 
 /// A port free on UDP and TCP right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();

@@ -93,9 +93,9 @@ pub fn judge(
             ViewFinding::new(
                 ViewKind::DelegationUnknown,
                 Severity::Warning,
-                format!("the authoritative servers for {name} could not be asked: {why}"),
+                format!("could not ask the authoritative servers of {name}: {why}; the CAA verdict rests on the recursive resolver's answer alone"),
             )
-            .remedy("check that the zone is delegated (NS records at the parent) and its name servers resolve"),
+            .remedy(format!("check that the resolver answers NS queries for {name} and its parents, that the zone is delegated (NS records at the parent) and its name servers resolve; a lab resolver that serves no NS records needs [dns] view = \"recursive\"")),
         );
     }
     for zone in &auth.zones {

@@ -246,6 +246,14 @@ fn ns_without_address_and_unknown_delegation_warn() {
         kinds,
         [ViewKind::DelegationUnknown, ViewKind::NsWithoutAddress]
     );
+    // Said, never blocking: the recursive view still decides.
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(
+        f[0].summary
+            .starts_with("could not ask the authoritative servers of x.example.test: timeout"),
+        "{}",
+        f[0].summary
+    );
 }
 
 #[test]

@@ -279,9 +279,58 @@ pub struct DnssecNote {
     pub rtype: String,
     #[serde(flatten)]
     pub status: DnssecStatus,
-    /// When the configured resolver validates: whether its view agrees.
+    /// When the configured resolver validates: what it said of the same
+    /// lookup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolver: Option<ResolverView>,
+    /// With `resolver`: whether its view and certvigil's agree (the rule of
+    /// [`disagreement`]), so a reader need not re-derive it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver_agrees: Option<bool>,
+}
+
+impl DnssecNote {
+    /// The note for one lookup; `resolver` is what the configured resolver
+    /// said when it validates, `None` when it does not.
+    pub fn new(
+        name: impl Into<String>,
+        rtype: impl Into<String>,
+        status: DnssecStatus,
+        resolver: Option<ResolverView>,
+    ) -> DnssecNote {
+        let resolver_agrees = resolver.map(|view| disagreement(&status, view, true).is_none());
+        DnssecNote {
+            name: name.into(),
+            rtype: rtype.into(),
+            status,
+            resolver,
+            resolver_agrees,
+        }
+    }
+
+    /// One line on the resolver's view when it agrees (a disagreement is a
+    /// finding of its own, worded by [`disagreement`]). A validating
+    /// resolver's SERVFAIL for a bogus answer is said to be that: the same
+    /// validation failure, not an outage of the resolver.
+    pub fn resolver_agreement(&self) -> Option<String> {
+        let view = self.resolver?;
+        if self.resolver_agrees != Some(true) {
+            return None;
+        }
+        Some(match (&self.status, view) {
+            (DnssecStatus::Bogus { .. }, ResolverView::Servfail) => {
+                "the configured resolver validates too and answered SERVFAIL: it finds the same answer bogus (a validation failure, not an outage)".into()
+            }
+            (DnssecStatus::Indeterminate { .. }, _) => format!(
+                "the configured resolver, which validates, says {}; certvigil could not validate to compare",
+                view.describe()
+            ),
+            _ => format!(
+                "the configured resolver validates too and agrees: {}",
+                view.describe()
+            ),
+        })
+    }
 }
 
 /// What the configured resolver said of the same answer (RFC 4035 §3.2.3,
@@ -298,6 +347,17 @@ pub enum ResolverView {
     Servfail,
 }
 
+impl ResolverView {
+    /// What the resolver's answer says, for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ResolverView::Secure => "secure (AD set)",
+            ResolverView::NotSecure => "not secure (AD clear)",
+            ResolverView::Servfail => "bogus (SERVFAIL)",
+        }
+    }
+}
+
 /// Whether certvigil's validation and the resolver's agree. `None` when
 /// they do, or when the resolver does not validate (it never set AD in this
 /// run), so there is nothing to compare.
@@ -309,11 +369,7 @@ pub fn disagreement(
     if !resolver_validates {
         return None;
     }
-    let theirs = match resolver {
-        ResolverView::Secure => "secure (AD set)",
-        ResolverView::NotSecure => "not secure (AD clear)",
-        ResolverView::Servfail => "bogus (SERVFAIL)",
-    };
+    let theirs = resolver.describe();
     let agree = match (ours, resolver) {
         (DnssecStatus::Secure, ResolverView::Secure) => true,
         (DnssecStatus::Insecure { .. }, ResolverView::NotSecure) => true,
@@ -486,15 +542,53 @@ mod tests {
 
     #[test]
     fn json_shape_is_flat() {
-        let note = DnssecNote {
-            name: "example.test".into(),
-            rtype: "CAA".into(),
-            status: DnssecStatus::Secure,
-            resolver: None,
-        };
+        let note = DnssecNote::new("example.test", "CAA", DnssecStatus::Secure, None);
         assert_eq!(
             serde_json::to_string(&note).unwrap(),
             r#"{"name":"example.test","rtype":"CAA","status":"secure"}"#
+        );
+        let note = DnssecNote::new(
+            "example.test",
+            "CAA",
+            DnssecStatus::Secure,
+            Some(ResolverView::Secure),
+        );
+        assert_eq!(
+            serde_json::to_string(&note).unwrap(),
+            r#"{"name":"example.test","rtype":"CAA","status":"secure","resolver":"secure","resolver_agrees":true}"#
+        );
+    }
+
+    #[test]
+    fn resolver_agreement_is_said_and_a_bogus_servfail_is_the_same_failure() {
+        let agree = DnssecNote::new(
+            "a.test",
+            "CAA",
+            DnssecStatus::Secure,
+            Some(ResolverView::Secure),
+        );
+        assert_eq!(
+            agree.resolver_agreement().unwrap(),
+            "the configured resolver validates too and agrees: secure (AD set)"
+        );
+        let bogus = DnssecStatus::Bogus {
+            cause: BogusCause::RrsigExpired { rrsig: rrsig() },
+        };
+        let servfail =
+            DnssecNote::new("a.test", "CAA", bogus.clone(), Some(ResolverView::Servfail));
+        assert_eq!(servfail.resolver_agrees, Some(true));
+        let line = servfail.resolver_agreement().unwrap();
+        assert!(
+            line.contains("SERVFAIL") && line.contains("same answer bogus"),
+            "{line}"
+        );
+        // A disagreement is the finding's to word, not this line's.
+        let differ = DnssecNote::new("a.test", "CAA", bogus, Some(ResolverView::Secure));
+        assert_eq!(differ.resolver_agrees, Some(false));
+        assert_eq!(differ.resolver_agreement(), None);
+        assert_eq!(
+            DnssecNote::new("a.test", "CAA", DnssecStatus::Secure, None).resolver_agreement(),
+            None
         );
     }
 

@@ -141,6 +141,27 @@ fn resolver_failed(
     error_verdict(obs, name, failure.clone(), reason, remedy)
 }
 
+/// Verdict for a lookup the configured (validating) resolver refused with
+/// SERVFAIL while certvigil validates the answer: the resolver's trust is
+/// wrong, not the zone. A CA validating from the IANA root would get the
+/// answer, but the CAA set cannot be judged through this resolver.
+fn resolver_rejects(
+    obs: &CaaObservation,
+    lookup: &CaaLookup,
+    failure: &LookupFailure,
+    server: Option<std::net::SocketAddr>,
+) -> CaaVerdict {
+    let name = &lookup.name;
+    let server = server.map_or_else(|| "the configured resolver".to_string(), |s| s.to_string());
+    let reason = format!(
+        "The CAA lookup at {name} failed: {failure}. The fault is the resolver's own DNSSEC validation (another or outdated root trust anchor, a stale negative trust anchor or cache), not the zone of {name}: a CA validating from the IANA root gets the answer, but certvigil cannot judge CAA through this resolver."
+    );
+    let remedy = format!(
+        "Update the root trust anchor of {server} (e.g. unbound-anchor, or its auto-trust-anchor-file; RFC 5011 rollovers), flush its cache, or configure another resolver in [dns]."
+    );
+    error_verdict(obs, name, failure.clone(), reason, remedy)
+}
+
 /// Verdict for a failed lookup at or below the relevant name.
 pub(crate) fn lookup_failed(
     obs: &CaaObservation,
@@ -148,8 +169,11 @@ pub(crate) fn lookup_failed(
     failure: &LookupFailure,
 ) -> CaaVerdict {
     let name = &lookup.name;
-    if let LookupFailure::Dnssec { cause } = failure {
-        return dnssec_bogus(obs, lookup, cause);
+    if let LookupFailure::Dnssec { cause, resolver } = failure {
+        return dnssec_bogus(obs, lookup, cause, *resolver);
+    }
+    if let LookupFailure::ResolverRejects { server, .. } = failure {
+        return resolver_rejects(obs, lookup, failure, *server);
     }
     if failure.is_local() {
         return resolver_failed(obs, lookup, failure);
@@ -168,7 +192,8 @@ pub(crate) fn lookup_failed(
         LookupFailure::Timeout
         | LookupFailure::Malformed { .. }
         | LookupFailure::Network { .. }
-        | LookupFailure::Dnssec { .. } => {
+        | LookupFailure::Dnssec { .. }
+        | LookupFailure::ResolverRejects { .. } => {
             "Check the authoritative servers' answers for this name (dig CAA)."
         }
     };
@@ -193,14 +218,23 @@ fn dnssec_bogus(
     obs: &CaaObservation,
     lookup: &CaaLookup,
     cause: &crate::checks::dnssec::BogusCause,
+    resolver: Option<crate::checks::dnssec::ResolverView>,
 ) -> CaaVerdict {
     let name = &lookup.name;
+    // A validating resolver's SERVFAIL is this same failure: said, so it
+    // does not read as an outage of the resolver.
+    let resolver_says = if resolver == Some(crate::checks::dnssec::ResolverView::Servfail) {
+        " The configured resolver validates too and answered SERVFAIL for it: the same validation failure."
+    } else {
+        ""
+    };
     let reason = format!(
-        "The CAA answer for {name} is DNSSEC-bogus: {}. Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
+        "The CAA answer for {name} is DNSSEC-bogus: {}.{resolver_says} Every CA validates DNSSEC for CAA lookups and refuses to issue while the chain is broken.",
         cause.describe()
     );
     let failure = LookupFailure::Dnssec {
         cause: cause.clone(),
+        resolver,
     };
     error_verdict(obs, name, failure, reason, cause.fix())
 }

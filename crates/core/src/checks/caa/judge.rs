@@ -51,15 +51,26 @@ pub(crate) fn dnssec_notes(climb: &[CaaLookup]) -> Vec<crate::checks::dnssec::Dn
                 Some(note) => (note.clone(), !answer.records.is_empty()),
                 None => return Vec::new(),
             },
-            Err(LookupFailure::Dnssec { cause }) => (
-                DnssecNote {
-                    name: lookup.name.to_string(),
-                    rtype: "CAA".into(),
-                    status: DnssecStatus::Bogus {
+            Err(LookupFailure::Dnssec { cause, resolver }) => (
+                DnssecNote::new(
+                    lookup.name.to_string(),
+                    "CAA",
+                    DnssecStatus::Bogus {
                         cause: cause.clone(),
                     },
-                    resolver: None,
-                },
+                    *resolver,
+                ),
+                true,
+            ),
+            // certvigil validated what the resolver refused: the note
+            // carries the disagreement.
+            Err(LookupFailure::ResolverRejects { validated, .. }) => (
+                DnssecNote::new(
+                    lookup.name.to_string(),
+                    "CAA",
+                    (**validated).clone(),
+                    Some(crate::checks::dnssec::ResolverView::Servfail),
+                ),
                 true,
             ),
             // The lookup failed before validation; the verdict says so.

@@ -1299,15 +1299,85 @@ mod dnssec {
         for l in &mut obs.climb {
             let name = l.name.to_string();
             if let Ok(a) = &mut l.result {
-                a.dnssec = Some(DnssecNote {
-                    name: name.clone(),
-                    rtype: "CAA".into(),
-                    status: status(&name),
-                    resolver: None,
-                });
+                a.dnssec = Some(DnssecNote::new(name.clone(), "CAA", status(&name), None));
             }
         }
         obs
+    }
+
+    #[test]
+    fn a_servfail_for_an_answer_certvigil_validates_blames_the_resolver() {
+        let failure = LookupFailure::ResolverRejects {
+            server: Some("127.0.0.1:53".parse().unwrap()),
+            validated: Box::new(DnssecStatus::Secure),
+        };
+        assert!(failure.is_local(), "the resolver's fault, not the zone's");
+        let obs = observe("example.com", &[("example.com", At::Fail(failure))], &[]);
+        let v = judge(&obs, &request(LE));
+        assert_eq!(v.verdict, CaaVerdictKind::Error);
+        assert!(
+            v.reason.contains(
+                "127.0.0.1:53 validates DNSSEC and answered SERVFAIL, but certvigil validates the same answer as secure"
+            ),
+            "{}",
+            v.reason
+        );
+        assert!(
+            v.remedy
+                .as_deref()
+                .unwrap()
+                .starts_with("Update the root trust anchor of 127.0.0.1:53"),
+            "{:?}",
+            v.remedy
+        );
+        // The note carries the disagreement, which the report makes a finding.
+        assert_eq!(v.dnssec.len(), 1);
+        assert_eq!(v.dnssec[0].status, DnssecStatus::Secure);
+        assert_eq!(
+            v.dnssec[0].resolver,
+            Some(crate::checks::dnssec::ResolverView::Servfail)
+        );
+        assert_eq!(v.dnssec[0].resolver_agrees, Some(false));
+    }
+
+    #[test]
+    fn a_validating_resolvers_servfail_on_a_bogus_lookup_is_said_to_agree() {
+        let obs = observe(
+            "example.com",
+            &[(
+                "example.com",
+                At::Fail(LookupFailure::Dnssec {
+                    cause: expired(),
+                    resolver: Some(crate::checks::dnssec::ResolverView::Servfail),
+                }),
+            )],
+            &[],
+        );
+        let v = judge(&obs, &request(LE));
+        assert_eq!(v.verdict, CaaVerdictKind::Error);
+        assert!(
+            v.reason
+                .contains("answered SERVFAIL for it: the same validation failure"),
+            "{}",
+            v.reason
+        );
+        assert_eq!(v.dnssec.len(), 1);
+        assert_eq!(v.dnssec[0].resolver_agrees, Some(true));
+        // Without a validating resolver, nothing is said of one.
+        let obs = observe(
+            "example.com",
+            &[(
+                "example.com",
+                At::Fail(LookupFailure::Dnssec {
+                    cause: expired(),
+                    resolver: None,
+                }),
+            )],
+            &[],
+        );
+        let v = judge(&obs, &request(LE));
+        assert!(!v.reason.contains("SERVFAIL"), "{}", v.reason);
+        assert_eq!(v.dnssec[0].resolver_agrees, None);
     }
 
     #[test]
@@ -1316,7 +1386,10 @@ mod dnssec {
             "www.example.com",
             &[(
                 "example.com",
-                At::Fail(LookupFailure::Dnssec { cause: expired() }),
+                At::Fail(LookupFailure::Dnssec {
+                    cause: expired(),
+                    resolver: None,
+                }),
             )],
             &[],
         );
@@ -1340,7 +1413,13 @@ mod dnssec {
             ["secure", "bogus"],
             "the climb up to the bogus lookup"
         );
-        assert!(!LookupFailure::Dnssec { cause: expired() }.is_local());
+        assert!(
+            !LookupFailure::Dnssec {
+                cause: expired(),
+                resolver: None,
+            }
+            .is_local()
+        );
     }
 
     #[test]

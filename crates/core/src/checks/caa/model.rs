@@ -75,6 +75,21 @@ pub enum LookupFailure {
     /// validating CA gets SERVFAIL and refuses (CA/B ballot SC-085v2).
     Dnssec {
         cause: crate::checks::dnssec::BogusCause,
+        /// What the configured resolver said when it validates too
+        /// (usually SERVFAIL: it finds the answer bogus as well).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolver: Option<crate::checks::dnssec::ResolverView>,
+    },
+    /// The configured resolver validates and answered SERVFAIL, but
+    /// certvigil's own validation of the same answer (asked with CD) finds
+    /// it secure or insecure: the resolver's validation is the odd one out
+    /// (another or outdated root trust anchor, a stale negative trust
+    /// anchor). The zone is fine; this side cannot see it.
+    ResolverRejects {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<std::net::SocketAddr>,
+        /// What certvigil's validation found (boxed: rare, and large).
+        validated: Box<crate::checks::dnssec::DnssecStatus>,
     },
 }
 
@@ -87,7 +102,9 @@ impl LookupFailure {
     /// such as NOTIMP that old authoritative servers give for type 257.
     pub fn is_local(&self) -> bool {
         match self {
-            LookupFailure::Timeout | LookupFailure::Network { .. } => true,
+            LookupFailure::Timeout
+            | LookupFailure::Network { .. }
+            | LookupFailure::ResolverRejects { .. } => true,
             LookupFailure::Rcode { rcode, .. } => rcode.eq_ignore_ascii_case("REFUSED"),
             LookupFailure::Malformed { .. } | LookupFailure::Dnssec { .. } => false,
         }
@@ -110,7 +127,15 @@ impl std::fmt::Display for LookupFailure {
                 write!(f, "the answer could not be parsed ({detail})")
             }
             LookupFailure::Network { detail } => write!(f, "the query failed ({detail})"),
-            LookupFailure::Dnssec { cause } => {
+            LookupFailure::ResolverRejects { server, validated } => {
+                let server = server.map_or_else(|| "the resolver".to_string(), |s| s.to_string());
+                write!(
+                    f,
+                    "{server} validates DNSSEC and answered SERVFAIL, but certvigil validates the same answer as {}",
+                    validated.describe()
+                )
+            }
+            LookupFailure::Dnssec { cause, .. } => {
                 write!(f, "the answer is DNSSEC-bogus: {}", cause.describe())
             }
         }
