@@ -464,12 +464,12 @@ fn a_secure_record_in_place_says_so_in_the_stuck_hint() {
     use crate::checks::dnssec::{DnssecNote, DnssecStatus};
     let obs = order(Phase::AwaitingValidation, "0/PENDING-DCV");
     let mut checks = in_place();
-    checks.validation[0].dnssec = Some(DnssecNote {
-        name: "_dnsauth.www.example.com".into(),
-        rtype: "TXT".into(),
-        status: DnssecStatus::Secure,
-        resolver: None,
-    });
+    checks.validation[0].dnssec = Some(DnssecNote::new(
+        "_dnsauth.www.example.com",
+        "TXT",
+        DnssecStatus::Secure,
+        None,
+    ));
     let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(25));
     assert_eq!(kinds(&events), [OrderEventKind::OrderStuck]);
     assert!(
