@@ -97,11 +97,10 @@ impl Validator {
     /// daemon calls it as each cycle starts: a zone that broke must be
     /// seen in the next cycle).
     pub fn clear(&self) {
-        self.zones.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        // New tables, not `clear()`: the tables grew to a cycle's worth of
+        // names, and idle they need not keep that capacity.
+        *self.zones.lock().unwrap_or_else(|e| e.into_inner()) = HashMap::new();
+        *self.answers.lock().unwrap_or_else(|e| e.into_inner()) = HashMap::new();
     }
 
     /// Signatures are judged at the time the answer arrives, as a CA's
