@@ -205,6 +205,7 @@ fn main() {
                 format!("{dest}.{}", if web { "on" } else { "off" }),
             );
         }
+        let breakdown = smaps_breakdown(child.id());
         let rss = proc_field(child.id(), "VmRSS:");
         let anon = proc_field(child.id(), "RssAnon:");
         let file = proc_field(child.id(), "RssFile:");
@@ -216,5 +217,82 @@ fn main() {
             anon as f64 / 1024.0,
             file as f64 / 1024.0,
         );
+        println!("  {breakdown}");
     }
+}
+
+/// Where the resident pages are, from /proc/PID/smaps, in MiB: the
+/// binary's file pages (code, read-only data, its relocation tables), its
+/// pages written at start-up (relocated pointers in `.data.rel.ro`, the
+/// GOT, `.data`), the shared libraries, the malloc heap and arenas, and
+/// the thread stacks (a mapping right after a 4 KiB guard page, and the
+/// main `[stack]`).
+fn smaps_breakdown(pid: u32) -> String {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return String::new();
+    };
+    let binary = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    #[derive(Default)]
+    struct Mapping {
+        size: u64,
+        perms: String,
+        name: String,
+        rss: u64,
+        anon: u64,
+    }
+    let mut maps: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+        {
+            let perms = fields.next().unwrap_or("").to_string();
+            let name = fields.nth(3).unwrap_or("").to_string();
+            maps.push(Mapping {
+                size: (b - a) / 1024,
+                perms,
+                name,
+                ..Mapping::default()
+            });
+        } else if let Some(m) = maps.last_mut() {
+            let kb = || {
+                line.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            match first {
+                "Rss:" => m.rss = kb(),
+                "Anonymous:" => m.anon = kb(),
+                _ => {}
+            }
+        }
+    }
+    let (mut code, mut relocated, mut libs, mut heap, mut stacks, mut other) = (0, 0, 0, 0, 0, 0);
+    for (i, m) in maps.iter().enumerate() {
+        let after_guard = i > 0 && maps[i - 1].perms.starts_with("---") && maps[i - 1].size == 4;
+        if !binary.as_os_str().is_empty() && std::path::Path::new(&m.name) == binary {
+            code += m.rss - m.anon;
+            relocated += m.anon;
+        } else if m.name.starts_with('/') {
+            libs += m.rss;
+        } else if m.name == "[stack]" || (m.name.is_empty() && after_guard) {
+            stacks += m.rss;
+        } else if m.name == "[heap]" || m.name.is_empty() {
+            heap += m.rss;
+        } else {
+            other += m.rss;
+        }
+    }
+    let mib = |kb: u64| kb as f64 / 1024.0;
+    format!(
+        "binary file pages {:.1}, binary pages relocated at start-up {:.1}, shared libraries {:.1}, malloc heap and arenas {:.1}, thread stacks {:.1}, other {:.1} (MiB)",
+        mib(code),
+        mib(relocated),
+        mib(libs),
+        mib(heap),
+        mib(stacks),
+        mib(other)
+    )
 }

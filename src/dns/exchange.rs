@@ -24,41 +24,62 @@ use tokio::time::{Instant, timeout_at};
 use super::wire::{self, CLASS_IN, Response};
 use crate::domain::DomainName;
 
-thread_local! {
-    /// Receive buffers of finished queries, for the next ones on the same
-    /// thread: a 64 KiB buffer per query was a malloc and a free each.
-    static BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// How many receive buffers a thread keeps (one per query in flight on it
-/// at most; more is just memory).
+/// How many receive buffers a stock keeps at most (about the queries in
+/// flight at a default `concurrency`; more is just memory).
 const KEPT_BUFFERS: usize = 64;
 
 /// The largest datagram, so an oversized answer is read whole and judged
 /// rather than cut by us. Reserved, not zeroed.
 const RECEIVE_BUFFER: usize = 65_535;
 
-/// A receive buffer from the thread's stock, back to a stock when dropped.
-struct Buffer(Vec<u8>);
+/// Receive buffers of finished queries, for the next ones: a 64 KiB
+/// buffer per query was a malloc and a free each. One stock per set of
+/// sockets (`DnsHandle`), emptied when a cycle ends ([`Buffers::release`]):
+/// the thread-local stocks before could not be emptied from another
+/// thread, and idle they pinned up to 4 MiB per worker thread.
+#[derive(Default)]
+pub(crate) struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
 
-impl Buffer {
-    fn take() -> Self {
-        let kept = BUFFERS.with(|b| b.borrow_mut().pop());
-        Buffer(kept.unwrap_or_else(|| Vec::with_capacity(RECEIVE_BUFFER)))
+impl Buffers {
+    fn stock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        // A panic cannot leave a Vec of buffers inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the kept buffers (idle, nothing is received). Buffers of
+    /// queries still in flight come back to the stock when those end.
+    pub(crate) fn release(&self) {
+        *self.stock() = Vec::new();
+    }
+
+    /// How many buffers are kept now.
+    pub(crate) fn kept(&self) -> usize {
+        self.stock().len()
+    }
+
+    fn take(&self) -> Buffer<'_> {
+        let kept = self.stock().pop();
+        Buffer {
+            buf: kept.unwrap_or_else(|| Vec::with_capacity(RECEIVE_BUFFER)),
+            stock: self,
+        }
     }
 }
 
-impl Drop for Buffer {
+/// A receive buffer from a stock, back to it when dropped.
+struct Buffer<'a> {
+    buf: Vec<u8>,
+    stock: &'a Buffers,
+}
+
+impl Drop for Buffer<'_> {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.0);
+        let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        // `try_with`: a thread being torn down keeps nothing.
-        let _ = BUFFERS.try_with(|b| {
-            let mut b = b.borrow_mut();
-            if b.len() < KEPT_BUFFERS {
-                b.push(buf);
-            }
-        });
+        let mut stock = self.stock.stock();
+        if stock.len() < KEPT_BUFFERS {
+            stock.push(buf);
+        }
     }
 }
 
@@ -84,13 +105,14 @@ pub(crate) async fn exchange(
     rtype: RecordType,
     edns: bool,
     timeout: Duration,
+    buffers: &Buffers,
 ) -> Result<Exchanged, ExchangeError> {
     let expected = wire::Question {
         name: name.as_str().to_string(),
         rtype: u16::from(rtype),
         class: CLASS_IN,
     };
-    let response = udp(server, name, rtype, edns, &expected, timeout).await?;
+    let response = udp(server, name, rtype, edns, &expected, timeout, buffers).await?;
     if !response.head.truncated {
         return Ok(Exchanged {
             response,
@@ -125,6 +147,7 @@ async fn udp(
     edns: bool,
     expected: &wire::Question,
     timeout: Duration,
+    buffers: &Buffers,
 ) -> Result<Response, ExchangeError> {
     let deadline = Instant::now() + timeout;
     let local: SocketAddr = if server.is_ipv4() {
@@ -148,16 +171,16 @@ async fn udp(
         socket.send(&query).await.map_err(|e| {
             ExchangeError::Network(format!("cannot send to {server} over UDP: {e}"))
         })?;
-        let mut buf = Buffer::take();
+        let mut buf = buffers.take();
         loop {
-            buf.0.clear();
+            buf.buf.clear();
             // A receive error on a connected UDP socket is the server's (an
             // ICMP port or host unreachable, RFC 1122 §4.1.3.3).
             let len = socket
-                .recv_buf(&mut buf.0)
+                .recv_buf(&mut buf.buf)
                 .await
                 .map_err(|e| ExchangeError::Network(format!("no UDP answer from {server}: {e}")))?;
-            let datagram = &buf.0[..len];
+            let datagram = &buf.buf[..len];
             if wire::peek_id(datagram) != Some(id) {
                 continue;
             }

@@ -101,11 +101,10 @@ impl Validator {
         // keys: a resolver replaced or reconfigured meanwhile is not judged
         // by what its predecessor did.
         self.resolver_validates.store(false, Ordering::Relaxed);
-        self.zones.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        // New tables, not `clear()`: the tables grew to a cycle's worth of
+        // names, and idle they need not keep that capacity.
+        *self.zones.lock().unwrap_or_else(|e| e.into_inner()) = HashMap::new();
+        *self.answers.lock().unwrap_or_else(|e| e.into_inner()) = HashMap::new();
     }
 
     /// Signatures are judged at the time the answer arrives, as a CA's

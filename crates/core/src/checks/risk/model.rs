@@ -140,36 +140,43 @@ impl InsideAutomaton {
 /// strings at most one edit apart (one replaced, inserted, deleted, or two
 /// neighbours swapped) always share a key, so the entries sharing a key
 /// with a word are all the candidates worth comparing with it.
+///
+/// Keys are kept as 64-bit hashes in one sorted table, not as strings in a
+/// map: the daemon holds the model for as long as it runs, and a `String`
+/// and a `Vec` per key made these indexes most of its idle heap (about
+/// 1.8 MiB of the default lists; issue 15). A hash collision only adds a
+/// candidate, and every candidate is compared in full by the caller.
 #[derive(Debug, Default)]
 struct NearIndex {
-    keys: HashMap<String, Vec<usize>>,
+    /// Key hashes, ascending; `entries[i]` is the entry of `hashes[i]`.
+    hashes: Vec<u64>,
+    entries: Vec<u32>,
 }
 
 impl NearIndex {
     fn build(list: &[(String, usize)]) -> Self {
-        let mut keys: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut key = String::new();
+        let mut pairs: Vec<(u64, u32)> = Vec::new();
         for (at, (t, _)) in list.iter().enumerate() {
+            let at = u32::try_from(at).expect("a list of fewer than 2^32 spellings");
             for skip in deletions(t) {
-                spell_without(t, skip, &mut key);
-                let v = keys.entry(key.clone()).or_default();
-                if v.last() != Some(&at) {
-                    v.push(at);
-                }
+                pairs.push((hash_without(t, skip), at));
             }
         }
-        Self { keys }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let (hashes, entries) = pairs.into_iter().unzip();
+        Self { hashes, entries }
     }
 
     /// The positions of the entries that may be one edit from `word`,
-    /// ascending; `key` is scratch space.
-    fn candidates(&self, word: &str, key: &mut String, out: &mut Vec<usize>) {
+    /// ascending.
+    fn candidates(&self, word: &str, out: &mut Vec<usize>) {
         out.clear();
         for skip in deletions(word) {
-            spell_without(word, skip, key);
-            if let Some(v) = self.keys.get(key.as_str()) {
-                out.extend_from_slice(v);
-            }
+            let h = hash_without(word, skip);
+            let from = self.hashes.partition_point(|&k| k < h);
+            let to = from + self.hashes[from..].partition_point(|&k| k == h);
+            out.extend(self.entries[from..to].iter().map(|&e| e as usize));
         }
         out.sort_unstable();
         out.dedup();
@@ -181,14 +188,21 @@ fn deletions(word: &str) -> impl Iterator<Item = Option<usize>> {
     std::iter::once(None).chain((0..word.chars().count()).map(Some))
 }
 
-fn spell_without(word: &str, skip: Option<usize>, key: &mut String) {
-    key.clear();
-    key.extend(
-        word.chars()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, c)| c),
-    );
+/// The FNV-1a hash of `word`'s UTF-8 bytes with character `skip` left out:
+/// the key of that spelling, without building it.
+fn hash_without(word: &str, skip: Option<usize>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut utf8 = [0u8; 4];
+    for (i, c) in word.chars().enumerate() {
+        if Some(i) == skip {
+            continue;
+        }
+        for &b in c.encode_utf8(&mut utf8).as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
 
 #[derive(Debug, Clone)]
@@ -665,7 +679,6 @@ impl RiskModel {
         };
         add(index.vocab.get(label), How::Whole, 0, label, &mut out);
         // Scratch space for the indexes' answers.
-        let mut key = String::new();
         let mut positions: Vec<usize> = Vec::new();
         let label_len = label.chars().count();
         if whole_label_near
@@ -675,7 +688,7 @@ impl RiskModel {
         {
             index
                 .whole_label_near_index
-                .candidates(label, &mut key, &mut positions);
+                .candidates(label, &mut positions);
             for &at in &positions {
                 let (t, id) = &index.whole_label_near[at];
                 if t.chars().count().abs_diff(label_len) <= 1
@@ -711,7 +724,7 @@ impl RiskModel {
                 if cand_len < MIN_INSIDE_LEN || index.vocab.contains_key(cand) {
                     continue;
                 }
-                index.inside_near.candidates(cand, &mut key, &mut positions);
+                index.inside_near.candidates(cand, &mut positions);
                 for &at in &positions {
                     let (t, id) = &index.inside[at];
                     let t_len = t.chars().count();
@@ -1195,7 +1208,6 @@ mod index_tests {
     #[test]
     fn the_indexes_miss_no_entry_the_full_comparison_finds() {
         let model = RiskModel::new(&RiskConfig::default()).unwrap();
-        let mut key = String::new();
         let mut found = Vec::new();
         for fold in Fold::ALL {
             let index = &model.folds[&fold];
@@ -1207,7 +1219,7 @@ mod index_tests {
                 for (at, (t, _)) in list.iter().enumerate() {
                     for v in one_edit_variants(t) {
                         if text::one_edit_apart(&v, t, true) {
-                            near.candidates(&v, &mut key, &mut found);
+                            near.candidates(&v, &mut found);
                             assert!(found.contains(&at), "{fold:?}: {v} misses {t}");
                         }
                     }
