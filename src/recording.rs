@@ -30,6 +30,9 @@ use crate::findings::CheckKind;
 use crate::report::CheckReport;
 use crate::store::{Recorder, Store, StoreError};
 
+mod queue;
+pub use queue::{AlertingSource, LINGER, MAX_BATCH, RecordingQueue};
+
 /// How checks raise alerts: the policy and the channels to enqueue for
 /// (none: the policy still runs, so adding a channel later does not replay
 /// old news).

@@ -133,6 +133,10 @@ pub enum StoreError {
     #[error(transparent)]
     Outbox(#[from] crate::alert::outbox::OutboxError),
     #[error(
+        "the recording task stopped before this check was recorded; the check runs again next cycle"
+    )]
+    RecordingStopped,
+    #[error(
         "the database holds a value certvigil cannot read ({what}: {detail}); was it edited by hand?"
     )]
     Corrupt { what: &'static str, detail: String },
