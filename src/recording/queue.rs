@@ -58,10 +58,16 @@ impl RecordingQueue {
     /// Starts the recording task on `store` (restarted after a panic, the
     /// checks of the batch it was writing told to run again).
     pub fn start(store: Store) -> RecordingQueue {
-        let (tx, rx) = mpsc::channel(MAX_BATCH * 2);
+        Self::start_with(store, MAX_BATCH, LINGER)
+    }
+
+    /// [`RecordingQueue::start`] with another batch size and linger (a
+    /// test makes a batch of exactly `max_batch` with a long linger).
+    pub fn start_with(store: Store, max_batch: usize, linger: Duration) -> RecordingQueue {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 2);
         let rx = Arc::new(Mutex::new(rx));
         crate::supervise::spawn("recording", move || {
-            run(store.clone(), rx.clone(), MAX_BATCH, LINGER)
+            run(store.clone(), rx.clone(), max_batch.max(1), linger)
         });
         RecordingQueue { tx }
     }

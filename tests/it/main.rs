@@ -34,6 +34,7 @@ mod reach_geoblock_daemon;
 mod reach_globalping;
 mod reach_probe;
 mod reach_proxy;
+mod recording_batch;
 mod risk_corpus;
 mod store;
 mod web;
