@@ -24,10 +24,10 @@ use crate::alert::policy::{
 use crate::alert::{Alert, ChannelId};
 use crate::checks::caa::{CaaVerdict, CaaVerdictKind};
 use crate::checks::state::{Observed, Transition};
-use crate::store::{self, AnyObserved, PriorState, RunRow, StatePlan};
 use crate::domain::DomainName;
 use crate::findings::CheckKind;
 use crate::report::CheckReport;
+use crate::store::{self, AnyObserved, PriorState, RunRow, StatePlan};
 use crate::store::{Recorder, Store, StoreError};
 
 mod queue;
@@ -203,7 +203,11 @@ async fn record_disjoint(
     let priors = rec.prior_states(&keys).await?;
     let current: Vec<Option<CaaRrset>> = checks
         .iter()
-        .map(|c| c.caa.iter().find_map(|t| crate::alert::caa::rrset(&t.verdict)))
+        .map(|c| {
+            c.caa
+                .iter()
+                .find_map(|t| crate::alert::caa::rrset(&t.verdict))
+        })
         .collect();
     let bases: Vec<&str> = checks
         .iter()

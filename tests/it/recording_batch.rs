@@ -8,14 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use certvigil::alert::policy::PolicyConfig;
 use certvigil::alert::ChannelId;
+use certvigil::alert::policy::PolicyConfig;
 use certvigil::checks::caa::{CaaRecord, CaaVerdict, CaaVerdictKind};
 use certvigil::domain::DomainName;
 use certvigil::drift::canonical;
-use certvigil::recording::{
-    self, Alerting, AlertingSource, DomainCheck, Judged, RecordingQueue,
-};
+use certvigil::recording::{self, Alerting, AlertingSource, DomainCheck, Judged, RecordingQueue};
 use certvigil::store::{HistoryFilter, Store, StoreError, TargetKey};
 use chrono::{DateTime, Utc};
 
@@ -130,14 +128,23 @@ async fn a_failed_batch_loses_no_other_domain_and_alerts_each_once(db: Db) {
     // A linger far longer than the test: the batch closes at three.
     let queue = RecordingQueue::start_with(store.clone(), 3, Duration::from_secs(600));
     let t1 = t0 + chrono::Duration::minutes(1);
-    let results = futures::future::join_all(domains.iter().zip(&targets).map(|(d, t)| {
-        queue.record(check(d, t.id, "sectigo.com", t1), settings.clone())
-    }))
+    let results = futures::future::join_all(
+        domains
+            .iter()
+            .zip(&targets)
+            .map(|(d, t)| queue.record(check(d, t.id, "sectigo.com", t1), settings.clone())),
+    )
     .await;
     let [a, b, c] = <[_; 3]>::try_from(results).ok().unwrap();
     let (a, c) = (a.unwrap(), c.unwrap());
     assert!(
-        matches!(b, Err(StoreError::Corrupt { what: "check_state.alert_memory", .. })),
+        matches!(
+            b,
+            Err(StoreError::Corrupt {
+                what: "check_state.alert_memory",
+                ..
+            })
+        ),
         "{b:?}"
     );
     for (recorded, domain) in [(&a, "a.example"), (&c, "c.example")] {
@@ -164,7 +171,11 @@ async fn a_failed_batch_loses_no_other_domain_and_alerts_each_once(db: Db) {
             .count()
     };
     assert_eq!(
-        (changes("a.example"), changes("b.example"), changes("c.example")),
+        (
+            changes("a.example"),
+            changes("b.example"),
+            changes("c.example")
+        ),
         (1, 0, 1)
     );
 
@@ -176,9 +187,12 @@ async fn a_failed_batch_loses_no_other_domain_and_alerts_each_once(db: Db) {
         .await
         .unwrap();
     let t2 = t1 + chrono::Duration::minutes(1);
-    let results = futures::future::join_all(domains.iter().zip(&targets).map(|(d, t)| {
-        queue.record(check(d, t.id, "sectigo.com", t2), settings.clone())
-    }))
+    let results = futures::future::join_all(
+        domains
+            .iter()
+            .zip(&targets)
+            .map(|(d, t)| queue.record(check(d, t.id, "sectigo.com", t2), settings.clone())),
+    )
     .await;
     let recorded: Vec<_> = results.into_iter().map(Result::unwrap).collect();
     assert!(recorded[0].events.is_empty() && recorded[0].alerts.is_empty());
