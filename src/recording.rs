@@ -5,18 +5,18 @@
 //! This is where the alert policy runs, above the store: the store
 //! ([`crate::store::Recorder`]) only reads and writes rows; the pure policy
 //! ([`crate::alert::policy`]) decides; this module passes one to the other.
-//! Every check goes through the same steps ([`record_target`]): CAA here,
+//! Every check goes through the same steps ([`plan_target`]): CAA here,
 //! the registered checks ([`crate::engine::registry`]) through their
 //! verdicts; CAA adds the domain-level drift alert (one message per DNS
 //! change).
 
 use std::any::Any;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 
 use crate::alert::policy::{
     self, CaUnderRrset, CaaRrset, Observation, PolicyConfig, Subject, TrackMemory,
@@ -27,7 +27,11 @@ use crate::checks::state::{Observed, Transition};
 use crate::domain::DomainName;
 use crate::findings::CheckKind;
 use crate::report::CheckReport;
+use crate::store::{self, AnyObserved, PriorState, RunRow, StatePlan};
 use crate::store::{Recorder, Store, StoreError};
+
+mod queue;
+pub use queue::{AlertingSource, LINGER, MAX_BATCH, RecordingQueue};
 
 /// How checks raise alerts: the policy and the channels to enqueue for
 /// (none: the policy still runs, so adding a channel later does not replay
@@ -97,131 +101,312 @@ pub async fn record(
     alerting: &Alerting<'_>,
     now: DateTime<Utc>,
 ) -> Result<RecordedChecks, StoreError> {
+    let mut out = record_batch(store, std::slice::from_ref(check), alerting, now).await?;
+    Ok(out.pop().unwrap_or_default())
+}
+
+/// Records several domains' checks at `now` in one transaction: each
+/// domain exactly as [`record`] would one after the other (its states,
+/// events, alert policy, outbox rows and reports), all committed or none.
+/// Returns what each wrote, in order.
+///
+/// The batch costs a few statements whatever its size ([`crate::store`]'s
+/// multi-row reads and writes). Checks that share a target or a CAA record
+/// set (`example.com` and `*.example.com` entries) are recorded one after
+/// the other: a later one reads what the earlier one wrote.
+pub async fn record_batch(
+    store: &Store,
+    checks: &[DomainCheck],
+    alerting: &Alerting<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<RecordedChecks>, StoreError> {
     let mut rec = store.recorder(now).await?;
-    let mut out = RecordedChecks::default();
-    let mut caa_alerts = Vec::new();
-    let mut drift_event = None;
-    for t in &check.caa {
-        let outcome = match t.verdict.verdict {
-            CaaVerdictKind::Allowed => 0,
-            CaaVerdictKind::Forbidden => 1,
-            CaaVerdictKind::Error => 2,
-        };
-        rec.record_run(t.target_id, check.started_at, check.duration, outcome)
-            .await?;
-        let observation = crate::alert::caa::observation(&t.verdict, &t.domain, &t.ca);
-        let target = TargetRef {
-            target_id: t.target_id,
-            domain: t.domain.clone(),
-            ca: t.ca.clone(),
-        };
-        let (event, alerts) = record_target(
-            &mut rec,
-            &target,
-            &t.verdict,
-            &observation,
-            alerting.policy,
-            &mut out.events,
-        )
-        .await?;
-        if event.is_some_and(|(_, tr)| tr == Transition::Change) {
-            drift_event = drift_event.or(event.map(|(id, _)| id));
-        }
-        caa_alerts.extend(alerts);
-    }
-    let drift = drift_alert(&mut rec, check, drift_event).await?;
-    let mut alerts = policy::merge_drift(drift, caa_alerts);
-    for (target, verdict) in &check.checks {
-        let raised = verdict
-            .record(&mut rec, target, alerting.policy, &mut out.events)
-            .await?;
-        alerts.extend(raised);
-    }
-    for alert in &alerts {
-        rec.enqueue(alert, alerting.channels).await?;
-    }
-    for (target_id, report) in &check.reports {
-        rec.save_report(*target_id, report).await?;
+    let mut out = Vec::with_capacity(checks.len());
+    let mut rest = checks;
+    while !rest.is_empty() {
+        let n = disjoint_prefix(rest);
+        out.extend(record_disjoint(&mut rec, &rest[..n], alerting).await?);
+        rest = &rest[n..];
     }
     rec.commit().await?;
-    out.alerts = alerts;
     Ok(out)
 }
 
-/// The steps every check shares: record its state (and the event a change
-/// makes), run the policy on the verdict and what it remembers, keep what
-/// it remembers now. Returns the event and the alerts, pointing at it.
-pub(crate) async fn record_target<V: Observed>(
+/// How many of `checks`, from the first, touch no target and no record set
+/// another of them touches (at least one).
+fn disjoint_prefix(checks: &[DomainCheck]) -> usize {
+    let mut targets = HashSet::new();
+    let mut bases = HashSet::new();
+    for (i, c) in checks.iter().enumerate() {
+        let ids: Vec<i64> = c
+            .caa
+            .iter()
+            .map(|t| t.target_id)
+            .chain(c.checks.iter().map(|(t, _)| t.target_id))
+            .chain(c.reports.iter().map(|(id, _)| *id))
+            .collect();
+        let overlaps = bases.contains(&c.base) || ids.iter().any(|id| targets.contains(id));
+        if overlaps && i > 0 {
+            return i;
+        }
+        bases.insert(c.base.clone());
+        targets.extend(ids);
+    }
+    checks.len()
+}
+
+/// One (target, check) of a batch being planned: its rows, and what the
+/// log line of its event says.
+struct Planned<'a> {
+    plan: StatePlan,
+    target: &'a TargetRef,
+    cause: Option<String>,
+}
+
+/// Records checks that share no target and no record set: read every prior
+/// state and record set at once, decide (pure: [`classify`] through the
+/// store's plan, the alert policy, drift), write every row at once.
+///
+/// [`classify`]: crate::checks::state::classify
+async fn record_disjoint(
     rec: &mut Recorder,
-    t: &TargetRef,
-    verdict: &V,
-    observation: &Observation,
-    policy_config: &PolicyConfig,
-    events: &mut Vec<RecordedEvent>,
-) -> Result<(Option<(i64, Transition)>, Vec<Alert>), StoreError> {
+    checks: &[DomainCheck],
+    alerting: &Alerting<'_>,
+) -> Result<Vec<RecordedChecks>, StoreError> {
     let now = rec.now();
-    let recorded = rec.record_state(t.target_id, verdict).await?;
-    if let Some((id, transition)) = recorded.event {
-        events.push(RecordedEvent {
+    // The targets as alerts and the log name them (CAA's, then each
+    // registered check's), built once so plans can point at them.
+    let caa_targets: Vec<Vec<TargetRef>> = checks
+        .iter()
+        .map(|c| {
+            c.caa
+                .iter()
+                .map(|t| TargetRef {
+                    target_id: t.target_id,
+                    domain: t.domain.clone(),
+                    ca: t.ca.clone(),
+                })
+                .collect()
+        })
+        .collect();
+
+    // 1. Read.
+    let keys: Vec<(i64, CheckKind)> = checks
+        .iter()
+        .flat_map(|c| {
+            c.caa
+                .iter()
+                .map(|t| (t.target_id, CheckKind::Caa))
+                .chain(c.checks.iter().map(|(t, v)| (t.target_id, v.kind())))
+        })
+        .collect();
+    let priors = rec.prior_states(&keys).await?;
+    let current: Vec<Option<CaaRrset>> = checks
+        .iter()
+        .map(|c| {
+            c.caa
+                .iter()
+                .find_map(|t| crate::alert::caa::rrset(&t.verdict))
+        })
+        .collect();
+    let bases: Vec<&str> = checks
+        .iter()
+        .zip(&current)
+        .filter(|(_, rrset)| rrset.is_some())
+        .map(|(c, _)| c.base.as_str())
+        .collect();
+    let mut previous: HashMap<String, CaaRrset> = rec.caa_rrsets(&bases).await?;
+
+    // 2. Decide, domain by domain, in the order [`record`] always did.
+    let mut planned: Vec<Planned> = Vec::new();
+    // Each alert, the index in `planned` of the state whose event it
+    // points at, and the domain it belongs to.
+    let mut alerts: Vec<(Alert, Option<usize>, usize)> = Vec::new();
+    let mut rrsets: Vec<(&str, &CaaRrset)> = Vec::new();
+    let mut runs = Vec::new();
+    for (d, check) in checks.iter().enumerate() {
+        let mut caa_alerts = Vec::new();
+        let mut drift_event = None;
+        for (t, target) in check.caa.iter().zip(&caa_targets[d]) {
+            runs.push(RunRow {
+                target_id: t.target_id,
+                started_at: check.started_at,
+                duration: check.duration,
+                outcome: match t.verdict.verdict {
+                    CaaVerdictKind::Allowed => 0,
+                    CaaVerdictKind::Forbidden => 1,
+                    CaaVerdictKind::Error => 2,
+                },
+            });
+            let observation = crate::alert::caa::observation(&t.verdict, &t.domain, &t.ca);
+            let (index, raised) = plan_target(
+                &mut planned,
+                &priors,
+                target,
+                &t.verdict,
+                &observation,
+                alerting.policy,
+                now,
+            )?;
+            if planned[index]
+                .plan
+                .event
+                .as_ref()
+                .is_some_and(|e| e.transition == Transition::Change)
+            {
+                drift_event = drift_event.or(Some(index));
+            }
+            caa_alerts.extend(raised.into_iter().map(|a| (a, index)));
+        }
+        let drift = match &current[d] {
+            Some(now_rrset) => {
+                let before = previous.remove(check.base.as_str());
+                if before.as_ref() == Some(now_rrset) {
+                    None
+                } else {
+                    rrsets.push((check.base.as_str(), now_rrset));
+                    drift_alert(check, before.as_ref(), now_rrset, now)
+                }
+            }
+            None => None,
+        };
+        let drift_id = drift.as_ref().map(|a| a.id.clone());
+        let mut points_at: HashMap<String, usize> = caa_alerts
+            .iter()
+            .map(|(a, index)| (a.id.clone(), *index))
+            .collect();
+        let merged = policy::merge_drift(drift, caa_alerts.into_iter().map(|(a, _)| a).collect());
+        for a in merged {
+            let event = if Some(&a.id) == drift_id.as_ref() {
+                drift_event
+            } else {
+                points_at.remove(&a.id)
+            };
+            alerts.push((a, event, d));
+        }
+        for (target, verdict) in &check.checks {
+            let observation = verdict.alert_observation(&target.domain, &target.ca);
+            let (index, raised) = plan_target(
+                &mut planned,
+                &priors,
+                target,
+                verdict.observed(),
+                &observation,
+                alerting.policy,
+                now,
+            )?;
+            alerts.extend(raised.into_iter().map(|a| (a, Some(index), d)));
+        }
+    }
+
+    // 3. Write: states and events first (alerts point at events).
+    let plans: Vec<StatePlan> = planned.iter().map(|p| p.plan.clone()).collect();
+    let events = rec.write_states(&plans).await?;
+    let alerts: Vec<(Alert, usize)> = alerts
+        .into_iter()
+        .map(|(mut a, index, d)| {
+            a.event_id = index.and_then(|i| events[i].map(|(id, _)| id));
+            (a, d)
+        })
+        .collect();
+    let outbox: Vec<Alert> = alerts.iter().map(|(a, _)| a.clone()).collect();
+    rec.enqueue_all(&outbox, alerting.channels).await?;
+    rec.record_runs(&runs).await?;
+    rec.save_caa_rrsets(&rrsets).await?;
+    let reports: Vec<(i64, &CheckReport)> = checks
+        .iter()
+        .flat_map(|c| c.reports.iter().map(|(id, r)| (*id, r)))
+        .collect();
+    rec.save_reports(&reports).await?;
+
+    // What each domain wrote, for the log and the deliverers.
+    let mut out: Vec<RecordedChecks> = vec![RecordedChecks::default(); checks.len()];
+    let mut domain_of = Vec::with_capacity(planned.len());
+    for (d, check) in checks.iter().enumerate() {
+        let n = check.caa.len() + check.checks.len();
+        domain_of.extend(std::iter::repeat_n(d, n));
+    }
+    for ((p, event), d) in planned.into_iter().zip(events).zip(domain_of) {
+        let Some((id, transition)) = event else {
+            continue;
+        };
+        let Some(kind) = p.plan.event.as_ref().map(|e| e.kind) else {
+            continue;
+        };
+        out[d].events.push(RecordedEvent {
             id,
-            check: V::CHECK,
-            domain: t.domain.clone(),
-            ca: t.ca.clone(),
-            kind: transition.name(&V::EVENTS),
+            check: p.plan.check,
+            domain: p.target.domain.clone(),
+            ca: p.target.ca.clone(),
+            kind,
             transition,
-            before_status: recorded.before_status.clone(),
-            after_status: verdict.status_word(),
-            blocks: verdict.blocks(),
-            cause: verdict.error_message(),
+            before_status: p.plan.before_status,
+            after_status: p.plan.status,
+            blocks: p.plan.blocks,
+            cause: p.cause,
         });
     }
-    let memory: TrackMemory = rec
-        .alert_memory(t.target_id, V::CHECK)
-        .await?
-        .unwrap_or_default();
+    for (a, d) in alerts {
+        out[d].alerts.push(a);
+    }
+    Ok(out)
+}
+
+/// The steps every check shares, decided (not yet written): its state
+/// (and the event a change makes), the policy on the verdict and what it
+/// remembers, what it remembers now. Adds the plan to `planned`; returns
+/// its index and the alerts raised (pointing at its event once written).
+fn plan_target<'a>(
+    planned: &mut Vec<Planned<'a>>,
+    priors: &HashMap<(i64, CheckKind), PriorState>,
+    t: &'a TargetRef,
+    verdict: &(impl AnyObserved + ?Sized),
+    observation: &Observation,
+    policy_config: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> Result<(usize, Vec<Alert>), StoreError> {
+    let check = verdict.check();
+    let prior = priors.get(&(t.target_id, check));
+    let mut plan = store::plan_state(t.target_id, verdict, prior)?;
+    let memory: TrackMemory = match prior.and_then(|p| p.alert_memory.as_deref()) {
+        Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+            what: "check_state.alert_memory",
+            detail: e.to_string(),
+        })?,
+        None => TrackMemory::default(),
+    };
     let subject = Subject {
         domain: t.domain.clone(),
         ca: t.ca.clone(),
-        check: V::CHECK.as_str().into(),
+        check: check.as_str().into(),
     };
     let decision = policy::decide(&memory, observation, &subject, policy_config, now);
     if decision.memory != memory {
-        rec.save_alert_memory(t.target_id, V::CHECK, &decision.memory)
-            .await?;
+        plan.alert_memory =
+            Some(
+                serde_json::to_string(&decision.memory).map_err(|e| StoreError::Corrupt {
+                    what: "alert memory",
+                    detail: e.to_string(),
+                })?,
+            );
     }
-    let event_id = recorded.event.map(|(id, _)| id);
-    let alerts = decision
-        .alerts
-        .into_iter()
-        .map(|mut a| {
-            a.event_id = event_id;
-            a
-        })
-        .collect();
-    Ok((recorded.event, alerts))
+    planned.push(Planned {
+        plan,
+        target: t,
+        cause: verdict.error_message(),
+    });
+    Ok((planned.len() - 1, decision.alerts))
 }
 
-/// Compares the relevant record set with the one stored for the domain,
-/// stores the new one, and returns the `caa_drift` alert if it changed. A
-/// failed lookup has no record set and is never drift.
-async fn drift_alert(
-    rec: &mut Recorder,
+/// The `caa_drift` alert when the relevant record set changed from
+/// `previous` (none before the first successful lookup: never drift) to
+/// `current`.
+fn drift_alert(
     check: &DomainCheck,
-    drift_event: Option<i64>,
-) -> Result<Option<Alert>, StoreError> {
-    let Some(current) = check
-        .caa
-        .iter()
-        .find_map(|t| crate::alert::caa::rrset(&t.verdict))
-    else {
-        return Ok(None);
-    };
-    let previous: Option<CaaRrset> = rec.caa_rrset(check.base.as_str()).await?;
-    if previous.as_ref() == Some(&current) {
-        return Ok(None);
-    }
-    rec.save_caa_rrset(check.base.as_str(), &current).await?;
-
+    previous: Option<&CaaRrset>,
+    current: &CaaRrset,
+    now: DateTime<Utc>,
+) -> Option<Alert> {
     let base = check.base.to_unicode();
     let cas: Vec<CaUnderRrset> = check
         .caa
@@ -237,12 +422,7 @@ async fn drift_alert(
             forbidden: t.verdict.verdict == CaaVerdictKind::Forbidden,
         })
         .collect();
-    Ok(
-        policy::decide_drift(previous.as_ref(), &current, &base, &cas, rec.now()).map(|mut a| {
-            a.event_id = drift_event;
-            a
-        }),
-    )
+    policy::decide_drift(previous, current, &base, &cas, now)
 }
 
 // What the registered checks' verdicts ([`crate::engine::registry`]) give
@@ -255,15 +435,10 @@ pub trait Verdict: Send + Sync + Debug {
     fn kind(&self) -> CheckKind;
     /// The report with this verdict's part added.
     fn add_to_report(&self, report: CheckReport) -> CheckReport;
-    /// Records it for a target in the recorder's transaction (state, the
-    /// event a change makes, the alert policy); returns the alerts raised.
-    fn record<'a>(
-        &'a self,
-        rec: &'a mut Recorder,
-        target: &'a TargetRef,
-        policy: &'a PolicyConfig,
-        events: &'a mut Vec<RecordedEvent>,
-    ) -> BoxFuture<'a, Result<Vec<Alert>, StoreError>>;
+    /// The verdict as the store sees it (state, observation, event).
+    fn observed(&self) -> &dyn AnyObserved;
+    /// The verdict in the alert policy's terms, for `domain` and `ca`.
+    fn alert_observation(&self, domain: &str, ca: &str) -> Observation;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -295,19 +470,12 @@ impl<V: Recordable> Verdict for V {
         Recordable::add_to_report(self, report)
     }
 
-    fn record<'a>(
-        &'a self,
-        rec: &'a mut Recorder,
-        target: &'a TargetRef,
-        policy: &'a PolicyConfig,
-        events: &'a mut Vec<RecordedEvent>,
-    ) -> BoxFuture<'a, Result<Vec<Alert>, StoreError>> {
-        Box::pin(async move {
-            let observation = self.alert_observation(&target.domain, &target.ca);
-            let (_, alerts) =
-                record_target(rec, target, self, &observation, policy, events).await?;
-            Ok(alerts)
-        })
+    fn observed(&self) -> &dyn AnyObserved {
+        self
+    }
+
+    fn alert_observation(&self, domain: &str, ca: &str) -> Observation {
+        Recordable::alert_observation(self, domain, ca)
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -33,7 +33,9 @@ use crate::checks::state::Transition;
 use crate::config::{Config, CronSchedule, DomainTarget};
 use crate::domain::DomainName;
 use crate::engine::{Engine, Subject, TargetOutcome};
-use crate::recording::{self, Alerting, DomainCheck, Judged, RecordedChecks, RecordedEvent};
+use crate::recording::{
+    Alerting, AlertingSource, DomainCheck, Judged, RecordedChecks, RecordedEvent, RecordingQueue,
+};
 use crate::store::{Store, StoreError, Target, TargetKey};
 
 #[derive(Debug, Error)]
@@ -183,6 +185,15 @@ pub struct CheckSettings {
     pub alerts: AlertSettings,
 }
 
+impl AlertingSource for CheckSettings {
+    fn alerting(&self) -> Alerting<'_> {
+        Alerting {
+            policy: &self.alerts.policy,
+            channels: &self.alerts.channels,
+        }
+    }
+}
+
 /// How checks raise alerts: the policy, the channels to enqueue for, and
 /// the deliverers to wake after a commit that enqueued.
 #[derive(Debug, Clone, Default)]
@@ -210,6 +221,8 @@ struct Live {
 
 struct Shared {
     store: Store,
+    /// Where checks hand their results: recorded in batches.
+    recording: RecordingQueue,
     /// This instance's id when several daemons share the database
     /// (PostgreSQL): each check is claimed there first (`store::leases`).
     owner: Option<String>,
@@ -350,6 +363,7 @@ impl Scheduler {
         let (phase, _) = watch::channel(Phase::Running);
         let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let shared = Arc::new(Shared {
+            recording: RecordingQueue::start(store.clone()),
             store,
             owner,
             live: RwLock::new(Live {
@@ -738,12 +752,12 @@ enum Claimed {
 /// cycle; a check that failed leaves it to another try.
 async fn claimed_check(
     shared: &Shared,
-    settings: &CheckSettings,
+    settings: &Arc<CheckSettings>,
     job: &DomainJob,
     cycle: i64,
 ) -> Result<Claimed, StoreError> {
     let Some(owner) = &shared.owner else {
-        return check_domain(&shared.store, settings, job)
+        return check_domain(&shared.recording, settings, job)
             .await
             .map(Claimed::Checked);
     };
@@ -773,7 +787,7 @@ async fn claimed_check(
         }
     };
     let result = tokio::select! {
-        r = check_domain(store, settings, job) => r,
+        r = check_domain(&shared.recording, settings, job) => r,
         () = renew => unreachable!("the renewal loop never ends"),
     };
     let done = result.is_ok().then(|| (Utc::now(), cycle));
@@ -817,12 +831,13 @@ pub fn schedule_period(schedule: &CronSchedule) -> Option<Duration> {
     (b - a).to_std().ok()
 }
 
-/// Checks the domain through the engine (gather once, judge per target),
-/// records in one transaction with the alerts the changes raise, then keeps
-/// each target's report for `status --format json`.
+/// Checks the domain through the engine (gather once, judge per target)
+/// and records it with the alerts the changes raise and each target's
+/// report (for `status --format json`), in the recording task's next
+/// batch; returns once that is committed.
 pub async fn check_domain(
-    store: &Store,
-    settings: &CheckSettings,
+    recording: &RecordingQueue,
+    settings: &Arc<CheckSettings>,
     job: &DomainJob,
 ) -> Result<RecordedChecks, StoreError> {
     let started_at = Utc::now();
@@ -867,11 +882,7 @@ pub async fn check_domain(
             .map(|(t, o)| (t.target.id, o.report.clone()))
             .collect(),
     };
-    let alerting = Alerting {
-        policy: &settings.alerts.policy,
-        channels: &settings.alerts.channels,
-    };
-    let recorded = recording::record(store, &check, &alerting, Utc::now()).await?;
+    let recorded = recording.record(check, settings.clone()).await?;
     debug!(elapsed_ms = clock.elapsed().as_millis() as u64, "checked");
     Ok(recorded)
 }

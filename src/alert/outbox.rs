@@ -60,26 +60,53 @@ pub async fn enqueue(
     alert: &Alert,
     channels: &[ChannelId],
 ) -> Result<(), OutboxError> {
-    let json = serde_json::to_string(alert).expect("alerts serialize");
-    for channel in channels {
-        sqlx::query(
+    enqueue_all(conn, std::slice::from_ref(alert), channels).await
+}
+
+/// [`enqueue`] for several alerts, in one multi-row statement (a batch of
+/// checks' alerts costs one round trip, not one per row).
+pub async fn enqueue_all(
+    conn: &mut AnyConnection,
+    alerts: &[Alert],
+    channels: &[ChannelId],
+) -> Result<(), OutboxError> {
+    const COLS: usize = 10;
+    let rows: Vec<(&Alert, String, &ChannelId)> = alerts
+        .iter()
+        .flat_map(|alert| {
+            let json = serde_json::to_string(alert).expect("alerts serialize");
+            channels.iter().map(move |c| (alert, json.clone(), c))
+        })
+        .collect();
+    // Well below either database's parameter limit.
+    for chunk in rows.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let cols: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
+                format!("({})", cols.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "INSERT INTO alert_outbox (alert_id, channel, event_id, kind, domain, severity, summary, \
              alert_json, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (alert_id, channel) DO NOTHING",
-        )
-        .bind(&alert.id)
-        .bind(channel.as_str())
-        .bind(alert.event_id)
-        .bind(alert.kind.as_str())
-        .bind(&alert.domain)
-        .bind(alert.severity.as_str())
-        .bind(&alert.summary)
-        .bind(&json)
-        .bind(ms(alert.at))
-        .bind(ms(alert.at))
-        .execute(&mut *conn)
-        .await
-        .map_err(query("enqueue"))?;
+             VALUES {values} ON CONFLICT (alert_id, channel) DO NOTHING"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (alert, json, channel) in chunk {
+            q = q
+                .bind(&alert.id)
+                .bind(channel.as_str())
+                .bind(alert.event_id)
+                .bind(alert.kind.as_str())
+                .bind(&alert.domain)
+                .bind(alert.severity.as_str())
+                .bind(&alert.summary)
+                .bind(json.as_str())
+                .bind(ms(alert.at))
+                .bind(ms(alert.at));
+        }
+        q.execute(&mut *conn).await.map_err(query("enqueue"))?;
     }
     Ok(())
 }

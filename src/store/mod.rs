@@ -26,7 +26,7 @@
 //! alert policy above it.
 //!
 //! `target_reports` holds each target's latest `check --format json` report
-//! (`reports`), rewritten in place.
+//! (`reports`), rewritten in place when it changed.
 
 mod backend;
 mod checks;
@@ -39,6 +39,7 @@ mod reach;
 mod record;
 mod reports;
 mod retention;
+mod rows;
 pub mod tx;
 
 use std::path::{Path, PathBuf};
@@ -56,7 +57,10 @@ pub use days::OutcomeDay;
 pub use leases::{Claim, InstanceRow};
 pub use queries::{HistoryEntry, HistoryFilter, StatusRow};
 pub use reach::ReachStatusRow;
-pub use record::{RecordedState, Recorder};
+pub use record::{
+    AnyObserved, ObservationRef, PlannedEvent, PriorState, RecordedState, Recorder, RunRow,
+    StatePlan, plan_state,
+};
 pub use reports::StoredReport;
 pub use retention::PruneReport;
 
@@ -128,6 +132,10 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Outbox(#[from] crate::alert::outbox::OutboxError),
+    #[error(
+        "the recording task stopped before this check was recorded; the check runs again next cycle"
+    )]
+    RecordingStopped,
     #[error(
         "the database holds a value certvigil cannot read ({what}: {detail}); was it edited by hand?"
     )]

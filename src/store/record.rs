@@ -1,8 +1,15 @@
-//! Writing a check's results: one transaction per domain check, in which the
-//! caller records the state of each (target, check), reads and writes what
-//! the alert policy remembers, and enqueues alerts. The store persists and
-//! decides nothing: which event a state change is comes from the pure
-//! [`classify`], what to tell whom from the alert policy above it.
+//! Writing checks' results: one transaction for one domain's check or for
+//! a batch of them ([`crate::recording`]), in which the caller records the
+//! state of each (target, check), reads and writes what the alert policy
+//! remembers, and enqueues alerts. The store persists and decides nothing:
+//! which event a state change is comes from the pure [`classify`], what to
+//! tell whom from the alert policy above it.
+//!
+//! A batch costs a few statements whatever its size: the prior states in
+//! one read ([`Recorder::prior_states`]), then observations, state rows and
+//! events in one multi-row statement each ([`Recorder::write_states`]). An
+//! unchanged check writes its state row (and, elsewhere, its run row) and
+//! nothing else.
 //!
 //! A [`Recorder`] is one `BEGIN IMMEDIATE` transaction ([`super::tx`]): if
 //! it is dropped without a successful [`Recorder::commit`] — a failed
@@ -12,6 +19,7 @@
 //! failure that wedged every later check), and storage is reported failing
 //! until a write succeeds again.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,9 +27,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tx::ImmediateTx;
-use super::{Store, StoreError, to_millis};
+use super::{Store, StoreError, rows, to_millis};
 use crate::alert::{Alert, ChannelId, outbox};
-use crate::checks::state::{Observed, Prior, Transition, classify};
+use crate::checks::state::{EventNames, Observed, Prior, Transition, classify};
 use crate::findings::CheckKind;
 
 /// A write transaction on the store.
@@ -37,17 +45,167 @@ pub struct RecordedState {
     pub before_status: Option<String>,
     /// The event written, if the check was a change.
     pub event: Option<(i64, Transition)>,
-    /// The verdict JSON of the last observed state before this check, when
-    /// this check changed it (for a diff).
-    pub before_json: Option<String>,
+}
+
+/// What the store holds about a (target, check) before a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorState {
+    pub status: String,
+    pub observation_id: Option<i64>,
+    /// The fingerprint of the last observed state.
+    pub fingerprint: Option<Vec<u8>>,
+    /// What the alert policy remembers (JSON), if it decided before.
+    pub alert_memory: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
 struct PriorRow {
+    target_id: i64,
+    check_kind: String,
     status: String,
     observation_id: Option<i64>,
     fingerprint: Option<Vec<u8>>,
-    verdict_json: Option<String>,
+    alert_memory: Option<String>,
+}
+
+/// One raw run of a check of a target: when it started, how long it took,
+/// how it came out (0 ok, 1 blocking, 2 error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRow {
+    pub target_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub outcome: i64,
+}
+
+/// A check's verdict as the store sees it, whatever its type: [`Observed`]
+/// in a form a `dyn` can carry (the registered checks' verdicts are trait
+/// objects).
+pub trait AnyObserved: Send + Sync {
+    fn check(&self) -> CheckKind;
+    fn event_names(&self) -> EventNames;
+    fn status_word(&self) -> &'static str;
+    fn blocks(&self) -> bool;
+    fn fingerprint(&self) -> Option<Vec<u8>>;
+    fn error_message(&self) -> Option<String>;
+    /// The verdict as stored in `observations.verdict_json`.
+    fn verdict_json(&self) -> Result<String, StoreError>;
+}
+
+impl<V: Observed + Send + Sync> AnyObserved for V {
+    fn check(&self) -> CheckKind {
+        V::CHECK
+    }
+    fn event_names(&self) -> EventNames {
+        V::EVENTS
+    }
+    fn status_word(&self) -> &'static str {
+        Observed::status_word(self)
+    }
+    fn blocks(&self) -> bool {
+        Observed::blocks(self)
+    }
+    fn fingerprint(&self) -> Option<Vec<u8>> {
+        Observed::fingerprint(self)
+    }
+    fn error_message(&self) -> Option<String> {
+        Observed::error_message(self)
+    }
+    fn verdict_json(&self) -> Result<String, StoreError> {
+        serialise("a verdict to store", self)
+    }
+}
+
+/// Which observation a state row points at after this check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObservationRef {
+    /// The same state as last observed: its row.
+    Same(i64),
+    /// A state not observed last time: stored (or found, A -> B -> A) by
+    /// its fingerprint.
+    New { fingerprint: Vec<u8>, json: String },
+    /// Nothing observed (an error): the last observed state is kept.
+    NotObserved(Option<i64>),
+}
+
+/// The event a check makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedEvent {
+    pub transition: Transition,
+    /// Its name in `events.kind`.
+    pub kind: &'static str,
+    pub before_observation: Option<i64>,
+}
+
+/// One (target, check)'s rows to write, decided from its prior state and
+/// verdict by [`plan_state`] (pure), written by [`Recorder::write_states`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatePlan {
+    pub target_id: i64,
+    pub check: CheckKind,
+    pub status: &'static str,
+    pub blocks: bool,
+    pub error: Option<String>,
+    pub observation: ObservationRef,
+    pub before_status: Option<String>,
+    pub event: Option<PlannedEvent>,
+    /// What the alert policy remembers now, when it changed (JSON).
+    pub alert_memory: Option<String>,
+}
+
+/// Decides what recording `verdict` for a target writes, given what the
+/// store held ([`Recorder::prior_states`]): the state row, a new
+/// observation only for a state not seen last time, an event only for a
+/// change ([`classify`]). No I/O.
+pub fn plan_state(
+    target_id: i64,
+    verdict: &(impl AnyObserved + ?Sized),
+    prior: Option<&PriorState>,
+) -> Result<StatePlan, StoreError> {
+    let fingerprint = verdict.fingerprint();
+    let transition = classify(
+        prior
+            .map(|p| Prior {
+                in_error: p.status == "error",
+                last_observed: p.fingerprint.clone(),
+            })
+            .as_ref(),
+        fingerprint.as_deref(),
+    );
+    let prior_observation = prior.and_then(|p| p.observation_id);
+    let observation = match fingerprint {
+        Some(fp) => match prior {
+            Some(PriorState {
+                fingerprint: Some(last),
+                observation_id: Some(id),
+                ..
+            }) if *last == fp => ObservationRef::Same(*id),
+            _ => ObservationRef::New {
+                fingerprint: fp,
+                json: verdict.verdict_json()?,
+            },
+        },
+        None => ObservationRef::NotObserved(prior_observation),
+    };
+    let event = transition.map(|transition| PlannedEvent {
+        transition,
+        kind: transition.name(&verdict.event_names()),
+        before_observation: match transition {
+            Transition::Baseline => None,
+            _ => prior_observation,
+        },
+    });
+    Ok(StatePlan {
+        target_id,
+        check: verdict.check(),
+        status: verdict.status_word(),
+        blocks: verdict.blocks(),
+        error: verdict.error_message(),
+        observation,
+        before_status: prior.map(|p| p.status.clone()),
+        event,
+        alert_memory: None,
+    })
 }
 
 fn serialise(what: &'static str, v: &impl Serialize) -> Result<String, StoreError> {
@@ -89,138 +247,251 @@ impl Recorder {
 
     /// Records the verdict of one check of one target: the state row is
     /// updated in place; a new observed state is stored once (deduplicated
-    /// by fingerprint); a change (see [`classify`]) is an event.
-    pub async fn record_state<V: Observed>(
+    /// by fingerprint); a change (see [`classify`]) is an event. The same
+    /// steps as a batch's ([`Recorder::prior_states`], [`plan_state`],
+    /// [`Recorder::write_states`]), for one row.
+    pub async fn record_state<V: Observed + Send + Sync>(
         &mut self,
         target_id: i64,
         verdict: &V,
     ) -> Result<RecordedState, StoreError> {
-        let check = V::CHECK.as_str();
-        let now_ms = to_millis(self.now);
-        let prior: Option<PriorRow> = sqlx::query_as(
-            "SELECT s.status, s.observation_id, o.fingerprint, o.verdict_json
-             FROM check_state s LEFT JOIN observations o ON o.id = s.observation_id
-             WHERE s.target_id = $1 AND s.check_kind = $2",
-        )
-        .bind(target_id)
-        .bind(check)
-        .fetch_optional(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("reading a target's state"))?;
-        let fingerprint = verdict.fingerprint();
-        let error = verdict.error_message();
-        let status = verdict.status_word();
-        let transition = classify(
-            prior
-                .as_ref()
-                .map(|p| Prior {
-                    in_error: p.status == "error",
-                    last_observed: p.fingerprint.clone(),
-                })
-                .as_ref(),
-            fingerprint.as_deref(),
-        );
-
-        let same_as_before = prior
-            .as_ref()
-            .is_some_and(|p| p.fingerprint.is_some() && p.fingerprint == fingerprint);
-        let observation_id = match &fingerprint {
-            Some(_) if same_as_before => prior.as_ref().and_then(|p| p.observation_id),
-            Some(fp) => {
-                let json = serialise("a verdict to store", verdict)?;
-                // A state seen before (A -> B -> A) reuses its row.
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO observations (target_id, check_kind, fingerprint, verdict,
-                                               verdict_json, first_seen)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (target_id, check_kind, fingerprint)
-                        DO UPDATE SET target_id = excluded.target_id
-                     RETURNING id",
-                )
-                .bind(target_id)
-                .bind(check)
-                .bind(fp.as_slice())
-                .bind(status)
-                .bind(json)
-                .bind(now_ms)
-                .fetch_one(&mut *self.conn)
-                .await
-                .map_err(StoreError::query("storing an observation"))?;
-                Some(id)
-            }
-            None => prior.as_ref().and_then(|p| p.observation_id),
-        };
-
-        // `since` moves when the status word or whether it blocks changes;
-        // `last_error` is kept after a recovery: `status` shows the most
-        // recent error and when it happened.
-        sqlx::query(
-            "INSERT INTO check_state (target_id, check_kind, status, blocks, since, observation_id,
-                                      last_checked, checks, consecutive_errors, last_error,
-                                      last_error_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $5, 1, CASE WHEN $7 IS NULL THEN 0 ELSE 1 END, $7,
-                     CASE WHEN $7 IS NULL THEN NULL ELSE $5 END)
-             ON CONFLICT (target_id, check_kind) DO UPDATE SET
-                status = excluded.status,
-                blocks = excluded.blocks,
-                since = CASE WHEN check_state.status = excluded.status
-                                  AND check_state.blocks = excluded.blocks
-                             THEN check_state.since ELSE excluded.since END,
-                observation_id = excluded.observation_id,
-                last_checked = excluded.last_checked,
-                checks = check_state.checks + 1,
-                consecutive_errors = CASE WHEN $7 IS NULL THEN 0
-                                          ELSE check_state.consecutive_errors + 1 END,
-                last_error = coalesce($7, check_state.last_error),
-                last_error_at = CASE WHEN $7 IS NULL THEN check_state.last_error_at ELSE $5 END",
-        )
-        .bind(target_id)
-        .bind(check)
-        .bind(status)
-        .bind(i64::from(verdict.blocks()))
-        .bind(now_ms)
-        .bind(observation_id)
-        .bind(error.as_deref())
-        .execute(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("updating a target's state"))?;
-
-        let before_status = prior.as_ref().map(|p| p.status.clone());
-        let Some(transition) = transition else {
-            return Ok(RecordedState {
-                before_status,
-                event: None,
-                before_json: None,
-            });
-        };
-        let before_observation = match transition {
-            Transition::Baseline => None,
-            _ => prior.as_ref().and_then(|p| p.observation_id),
-        };
-        let after_observation = fingerprint.as_ref().and(observation_id);
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO events (target_id, check_kind, at, kind, before_status, after_status,
-                                 before_observation, after_observation, blocks, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(target_id)
-        .bind(check)
-        .bind(now_ms)
-        .bind(transition.name(&V::EVENTS))
-        .bind(before_status.as_deref())
-        .bind(status)
-        .bind(before_observation)
-        .bind(after_observation)
-        .bind(i64::from(verdict.blocks()))
-        .bind(error.as_deref())
-        .fetch_one(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("recording an event"))?;
+        let key = (target_id, V::CHECK);
+        let priors = self.prior_states(&[key]).await?;
+        let plan = plan_state(target_id, verdict, priors.get(&key))?;
+        let before_status = plan.before_status.clone();
+        let written = self.write_states(std::slice::from_ref(&plan)).await?;
         Ok(RecordedState {
             before_status,
-            event: Some((id, transition)),
-            before_json: before_observation.and(prior.and_then(|p| p.verdict_json)),
+            event: written.into_iter().next().flatten(),
         })
+    }
+
+    /// What the store holds about each of `keys` (target, check) before
+    /// this check, in one statement; a key never checked is absent.
+    pub async fn prior_states(
+        &mut self,
+        keys: &[(i64, CheckKind)],
+    ) -> Result<HashMap<(i64, CheckKind), PriorState>, StoreError> {
+        let mut ids: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let wanted: HashSet<&(i64, CheckKind)> = keys.iter().collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in ids.chunks(rows::rows_per_statement(1)) {
+            let sql = format!(
+                "SELECT s.target_id, s.check_kind, s.status, s.observation_id, o.fingerprint,
+                        s.alert_memory
+                 FROM check_state s LEFT JOIN observations o ON o.id = s.observation_id
+                 WHERE s.target_id IN ({})",
+                rows::params(chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, PriorRow>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let found = q
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(StoreError::query("reading the targets' states"))?;
+            for row in found {
+                // Another check of the same target, not asked about: skip.
+                let Some(check) = CheckKind::parse(&row.check_kind) else {
+                    continue;
+                };
+                let key = (row.target_id, check);
+                if !wanted.contains(&key) {
+                    continue;
+                }
+                out.insert(
+                    key,
+                    PriorState {
+                        status: row.status,
+                        observation_id: row.observation_id,
+                        fingerprint: row.fingerprint,
+                        alert_memory: row.alert_memory,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes planned states ([`plan_state`]): the new observations, the
+    /// state rows and the events, one multi-row statement each (whatever
+    /// the number of rows, up to the parameter limit). Each (target, check)
+    /// may appear once. Returns, row by row, the event written.
+    pub async fn write_states(
+        &mut self,
+        plans: &[StatePlan],
+    ) -> Result<Vec<Option<(i64, Transition)>>, StoreError> {
+        debug_assert!(
+            plans
+                .iter()
+                .map(|p| (p.target_id, p.check))
+                .collect::<HashSet<_>>()
+                .len()
+                == plans.len(),
+            "a (target, check) twice in one write"
+        );
+        let now_ms = to_millis(self.now);
+
+        // 1. New observed states. A state seen before (A -> B -> A) reuses
+        // its row: the conflict returns its id.
+        let new: Vec<&StatePlan> = plans
+            .iter()
+            .filter(|p| matches!(p.observation, ObservationRef::New { .. }))
+            .collect();
+        let mut new_ids: HashMap<(i64, String), i64> = HashMap::with_capacity(new.len());
+        for chunk in new.chunks(rows::rows_per_statement(6)) {
+            let sql = format!(
+                "INSERT INTO observations (target_id, check_kind, fingerprint, verdict,
+                                           verdict_json, first_seen)
+                 VALUES {}
+                 ON CONFLICT (target_id, check_kind, fingerprint)
+                    DO UPDATE SET target_id = excluded.target_id
+                 RETURNING target_id, check_kind, id",
+                rows::values(chunk.len(), 6)
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, i64)>(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                let ObservationRef::New { fingerprint, json } = &p.observation else {
+                    continue;
+                };
+                q = q
+                    .bind(p.target_id)
+                    .bind(p.check.as_str())
+                    .bind(fingerprint.as_slice())
+                    .bind(p.status)
+                    .bind(json.as_str())
+                    .bind(now_ms);
+            }
+            let returned = q
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(StoreError::query("storing observations"))?;
+            for (target_id, check, id) in returned {
+                new_ids.insert((target_id, check), id);
+            }
+        }
+        let observation_of = |p: &StatePlan| -> Result<(Option<i64>, Option<i64>), StoreError> {
+            // (the state row's observation, the event's after-observation)
+            Ok(match &p.observation {
+                ObservationRef::Same(id) => (Some(*id), Some(*id)),
+                ObservationRef::NotObserved(kept) => (*kept, None),
+                ObservationRef::New { .. } => {
+                    let id = new_ids
+                        .get(&(p.target_id, p.check.as_str().to_string()))
+                        .copied()
+                        .ok_or(StoreError::Corrupt {
+                            what: "observations",
+                            detail: "an inserted observation returned no id".into(),
+                        })?;
+                    (Some(id), Some(id))
+                }
+            })
+        };
+
+        // 2. The state rows, updated in place. `since` moves when the status
+        // word or whether it blocks changes; `last_error` is kept after a
+        // recovery (`status` shows the most recent error and when); the
+        // alert memory is rewritten only when the policy changed it.
+        for chunk in plans.chunks(rows::rows_per_statement(12)) {
+            let sql = format!(
+                "INSERT INTO check_state (target_id, check_kind, status, blocks, since,
+                                          observation_id, last_checked, checks,
+                                          consecutive_errors, last_error, last_error_at,
+                                          alert_memory)
+                 VALUES {}
+                 ON CONFLICT (target_id, check_kind) DO UPDATE SET
+                    status = excluded.status,
+                    blocks = excluded.blocks,
+                    since = CASE WHEN check_state.status = excluded.status
+                                      AND check_state.blocks = excluded.blocks
+                                 THEN check_state.since ELSE excluded.since END,
+                    observation_id = excluded.observation_id,
+                    last_checked = excluded.last_checked,
+                    checks = check_state.checks + 1,
+                    consecutive_errors = CASE WHEN excluded.last_error IS NULL THEN 0
+                                              ELSE check_state.consecutive_errors + 1 END,
+                    last_error = coalesce(excluded.last_error, check_state.last_error),
+                    last_error_at = CASE WHEN excluded.last_error IS NULL
+                                         THEN check_state.last_error_at
+                                         ELSE excluded.last_error_at END,
+                    alert_memory = coalesce(excluded.alert_memory, check_state.alert_memory)",
+                rows::values(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                let (observation_id, _) = observation_of(p)?;
+                let errored = p.error.is_some();
+                q = q
+                    .bind(p.target_id)
+                    .bind(p.check.as_str())
+                    .bind(p.status)
+                    .bind(i64::from(p.blocks))
+                    .bind(now_ms)
+                    .bind(observation_id)
+                    .bind(now_ms)
+                    .bind(1_i64)
+                    .bind(i64::from(errored))
+                    .bind(p.error.as_deref())
+                    .bind(errored.then_some(now_ms))
+                    .bind(p.alert_memory.as_deref());
+            }
+            q.execute(&mut *self.conn)
+                .await
+                .map_err(StoreError::query("updating the targets' states"))?;
+        }
+
+        // 3. The events.
+        let with_event: Vec<&StatePlan> = plans.iter().filter(|p| p.event.is_some()).collect();
+        let mut event_ids: HashMap<(i64, String), i64> = HashMap::with_capacity(with_event.len());
+        for chunk in with_event.chunks(rows::rows_per_statement(10)) {
+            let sql = format!(
+                "INSERT INTO events (target_id, check_kind, at, kind, before_status, after_status,
+                                     before_observation, after_observation, blocks, detail)
+                 VALUES {} RETURNING target_id, check_kind, id",
+                rows::values(chunk.len(), 10)
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, i64)>(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                let Some(event) = &p.event else { continue };
+                let (_, after) = observation_of(p)?;
+                q = q
+                    .bind(p.target_id)
+                    .bind(p.check.as_str())
+                    .bind(now_ms)
+                    .bind(event.kind)
+                    .bind(p.before_status.as_deref())
+                    .bind(p.status)
+                    .bind(event.before_observation)
+                    .bind(after)
+                    .bind(i64::from(p.blocks))
+                    .bind(p.error.as_deref());
+            }
+            let returned = q
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(StoreError::query("recording events"))?;
+            for (target_id, check, id) in returned {
+                event_ids.insert((target_id, check), id);
+            }
+        }
+        plans
+            .iter()
+            .map(|p| {
+                let Some(event) = &p.event else {
+                    return Ok(None);
+                };
+                event_ids
+                    .get(&(p.target_id, p.check.as_str().to_string()))
+                    .map(|id| Some((*id, event.transition)))
+                    .ok_or(StoreError::Corrupt {
+                        what: "events",
+                        detail: "an inserted event returned no id".into(),
+                    })
+            })
+            .collect()
     }
 
     /// One raw run row (about 20 bytes): the target was checked at
@@ -233,103 +504,97 @@ impl Recorder {
         duration: Duration,
         outcome: i64,
     ) -> Result<(), StoreError> {
+        self.record_runs(&[RunRow {
+            target_id,
+            started_at,
+            duration,
+            outcome,
+        }])
+        .await
+    }
+
+    /// Run rows ([`Recorder::record_run`]), in one statement.
+    pub async fn record_runs(&mut self, runs: &[RunRow]) -> Result<(), StoreError> {
         // A collision (same target, same millisecond) cannot come from the
         // scheduler, which never overlaps checks of one domain; if it ever
         // did, losing one raw run row is harmless.
-        sqlx::query(
-            "INSERT INTO runs (started_at, target_id, duration_ms, outcome) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(to_millis(started_at))
-        .bind(target_id)
-        .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
-        .bind(outcome)
-        .execute(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("recording a check run"))?;
-        Ok(())
-    }
-
-    /// What the alert policy remembers about a (target, check); `None`
-    /// before its first decision.
-    pub async fn alert_memory<T: DeserializeOwned>(
-        &mut self,
-        target_id: i64,
-        check: CheckKind,
-    ) -> Result<Option<T>, StoreError> {
-        let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT alert_memory FROM check_state WHERE target_id = $1 AND check_kind = $2",
-        )
-        .bind(target_id)
-        .bind(check.as_str())
-        .fetch_optional(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("reading a target's alert memory"))?;
-        row.and_then(|(m,)| m)
-            .map(|json| {
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    what: "check_state.alert_memory",
-                    detail: e.to_string(),
-                })
-            })
-            .transpose()
-    }
-
-    pub async fn save_alert_memory(
-        &mut self,
-        target_id: i64,
-        check: CheckKind,
-        memory: &impl Serialize,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE check_state SET alert_memory = $1 WHERE target_id = $2 AND check_kind = $3",
-        )
-        .bind(serialise("alert memory", memory)?)
-        .bind(target_id)
-        .bind(check.as_str())
-        .execute(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("storing a target's alert memory"))?;
-        Ok(())
-    }
-
-    /// The relevant CAA record set last seen for a configured domain (what
-    /// `caa_drift` compares with).
-    pub async fn caa_rrset<T: DeserializeOwned>(
-        &mut self,
-        domain: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT rrset_json FROM caa_rrsets WHERE domain = $1")
-                .bind(domain)
-                .fetch_optional(&mut *self.conn)
+        for chunk in runs.chunks(rows::rows_per_statement(4)) {
+            let sql = format!(
+                "INSERT INTO runs (started_at, target_id, duration_ms, outcome) VALUES {}
+                 ON CONFLICT DO NOTHING",
+                rows::values(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(to_millis(r.started_at))
+                    .bind(r.target_id)
+                    .bind(i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX))
+                    .bind(r.outcome);
+            }
+            q.execute(&mut *self.conn)
                 .await
-                .map_err(StoreError::query("reading a domain's CAA record set"))?;
-        row.map(|(json,)| {
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                what: "caa_rrsets.rrset_json",
-                detail: e.to_string(),
-            })
-        })
-        .transpose()
+                .map_err(StoreError::query("recording check runs"))?;
+        }
+        Ok(())
     }
 
-    pub async fn save_caa_rrset(
+    /// The relevant CAA record sets last seen for configured domains (what
+    /// `caa_drift` compares with), in one statement; a domain never seen
+    /// is absent.
+    pub async fn caa_rrsets<T: DeserializeOwned>(
         &mut self,
-        domain: &str,
-        rrset: &impl Serialize,
+        domains: &[&str],
+    ) -> Result<HashMap<String, T>, StoreError> {
+        let mut out = HashMap::with_capacity(domains.len());
+        for chunk in domains.chunks(rows::rows_per_statement(1)) {
+            let sql = format!(
+                "SELECT domain, rrset_json FROM caa_rrsets WHERE domain IN ({})",
+                rows::params(chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for d in chunk {
+                q = q.bind(*d);
+            }
+            let found = q
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(StoreError::query("reading the domains' CAA record sets"))?;
+            for (domain, json) in found {
+                let rrset = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    what: "caa_rrsets.rrset_json",
+                    detail: e.to_string(),
+                })?;
+                out.insert(domain, rrset);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores the record sets (domain, set) that changed, in one statement.
+    pub async fn save_caa_rrsets<T: Serialize>(
+        &mut self,
+        rrsets: &[(&str, &T)],
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO caa_rrsets (domain, rrset_json, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (domain) DO UPDATE SET rrset_json = excluded.rrset_json,
-                                                updated_at = excluded.updated_at",
-        )
-        .bind(domain)
-        .bind(serialise("a CAA record set", rrset)?)
-        .bind(to_millis(self.now))
-        .execute(&mut *self.conn)
-        .await
-        .map_err(StoreError::query("storing a domain's CAA record set"))?;
+        let now_ms = to_millis(self.now);
+        for chunk in rrsets.chunks(rows::rows_per_statement(3)) {
+            let sql = format!(
+                "INSERT INTO caa_rrsets (domain, rrset_json, updated_at) VALUES {}
+                 ON CONFLICT (domain) DO UPDATE SET rrset_json = excluded.rrset_json,
+                                                    updated_at = excluded.updated_at",
+                rows::values(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (domain, rrset) in chunk {
+                q = q
+                    .bind(*domain)
+                    .bind(serialise("a CAA record set", rrset)?)
+                    .bind(now_ms);
+            }
+            q.execute(&mut *self.conn)
+                .await
+                .map_err(StoreError::query("storing the domains' CAA record sets"))?;
+        }
         Ok(())
     }
 
@@ -342,6 +607,18 @@ impl Recorder {
     ) -> Result<(), StoreError> {
         if !channels.is_empty() {
             outbox::enqueue(&mut self.conn, alert, channels).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Recorder::enqueue`] for several alerts, in one statement.
+    pub async fn enqueue_all(
+        &mut self,
+        alerts: &[Alert],
+        channels: &[ChannelId],
+    ) -> Result<(), StoreError> {
+        if !channels.is_empty() && !alerts.is_empty() {
+            outbox::enqueue_all(&mut self.conn, alerts, channels).await?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::value::RawValue;
 
-use super::{Recorder, Store, StoreError, TargetKey, to_millis};
+use super::{Recorder, Store, StoreError, TargetKey, rows, to_millis};
 use crate::domain::DomainName;
 use crate::report::CheckReport;
 
@@ -16,22 +16,38 @@ impl Recorder {
         target_id: i64,
         report: &CheckReport,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(report).map_err(|e| StoreError::Corrupt {
-            what: "a check report",
-            detail: e.to_string(),
-        })?;
+        self.save_reports(&[(target_id, report)]).await
+    }
+
+    /// Replaces the targets' latest reports, in one statement. A report
+    /// equal to the stored one is not rewritten (an unchanged check writes
+    /// no report bytes); when it was last checked comes from the check's
+    /// state ([`Store::reports`]).
+    pub async fn save_reports(
+        &mut self,
+        reports: &[(i64, &CheckReport)],
+    ) -> Result<(), StoreError> {
         let now = to_millis(self.now());
-        sqlx::query(
-            "INSERT INTO target_reports (target_id, report_json, checked_at) VALUES ($1, $2, $3)
-             ON CONFLICT (target_id) DO UPDATE
-             SET report_json = excluded.report_json, checked_at = excluded.checked_at",
-        )
-        .bind(target_id)
-        .bind(json)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(StoreError::query("saving a report"))?;
+        for chunk in reports.chunks(rows::rows_per_statement(3)) {
+            let sql = format!(
+                "INSERT INTO target_reports (target_id, report_json, checked_at) VALUES {}
+                 ON CONFLICT (target_id) DO UPDATE
+                 SET report_json = excluded.report_json, checked_at = excluded.checked_at
+                 WHERE target_reports.report_json <> excluded.report_json",
+                rows::values(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (target_id, report) in chunk {
+                let json = serde_json::to_string(report).map_err(|e| StoreError::Corrupt {
+                    what: "a check report",
+                    detail: e.to_string(),
+                })?;
+                q = q.bind(*target_id).bind(json).bind(now);
+            }
+            q.execute(self.conn())
+                .await
+                .map_err(StoreError::query("saving reports"))?;
+        }
         Ok(())
     }
 }
@@ -59,8 +75,13 @@ impl Store {
     /// one, ordered by name, wildcard, CA.
     pub async fn reports(&self) -> Result<Vec<StoredReport>, StoreError> {
         let rows: Vec<ReportRow> = sqlx::query_as(
-            "SELECT t.domain, t.wildcard, t.ca, r.report_json, r.checked_at
+            // An unchanged report is not rewritten: the CAA state says when
+            // the target was last checked.
+            "SELECT t.domain, t.wildcard, t.ca, r.report_json,
+                    CASE WHEN s.last_checked > r.checked_at THEN s.last_checked
+                         ELSE r.checked_at END AS checked_at
              FROM target_reports r JOIN targets t ON t.id = r.target_id
+             LEFT JOIN check_state s ON s.target_id = r.target_id AND s.check_kind = 'caa'
              WHERE t.retired_at IS NULL
              ORDER BY t.domain, t.wildcard, t.ca",
         )

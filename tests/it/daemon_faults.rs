@@ -129,6 +129,70 @@ async fn a_storage_outage_is_reported_and_survived_without_losing_the_alert() {
     assert_eq!(daemon.terminate().await, Some(0));
 }
 
+/// Issue 10: the daemon records checks in batches. With eight domains
+/// checked every second, their results share transactions; while writes
+/// fail (the file-size limit again), every batch's commit fails. Once
+/// writes work, each domain's change seen during the outage is recorded
+/// and alerted exactly once: no batch lost another's alert or doubled it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_batches_of_several_domains_alert_each_change_once_after_recovery() {
+    let dns = dns().await;
+    let domains: Vec<String> = (0..8).map(|i| format!("d{i}.example")).collect();
+    for d in &domains {
+        dns.set_caa(d, [issue("letsencrypt.org")]);
+    }
+    let hook = HttpReceiver::ok("{}").await;
+    let bench = DaemonBench::new();
+    let entries: String = domains.iter().map(|d| domain_toml(d)).collect();
+    bench.write_config(
+        dns.addr(),
+        &format!("{}{entries}", webhook_toml("ops", &hook.url("/hook"))),
+    );
+    let notify = NotifyListener::start();
+    let daemon = bench.start_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
+    for d in &domains {
+        bench
+            .wait_for(&format!("{d} to be checked"), || {
+                (bench.checks(d) > 0).then_some(())
+            })
+            .await;
+    }
+
+    limit_file_size(daemon.pid(), Some(4096));
+    for d in &domains {
+        dns.set_caa(d, [issue("sectigo.com")]);
+    }
+    bench
+        .wait_for("STATUS= to say storage is failing", || {
+            notify
+                .last_status()
+                .filter(|s| s.starts_with("storage failing since"))
+        })
+        .await;
+    // A few cycles of failed batches.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hook.received().is_empty(), "nothing recorded, nothing sent");
+
+    limit_file_size(daemon.pid(), None);
+    hook.wait_for(domains.len()).await;
+    for d in &domains {
+        bench.wait_checks(d, 2).await;
+    }
+    let sent = events(&hook);
+    let mut alerted: Vec<String> = sent
+        .iter()
+        .map(|e| {
+            assert_eq!(e["event"], "caa_drift", "{e}");
+            e["domain"].as_str().unwrap().to_string()
+        })
+        .collect();
+    alerted.sort();
+    assert_eq!(alerted, domains, "each change alerted once: {sent:?}");
+    let text = bench.cli_text(&["status"]).unwrap();
+    assert!(!text.contains("storage failing"), "{text}");
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
 /// M1. A second daemon on the same database (another config) is refused
 /// with a clear error, and the first one keeps running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

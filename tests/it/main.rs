@@ -35,6 +35,7 @@ mod reach_geoblock_daemon;
 mod reach_globalping;
 mod reach_probe;
 mod reach_proxy;
+mod recording_batch;
 mod resolver_agreement;
 mod risk_corpus;
 mod store;
