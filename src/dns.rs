@@ -212,8 +212,6 @@ struct Inner {
     timeout: Duration,
     attempts: usize,
     in_flight: Semaphore,
-    /// Receive buffers for the next queries, on these sockets' handles.
-    buffers: exchange::Buffers,
 }
 
 impl fmt::Debug for DnsHandle {
@@ -259,7 +257,6 @@ impl DnsHandle {
                 timeout: settings.timeout,
                 attempts: settings.attempts,
                 in_flight: Semaphore::new(MAX_IN_FLIGHT),
-                buffers: exchange::Buffers::default(),
             }),
             reuse: Arc::new(Reuse::new(false)),
         })
@@ -290,18 +287,12 @@ impl DnsHandle {
         }
     }
 
-    /// Forgets the answers kept for reuse, so the next lookups ask again,
-    /// and drops the receive buffers kept for the next queries: the daemon
-    /// calls it as each cycle starts and when it ends.
+    /// Forgets the answers kept for reuse, so the next lookups ask again:
+    /// the daemon calls it as each cycle starts and when it ends. (Receive
+    /// buffers are one per thread, reused by every query on it: nothing
+    /// to drop.)
     pub fn clear_cache(&self) {
         self.reuse.clear();
-        self.inner.buffers.release();
-    }
-
-    /// How many receive buffers are kept for the next queries (for tests).
-    #[doc(hidden)]
-    pub fn kept_receive_buffers(&self) -> usize {
-        self.inner.buffers.kept()
     }
 
     /// How many answers are kept for reuse now.
@@ -369,11 +360,11 @@ impl DnsHandle {
         rtype: RecordType,
     ) -> Result<(Answer, u32), QueryError> {
         let timeout = self.inner.timeout;
-        let mut exchanged = exchange(server, name, rtype, true, timeout, &self.inner.buffers).await;
+        let mut exchanged = exchange(server, name, rtype, true, timeout).await;
         // RFC 6891 §7: a server that answers FORMERR to a query with OPT may
         // not know EDNS; ask again without it.
         if matches!(&exchanged, Ok(e) if e.response.rcode == 1) {
-            exchanged = exchange(server, name, rtype, false, timeout, &self.inner.buffers).await;
+            exchanged = exchange(server, name, rtype, false, timeout).await;
         }
         let exchanged = exchanged.map_err(|e| match e {
             ExchangeError::Timeout => {

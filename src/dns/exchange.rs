@@ -17,71 +17,25 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::wire::{self, CLASS_IN, Response};
 use crate::domain::DomainName;
 
-/// How many receive buffers a stock keeps at most (about the queries in
-/// flight at a default `concurrency`; more is just memory).
-const KEPT_BUFFERS: usize = 64;
+thread_local! {
+    /// The thread's receive buffer. A datagram is read and decoded with no
+    /// await in between, so one buffer per thread serves every query on it:
+    /// no buffer per query, and no zeroing after the first use.
+    static RECEIVE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The largest datagram, so an oversized answer is read whole and judged
-/// rather than cut by us. Reserved, not zeroed.
+/// rather than cut by us.
 const RECEIVE_BUFFER: usize = 65_535;
-
-/// Receive buffers of finished queries, for the next ones: a 64 KiB
-/// buffer per query was a malloc and a free each. One stock per set of
-/// sockets (`DnsHandle`), emptied when a cycle ends ([`Buffers::release`]):
-/// the thread-local stocks before could not be emptied from another
-/// thread, and idle they pinned up to 4 MiB per worker thread.
-#[derive(Default)]
-pub(crate) struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
-
-impl Buffers {
-    fn stock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        // A panic cannot leave a Vec of buffers inconsistent.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Drops the kept buffers (idle, nothing is received). Buffers of
-    /// queries still in flight come back to the stock when those end.
-    pub(crate) fn release(&self) {
-        *self.stock() = Vec::new();
-    }
-
-    /// How many buffers are kept now.
-    pub(crate) fn kept(&self) -> usize {
-        self.stock().len()
-    }
-
-    fn take(&self) -> Buffer<'_> {
-        let kept = self.stock().pop();
-        Buffer {
-            buf: kept.unwrap_or_else(|| Vec::with_capacity(RECEIVE_BUFFER)),
-            stock: self,
-        }
-    }
-}
-
-/// A receive buffer from a stock, back to it when dropped.
-struct Buffer<'a> {
-    buf: Vec<u8>,
-    stock: &'a Buffers,
-}
-
-impl Drop for Buffer<'_> {
-    fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let mut stock = self.stock.stock();
-        if stock.len() < KEPT_BUFFERS {
-            stock.push(buf);
-        }
-    }
-}
 
 /// Why an exchange with one server produced no response to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,14 +59,13 @@ pub(crate) async fn exchange(
     rtype: RecordType,
     edns: bool,
     timeout: Duration,
-    buffers: &Buffers,
 ) -> Result<Exchanged, ExchangeError> {
     let expected = wire::Question {
         name: name.as_str().to_string(),
         rtype: u16::from(rtype),
         class: CLASS_IN,
     };
-    let response = udp(server, name, rtype, edns, &expected, timeout, buffers).await?;
+    let response = udp(server, name, rtype, edns, &expected, timeout).await?;
     if !response.head.truncated {
         return Ok(Exchanged {
             response,
@@ -147,57 +100,146 @@ async fn udp(
     edns: bool,
     expected: &wire::Question,
     timeout: Duration,
-    buffers: &Buffers,
 ) -> Result<Response, ExchangeError> {
     let deadline = Instant::now() + timeout;
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let opened = async {
-        // Port 0: the kernel draws a free port at random from the whole
-        // ephemeral range (net.ipv4.ip_local_port_range).
-        let socket = UdpSocket::bind(local).await?;
-        socket.connect(server).await?;
-        Ok::<_, std::io::Error>(socket)
-    };
-    let socket = opened.await.map_err(|e| {
-        ExchangeError::Network(format!("cannot open a UDP socket to {server}: {e}"))
-    })?;
     let id: u16 = rand::random();
     let query = wire::encode_query(id, name, rtype, edns);
+    let socket = open_udp(server).map_err(|e| {
+        ExchangeError::Network(format!("cannot open a UDP socket to {server}: {e}"))
+    })?;
+    let sent_error = |e: std::io::Error| {
+        ExchangeError::Network(format!("cannot send to {server} over UDP: {e}"))
+    };
+    // Sent before the socket joins the reactor: a new socket's send buffer
+    // is empty, so this does not block, and the socket is registered for
+    // reading only (registered writable too, it would first wait for an
+    // epoll round that says it is writable, as tokio's `send` does).
+    let pending = match socket.send(&query) {
+        Ok(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        Err(e) => return Err(sent_error(e)),
+    };
+    let interest = if pending {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    // SAFETY: the AsyncFd owns the socket, so the descriptor stays open
+    // for as long as it is registered (tokio's I/O-safety requirement).
+    let socket = unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|e| {
+        ExchangeError::Network(format!("cannot watch a UDP socket to {server}: {e}"))
+    })?;
     let exchange = async {
-        socket.send(&query).await.map_err(|e| {
-            ExchangeError::Network(format!("cannot send to {server} over UDP: {e}"))
-        })?;
-        let mut buf = buffers.take();
+        if pending {
+            loop {
+                let mut ready = socket.writable().await.map_err(sent_error)?;
+                match ready.try_io(|s| s.get_ref().send(&query)) {
+                    Ok(sent) => {
+                        sent.map_err(sent_error)?;
+                        break;
+                    }
+                    Err(_would_block) => continue,
+                }
+            }
+        }
         loop {
-            buf.buf.clear();
-            // A receive error on a connected UDP socket is the server's (an
-            // ICMP port or host unreachable, RFC 1122 §4.1.3.3).
-            let len = socket
-                .recv_buf(&mut buf.buf)
+            let mut ready = socket
+                .readable()
                 .await
                 .map_err(|e| ExchangeError::Network(format!("no UDP answer from {server}: {e}")))?;
-            let datagram = &buf.buf[..len];
-            if wire::peek_id(datagram) != Some(id) {
-                continue;
-            }
-            match wire::decode_response(datagram) {
-                Ok(response) if !response.head.is_response => continue,
-                Ok(response) if !answers_question(&response, expected) => continue,
-                Ok(response) => return Ok(response),
-                // The ID matched, so this is most likely the server's
-                // answer, broken; waiting on would turn it into a
-                // misleading timeout.
-                Err(e) => return Err(ExchangeError::Malformed(e.0)),
+            let received = ready.try_io(|s| {
+                RECEIVE.with(|buf| {
+                    let mut buf = buf.borrow_mut();
+                    if buf.len() < RECEIVE_BUFFER {
+                        buf.resize(RECEIVE_BUFFER, 0);
+                    }
+                    // A receive error on a connected UDP socket is the
+                    // server's (an ICMP port or host unreachable, RFC 1122
+                    // §4.1.3.3).
+                    let len = s.get_ref().recv(&mut buf)?;
+                    Ok(judge_datagram(&buf[..len], id, expected))
+                })
+            });
+            match received {
+                Ok(Ok(Some(answer))) => return answer,
+                // Not our answer: wait on until the deadline.
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => {
+                    return Err(ExchangeError::Network(format!(
+                        "no UDP answer from {server}: {e}"
+                    )));
+                }
+                Err(_would_block) => continue,
             }
         }
     };
     timeout_at(deadline, exchange)
         .await
         .map_err(|_| ExchangeError::Timeout)?
+}
+
+/// What one datagram on the query's socket means: `None` when it is not the
+/// answer to our query (another ID, not a response, another question), to
+/// be ignored (RFC 5452 §4.1).
+fn judge_datagram(
+    datagram: &[u8],
+    id: u16,
+    expected: &wire::Question,
+) -> Option<Result<Response, ExchangeError>> {
+    if wire::peek_id(datagram) != Some(id) {
+        return None;
+    }
+    match wire::decode_response(datagram) {
+        Ok(response) if !response.head.is_response => None,
+        Ok(response) if !answers_question(&response, expected) => None,
+        Ok(response) => Some(Ok(response)),
+        // The ID matched, so this is most likely the server's answer,
+        // broken; waiting on would turn it into a misleading timeout.
+        Err(e) => Some(Err(ExchangeError::Malformed(e.0))),
+    }
+}
+
+/// A non-blocking UDP socket connected to `server`. `connect` binds it to a
+/// port the kernel draws at random from the whole ephemeral range
+/// (net.ipv4.ip_local_port_range), as `bind` to port 0 would: two system
+/// calls, where `bind`, `connect` and a separate switch to non-blocking
+/// made four.
+#[cfg(target_os = "linux")]
+fn open_udp(server: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use std::os::fd::FromRawFd;
+    let family = if server.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor owned by nothing else.
+    let socket = unsafe { std::net::UdpSocket::from_raw_fd(fd) };
+    socket.connect(server)?;
+    Ok(socket)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_udp(server: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(local)?;
+    socket.set_nonblocking(true)?;
+    socket.connect(server)?;
+    Ok(socket)
 }
 
 async fn tcp(

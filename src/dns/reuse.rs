@@ -49,7 +49,55 @@ pub(super) struct Reuse {
     /// Whether answers are kept after their query ends; without, only a
     /// query in flight is shared.
     keep: bool,
-    entries: Mutex<HashMap<(DomainName, RecordType), Entry>>,
+    entries: Mutex<Entries>,
+}
+
+/// The entries, by type and then by name: a name is looked up by
+/// reference, so a reused answer costs no copy of its name (a `(name,
+/// type)` key would be built, and its name copied, for every lookup).
+#[derive(Default)]
+struct Entries {
+    by_type: Vec<(RecordType, HashMap<DomainName, Entry>)>,
+}
+
+impl Entries {
+    fn get(&self, name: &DomainName, rtype: RecordType) -> Option<&Entry> {
+        self.by_type
+            .iter()
+            .find(|(t, _)| *t == rtype)
+            .and_then(|(_, m)| m.get(name))
+    }
+
+    fn of_type(&mut self, rtype: RecordType) -> &mut HashMap<DomainName, Entry> {
+        let i = match self.by_type.iter().position(|(t, _)| *t == rtype) {
+            Some(i) => i,
+            None => {
+                self.by_type.push((rtype, HashMap::new()));
+                self.by_type.len() - 1
+            }
+        };
+        &mut self.by_type[i].1
+    }
+
+    fn len(&self) -> usize {
+        self.by_type.iter().map(|(_, m)| m.len()).sum()
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        for (_, m) in &mut self.by_type {
+            m.retain(|_, e| keep(e));
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.by_type.iter().flat_map(|(_, m)| m.values())
+    }
+
+    fn shrink_to_fit(&mut self) {
+        for (_, m) in &mut self.by_type {
+            m.shrink_to_fit();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,17 +123,18 @@ impl Reuse {
         rtype: RecordType,
         ask: impl FnOnce() -> BoxFuture<'static, (Outcome, u32)>,
     ) -> Outcome {
-        let key = (name.clone(), rtype);
         let flight = {
             let mut entries = lock(&self.entries);
-            match entries.get(&key) {
+            match entries.get(name, rtype) {
                 Some(Entry::Done { answer, until }) if *until > Instant::now() => {
                     return Ok(answer.clone());
                 }
                 Some(Entry::InFlight(f)) => f.clone(),
                 _ => {
                     let f = ask().shared();
-                    entries.insert(key.clone(), Entry::InFlight(f.clone()));
+                    entries
+                        .of_type(rtype)
+                        .insert(name.clone(), Entry::InFlight(f.clone()));
                     f
                 }
             }
@@ -94,31 +143,36 @@ impl Reuse {
         let mut entries = lock(&self.entries);
         // The first waiter back settles the entry; the others find it
         // settled (or replaced by a newer flight, which they leave alone).
-        if matches!(entries.get(&key), Some(Entry::InFlight(f)) if f.ptr_eq(&flight)) {
-            entries.remove(&key);
-            if let Ok(answer) = &outcome
-                && ttl > 0
-                && self.keep
-            {
-                let now = Instant::now();
-                if entries.len() >= MAX_ENTRIES {
-                    entries.retain(|_, e| match e {
-                        Entry::InFlight(_) => true,
-                        Entry::Done { until, .. } => *until > now,
-                    });
-                }
-                if entries.len() >= MAX_ENTRIES {
-                    return outcome;
-                }
-                let reuse = Duration::from_secs(u64::from(ttl)).min(MAX_REUSE);
-                entries.insert(
-                    key,
-                    Entry::Done {
-                        answer: answer.clone(),
-                        until: now + reuse,
-                    },
-                );
+        let ours =
+            matches!(entries.get(name, rtype), Some(Entry::InFlight(f)) if f.ptr_eq(&flight));
+        if !ours {
+            return outcome;
+        }
+        let Some((key, _)) = entries.of_type(rtype).remove_entry(name) else {
+            return outcome;
+        };
+        if let Ok(answer) = &outcome
+            && ttl > 0
+            && self.keep
+        {
+            let now = Instant::now();
+            if entries.len() >= MAX_ENTRIES {
+                entries.retain(|e| match e {
+                    Entry::InFlight(_) => true,
+                    Entry::Done { until, .. } => *until > now,
+                });
             }
+            if entries.len() >= MAX_ENTRIES {
+                return outcome;
+            }
+            let reuse = Duration::from_secs(u64::from(ttl)).min(MAX_REUSE);
+            entries.of_type(rtype).insert(
+                key,
+                Entry::Done {
+                    answer: answer.clone(),
+                    until: now + reuse,
+                },
+            );
         }
         outcome
     }
@@ -126,7 +180,7 @@ impl Reuse {
     /// Forgets every answer kept; queries in flight go on and are shared.
     pub(super) fn clear(&self) {
         let mut entries = lock(&self.entries);
-        entries.retain(|_, e| matches!(e, Entry::InFlight(_)));
+        entries.retain(|e| matches!(e, Entry::InFlight(_)));
         // The table grew to a cycle's worth of answers; idle, it need not
         // stay that big.
         entries.shrink_to_fit();
