@@ -24,6 +24,7 @@ mod engine_parity;
 mod http_bounds;
 mod orders_acme_manual;
 mod orders_daemon;
+mod orders_store;
 mod orders_tencent;
 mod perspective;
 mod postgres_copy;
