@@ -110,6 +110,26 @@ impl Instance {
     }
 }
 
+impl Drop for Instance {
+    /// Stopped however the bench ends (a failed wait panics): SIGTERM, and
+    /// SIGKILL if it has not stopped within a minute.
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn http_get(port: u16, path: &str) -> String {
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
@@ -330,8 +350,9 @@ fn main() {
                 .env("RUST_LOG", "warn,certvigil::daemon=info")
                 .env_remove("NOTIFY_SOCKET")
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(File::create(&log).expect("create a daemon log"))
+                // The daemon logs to stdout.
+                .stdout(File::create(&log).expect("create a daemon log"))
+                .stderr(Stdio::null())
                 .spawn()
                 .expect("start a daemon");
             Instance {
@@ -604,9 +625,7 @@ fn main() {
     for i in &instances {
         i.signal(libc::SIGTERM);
     }
-    for i in &mut instances {
-        let _ = i.child.wait();
-    }
+    drop(instances);
     drop(nsd);
     let report = json!({"result": report, "problems": problems, "valid": problems.is_empty()});
     let out = target_dir().join("bench-instances.json");
