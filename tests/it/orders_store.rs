@@ -128,7 +128,8 @@ async fn an_order_poll_records_its_timeline_conditions_events_and_alerts(db: Db)
     assert_eq!(poll(&store, issued, at(33)).await, ["order_issued"]);
 
     let timeline = record::timeline(store.pool(), stored.id).await.unwrap();
-    let spans: Vec<(&str, DateTime<Utc>, Option<DateTime<Utc>>)> = timeline
+    type Span<'a> = (&'a str, DateTime<Utc>, Option<DateTime<Utc>>);
+    let spans: Vec<Span> = timeline
         .iter()
         .map(|t| (t.status_code.as_str(), t.since, t.until))
         .collect();
