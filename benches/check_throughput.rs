@@ -44,13 +44,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const CA: &str = "letsencrypt";
-const ALLOWED_ISSUER: &str = "letsencrypt.org";
-const OTHER_ISSUER: &str = "digicert.com";
-/// Names per shared parent `site{j}.test` (issue 15's zone shape).
-const PER_PARENT: usize = 10;
-/// One name in this many has its own CAA RRset.
-const OWN_CAA_EVERY: usize = 7;
+mod lab;
+
+use lab::procfs::{first_lines, tree_cpu as process_tree_cpu};
+use lab::zone15::{CA, Nsd, OTHER_ISSUER, own_caa};
 
 fn main() {
     if let Some(result_file) = std::env::var_os(LAUNCH_ENV) {
@@ -78,7 +75,7 @@ fn main() {
 
     let plan = Plan::generate(names);
     let dir = tempfile::tempdir().expect("create a temporary directory");
-    let nsd = Nsd::start(&plan, dir.path());
+    let nsd = Nsd::start(&lab::zone15::zone_file(&plan.names), dir.path());
     let addr = nsd.addr;
     let server = ServerSocket::find(addr);
     let server_pid = nsd.pid();
@@ -276,7 +273,7 @@ impl Plan {
             if own_caa(i) == Some(OTHER_ISSUER) {
                 expected_forbidden += 1;
             }
-            names.push(format!("n{i}.site{}.test", i / PER_PARENT));
+            names.push(lab::zone15::name(i));
         }
         // One run asks each question once (issue 15): a name's queries are
         // the ones no earlier name asked.
@@ -300,27 +297,6 @@ impl Plan {
 
     fn total_queries(&self) -> usize {
         self.queries.iter().map(Vec::len).sum()
-    }
-
-    /// The zone file of `test.` for NSD.
-    fn zone_file(&self) -> String {
-        let mut z = String::with_capacity(self.names.len() * 64);
-        z.push_str(
-            "$ORIGIN test.\n$TTL 3600\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 3600\n\
-             @ IN NS ns.test.\nns IN A 127.0.0.1\n",
-        );
-        let parents = self.names.len().div_ceil(PER_PARENT);
-        for j in 0..parents {
-            z.push_str(&format!("site{j} IN CAA 0 issue \"{ALLOWED_ISSUER}\"\n"));
-        }
-        for (i, name) in self.names.iter().enumerate() {
-            let owner = name.strip_suffix(".test").expect("under test.");
-            match own_caa(i) {
-                Some(issuer) => z.push_str(&format!("{owner} IN CAA 0 issue \"{issuer}\"\n")),
-                None => z.push_str(&format!("{owner} IN A 192.0.2.1\n")),
-            }
-        }
-        z
     }
 
     /// Problems with one run's output: lines missing or out of order,
@@ -380,139 +356,6 @@ impl Plan {
             ));
         }
         problems
-    }
-}
-
-/// The issuer of name `i`'s own CAA RRset, if it has one: one name in
-/// [`OWN_CAA_EVERY`]; of those, one in ten names another CA only.
-fn own_caa(i: usize) -> Option<&'static str> {
-    if !i.is_multiple_of(OWN_CAA_EVERY) {
-        None
-    } else if (i / OWN_CAA_EVERY) % 10 == 3 {
-        Some(OTHER_ISSUER)
-    } else {
-        Some(ALLOWED_ISSUER)
-    }
-}
-
-/// NSD serving the plan's zone from `dir`, on a free loopback port; stopped
-/// when dropped.
-struct Nsd {
-    addr: SocketAddr,
-    child: std::process::Child,
-    version: String,
-}
-
-impl Nsd {
-    fn start(plan: &Plan, dir: &Path) -> Self {
-        let version = Command::new("nsd")
-            .arg("-v")
-            .output()
-            .map(|o| {
-                let text = String::from_utf8_lossy(&o.stderr).into_owned()
-                    + &String::from_utf8_lossy(&o.stdout);
-                text.lines().next().unwrap_or("").to_string()
-            })
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run nsd ({e}): install it with `apt-get install -y nsd` (Debian/Ubuntu)"
-                )
-            });
-        let port = free_port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let zone = dir.join("test.zone");
-        fs::write(&zone, plan.zone_file()).expect("write the zone file");
-        let conf = dir.join("nsd.conf");
-        let d = dir.display();
-        fs::write(
-            &conf,
-            format!(
-                "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: \"\"\n  \
-                 chroot: \"\"\n  zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  \
-                 xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  \
-                 logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 0\n  \
-                 receive-buffer-size: 4194304\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n  \
-                 do-ip6: no\n\
-                 remote-control:\n  control-enable: no\n\
-                 zone:\n  name: \"test\"\n  zonefile: \"{}\"\n",
-                zone.display()
-            ),
-        )
-        .expect("write nsd.conf");
-        let child = Command::new("nsd")
-            .args(["-d", "-c"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(dir.join("nsd.stderr")).expect("create nsd.stderr"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start nsd: {e}"));
-        let nsd = Nsd {
-            addr,
-            child,
-            version,
-        };
-        nsd.wait_until_it_answers(dir);
-        nsd
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Asks the SOA of `test.` until NSD answers (it loads the zone first).
-    fn wait_until_it_answers(&self, dir: &Path) {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("set a timeout");
-        // ID 0x1234, RD off, one question: test. SOA IN.
-        let query = [
-            0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, b't', b'e', b's', b't', 0, 0, 6, 0, 1,
-        ];
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut buf = [0u8; 512];
-        while Instant::now() < deadline {
-            let _ = socket.send_to(&query, self.addr);
-            if let Ok(n) = socket.recv(&mut buf)
-                && n >= 4
-                && buf[..2] == [0x12, 0x34]
-                && buf[3] & 0x0f == 0
-            {
-                return;
-            }
-        }
-        panic!(
-            "nsd did not answer on {} within 60 s: {}",
-            self.addr,
-            first_lines(
-                &(fs::read_to_string(dir.join("nsd.log")).unwrap_or_default()
-                    + &fs::read_to_string(dir.join("nsd.stderr")).unwrap_or_default()),
-                10
-            )
-        );
-    }
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        // SIGTERM, so NSD stops its server processes too.
-        // SAFETY: kill has no memory preconditions; the pid is our child.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// A UDP and TCP port free on 127.0.0.1 now.
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
-        let port = udp.local_addr().expect("its address").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
     }
 }
 
@@ -794,63 +637,6 @@ fn udp_table() -> Option<Vec<UdpEntry>> {
             })
             .collect(),
     )
-}
-
-/// User plus system time of process `pid` and its descendants (NSD's main
-/// process forks xfrd and a server parent, which forks the server), from
-/// /proc (clock-tick resolution); `None` if it cannot be read.
-fn process_tree_cpu(pid: u32) -> Option<Duration> {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    // (pid, ppid, ticks) of every process.
-    let mut all: Vec<(u32, u32, u64)> = Vec::new();
-    for entry in fs::read_dir("/proc").ok()? {
-        let Ok(entry) = entry else { continue };
-        let Some(p) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised comm start at field 3 (state);
-        // ppid is field 4, utime and stime are fields 14 and 15.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-        if let (Some(ppid), Some(u), Some(s)) = (num(1), num(11), num(12)) {
-            all.push((p, ppid as u32, u + s));
-        }
-    }
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(all.iter().filter(|e| e.1 == parent).map(|e| e.0));
-        i += 1;
-    }
-    let ticks: u64 = all
-        .iter()
-        .filter(|e| tree.contains(&e.0))
-        .map(|e| e.2)
-        .sum();
-    all.iter()
-        .any(|e| e.0 == pid)
-        .then(|| Duration::from_secs_f64(ticks as f64 / hz.max(1) as f64))
-}
-
-fn first_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().take(n).collect();
-    if lines.is_empty() {
-        "(empty)".into()
-    } else {
-        lines.join(" | ")
-    }
 }
 
 /// One dnsperf run's figures.

@@ -1,4 +1,4 @@
-//! What certvigil remembers about orders, in the daemon's SQLite database
+//! What certvigil remembers about orders, in its store (SQLite or PostgreSQL)
 //! (`migrations/0020_orders.sql`): each order, its status timeline, the CA
 //! notices the user recorded, and the conditions already alerted.
 //!
@@ -172,15 +172,28 @@ pub async fn record_observation(
         .as_ref()
         .map(|c| c.display.clone())
         .unwrap_or_else(|| obs.ca_label.clone());
-    let existing: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, status_code FROM orders WHERE source = $1 AND external_id = $2")
-            .bind(&obs.key.source)
-            .bind(&obs.key.id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(query("reading an order"))?;
-    let order_id = match &existing {
-        Some((id, _)) => {
+    // Two writers may record the same order at once: two instances on one
+    // PostgreSQL (a poll that outlived its source's claim), or `orders
+    // notice` recording a manual order beside the daemon. SQLite runs one
+    // write transaction at a time; PostgreSQL does not, so the order's row
+    // is locked before its status is read. The UPDATE waits for a writer
+    // holding the row and returns the status that writer committed; a new
+    // order's INSERT waits for a concurrent insert of the same key and then
+    // does nothing, and the row it committed is locked and read instead.
+    // (A plain SELECT read the old status, or no row, and both writers
+    // recorded the change, or the second failed on the unique key.)
+    let (order_id, previous) = loop {
+        let locked: Option<(i64, String)> = sqlx::query_as(
+            "UPDATE orders SET last_polled = $1 WHERE source = $2 AND external_id = $3 \
+             RETURNING id, status_code",
+        )
+        .bind(ms(now))
+        .bind(&obs.key.source)
+        .bind(&obs.key.id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query("locking an order"))?;
+        if let Some((id, code)) = locked {
             sqlx::query(
                 "UPDATE orders SET display_name = $1, ca = $2, names = $3, phase = $4, status_code = $5, \
                  status_label = $6, placed_at = $7, last_polled = $8, observation_json = $9, \
@@ -199,12 +212,13 @@ pub async fn record_observation(
             .execute(&mut *conn)
             .await
             .map_err(query("updating an order"))?;
-            *id
+            break (id, Some(code));
         }
-        None => sqlx::query_scalar::<_, i64>(
+        let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO orders (source, external_id, kind, display_name, ca, names, phase, \
              status_code, status_label, placed_at, first_seen, last_polled, observation_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
         )
         .bind(&obs.key.source)
         .bind(&obs.key.id)
@@ -219,15 +233,20 @@ pub async fn record_observation(
         .bind(ms(now))
         .bind(ms(now))
         .bind(&json)
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(query("inserting an order"))?,
+        .map_err(query("inserting an order"))?;
+        if let Some(id) = inserted {
+            break (id, None);
+        }
+        // Another writer inserted it and committed (orders are never
+        // deleted): the next round locks and reads its row.
     };
-    let changed = existing
+    let changed = previous
         .as_ref()
-        .is_none_or(|(_, code)| *code != obs.status.code);
+        .is_none_or(|code| *code != obs.status.code);
     if changed {
-        let since = match &existing {
+        let since = match &previous {
             None => obs.placed_at.filter(|p| *p < now).unwrap_or(now),
             Some(_) => now,
         };
@@ -248,7 +267,7 @@ pub async fn record_observation(
         .execute(&mut *conn)
         .await
         .map_err(query("opening a status"))?;
-        let before = existing.as_ref().map(|(_, code)| code.as_str());
+        let before = previous.as_deref();
         record_event(
             &mut *conn,
             order_id,

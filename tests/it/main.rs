@@ -25,6 +25,7 @@ mod http_bounds;
 mod orders_acme_manual;
 mod orders_daemon;
 mod orders_dns;
+mod orders_store;
 mod orders_tencent;
 mod perspective;
 mod postgres_copy;

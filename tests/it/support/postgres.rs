@@ -232,6 +232,13 @@ pub async fn fresh_database() -> String {
     );
 }
 
+/// The pid of the shared cluster's postmaster, once started (benches read
+/// its CPU time and its backends' from /proc).
+pub fn server_pid() -> Option<u32> {
+    let pid = CLUSTER.get()?.pid.load(Ordering::SeqCst);
+    (pid != 0).then_some(pid)
+}
+
 /// Where a test's store lives: a file in a temporary directory, or a fresh
 /// PostgreSQL database on the shared cluster.
 pub enum Db {
