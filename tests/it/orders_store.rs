@@ -67,8 +67,11 @@ async fn poll(store: &Store, obs: OrderObservation, now: DateTime<Utc>) -> Vec<S
     let files = files();
     let thresholds = Thresholds::default();
     let channels = [ChannelId::from_stored("webhook:test#1")];
+    let views = certvigil::views::Views::default();
     let ctx = RunContext {
         dns: &dns,
+        dnssec: None,
+        views: &views,
         files: &files,
         thresholds: &thresholds,
         risk: None,
