@@ -80,7 +80,13 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stdout)
         .with_ansi(ansi)
-        .with_target(false);
+        .with_target(false)
+        // A log line that cannot be written (a full disk under a redirected
+        // stdout, a file-size limit, journald restarting) is lost, never
+        // fatal: by default tracing-subscriber reports the failure with
+        // `eprintln!`, which panics when stderr fails too, and so took
+        // down whichever task was logging (the recording task, mid-batch).
+        .log_internal_errors(false);
     // Err: a subscriber is already installed (tests); keep it.
     let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder

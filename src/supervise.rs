@@ -17,6 +17,15 @@ use tokio::task::JoinHandle;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The wait before restarting a task that panicked after running for
+/// `ran`: `current` (doubled after each restart), unless the task ran well
+/// for longer than the longest backoff, which starts from `first` again:
+/// an old burst of panics must not delay the recovery from a new,
+/// unrelated one by a minute.
+fn backoff_after(current: Duration, first: Duration, ran: Duration) -> Duration {
+    if ran > MAX_BACKOFF { first } else { current }
+}
+
 /// The latest panic of a supervised task, one line for `status`.
 fn last_panic() -> &'static watch::Sender<Option<String>> {
     static LAST: OnceLock<watch::Sender<Option<String>>> = OnceLock::new();
@@ -63,6 +72,7 @@ where
     tokio::spawn(async move {
         let mut backoff = first;
         loop {
+            let started = tokio::time::Instant::now();
             let attempt = tokio::spawn(make());
             // Aborting this supervisor drops the guard, which aborts the
             // attempt: shutdown's abort reaches the real work.
@@ -92,6 +102,7 @@ where
                             None => restarts.push((name, 1)),
                         }
                     }
+                    backoff = backoff_after(backoff, first, started.elapsed());
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -139,6 +150,28 @@ mod tests {
         assert!(
             line.contains("test-task panicked") && line.contains("boom"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn the_backoff_doubles_in_a_burst_and_starts_again_after_a_long_healthy_run() {
+        let first = Duration::from_secs(1);
+        let quick = Duration::from_millis(5);
+        // A burst of panics: 1 s, 2 s, 4 s, ... up to the cap.
+        assert_eq!(backoff_after(first, first, quick), first);
+        assert_eq!(
+            backoff_after(Duration::from_secs(4), first, quick),
+            Duration::from_secs(4)
+        );
+        // Healthy for longer than the longest backoff, then a new panic:
+        // the first backoff again, not the minute the old burst reached.
+        assert_eq!(
+            backoff_after(MAX_BACKOFF, first, Duration::from_secs(120)),
+            first
+        );
+        assert_eq!(
+            backoff_after(MAX_BACKOFF, first, Duration::from_secs(30)),
+            MAX_BACKOFF
         );
     }
 
