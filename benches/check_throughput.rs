@@ -48,6 +48,7 @@ mod lab;
 
 use lab::procfs::{first_lines, tree_cpu as process_tree_cpu};
 use lab::zone15::{CA, Nsd, OTHER_ISSUER, own_caa};
+use lab::{env_usize, target_dir};
 
 fn main() {
     if let Some(result_file) = std::env::var_os(LAUNCH_ENV) {
@@ -232,22 +233,6 @@ fn main() {
         }
         std::process::exit(1);
     }
-}
-
-fn env_usize(key: &str, default: usize) -> usize {
-    match std::env::var(key) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{key}={v}: not a number")),
-        Err(_) => default,
-    }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
 /// The generated zone, the names to check, and the queries a check of each

@@ -39,7 +39,7 @@ mod lab;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,26 +49,11 @@ use sqlx::PgPool;
 
 use lab::procfs;
 use lab::zone15::{self, CA, Nsd};
+use lab::{env_usize, target_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_certvigil");
 /// Once a year: only the start-up cycle runs until the bench reschedules.
 const YEARLY: &str = "0 0 0 1 1 *";
-
-fn env_usize(key: &str, default: usize) -> usize {
-    match std::env::var(key) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{key}={v}: not a number")),
-        Err(_) => default,
-    }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
 
 fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
