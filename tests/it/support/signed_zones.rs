@@ -260,33 +260,14 @@ remote-control:
     }
 
     /// Waits until NSD answers the root SOA (a failure guard: NSD loads
-    /// the zones after it starts).
+    /// the zones after it starts): an answer without error with a record.
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        // ID 0x1234, RD, one question: ". SOA IN".
-        let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1];
-        let mut buf = [0u8; 4096];
-        loop {
-            let _ = socket.send_to(&query, self.addr);
-            if let Ok((n, _)) = socket.recv_from(&mut buf)
-                && n > 12
-                && buf[3] & 0x0f == 0
-                && buf[7] > 0
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nsd did not answer on {}; its log:\n{}",
-                self.addr,
-                std::fs::read_to_string(self.dir.path().join("nsd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_root_soa(
+            self.addr,
+            "nsd",
+            |reply| reply[3] & 0x0f == 0 && reply[7] > 0,
+            || std::fs::read_to_string(self.dir.path().join("nsd.log")).unwrap_or_default(),
+        );
     }
 
     /// The root's DS records: the trust anchor file.
@@ -361,5 +342,39 @@ pub fn free_port() -> u16 {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
+    }
+}
+
+/// Asks `addr` for the root SOA until a reply `accept`s (within 30 s), for
+/// a DNS server a test started; else fails with `what` and its `log`.
+pub fn wait_for_root_soa(
+    addr: SocketAddr,
+    what: &str,
+    accept: impl Fn(&[u8]) -> bool,
+    log: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // ID 0x1234, RD, one question: ". SOA IN".
+    let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1];
+    let mut buf = [0u8; 4096];
+    loop {
+        let _ = socket.send_to(&query, addr);
+        if let Ok((n, _)) = socket.recv_from(&mut buf)
+            && n > 12
+            && buf[..2] == query[..2]
+            && accept(&buf[..n])
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not answer on {addr}; its log:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

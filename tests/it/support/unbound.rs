@@ -5,12 +5,11 @@
 //! zone NSD serves is a stub zone at NSD's address: the iterator asks NSD
 //! for each zone directly, never a delegation's port 53.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use super::signed_zones::{SignedZones, ZONES, free_port};
+use super::signed_zones::{SignedZones, ZONES, free_port, wait_for_root_soa};
 
 pub struct Unbound {
     pub addr: SocketAddr,
@@ -103,30 +102,7 @@ remote-control:
     /// Waits until unbound answers a query for the root SOA (any answer
     /// code: it is up once it replies at all).
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        // ID 0x4321, RD, one question: ". SOA IN".
-        let query = [0x43, 0x21, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1];
-        let mut buf = [0u8; 4096];
-        loop {
-            let _ = socket.send_to(&query, self.addr);
-            if let Ok((n, _)) = socket.recv_from(&mut buf)
-                && n > 12
-                && buf[0] == 0x43
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "unbound did not answer on {}; its log:\n{}",
-                self.addr,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_root_soa(self.addr, "unbound", |_| true, || self.log());
     }
 }
 
