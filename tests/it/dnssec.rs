@@ -4,6 +4,7 @@
 
 use crate::support;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -27,6 +28,11 @@ fn config(zones: &SignedZones, extra: &str) -> tempfile::NamedTempFile {
 
 fn check(zones: &SignedZones, name: &str, format: &str) -> Output {
     let cfg = config(zones, "");
+    check_with(cfg.path(), name, format)
+}
+
+/// `certvigil check --ca letsencrypt` on `name` with the config at `cfg`.
+pub(crate) fn check_with(cfg: &Path, name: &str, format: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_certvigil"))
         .args([
             "check",
@@ -36,7 +42,7 @@ fn check(zones: &SignedZones, name: &str, format: &str) -> Output {
             format,
             "--config",
         ])
-        .arg(cfg.path())
+        .arg(cfg)
         .arg(name)
         .env_remove("CERTVIGIL_CONFIG")
         .output()
@@ -240,20 +246,7 @@ fn nsec3_denial_of_caa_is_secure_no_caa() {
 fn validate_false_turns_validation_off() {
     let zones = SignedZones::start();
     let cfg = config(&zones, "validate = false\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_certvigil"))
-        .args([
-            "check",
-            "--ca",
-            "letsencrypt",
-            "--format",
-            "json",
-            "--config",
-        ])
-        .arg(cfg.path())
-        .arg("expired.test")
-        .env_remove("CERTVIGIL_CONFIG")
-        .output()
-        .unwrap();
+    let out = check_with(cfg.path(), "expired.test", "json");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["caa"]["verdict"], "allowed", "{r}");
     assert!(r["caa"].get("dnssec").is_none(), "{r}");

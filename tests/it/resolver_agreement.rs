@@ -6,7 +6,6 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use support::signed_zones::SignedZones;
@@ -25,22 +24,7 @@ fn check(resolver: &Unbound, anchor: &Path, name: &str) -> (i32, Value, String) 
         ),
     )
     .unwrap();
-    let run = |format: &str| {
-        Command::new(env!("CARGO_BIN_EXE_certvigil"))
-            .args([
-                "check",
-                "--ca",
-                "letsencrypt",
-                "--format",
-                format,
-                "--config",
-            ])
-            .arg(cfg.path())
-            .arg(name)
-            .env_remove("CERTVIGIL_CONFIG")
-            .output()
-            .unwrap()
-    };
+    let run = |format: &str| crate::dnssec::check_with(cfg.path(), name, format);
     let out = run("json");
     let text = String::from_utf8(out.stdout).unwrap();
     let line = text.lines().next().unwrap_or_else(|| {
