@@ -93,14 +93,19 @@ impl Views {
     /// check's views see a deciding name: every authoritative server of its
     /// zone (unless the view is recursive only), and every perspective
     /// abroad, asked for TXT (an alias comes with it). Judged in the core
-    /// (`orders::validation::judge_views`).
+    /// (`orders::validation::judge_views`). The authoritative view is
+    /// `None` when not asked for, and an error saying why when its zone's
+    /// delegation could not be found.
     pub async fn observe_record(
         &self,
         name: &DomainName,
-    ) -> (Option<ZoneObservation<RecordsSeen>>, Vec<VantageRecords>) {
+    ) -> (
+        Option<Result<ZoneObservation<RecordsSeen>, String>>,
+        Vec<VantageRecords>,
+    ) {
         let authority = async {
             match &self.authority {
-                Some(a) => a.observe_records(name).await,
+                Some(a) => Some(a.observe_records(name).await),
                 None => None,
             }
         };

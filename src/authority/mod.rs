@@ -151,19 +151,20 @@ impl AuthorityClient {
     /// Asks every authoritative server of the zone holding `name` for its
     /// TXT records (aliases as each server answers them): an order's
     /// validation record, as a CA's resolver may find it on any of them.
-    /// `None` when the zone could not be found.
-    pub async fn observe_records(&self, name: &DomainName) -> Option<ZoneObservation<RecordsSeen>> {
-        let d = match self.delegation_of(name).await {
-            Ok(d) => d,
-            Err(why) => {
-                self.log_failure(name, &why);
-                return None;
-            }
-        };
+    /// Why not, when the zone's delegation could not be found: part of the
+    /// observation (a warning condition of the order), never dropped as if
+    /// the view were recursive only. Logged once per cycle, as for `observe`.
+    pub async fn observe_records(
+        &self,
+        name: &DomainName,
+    ) -> Result<ZoneObservation<RecordsSeen>, String> {
+        let d = self.delegation_of(name).await.inspect_err(|why| {
+            self.log_failure(name, why);
+        })?;
         let servers = self
             .ask_each(&d, name, RecordType::TXT, |reply| txt_answer(name, reply))
             .await;
-        Some(zone_observation(&d, name.clone(), servers))
+        Ok(zone_observation(&d, name.clone(), servers))
     }
 
     /// The delegation of the zone holding `name`, found once and reused

@@ -240,6 +240,11 @@ pub async fn check(
     };
     let ((seen, dnssec), (authority, perspectives)) =
         tokio::join!(home, lookups.views.observe_record(name));
+    let (authority, authority_failure) = match authority {
+        Some(Ok(zone)) => (Some(zone), None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
+    };
     let mut outcome = match &seen {
         Ok(seen) => judge_records(r, seen).expect("a DNS requirement"),
         Err(e) => inconclusive(e),
@@ -270,6 +275,7 @@ pub async fn check(
         views: RecordViews {
             home: seen.ok(),
             authority,
+            authority_failure,
             perspectives,
         },
     }

@@ -93,15 +93,34 @@ pub fn judge(
             ViewFinding::new(
                 ViewKind::DelegationUnknown,
                 Severity::Warning,
-                format!("could not ask the authoritative servers of {name}: {why}; the CAA verdict rests on the recursive resolver's answer alone"),
+                format!(
+                    "{}; the CAA verdict rests on the recursive resolver's answer alone",
+                    not_asked(name, why)
+                ),
             )
-            .remedy(format!("check that the resolver answers NS queries for {name} and its parents, that the zone is delegated (NS records at the parent) and its name servers resolve; a lab resolver that serves no NS records needs [dns] view = \"recursive\"")),
+            .remedy(not_asked_fix(name)),
         );
     }
     for zone in &auth.zones {
         judge_zone(home, zone, req, &mut out);
     }
     out
+}
+
+/// What is said of a name whose zone's delegation could not be found (the
+/// NS query failed), so its authoritative servers were not asked: the
+/// CAA check's `delegation_unknown` finding and an order's validation
+/// record (`orders::validation::judge_views`) say it in the same words.
+pub fn not_asked(name: &DomainName, why: &str) -> String {
+    format!("could not ask the authoritative servers of {name}: {why}")
+}
+
+/// The fix for [`not_asked`] (lower case, no full stop: a finding's
+/// remedy).
+pub fn not_asked_fix(name: &DomainName) -> String {
+    format!(
+        "check that the resolver answers NS queries for {name} and its parents, that the zone is delegated (NS records at the parent) and its name servers resolve; a lab resolver that serves no NS records needs [dns] view = \"recursive\""
+    )
 }
 
 fn judge_zone(

@@ -13,7 +13,9 @@
 //!      forbids its CA for a name (at once: RFC 8659 §3, checked by the CA
 //!      right before issuance); the validation record is missing, wrong or
 //!      unreachable while validation is still needed; file validation asked
-//!      for a wildcard (BR §3.2.2.4.18 forbids it);
+//!      for a wildcard (BR §3.2.2.4.18 forbids it); a warning (not a block)
+//!      when a view of the record says it may not be found (a lame server)
+//!      or could not be asked (its zone's delegation was not found);
 //!    - `order_deadline` when a validation deadline or the order's expiry
 //!      is near or past;
 //!    - `order_stuck` when a status has held longer than is usual for its
@@ -410,6 +412,9 @@ fn blocked(ctx: &Ctx<'_>, checks: &OrderChecks) -> Option<OrderEvent> {
     let mut keys: Vec<String> = Vec::new();
     let mut severity = Severity::Warning;
     let mut first_summary: Option<String> = None;
+    // A view that could not be asked: said, but never the reason the order
+    // cannot issue (the summary when nothing else holds).
+    let mut unasked_summary: Option<String> = None;
 
     for c in &checks.caa {
         match c.verdict.verdict {
@@ -463,12 +468,16 @@ fn blocked(ctx: &Ctx<'_>, checks: &OrderChecks) -> Option<OrderEvent> {
                 if c.severity == Severity::Blocking {
                     severity = Severity::Blocking;
                 }
-                first_summary.get_or_insert_with(|| {
-                    format!(
-                        "the validation {record} for {} is not seen everywhere the CA looks",
-                        v.requirement.for_name
-                    )
-                });
+                if c.unasked {
+                    unasked_summary.get_or_insert_with(|| c.summary.clone());
+                } else {
+                    first_summary.get_or_insert_with(|| {
+                        format!(
+                            "the validation {record} for {} is not seen everywhere the CA looks",
+                            v.requirement.for_name
+                        )
+                    });
+                }
                 causes.push(format!(
                     "The CA validates {} with the {described}; {}.",
                     v.requirement.for_name, c.summary
@@ -533,23 +542,31 @@ fn blocked(ctx: &Ctx<'_>, checks: &OrderChecks) -> Option<OrderEvent> {
         }
     }
 
-    let first = first_summary?;
     let more = if causes.len() > 1 {
         format!(" (and {} more)", causes.len() - 1)
     } else {
         String::new()
     };
-    let verdict = if severity == Severity::Blocking {
-        "can never issue as things stand"
-    } else {
-        "cannot issue while this lasts"
+    let summary = match (first_summary, unasked_summary) {
+        (Some(first), _) => {
+            let verdict = if severity == Severity::Blocking {
+                "can never issue as things stand"
+            } else {
+                "cannot issue while this lasts"
+            };
+            format!("{} {verdict}: {first}{more}", ctx.order())
+        }
+        // Only views that could not be asked: a warning that says so,
+        // not that the order cannot issue.
+        (None, Some(unasked)) => format!("{}: {unasked}{more}", ctx.order()),
+        (None, None) => return None,
     };
     fixes.dedup();
     Some(ctx.event(
         OrderEventKind::OrderBlocked,
         severity,
         Said {
-            summary: format!("{} {verdict}: {first}{more}", ctx.order()),
+            summary,
             reason: causes.join(" "),
             remedy: Some(fixes.join(" ")),
         },

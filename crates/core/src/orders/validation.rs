@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Requirement, ValidationRequirement};
-use crate::checks::authority::{ServerOutcome, ZoneObservation};
+use crate::checks::authority::{ServerOutcome, ZoneObservation, not_asked, not_asked_fix};
 use crate::checks::caa::LookupFailure;
 use crate::checks::dnssec::{BogusCause, DnssecNote};
 use crate::checks::perspective::RecordsSeen;
@@ -101,9 +101,14 @@ pub struct RecordViews {
     pub home: Option<RecordsSeen>,
     /// The zone holding the record and what each of its authoritative
     /// servers answered when asked directly (RD=0); `None` when the view is
-    /// recursive only, or the zone could not be found.
+    /// recursive only, or the zone could not be found (`authority_failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<ZoneObservation<RecordsSeen>>,
+    /// Why the authoritative servers were not asked although the view asks
+    /// for them: the delegation of the record's zone could not be found
+    /// (the NS query failed). A warning, never silence (`judge_views`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_failure: Option<String>,
     /// What each vantage point (probe agent, Globalping probe) saw.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub perspectives: Vec<VantageRecords>,
@@ -111,7 +116,10 @@ pub struct RecordViews {
 
 impl RecordViews {
     pub fn is_empty(&self) -> bool {
-        self.home.is_none() && self.authority.is_none() && self.perspectives.is_empty()
+        self.home.is_none()
+            && self.authority.is_none()
+            && self.authority_failure.is_none()
+            && self.perspectives.is_empty()
     }
 }
 
@@ -219,6 +227,10 @@ pub struct ViewCondition {
     pub remedy: String,
     /// What distinguishes it (which servers, which vantage points).
     pub key: String,
+    /// The view could not be asked at all (the record's zone delegation
+    /// was not found): nothing is known against the record there, so the
+    /// condition is never a reason the order cannot issue.
+    pub unasked: bool,
 }
 
 /// What the authoritative servers and the perspectives add to the home
@@ -235,6 +247,9 @@ pub fn judge_views(check: &ValidationCheck) -> Vec<ViewCondition> {
     let mut out = Vec::new();
     if let Some(zone) = &check.views.authority {
         judge_servers(requirement, name, check.views.home.as_ref(), zone, &mut out);
+    }
+    if let Some(why) = &check.views.authority_failure {
+        out.push(unasked_servers(name, why));
     }
     judge_perspectives(requirement, name, &check.views.perspectives, &mut out);
     out
@@ -287,6 +302,7 @@ fn judge_servers(
             ),
             remedy: format!("Make the name servers of {z} serve the zone."),
             key: format!("servers-silent:{}", labels(&silent)),
+            unasked: false,
         });
         return;
     }
@@ -303,6 +319,7 @@ fn judge_servers(
                 "Publish the record on every name server of {z} (a server left over from a provider move, or a secondary that has not transferred the zone, still serves old data), or remove the stale server from the NS records at the parent and in the zone."
             ),
             key: format!("servers-lack:{}", labels(&lacking)),
+            unasked: false,
         });
     }
     if !silent.is_empty() {
@@ -317,7 +334,30 @@ fn judge_servers(
                 "Serve {z} on those servers, or remove them from the NS records at the parent and in the zone."
             ),
             key: format!("servers-silent:{}", labels(&silent)),
+            unasked: false,
         });
+    }
+}
+
+/// The zone's servers could not be asked (the CAA check's
+/// `delegation_unknown`, in its words): a warning, neither "in place" nor a
+/// block.
+fn unasked_servers(name: &DomainName, why: &str) -> ViewCondition {
+    let fix = not_asked_fix(name);
+    let mut chars = fix.chars();
+    let fix = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+        .unwrap_or_default();
+    ViewCondition {
+        severity: Severity::Warning,
+        summary: format!(
+            "{}; whether every one of them serves it is not known (a CA's resolver may ask any of them)",
+            not_asked(name, why)
+        ),
+        remedy: format!("{fix}."),
+        key: "delegation-unknown".into(),
+        unasked: true,
     }
 }
 
@@ -373,6 +413,7 @@ fn judge_perspectives(
             "Publish {name} in every view of the zone (GeoDNS lines, split horizon), not only the one seen from here: the CA looks it up from abroad."
         ),
         key: format!("perspectives-lack:{}", labels(&lacking)),
+        unasked: false,
     });
 }
 

@@ -245,6 +245,69 @@ fn lame_and_silent_servers_warn_and_no_answer_at_all_blocks() {
 }
 
 #[test]
+fn servers_that_could_not_be_asked_warn_in_the_caa_checks_words_never_in_place() {
+    // The view asked for the zone's servers, and the NS query that finds
+    // the zone failed: the user is told, without a block.
+    let mut c = check(txt(), ValidationOutcome::InPlace);
+    c.views.authority_failure =
+        Some("the NS query for shop.example failed (SERVFAIL from 127.0.0.1:53)".into());
+    let v = judge_views(&c);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].severity, Severity::Warning);
+    assert!(v[0].unasked);
+    assert_eq!(v[0].key, "delegation-unknown");
+    assert!(
+        v[0].summary.starts_with(
+            "could not ask the authoritative servers of _dnsauth.shop.example: the NS query for shop.example failed (SERVFAIL from 127.0.0.1:53); "
+        ),
+        "{}",
+        v[0].summary
+    );
+    assert!(
+        v[0].remedy
+            .starts_with("Check that the resolver answers NS queries for _dnsauth.shop.example"),
+        "{}",
+        v[0].remedy
+    );
+    assert!(v[0].remedy.ends_with('.'), "{}", v[0].remedy);
+    // With a perspective lacking the value, both are said.
+    c.views.perspectives = vec![VantageRecords {
+        vantage: "fra".into(),
+        seen: Ok(seen(&[])),
+    }];
+    let v = judge_views(&c);
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        v.iter()
+            .any(|v| v.unasked && v.severity == Severity::Warning)
+    );
+    // Home already finds it missing: that condition covers it.
+    c.outcome = ValidationOutcome::Missing {
+        detail: "gone".into(),
+    };
+    assert!(judge_views(&c).is_empty());
+}
+
+#[test]
+fn a_failure_to_ask_is_kept_in_stored_json_and_old_json_still_reads() {
+    let mut c = check(txt(), ValidationOutcome::InPlace);
+    c.views.authority_failure = Some("the NS query for shop.example failed".into());
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        json["views"]["authority_failure"],
+        "the NS query for shop.example failed"
+    );
+    let back: ValidationCheck = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+    // A check stored before the field: no failure; none is not written.
+    let plain = check(txt(), ValidationOutcome::InPlace);
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("views").is_none(), "{json}");
+    let back: ValidationCheck = serde_json::from_value(json).unwrap();
+    assert_eq!(back.views.authority_failure, None);
+}
+
+#[test]
 fn a_perspective_that_does_not_see_the_value_blocks_and_is_named() {
     let mut c = check(txt(), ValidationOutcome::InPlace);
     c.views.perspectives = vec![

@@ -538,3 +538,69 @@ fn a_server_lacking_the_record_blocks_and_names_the_server() {
         .expect("stuck");
     assert!(!stuck.reason.contains("in place"), "{}", stuck.reason);
 }
+
+#[test]
+fn servers_that_could_not_be_asked_are_a_warning_never_a_block_nor_in_place() {
+    let obs = order(Phase::AwaitingValidation, "0/PENDING-DCV");
+    let mut checks = in_place();
+    checks.validation[0].views.authority_failure =
+        Some("the NS query for www.example.com failed (SERVFAIL)".into());
+    let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(1));
+    assert_eq!(kinds(&events), [OrderEventKind::OrderBlocked]);
+    let e = &events[0];
+    assert_eq!(e.severity, Severity::Warning);
+    // Said with the CAA check's words, and not as a reason it cannot issue.
+    assert!(
+        e.summary.starts_with(
+            "order tencent/AbCd1234 (www.example.com): could not ask the authoritative servers of _dnsauth.www.example.com: the NS query for www.example.com failed (SERVFAIL)"
+        ),
+        "{}",
+        e.summary
+    );
+    assert!(!e.summary.contains("issue"), "{}", e.summary);
+    assert!(
+        e.reason.contains(
+            "could not ask the authoritative servers of _dnsauth.www.example.com: the NS query for www.example.com failed (SERVFAIL)"
+        ),
+        "{}",
+        e.reason
+    );
+    assert!(
+        e.remedy
+            .as_deref()
+            .unwrap()
+            .contains("answers NS queries for _dnsauth.www.example.com"),
+        "{:?}",
+        e.remedy
+    );
+    assert!(
+        e.fingerprint.ends_with(":delegation-unknown"),
+        "{}",
+        e.fingerprint
+    );
+    // Nor "in place as the CA will look for it" when the order is stuck.
+    let late = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(25));
+    let stuck = late
+        .iter()
+        .find(|e| e.kind == OrderEventKind::OrderStuck)
+        .expect("stuck");
+    assert!(!stuck.reason.contains("in place"), "{}", stuck.reason);
+    // With a real block beside it, the block decides the words and the
+    // severity; the failure to ask is one more cause.
+    checks.caa.push(forbidden_caa());
+    let events = judge(&obs, &history(t(0)), &checks, &Thresholds::default(), t(1));
+    let e = &events[0];
+    assert_eq!(e.severity, Severity::Blocking);
+    assert!(
+        e.summary
+            .contains("can never issue as things stand: CAA forbids"),
+        "{}",
+        e.summary
+    );
+    assert!(e.summary.ends_with("(and 1 more)"), "{}", e.summary);
+    assert!(
+        e.reason.contains("could not ask the authoritative servers"),
+        "{}",
+        e.reason
+    );
+}
