@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use serde_json::Value;
 use support::authdns;
 use support::daemon::DaemonBench;
-use support::dns::{TestDns, caa_rdata};
+use support::dns::{Behaviour, TestDns, caa_rdata};
 use support::http::HttpReceiver;
 use support::signed_zones::SignedZones;
 
@@ -231,6 +231,91 @@ async fn an_authoritative_server_lacking_the_order_record_or_aliasing_elsewhere_
     let history = serde_json::to_string(&bench.history()).unwrap();
     assert!(history.contains("order_blocked"), "{history}");
     assert_eq!(daemon.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_record_whose_zone_delegation_cannot_be_found_is_a_warning_not_silence() {
+    // The resolver answers the TXT record but fails the NS query that
+    // finds its zone: the zone's servers cannot be asked. The user who
+    // asked for them is told so, in the order's conditions, without the
+    // order being called blocked (nothing is known against the record) or
+    // the record "in place as the CA will look for it".
+    let dns = TestDns::start_sync();
+    dns.set_logging(false);
+    dns.set_records(
+        "shop.test",
+        support::dns::rtype::CAA,
+        vec![caa_rdata(&CaaRecord::new(0, "issue", "letsencrypt.org"))],
+    );
+    dns.set_txt("_dnsauth.shop.test", &["token-1"]);
+    dns.set_type_behaviour("shop.test", NS_TYPE, Behaviour::Servfail);
+    for view in ["both", "authoritative"] {
+        let hook = HttpReceiver::ok("{}").await;
+        let bench = DaemonBench::new();
+        bench.write_config(
+            dns.addr(),
+            &format!(
+                "view = \"{view}\"\n\n[dnssec]\nvalidate = false\n{}{}",
+                webhook(&hook),
+                order("shop", "shop.test", "_dnsauth.shop.test", "token-1"),
+            ),
+        );
+        let daemon = bench.start();
+        // Placed long ago: stuck, and its reason never says the record is
+        // in place as the CA will look for it.
+        let stuck = wait_alert(&bench, &hook, "manual/shop", "order_stuck").await;
+        let reason = stuck["reason"].as_str().unwrap();
+        assert!(!reason.contains("in place"), "{view}: {stuck:#}");
+        // The condition: a warning with the CAA path's words, and its fix.
+        let warned = wait_alert(&bench, &hook, "manual/shop", "order_blocked").await;
+        assert_eq!(warned["severity"], "warning", "{view}: {warned:#}");
+        let summary = warned["summary"].as_str().unwrap();
+        let reason = warned["reason"].as_str().unwrap();
+        for said in [summary, reason] {
+            assert!(
+                said.contains(
+                    "could not ask the authoritative servers of _dnsauth.shop.test: the NS query for shop.test failed"
+                ),
+                "{view}: {warned:#}"
+            );
+            assert!(said.contains("SERVFAIL"), "{view}: {warned:#}");
+        }
+        // Not blocked because of it: nothing says the order cannot issue.
+        assert!(!summary.contains("cannot issue"), "{view}: {warned:#}");
+        assert!(!summary.contains("can never issue"), "{view}: {warned:#}");
+        let remedy = warned["remedy"].as_str().unwrap();
+        assert!(
+            remedy.contains("answers NS queries for _dnsauth.shop.test"),
+            "{view}: {warned:#}"
+        );
+        // The order views and the history show it as a warning.
+        let show = bench.cli_text(&["orders", "show", "manual/shop"]).unwrap();
+        assert!(show.contains("order_blocked (warning)"), "{view}: {show}");
+        assert!(!show.contains("(blocking)"), "{view}: {show}");
+        assert!(
+            show.contains("could not ask the authoritative servers of _dnsauth.shop.test"),
+            "{view}: {show}"
+        );
+        let history = serde_json::to_string(&bench.history()).unwrap();
+        assert!(
+            history.contains("could not ask the authoritative servers of _dnsauth.shop.test"),
+            "{view}: {history}"
+        );
+        assert!(
+            order_alerts(&hook, "manual/shop", "order_blocked")
+                .iter()
+                .all(|a| a["severity"] == "warning"),
+            "{view}"
+        );
+        // Logged at WARN, as for the CAA check's names.
+        let log = bench.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("WARN") && l.contains("the delegation could not be found")),
+            "{view}: {log}"
+        );
+        assert_eq!(daemon.terminate().await, Some(0));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
