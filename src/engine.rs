@@ -72,8 +72,9 @@ impl std::fmt::Debug for Engine {
 pub struct Subject {
     /// The certificate names, in output order; never empty.
     pub names: Vec<CertName>,
-    /// The CAs each name is judged for, in output order.
-    pub cas: Vec<CaChoice>,
+    /// The CAs each name is judged for, in output order (shared with the
+    /// configured domain, or among the names of one `check` run).
+    pub cas: Arc<[CaChoice]>,
     pub method: Option<ValidationMethod>,
     /// The URIs of the ACME account the order is placed with (RFC 8657
     /// `accounturi`; any of them authorizes).
@@ -406,7 +407,7 @@ mod tests {
         };
         let subject = Subject {
             names: vec![name.clone()],
-            cas: vec![ca("sectigo", "sectigo.com")],
+            cas: Arc::from([ca("sectigo", "sectigo.com")]),
             method: Some(ValidationMethod::File),
             account_uris: Vec::new(),
             canary_path: None,

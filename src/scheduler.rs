@@ -97,7 +97,7 @@ impl DomainJob {
 pub fn target_keys(domain: &DomainTarget) -> Vec<TargetKey> {
     let mut keys = Vec::new();
     for name in domain.cert_names() {
-        for ca in &domain.ca {
+        for ca in domain.ca.iter() {
             keys.push(TargetKey {
                 domain: name.base().clone(),
                 wildcard: name.is_wildcard(),
@@ -127,7 +127,7 @@ pub async fn plan(store: &Store, config: &Config) -> Result<Vec<DomainJob>, Stor
         let subject = Subject::from_domain(d);
         let mut targets = Vec::with_capacity(subject.names.len() * subject.cas.len());
         for name in &subject.names {
-            for ca in &subject.cas {
+            for ca in subject.cas.iter() {
                 let tk = TargetKey {
                     domain: name.base().clone(),
                     wildcard: name.is_wildcard(),

@@ -2,6 +2,7 @@
 //! Exit codes (docs/contracts.md): 0 nothing blocks issuance, 1 something blocks,
 //! 2 bad usage, bad config or a bad name (the other names are still checked).
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use crate::ca::{CaChoice, Catalogue};
 use crate::checks::caa;
 use crate::checks::reach;
 use crate::checks::risk::RiskModel;
-use crate::config::{self, Config};
+use crate::config::{self, Config, DomainTarget};
 use crate::dns::{DnsHandle, DnsSettings};
-use crate::domain::CertName;
+use crate::domain::{CertName, DomainName};
 use crate::engine::{Engine, Subject};
 use crate::method::ValidationMethod;
 use crate::report::CheckReport;
@@ -132,8 +133,9 @@ async fn run(args: CheckArgs) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    let jobs = match plan(&args, &config, &cli_cas, inputs) {
-        Ok(jobs) => jobs,
+    let planner = Planner::new(&args, &config, cli_cas);
+    let sources = match planner.sources(&config, inputs) {
+        Ok(sources) => sources,
         Err(e) => {
             eprintln!("certvigil check: {e}");
             return super::EXIT_USAGE;
@@ -193,15 +195,16 @@ async fn run(args: CheckArgs) -> u8 {
         )
         .with_dnssec(validator),
     );
-    let printer = Printer::new(args.format, &jobs);
+    let printer = Printer::new(args.format, &sources);
     let mut usage_error = false;
     let mut blocking = false;
     // Subjects are futures polled by this one task, not tasks of their own
     // (one thread runs them all, so a spawn would only add a wake-up and
     // an allocation per name); `buffered` keeps input order and bounds how
     // many subjects are in flight.
-    let mut results = futures::stream::iter(jobs)
-        .map(|job| {
+    let mut results = futures::stream::iter(sources)
+        .map(|source| {
+            let job = planner.job(source);
             let engine = Arc::clone(&engine);
             async move {
                 match job {
@@ -256,93 +259,113 @@ async fn run(args: CheckArgs) -> u8 {
     }
 }
 
-/// Turns the inputs into engine subjects. Names given are checked alone
+/// What one job is made from: a configured domain (no names given), or a
+/// name given on the command line or in the list.
+enum Source<'a> {
+    Configured(&'a DomainTarget),
+    Given(Input),
+}
+
+/// Turns the inputs into engine subjects, one at a time as the run takes
+/// them (issue 15: 100,000 names planned up front held 100,000 subjects at
+/// once, each with its own copy of the CAs). Names given are checked alone
 /// (with their configured settings unless the command line says
 /// otherwise); with no names, every configured domain is (its name, and
-/// `*.name` when `wildcard = true`). A usage problem (nothing to check, no
-/// CA for a name) is an `Err` before anything is looked up.
-fn plan(
-    args: &CheckArgs,
-    config: &Config,
-    cli_cas: &[CaChoice],
-    inputs: Vec<Input>,
-) -> Result<Vec<Job>, String> {
-    let overrides = |mut s: Subject| {
-        if !cli_cas.is_empty() {
-            s.cas = cli_cas.to_vec();
+/// `*.name` when `wildcard = true`).
+struct Planner<'a> {
+    args: &'a CheckArgs,
+    /// `--ca`, shared by every subject; `None` when not given.
+    cli_cas: Option<Arc<[CaChoice]>>,
+    /// The configured domains by base name (`*.x` is configured by `x`);
+    /// the first entry for a name wins.
+    configured: HashMap<&'a DomainName, &'a DomainTarget>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(args: &'a CheckArgs, config: &'a Config, cli_cas: Vec<CaChoice>) -> Self {
+        let mut configured = HashMap::with_capacity(config.domains.len());
+        for d in &config.domains {
+            configured.entry(d.name.base()).or_insert(d);
         }
-        if let Some(m) = &args.validation_method {
+        Self {
+            args,
+            cli_cas: (!cli_cas.is_empty()).then(|| cli_cas.into()),
+            configured,
+        }
+    }
+
+    /// The sources to check, or a usage problem (nothing to check, no CA
+    /// for a name) before anything is looked up.
+    fn sources(&self, config: &'a Config, inputs: Vec<Input>) -> Result<Vec<Source<'a>>, String> {
+        if inputs.is_empty() {
+            if self.args.config.is_none() || self.args.file.is_some() {
+                return Err("no names given: pass them as arguments or with --file, or give --config to check every configured domain".into());
+            }
+            if config.domains.is_empty() {
+                return Err("no names given and the config has no [[domains]]: pass names as arguments or with --file".into());
+            }
+            return Ok(config.domains.iter().map(Source::Configured).collect());
+        }
+        if self.cli_cas.is_none() {
+            let mut without_ca = inputs.iter().filter_map(|i| match i {
+                Input::Name(name) if !self.configured.contains_key(name.base()) => Some(name),
+                _ => None,
+            });
+            if let Some(first) = without_ca.next() {
+                let mut listed: Vec<String> = vec![first.to_string()];
+                listed.extend(without_ca.by_ref().take(2).map(|n| n.to_string()));
+                let more = without_ca.count();
+                let listed = if more > 0 {
+                    format!("{} and {more} more", listed.join(", "))
+                } else {
+                    listed.join(", ")
+                };
+                return Err(format!(
+                    "no CA to judge {listed} for: pass --ca (e.g. --ca letsencrypt), or give --config with the domain in [[domains]] and its ca = [...]"
+                ));
+            }
+        }
+        Ok(inputs.into_iter().map(Source::Given).collect())
+    }
+
+    fn job(&self, source: Source<'_>) -> Job {
+        let subject = match source {
+            Source::Configured(d) => Subject::from_domain(d),
+            Source::Given(Input::Bad { given, error }) => return Job::Bad { given, error },
+            // Settings of a configured domain apply unless the command
+            // line says otherwise.
+            Source::Given(Input::Name(name)) => match self.configured.get(name.base()) {
+                Some(d) => Subject {
+                    names: vec![name],
+                    ..Subject::from_domain(d)
+                },
+                None => Subject {
+                    names: vec![name],
+                    cas: Arc::from([]),
+                    method: None,
+                    account_uris: Vec::new(),
+                    canary_path: None,
+                    canary_content: None,
+                    force_reach: false,
+                },
+            },
+        };
+        Job::Check(self.overrides(subject))
+    }
+
+    fn overrides(&self, mut s: Subject) -> Subject {
+        if let Some(cas) = &self.cli_cas {
+            s.cas = Arc::clone(cas);
+        }
+        if let Some(m) = &self.args.validation_method {
             s.method = Some(m.clone());
         }
-        if !args.account_uri.is_empty() {
-            s.account_uris = args.account_uri.clone();
+        if !self.args.account_uri.is_empty() {
+            s.account_uris = self.args.account_uri.clone();
         }
-        s.force_reach = args.reach;
+        s.force_reach = self.args.reach;
         s
-    };
-    if inputs.is_empty() {
-        if args.config.is_none() || args.file.is_some() {
-            return Err("no names given: pass them as arguments or with --file, or give --config to check every configured domain".into());
-        }
-        if config.domains.is_empty() {
-            return Err("no names given and the config has no [[domains]]: pass names as arguments or with --file".into());
-        }
-        return Ok(config
-            .domains
-            .iter()
-            .map(|d| Job::Check(overrides(Subject::from_domain(d))))
-            .collect());
     }
-    let mut without_ca = Vec::new();
-    let jobs: Vec<Job> = inputs
-        .into_iter()
-        .map(|input| match input {
-            Input::Bad { given, error } => Job::Bad { given, error },
-            Input::Name(name) => {
-                // Settings of a configured domain apply unless the command
-                // line says otherwise.
-                let configured = config
-                    .domains
-                    .iter()
-                    .find(|d| d.cert_names().contains(&name) || d.name.base() == name.base());
-                let subject = match configured {
-                    Some(d) => Subject {
-                        names: vec![name],
-                        ..Subject::from_domain(d)
-                    },
-                    None => Subject {
-                        names: vec![name],
-                        cas: Vec::new(),
-                        method: None,
-                        account_uris: Vec::new(),
-                        canary_path: None,
-                        canary_content: None,
-                        force_reach: false,
-                    },
-                };
-                let subject = overrides(subject);
-                if subject.cas.is_empty() {
-                    without_ca.push(subject.names[0].to_string());
-                }
-                Job::Check(subject)
-            }
-        })
-        .collect();
-    if !without_ca.is_empty() {
-        let listed = if without_ca.len() > 3 {
-            format!(
-                "{} and {} more",
-                without_ca[..3].join(", "),
-                without_ca.len() - 3
-            )
-        } else {
-            without_ca.join(", ")
-        };
-        return Err(format!(
-            "no CA to judge {listed} for: pass --ca (e.g. --ca letsencrypt), or give --config with the domain in [[domains]] and its ca = [...]"
-        ));
-    }
-    Ok(jobs)
 }
 
 fn collect_inputs(args: &CheckArgs) -> Result<Vec<Input>, String> {
@@ -458,17 +481,14 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(format: Format, jobs: &[Job]) -> Self {
-        let name_width = jobs
+    fn new(format: Format, sources: &[Source<'_>]) -> Self {
+        let shown = |n: &CertName| n.base().as_str().len() + if n.is_wildcard() { 2 } else { 0 };
+        let name_width = sources
             .iter()
-            .map(|j| match j {
-                Job::Check(s) => s
-                    .names
-                    .iter()
-                    .map(|n| n.to_string().len())
-                    .max()
-                    .unwrap_or(0),
-                Job::Bad { given, .. } => given.len(),
+            .map(|s| match s {
+                Source::Configured(d) => d.cert_names().iter().map(shown).max().unwrap_or(0),
+                Source::Given(Input::Name(n)) => shown(n),
+                Source::Given(Input::Bad { given, .. }) => given.len(),
             })
             .max()
             .unwrap_or(0)

@@ -146,7 +146,7 @@ async fn a_check_registered_in_one_line_flows_through_engine_store_events_and_hi
     let target = store.sync_targets(&[key], t0).await.unwrap().remove(0);
     let subject = Subject {
         names: vec![name.clone()],
-        cas: vec![ca.clone()],
+        cas: vec![ca.clone()].into(),
         method: None,
         account_uris: Vec::new(),
         canary_path: None,
