@@ -14,13 +14,13 @@
 mod anchors;
 mod denial;
 mod query;
+mod table;
 
 pub use anchors::Anchors;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -28,13 +28,13 @@ use futures::future::BoxFuture;
 use hickory_proto::dnssec::Verifier;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, RRSIG};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use tokio::sync::OnceCell;
 
 use certvigil_core::checks::dnssec::{
     BogusCause, DnssecNote, DnssecStatus, DsRef, InsecureReason, ResolverView, RrsigRef,
 };
 use certvigil_core::domain::DomainName;
 use query::{Asker, Reply};
+use table::Table;
 
 /// More aliases than any resolver follows.
 const MAX_CHAIN: usize = 16;
@@ -56,10 +56,10 @@ pub struct Validator {
     asker: Asker,
     anchors: Anchors,
     /// Keys per zone apex, verified once per run.
-    zones: Mutex<HashMap<Name, Arc<OnceCell<Keys>>>>,
+    zones: Table<Name, Keys>,
     /// Validated answers, once per question per run (names under one
     /// parent share the parent's lookups, as in `dns/reuse`).
-    answers: Mutex<HashMap<Question, Arc<OnceCell<DnssecNote>>>>,
+    answers: Table<Question, DnssecNote>,
     /// The resolver set AD on some answer: it validates, so its view can be
     /// compared with ours.
     resolver_validates: AtomicBool,
@@ -87,8 +87,8 @@ impl Validator {
                 attempts,
             },
             anchors,
-            zones: Mutex::new(HashMap::new()),
-            answers: Mutex::new(HashMap::new()),
+            zones: Table::default(),
+            answers: Table::default(),
             resolver_validates: AtomicBool::new(false),
         }
     }
@@ -103,8 +103,8 @@ impl Validator {
         self.resolver_validates.store(false, Ordering::Relaxed);
         // New tables, not `clear()`: the tables grew to a cycle's worth of
         // names, and idle they need not keep that capacity.
-        *self.zones.lock().unwrap_or_else(|e| e.into_inner()) = HashMap::new();
-        *self.answers.lock().unwrap_or_else(|e| e.into_inner()) = HashMap::new();
+        self.zones.clear();
+        self.answers.clear();
     }
 
     /// Signatures are judged at the time the answer arrives, as a CA's
@@ -118,10 +118,7 @@ impl Validator {
     /// says what the resolver's own validation made of it when it
     /// validates.
     pub async fn validate(&self, name: &DomainName, rtype: RecordType) -> DnssecNote {
-        let cell = {
-            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-            answers.entry((name.clone(), rtype)).or_default().clone()
-        };
+        let cell = self.answers.cell((name.clone(), rtype));
         cell.get_or_init(|| self.validate_once(name, rtype))
             .await
             .clone()
@@ -391,10 +388,7 @@ impl Validator {
     /// The verified keys of the zone at `apex`, once per run.
     fn zone_keys<'a>(&'a self, apex: &'a Name) -> BoxFuture<'a, Keys> {
         async move {
-            let cell = {
-                let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
-                zones.entry(apex.to_lowercase()).or_default().clone()
-            };
+            let cell = self.zones.cell(apex.to_lowercase());
             cell.get_or_init(|| self.fetch_zone_keys(apex))
                 .await
                 .clone()
