@@ -151,6 +151,12 @@ struct NearIndex {
     /// Key hashes, ascending; `entries[i]` is the entry of `hashes[i]`.
     hashes: Vec<u64>,
     entries: Vec<u32>,
+    /// Where each bucket of hashes starts (by their top `bucket_bits`
+    /// bits), plus one past the end: a lookup reads one bucket of a few
+    /// hashes instead of binary-searching the whole table (issue 15: the
+    /// search was the scan's largest cost, 9% of `check` at 100,000 names).
+    starts: Vec<u32>,
+    bucket_bits: u32,
 }
 
 impl NearIndex {
@@ -164,19 +170,69 @@ impl NearIndex {
         }
         pairs.sort_unstable();
         pairs.dedup();
-        let (hashes, entries) = pairs.into_iter().unzip();
-        Self { hashes, entries }
+        let (hashes, entries): (Vec<u64>, Vec<u32>) = pairs.into_iter().unzip();
+        // One or two hashes per bucket (at most a third more than the
+        // table's 12 bytes per key), for a lookup that touches one or two
+        // cache lines.
+        let bucket_bits = (hashes.len() / 2).max(1).ilog2().clamp(1, 20) + 1;
+        let mut starts = Vec::with_capacity((1 << bucket_bits) + 1);
+        let mut at = 0usize;
+        for bucket in 0..(1u64 << bucket_bits) {
+            while at < hashes.len() && hashes[at] >> (64 - bucket_bits) < bucket {
+                at += 1;
+            }
+            starts.push(u32::try_from(at).expect("fewer than 2^32 keys"));
+        }
+        starts.push(u32::try_from(hashes.len()).expect("fewer than 2^32 keys"));
+        Self {
+            hashes,
+            entries,
+            starts,
+            bucket_bits,
+        }
+    }
+
+    /// The entries of key hash `h`.
+    fn entries_of(&self, h: u64) -> &[u32] {
+        if self.hashes.is_empty() {
+            return &[];
+        }
+        let bucket = (h >> (64 - self.bucket_bits)) as usize;
+        let (lo, hi) = (
+            self.starts[bucket] as usize,
+            self.starts[bucket + 1] as usize,
+        );
+        let in_bucket = &self.hashes[lo..hi];
+        let from = in_bucket.partition_point(|&k| k < h);
+        let to = from + in_bucket[from..].partition_point(|&k| k == h);
+        &self.entries[lo + from..lo + to]
     }
 
     /// The positions of the entries that may be one edit from `word`,
     /// ascending.
     fn candidates(&self, word: &str, out: &mut Vec<usize>) {
         out.clear();
-        for skip in deletions(word) {
-            let h = hash_without(word, skip);
-            let from = self.hashes.partition_point(|&k| k < h);
-            let to = from + self.hashes[from..].partition_point(|&k| k == h);
-            out.extend(self.entries[from..to].iter().map(|&e| e as usize));
+        if word.is_ascii() {
+            // The common case, without decoding characters: the hash of
+            // the bytes before each deleted one is carried over, not
+            // recomputed (same hashes as `hash_without`).
+            let bytes = word.as_bytes();
+            out.extend(
+                self.entries_of(fnv(FNV_OFFSET, bytes))
+                    .iter()
+                    .map(|&e| e as usize),
+            );
+            let mut prefix = FNV_OFFSET;
+            for (skip, &b) in bytes.iter().enumerate() {
+                let h = fnv(prefix, &bytes[skip + 1..]);
+                out.extend(self.entries_of(h).iter().map(|&e| e as usize));
+                prefix = fnv(prefix, &[b]);
+            }
+        } else {
+            for skip in deletions(word) {
+                let h = hash_without(word, skip);
+                out.extend(self.entries_of(h).iter().map(|&e| e as usize));
+            }
         }
         out.sort_unstable();
         out.dedup();
@@ -191,16 +247,24 @@ fn deletions(word: &str) -> impl Iterator<Item = Option<usize>> {
 /// The FNV-1a hash of `word`'s UTF-8 bytes with character `skip` left out:
 /// the key of that spelling, without building it.
 fn hash_without(word: &str, skip: Option<usize>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = FNV_OFFSET;
     let mut utf8 = [0u8; 4];
     for (i, c) in word.chars().enumerate() {
         if Some(i) == skip {
             continue;
         }
-        for &b in c.encode_utf8(&mut utf8).as_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h = fnv(h, c.encode_utf8(&mut utf8).as_bytes());
+    }
+    h
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a of `bytes`, continued from the hash state `h`.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
 }
@@ -1234,6 +1298,55 @@ mod index_tests {
             for (at, (t, _)) in index.inside.iter().enumerate() {
                 automaton.found_in(&format!("my{t}shop"), &mut found);
                 assert!(found.contains(&at), "{fold:?}: {t} not found inside");
+            }
+        }
+    }
+
+    /// The bucketed lookup (and its carried-over ASCII hashing) finds
+    /// exactly the entries a search of the whole table for each deletion
+    /// key finds, ASCII or not.
+    #[test]
+    fn the_bucketed_lookup_finds_what_a_search_of_the_whole_table_finds() {
+        let model = RiskModel::new(&RiskConfig::default()).unwrap();
+        let mut found = Vec::new();
+        let mut words: Vec<String> = [
+            "",
+            "a",
+            "pаypal",
+            "ｐａｙｐａｌ",
+            "n99999",
+            "site9999",
+            "xn--80ak6aa92e",
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+        for fold in Fold::ALL {
+            let index = &model.folds[&fold];
+            for (list, near) in [
+                (&index.inside, &index.inside_near),
+                (&index.whole_label_near, &index.whole_label_near_index),
+            ] {
+                assert!(near.starts.len() > 2 && near.hashes.len() > 100);
+                for (t, _) in list.iter().step_by(7) {
+                    words.extend(one_edit_variants(t));
+                }
+                for w in &words {
+                    near.candidates(w, &mut found);
+                    let mut expected: Vec<usize> = deletions(w)
+                        .flat_map(|skip| {
+                            let h = hash_without(w, skip);
+                            near.hashes
+                                .iter()
+                                .zip(&near.entries)
+                                .filter(move |(k, _)| **k == h)
+                                .map(|(_, e)| *e as usize)
+                        })
+                        .collect();
+                    expected.sort_unstable();
+                    expected.dedup();
+                    assert_eq!(found, expected, "{fold:?}: {w}");
+                }
             }
         }
     }
