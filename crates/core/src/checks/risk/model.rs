@@ -24,6 +24,8 @@
 //! - The Public Suffix List separates the registrable domain's label from
 //!   subdomain labels; the level depends on where a signal sits.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use aho_corasick::AhoCorasick;
@@ -460,6 +462,11 @@ impl RiskModel {
                 reasons: Vec::new(),
             };
         }
+        // Nothing below calls `assess` again, so this borrow cannot clash.
+        SCRATCH.with_borrow_mut(|scratch| self.assess_with(name, scratch))
+    }
+
+    fn assess_with(&self, name: &CertName, scratch: &mut Scratch) -> RiskAssessment {
         let labels = NameParts::of(name.base());
         let mut found = Findings::default();
         for (i, label) in labels.judged.iter().enumerate() {
@@ -468,9 +475,9 @@ impl RiskModel {
             } else {
                 Scope::Subdomain
             };
-            self.judge_label(label, scope, &mut found);
+            self.judge_label(label, scope, scratch, &mut found);
         }
-        self.judge_across_boundaries(&labels, &mut found);
+        self.judge_across_boundaries(&labels, scratch, &mut found);
 
         // A name built on the user's own brand is theirs: its sensitive words
         // (`mybrand-login.com`) and its look-alike spellings (defensive
@@ -496,9 +503,15 @@ impl RiskModel {
         })
     }
 
-    fn judge_label(&self, label: &Label, scope: Scope, found: &mut Findings) {
+    fn judge_label(
+        &self,
+        label: &Label,
+        scope: Scope,
+        scratch: &mut Scratch,
+        found: &mut Findings,
+    ) {
         let registrable = scope == Scope::RegistrableDomain;
-        let raw = self.scan(Fold::Raw, &label.unicode, registrable);
+        let raw = self.scan(Fold::Raw, &label.unicode, registrable, &mut scratch.scan);
         // Brands read plainly; a near spelling does not count, so that the
         // skeleton of `аpple` is still reported as the homograph it is.
         let raw_brands: HashSet<usize> = raw
@@ -527,7 +540,7 @@ impl RiskModel {
         let inside = |s: &str| (s.is_ascii() || !ascii_label) && label.unicode.contains(s);
         for (han, brand) in &self.han_brands {
             if inside(han) {
-                let code = if label.unicode == *han && scope == Scope::RegistrableDomain {
+                let code = if label.unicode == han.as_str() && scope == Scope::RegistrableDomain {
                     ReasonCode::BrandExact
                 } else {
                     ReasonCode::BrandContains
@@ -548,19 +561,22 @@ impl RiskModel {
         } else {
             (Fold::Visual, ReasonCode::ConfusableSkeleton)
         };
-        let folded = fold.apply(&label.unicode);
-        if folded != label.unicode {
-            let alt = self.scan(fold, &folded, registrable);
-            let raw_pieces: Vec<&str> = label.unicode.split('-').collect();
+        let folded = &mut scratch.folded;
+        folded.clear();
+        fold.apply_into(&label.unicode, folded);
+        if *folded != label.unicode {
+            let alt = self.scan(fold, folded, registrable, &mut scratch.scan);
             for hit in &alt.brands {
                 if raw_brands.contains(&self.tokens[hit.token].brand) {
                     continue;
                 }
                 // What the user wrote, for the reason and the own-brand test.
-                let matched = raw_pieces
-                    .get(hit.piece)
-                    .filter(|_| raw_pieces.len() == folded.split('-').count())
-                    .map_or(label.unicode.as_str(), |p| *p);
+                let matched = label
+                    .unicode
+                    .split('-')
+                    .nth(hit.piece)
+                    .filter(|_| label.unicode.split('-').count() == folded.split('-').count())
+                    .unwrap_or(&label.unicode);
                 if self.is_own(matched) {
                     continue;
                 }
@@ -576,8 +592,7 @@ impl RiskModel {
         }
 
         if !label.unicode.is_ascii()
-            && label.unicode.as_str().detect_restriction_level()
-                > RestrictionLevel::HighlyRestrictive
+            && (*label.unicode).detect_restriction_level() > RestrictionLevel::HighlyRestrictive
         {
             let odd: Vec<String> = label
                 .unicode
@@ -589,7 +604,7 @@ impl RiskModel {
             found.push(RiskReason {
                 code: ReasonCode::MixedScript,
                 scope,
-                label: label.unicode.clone(),
+                label: label.unicode.to_string(),
                 brand: None,
                 word: None,
                 summary: format!(
@@ -605,27 +620,42 @@ impl RiskModel {
 
     /// Brands written across hyphens or dots (`pay-pal`, `pay.pal.com`):
     /// the pieces, joined, start and end exactly where the brand does.
-    fn judge_across_boundaries(&self, parts: &NameParts, found: &mut Findings) {
-        let mut joined = String::new();
-        let mut starts = Vec::new(); // (byte offset, label index)
-        let mut ends = HashSet::new();
+    fn judge_across_boundaries(
+        &self,
+        parts: &NameParts,
+        scratch: &mut Scratch,
+        found: &mut Findings,
+    ) {
+        let Scratch {
+            joined,
+            starts,
+            ends,
+            scan: ScanScratch { positions, .. },
+            ..
+        } = scratch;
+        joined.clear();
+        starts.clear(); // (byte offset, label index)
+        ends.clear(); // ascending, as `joined` only grows
         for (li, label) in parts.judged.iter().enumerate() {
-            for piece in text::pieces(&label.unicode) {
+            for piece in text::iter_pieces(&label.unicode) {
                 starts.push((joined.len(), li));
                 joined.push_str(piece.text);
-                ends.insert(joined.len());
+                ends.push(joined.len());
             }
         }
         if starts.len() < 2 {
             return;
         }
+        let joined = joined.as_str();
         // The tokens found in the joined text, in token order.
-        let mut positions = Vec::new();
         match &self.across_automaton {
-            Some(a) => a.found_in(&joined, &mut positions),
-            None => positions.extend(0..self.across.len()),
+            Some(a) => a.found_in(joined, positions),
+            None => {
+                positions.clear();
+                positions.extend(0..self.across.len());
+            }
         }
-        for &at in &positions {
+        for &at in positions.iter() {
             let id = self.across[at].1;
             let t = &self.tokens[id];
             // Ordinary-word spellings count too: "app" + "le" is no ordinary word.
@@ -637,7 +667,7 @@ impl RiskModel {
                 let Some(first) = starts.iter().position(|(s, _)| *s == at) else {
                     continue;
                 };
-                if !ends.contains(&end) {
+                if ends.binary_search(&end).is_err() {
                     continue;
                 }
                 let spanned: Vec<usize> = starts
@@ -661,14 +691,14 @@ impl RiskModel {
                 } else {
                     let joined_labels: Vec<&str> = parts.judged[first_label..=last_label]
                         .iter()
-                        .map(|l| l.unicode.as_str())
+                        .map(|l| &*l.unicode)
                         .collect();
                     let text = joined_labels.join(".");
                     (
                         ReasonCode::BrandSplit,
                         Label {
-                            ascii: text.clone(),
-                            unicode: text,
+                            ascii: Cow::Owned(text.clone()),
+                            unicode: Cow::Owned(text),
                         },
                     )
                 };
@@ -676,7 +706,7 @@ impl RiskModel {
                     token: id,
                     how: How::Inside,
                     piece: 0,
-                    matched: label.unicode.clone(),
+                    matched: label.unicode.to_string(),
                     weak: false,
                 };
                 found.brand(self, code, scope, &label, &hit);
@@ -692,7 +722,7 @@ impl RiskModel {
         }
         let joined = label.unicode.replace('-', "");
         let readings = [
-            label.unicode.clone(),
+            label.unicode.to_string(),
             joined.clone(),
             Fold::Leet.apply(&joined),
             Fold::Visual.apply(&joined),
@@ -719,7 +749,13 @@ impl RiskModel {
     /// `whole_label_near` also compares a one-word label with every brand
     /// of 5+ characters by one edit (the registrable label only: there a
     /// one-word near spelling is what typosquatting registers).
-    fn scan(&self, fold: Fold, label: &str, whole_label_near: bool) -> Scan {
+    fn scan(
+        &self,
+        fold: Fold,
+        label: &str,
+        whole_label_near: bool,
+        scratch: &mut ScanScratch,
+    ) -> Scan {
         let index = &self.folds[&fold];
         let mut out = Scan::default();
         let add = |entries: Option<&Vec<Vocab>>,
@@ -742,18 +778,18 @@ impl RiskModel {
             }
         };
         add(index.vocab.get(label), How::Whole, 0, label, &mut out);
-        // Scratch space for the indexes' answers.
-        let mut positions: Vec<usize> = Vec::new();
+        let ScanScratch {
+            positions,
+            segmenter,
+        } = scratch;
         let label_len = label.chars().count();
         if whole_label_near
             && !label.contains('-')
             && !index.vocab.contains_key(label)
             && label_len >= 4
         {
-            index
-                .whole_label_near_index
-                .candidates(label, &mut positions);
-            for &at in &positions {
+            index.whole_label_near_index.candidates(label, positions);
+            for &at in positions.iter() {
                 let (t, id) = &index.whole_label_near[at];
                 if t.chars().count().abs_diff(label_len) <= 1
                     && text::one_edit_apart(label, t, true)
@@ -772,24 +808,22 @@ impl RiskModel {
                 }
             }
         }
-        for (pi, piece) in text::pieces(label).iter().enumerate() {
+        for (pi, piece) in text::iter_pieces(label).enumerate() {
             let p = piece.text;
             add(index.vocab.get(p), How::Word, pi, p, &mut out);
-            let runs = text::letter_digit_runs(p);
+            let runs = text::iter_letter_digit_runs(p);
+            let several_runs = runs.clone().nth(1).is_some();
             // One edit from a distinctive brand (`paypall`, `gooogle`), read
             // per run and, when digits are mixed in, for the whole piece
             // (`mi9crosoft` is "microsoft" with a digit inserted).
-            let mut near_candidates = runs.clone();
-            if runs.len() > 1 {
-                near_candidates.push(p);
-            }
+            let near_candidates = runs.clone().chain(several_runs.then_some(p));
             for cand in near_candidates {
                 let cand_len = cand.chars().count();
                 if cand_len < MIN_INSIDE_LEN || index.vocab.contains_key(cand) {
                     continue;
                 }
-                index.inside_near.candidates(cand, &mut positions);
-                for &at in &positions {
+                index.inside_near.candidates(cand, positions);
+                for &at in positions.iter() {
                     let (t, id) = &index.inside[at];
                     let t_len = t.chars().count();
                     if t_len.abs_diff(cand_len) <= 1
@@ -809,30 +843,30 @@ impl RiskModel {
                     }
                 }
             }
-            for run in &runs {
-                if runs.len() > 1 {
-                    add(index.vocab.get(*run), How::Word, pi, run, &mut out);
+            for run in runs {
+                if several_runs {
+                    add(index.vocab.get(run), How::Word, pi, run, &mut out);
                 }
-                if index.vocab.contains_key(*run) {
+                if index.vocab.contains_key(run) {
                     continue;
                 }
                 if let Some(words) =
-                    text::segment(run, |w| index.vocab.contains_key(w), self.max_word_len)
+                    segmenter.split(run, |w| index.vocab.contains_key(w), self.max_word_len)
                     && words.len() > 1
                 {
-                    for (s, e) in words {
+                    for &(s, e) in words {
                         add(index.vocab.get(&run[s..e]), How::Word, pi, run, &mut out);
                     }
                 }
             }
             match &index.inside_automaton {
-                Some(a) => a.found_in(p, &mut positions),
+                Some(a) => a.found_in(p, positions),
                 None => {
                     positions.clear();
                     positions.extend(0..index.inside.len());
                 }
             }
-            for &at in &positions {
+            for &at in positions.iter() {
                 let (t, id) = &index.inside[at];
                 if p.len() > t.len() && p.contains(t.as_str()) {
                     out.brands.push(Hit {
@@ -882,23 +916,31 @@ struct Scan {
 
 /// A label in both forms: A-label for the reader who types it, Unicode for
 /// matching and for the reader who sees it.
+///
+/// Both borrow the name's own text when they can: an ASCII label of a
+/// (lower-case) `DomainName` is its own Unicode form, and copying every
+/// label twice was most of `NameParts::of`'s allocations (issue 15).
 #[derive(Debug, Clone)]
-struct Label {
-    ascii: String,
-    unicode: String,
+struct Label<'a> {
+    ascii: Cow<'a, str>,
+    unicode: Cow<'a, str>,
 }
 
-impl Label {
-    fn new(ascii: &str) -> Self {
+impl<'a> Label<'a> {
+    fn new(ascii: &'a str) -> Self {
         let unicode = if ascii.starts_with("xn--") {
             let (u, result) = idna::domain_to_unicode(ascii);
-            if result.is_ok() { u } else { ascii.to_string() }
+            if result.is_ok() {
+                Cow::Owned(u)
+            } else {
+                Cow::Borrowed(ascii)
+            }
         } else {
-            ascii.to_string()
+            Cow::Borrowed(ascii)
         };
         Label {
-            ascii: ascii.to_string(),
-            unicode: unicode.to_lowercase(),
+            ascii: Cow::Borrowed(ascii),
+            unicode: text::lowercase(unicode),
         }
     }
 
@@ -915,26 +957,55 @@ impl Label {
 /// The labels of a name that a risk control reads: subdomain labels from
 /// the left, then the registrable domain's own label last. The public
 /// suffix (`com`, `com.cn`, `github.io`) is nobody's brand and is skipped.
-struct NameParts {
-    judged: Vec<Label>,
+struct NameParts<'a> {
+    judged: Vec<Label<'a>>,
 }
 
-impl NameParts {
-    fn of(name: &DomainName) -> Self {
-        let all: Vec<&str> = name.labels().collect();
+impl<'a> NameParts<'a> {
+    fn of(name: &'a DomainName) -> Self {
         let judged_count = match psl::domain(name.as_str().as_bytes()) {
             // The registrable domain is one label plus the suffix.
             Some(domain) => {
                 let suffix_labels = domain.suffix().as_bytes().split(|b| *b == b'.').count();
-                all.len() - suffix_labels
+                name.labels().count() - suffix_labels
             }
             // The name is itself a public suffix: nothing of its own to read.
             None => 0,
         };
         NameParts {
-            judged: all[..judged_count].iter().map(|l| Label::new(l)).collect(),
+            judged: name.labels().take(judged_count).map(Label::new).collect(),
         }
     }
+}
+
+thread_local! {
+    /// Each thread's scratch buffers for [`RiskModel::assess`], kept from
+    /// name to name: fresh ones per name were most of its allocations, and
+    /// malloc/free about 30% of `check`'s user-space instructions at
+    /// 100,000 names (issue 15). They keep the size the largest name needed.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Buffers of [`RiskModel::assess`]; their contents mean nothing between
+/// uses, each user clears what it takes.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// A label folded for the look-alike reading.
+    folded: String,
+    /// `judge_across_boundaries`: the judged pieces joined, where each
+    /// starts (byte offset, label index), and where each ends.
+    joined: String,
+    starts: Vec<(usize, usize)>,
+    ends: Vec<usize>,
+    scan: ScanScratch,
+}
+
+/// Buffers of [`RiskModel::scan`].
+#[derive(Debug, Default)]
+struct ScanScratch {
+    /// The indexes' answers (positions in one of their lists).
+    positions: Vec<usize>,
+    segmenter: text::Segmenter,
 }
 
 /// Reasons collected for one name, one per brand and scope and one per
@@ -1027,7 +1098,7 @@ impl Findings {
         self.push(RiskReason {
             code,
             scope,
-            label: label.unicode.clone(),
+            label: label.unicode.to_string(),
             brand: Some(brand.clone()),
             word: None,
             summary,
@@ -1052,7 +1123,7 @@ impl Findings {
         self.push(RiskReason {
             code,
             scope,
-            label: label.unicode.clone(),
+            label: label.unicode.to_string(),
             brand: Some(name.clone()),
             word: None,
             summary,
@@ -1085,7 +1156,7 @@ impl Findings {
         self.push(RiskReason {
             code: ReasonCode::SensitiveWord,
             scope,
-            label: label.unicode.clone(),
+            label: label.unicode.to_string(),
             brand: None,
             word: Some(w.text.clone()),
             summary,

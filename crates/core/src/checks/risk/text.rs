@@ -2,6 +2,8 @@
 //! keyword filter) reads it: split into words, folded so that look-alike
 //! spellings compare equal, and compared with one edit of slack. All pure.
 
+use std::borrow::Cow;
+
 use unicode_security::skeleton;
 
 /// How a label's text was normalised before matching. The same fold is
@@ -24,42 +26,85 @@ impl Fold {
     pub(super) const ALL: [Fold; 3] = [Fold::Raw, Fold::Leet, Fold::Visual];
 
     pub(super) fn apply(self, text: &str) -> String {
+        let mut out = String::new();
+        self.apply_into(text, &mut out);
+        out
+    }
+
+    /// [`Fold::apply`], appended to `out`: judging a name folds each of its
+    /// labels, into one buffer reused from label to label (issue 15).
+    pub(super) fn apply_into(self, text: &str, out: &mut String) {
         match self {
-            Fold::Raw => text.to_lowercase(),
-            Fold::Leet => leet_fold(text),
-            Fold::Visual => visual_fold(text),
+            // `str::to_lowercase`, for its final-sigma rule; only building
+            // the model folds this way (a label's plain reading is its
+            // lower-cased Unicode form, made once in `Label::new`).
+            Fold::Raw => out.push_str(&text.to_lowercase()),
+            Fold::Leet => leet_fold_into(text, out),
+            Fold::Visual => visual_fold_into(text, out),
         }
     }
 }
 
-/// Digits for letters and ASCII look-alike sequences. A piece made only of
-/// digits is left alone: `12306` and `10086` are brands as numbers, and a
-/// number is not a spelling of a word.
-pub(super) fn leet_fold(text: &str) -> String {
-    text.split('-')
-        .map(|piece| {
-            if !piece.chars().any(|c| c.is_ascii_alphabetic()) {
-                return piece.to_string();
-            }
-            let lower = piece.to_ascii_lowercase();
-            let mut out = lower.replace("rn", "m").replace("vv", "w");
-            out = out
-                .chars()
-                .map(|c| match c {
-                    '0' => 'o',
-                    '1' | 'i' => 'l',
-                    '3' => 'e',
-                    '4' => 'a',
-                    '5' => 's',
-                    '7' => 't',
-                    '8' => 'b',
-                    other => other,
-                })
-                .collect();
-            out
+/// `text` lower-cased, borrowed when that changes nothing (a DNS name's
+/// labels are lower-case already). Same result as `str::to_lowercase`: its
+/// one context rule, final sigma, applies only to "Σ", which lower-cases.
+pub(super) fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    let unchanged = if text.is_ascii() {
+        !text.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        text.chars().all(|c| {
+            let mut lower = c.to_lowercase();
+            lower.next() == Some(c) && lower.next().is_none()
         })
-        .collect::<Vec<_>>()
-        .join("-")
+    };
+    if unchanged {
+        text
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
+#[cfg(test)]
+pub(super) fn leet_fold(text: &str) -> String {
+    Fold::Leet.apply(text)
+}
+
+/// Digits for letters and ASCII look-alike sequences, appended to `out`. A
+/// piece made only of digits is left alone: `12306` and `10086` are brands
+/// as numbers, and a number is not a spelling of a word.
+///
+/// One pass, without a string per piece (issue 15). Reading `rn` and `vv`
+/// left to right in that pass gives what replacing every `rn`, then every
+/// `vv`, then each digit gave: the two share no character, and neither
+/// `m` nor `w` is mapped again.
+fn leet_fold_into(text: &str, out: &mut String) {
+    for (i, piece) in text.split('-').enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        if !piece.bytes().any(|b| b.is_ascii_alphabetic()) {
+            out.push_str(piece);
+            continue;
+        }
+        let mut chars = piece.chars().map(|c| c.to_ascii_lowercase()).peekable();
+        while let Some(c) = chars.next() {
+            let folded = match (c, chars.peek().copied()) {
+                ('r', Some('n')) | ('v', Some('v')) => {
+                    chars.next(); // the `n` of `rn`, the second `v` of `vv`
+                    if c == 'r' { 'm' } else { 'w' }
+                }
+                ('0', _) => 'o',
+                ('1' | 'i', _) => 'l',
+                ('3', _) => 'e',
+                ('4', _) => 'a',
+                ('5', _) => 's',
+                ('7', _) => 't',
+                ('8', _) => 'b',
+                (other, _) => other,
+            };
+            out.push(folded);
+        }
+    }
 }
 
 /// UTS #39 skeleton, then without combining marks, lower-cased. The
@@ -67,11 +112,18 @@ pub(super) fn leet_fold(text: &str) -> String {
 /// Latin "a", "0" to "O", "m" to "rn"); the accents are dropped because
 /// `ġ` and `g` pass for each other in a browser's address bar although
 /// UTS #39 does not list them as confusable.
+#[cfg(test)]
 pub(super) fn visual_fold(text: &str) -> String {
-    skeleton(text)
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
+    Fold::Visual.apply(text)
+}
+
+/// [`Fold::Visual`], appended to `out`.
+fn visual_fold_into(text: &str, out: &mut String) {
+    out.extend(
+        skeleton(text)
+            .filter(|c| !is_combining_mark(*c))
+            .flat_map(char::to_lowercase),
+    );
 }
 
 /// Combining marks left by the skeleton's NFD step (the blocks that carry
@@ -88,39 +140,53 @@ pub(super) struct Piece<'a> {
 }
 
 /// The hyphen-separated pieces of a label: the words a person sees in
-/// `paypal-login` or `tencent-cloud-verify`.
-pub(super) fn pieces(label: &str) -> Vec<Piece<'_>> {
-    let mut out = Vec::new();
+/// `paypal-login` or `tencent-cloud-verify`. An iterator, not a `Vec`: a
+/// name's labels are read twice per name (issue 15).
+pub(super) fn iter_pieces(label: &str) -> impl Iterator<Item = Piece<'_>> {
     let mut start = 0;
-    for part in label.split('-') {
-        if !part.is_empty() {
-            out.push(Piece { text: part, start });
-        }
+    label.split('-').filter_map(move |part| {
+        let piece = Piece { text: part, start };
         start += part.len() + 1;
-    }
-    out
+        (!part.is_empty()).then_some(piece)
+    })
+}
+
+#[cfg(test)]
+pub(super) fn pieces(label: &str) -> Vec<Piece<'_>> {
+    iter_pieces(label).collect()
 }
 
 /// Runs of letters and runs of digits: `qq123` reads as `qq` and `123`, and
 /// `12306cn` as `12306` and `cn`. A digit ends a word the way a hyphen does.
+/// Cloned to read the runs again, instead of collected (issue 15).
+#[derive(Debug, Clone)]
+pub(super) struct LetterDigitRuns<'a> {
+    rest: &'a str,
+}
+
+pub(super) fn iter_letter_digit_runs(piece: &str) -> LetterDigitRuns<'_> {
+    LetterDigitRuns { rest: piece }
+}
+
+impl<'a> Iterator for LetterDigitRuns<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let digit = self.rest.chars().next()?.is_ascii_digit();
+        let end = self
+            .rest
+            .char_indices()
+            .find(|(_, c)| c.is_ascii_digit() != digit)
+            .map_or(self.rest.len(), |(i, _)| i);
+        let (run, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(run)
+    }
+}
+
+#[cfg(test)]
 pub(super) fn letter_digit_runs(piece: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut prev_digit: Option<bool> = None;
-    for (i, c) in piece.char_indices() {
-        let digit = c.is_ascii_digit();
-        if let Some(p) = prev_digit
-            && p != digit
-        {
-            out.push(&piece[start..i]);
-            start = i;
-        }
-        prev_digit = Some(digit);
-    }
-    if start < piece.len() {
-        out.push(&piece[start..]);
-    }
-    out
+    iter_letter_digit_runs(piece).collect()
 }
 
 /// Whether `a` becomes `b` by one edit: one insertion or deletion, one
@@ -162,46 +228,74 @@ fn one_edit_apart_in<T: PartialEq>(a: &[T], b: &[T], substitution: bool) -> bool
     }
 }
 
-/// Splits `text` entirely into known words, preferring longer words first.
-/// Returns the byte ranges of the words, or `None` when some part of the
-/// text is not a known word (`pineapple` = "pine" + "apple" is not read as
-/// a phrase because "pine" is not a word these names are built from).
+/// Splits texts entirely into known words (see [`Segmenter::split`]),
+/// keeping its tables from one text to the next: every run of every label
+/// is tried, and fresh tables were two allocations each (issue 15).
+#[derive(Debug, Default)]
+pub(super) struct Segmenter {
+    /// best[i]: the start of the last word of a split of text[..i], if any.
+    best: Vec<Option<usize>>,
+    reachable: Vec<bool>,
+    words: Vec<(usize, usize)>,
+}
+
+impl Segmenter {
+    /// Splits `text` entirely into known words, preferring longer words
+    /// first. Returns the byte ranges of the words, or `None` when some part
+    /// of the text is not a known word (`pineapple` = "pine" + "apple" is
+    /// not read as a phrase because "pine" is not a word these names are
+    /// built from).
+    pub(super) fn split(
+        &mut self,
+        text: &str,
+        is_word: impl Fn(&str) -> bool,
+        max_word_len: usize,
+    ) -> Option<&[(usize, usize)]> {
+        let n = text.len();
+        let (best, reachable) = (&mut self.best, &mut self.reachable);
+        best.clear();
+        best.resize(n + 1, None);
+        reachable.clear();
+        reachable.resize(n + 1, false);
+        reachable[0] = true;
+        for end in 1..=n {
+            if !text.is_char_boundary(end) {
+                continue;
+            }
+            let lowest = end.saturating_sub(max_word_len);
+            // Longest word first, so `qqmail` reads as "qq" + "mail".
+            for start in lowest..end {
+                if reachable[start] && text.is_char_boundary(start) && is_word(&text[start..end]) {
+                    reachable[end] = true;
+                    best[end] = Some(start);
+                    break;
+                }
+            }
+        }
+        if !reachable[n] {
+            return None;
+        }
+        self.words.clear();
+        let mut end = n;
+        while end > 0 {
+            let start = best[end]?;
+            self.words.push((start, end));
+            end = start;
+        }
+        self.words.reverse();
+        Some(&self.words)
+    }
+}
+
+#[cfg(test)]
 pub(super) fn segment(
     text: &str,
     is_word: impl Fn(&str) -> bool,
     max_word_len: usize,
 ) -> Option<Vec<(usize, usize)>> {
-    let n = text.len();
-    // best[i]: the start of the last word of a split of text[..i], if any.
-    let mut best: Vec<Option<usize>> = vec![None; n + 1];
-    let mut reachable = vec![false; n + 1];
-    reachable[0] = true;
-    for end in 1..=n {
-        if !text.is_char_boundary(end) {
-            continue;
-        }
-        let lowest = end.saturating_sub(max_word_len);
-        // Longest word first, so `qqmail` reads as "qq" + "mail".
-        for start in lowest..end {
-            if reachable[start] && text.is_char_boundary(start) && is_word(&text[start..end]) {
-                reachable[end] = true;
-                best[end] = Some(start);
-                break;
-            }
-        }
-    }
-    if !reachable[n] {
-        return None;
-    }
-    let mut words = Vec::new();
-    let mut end = n;
-    while end > 0 {
-        let start = best[end]?;
-        words.push((start, end));
-        end = start;
-    }
-    words.reverse();
-    Some(words)
+    Segmenter::default()
+        .split(text, is_word, max_word_len)
+        .map(<[_]>::to_vec)
 }
 
 #[cfg(test)]
@@ -231,6 +325,68 @@ mod tests {
         assert_eq!(texts, [("paypal", 0), ("login", 8), ("2", 14)]);
         assert_eq!(letter_digit_runs("qq123mail"), ["qq", "123", "mail"]);
         assert_eq!(letter_digit_runs("12306"), ["12306"]);
+    }
+
+    /// The one-pass leet fold against the replacements it replaced, on
+    /// every string of up to five characters from the ones that matter.
+    #[test]
+    fn leet_fold_in_one_pass_is_the_replacements_it_was() {
+        fn by_replacing(text: &str) -> String {
+            text.split('-')
+                .map(|piece| {
+                    if !piece.chars().any(|c| c.is_ascii_alphabetic()) {
+                        return piece.to_string();
+                    }
+                    let lower = piece.to_ascii_lowercase();
+                    let out = lower.replace("rn", "m").replace("vv", "w");
+                    out.chars()
+                        .map(|c| match c {
+                            '0' => 'o',
+                            '1' | 'i' => 'l',
+                            '3' => 'e',
+                            '4' => 'a',
+                            '5' => 's',
+                            '7' => 't',
+                            '8' => 'b',
+                            other => other,
+                        })
+                        .collect()
+                })
+                .collect::<Vec<_>>()
+                .join("-")
+        }
+        let alphabet = ['r', 'n', 'v', 'R', 'V', '0', '1', 'i', '9', '-', 'é'];
+        let mut texts = vec![String::new()];
+        let mut at = 0;
+        while at < texts.len() {
+            if texts[at].chars().count() < 5 {
+                for c in alphabet {
+                    texts.push(format!("{}{c}", texts[at]));
+                }
+            }
+            at += 1;
+        }
+        for t in texts
+            .iter()
+            .chain(&["g00gle-l0gin".to_string(), "12306-cn".to_string()])
+        {
+            assert_eq!(leet_fold(t), by_replacing(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn lowercase_borrows_only_what_is_lower_case_already() {
+        for text in [
+            "shop", "ΑΣ", "ΣΑΣ", "ǅ", "İx", "Shop", "münchen", "σς", "aΣ b",
+        ] {
+            let lower = lowercase(Cow::Borrowed(text));
+            assert_eq!(lower, text.to_lowercase(), "{text:?}");
+            assert_eq!(
+                matches!(lower, Cow::Borrowed(_)),
+                text == text.to_lowercase(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
