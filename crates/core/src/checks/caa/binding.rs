@@ -79,7 +79,21 @@ impl BindingMismatch {
 
 /// Checks the RFC 8657 bindings of a property that names the CA.
 pub fn check_binding(value: &IssueValue, req: &IssuanceRequest) -> Result<(), BindingMismatch> {
-    let accounts: Vec<&str> = value.param_values("accounturi").collect();
+    binding_of(
+        value.param_values("accounturi"),
+        value.param_values("validationmethods"),
+        req,
+    )
+}
+
+/// [`check_binding`] of a value's `accounturi` and `validationmethods`
+/// parameter values, however the value is held.
+pub(crate) fn binding_of<'v>(
+    accounts: impl Iterator<Item = &'v str>,
+    lists: impl Iterator<Item = &'v str>,
+    req: &IssuanceRequest,
+) -> Result<(), BindingMismatch> {
+    let accounts: Vec<&str> = accounts.collect();
     match accounts.as_slice() {
         [] => {}
         [bound] => {
@@ -104,7 +118,7 @@ pub fn check_binding(value: &IssueValue, req: &IssuanceRequest) -> Result<(), Bi
         }
     }
 
-    let lists: Vec<&str> = value.param_values("validationmethods").collect();
+    let lists: Vec<&str> = lists.collect();
     match lists.as_slice() {
         [] => Ok(()),
         [list] => {

@@ -9,27 +9,66 @@ use super::model::{
     LookupFailure,
 };
 use super::property::PropertyTag;
-use super::value::{IssueValue, QuotedValue};
+use super::value::{IssueValueRef, write_escaped, write_quoted};
 use crate::domain::DomainName;
+use std::fmt::{self, Write as _};
 
 /// A record as it would appear in a zone file after the owner name:
 /// `0 issue "letsencrypt.org"`.
 pub fn presentation(record: &CaaRecord) -> String {
-    format!(
-        "{} {} {}",
-        record.flags,
-        crate::redact::escape_controls(&record.tag),
-        QuotedValue::new(&record.value)
-    )
+    Presentation(record).to_string()
+}
+
+/// [`presentation`] written straight into the sentence that quotes it.
+struct Presentation<'r>(&'r CaaRecord);
+
+impl fmt::Display for Presentation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let record = self.0;
+        write!(
+            f,
+            "{} {} ",
+            record.flags,
+            crate::redact::escape_controls(&record.tag)
+        )?;
+        write_quoted(&record.value, f)
+    }
 }
 
 /// A full zone-file line: `example.com. CAA 0 issue "sectigo.com"`.
 pub fn zone_line(owner: &DomainName, tag: &str, value: &str) -> String {
-    format!(
-        "{owner}. CAA 0 {} {}",
-        crate::redact::escape_controls(tag),
-        QuotedValue::new(value.as_bytes())
-    )
+    ZoneLine { owner, tag, value }.to_string()
+}
+
+/// [`zone_line`] written straight into the remedy that quotes it; the
+/// value is anything displayed, quoted as it is written.
+struct ZoneLine<'a, V> {
+    owner: &'a DomainName,
+    tag: &'a str,
+    value: V,
+}
+
+impl<V: fmt::Display> fmt::Display for ZoneLine<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}. CAA 0 {} ",
+            self.owner,
+            crate::redact::escape_controls(self.tag)
+        )?;
+        f.write_char('"')?;
+        write!(Quoting(f), "{}", self.value)?;
+        f.write_char('"')
+    }
+}
+
+/// Escapes what goes through it as [`super::value::QuotedValue`] does, without its quotes.
+struct Quoting<'f, 'g>(&'f mut fmt::Formatter<'g>);
+
+impl fmt::Write for Quoting<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_escaped(s.as_bytes(), &mut *self.0)
+    }
 }
 
 fn cert_name(obs: &CaaObservation, req: &IssuanceRequest) -> String {
@@ -40,47 +79,97 @@ fn cert_name(obs: &CaaObservation, req: &IssuanceRequest) -> String {
     }
 }
 
-/// "sectigo.com" or "sectigo.com (or comodoca.com)".
-fn ca_phrase(req: &IssuanceRequest) -> String {
-    match req.issuer_domains.as_slice() {
-        [] => "this CA".into(),
-        [one] => one.to_string(),
-        [first, rest @ ..] => format!(
-            "{first} (or {})",
-            rest.iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+/// "sectigo.com" or "sectigo.com (or comodoca.com)", written where used.
+struct CaPhrase<'q>(&'q IssuanceRequest);
+
+impl fmt::Display for CaPhrase<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.issuer_domains.as_slice() {
+            [] => f.write_str("this CA"),
+            [one] => write!(f, "{one}"),
+            [first, rest @ ..] => write!(f, "{first} (or {})", Joined(rest, ", ")),
+        }
     }
 }
 
-fn suggested_issuer(req: &IssuanceRequest) -> String {
-    req.issuer_domains
-        .first()
-        .map_or_else(|| "ca.example".to_string(), |d| d.to_string())
-}
+/// Items with `sep` between them, written without collecting them first.
+struct Joined<'a, T>(&'a [T], &'static str);
 
-fn chain_text(chain: &[DomainName]) -> String {
-    chain
-        .iter()
-        .map(|d| d.as_str())
-        .collect::<Vec<_>>()
-        .join(" -> ")
-}
-
-fn list_or_nobody(issuers: &[&str]) -> String {
-    if issuers.is_empty() {
-        "nobody".into()
-    } else {
-        issuers.join(", ")
+impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(self.1)?;
+            }
+            item.fmt(f)?;
+        }
+        Ok(())
     }
 }
 
-fn tld(name: &DomainName) -> DomainName {
-    name.self_and_ancestors()
-        .pop()
-        .unwrap_or_else(|| name.clone())
+/// The distinct issuer domains the counted records name, in order, joined
+/// by ", " ([`SetEvaluation::issuers`] without the list); `.1` when none.
+#[derive(Clone, Copy)]
+struct Issuers<'e, 'r>(&'e SetEvaluation<'r>, &'static str);
+
+impl<'e> Issuers<'e, '_> {
+    fn iter(&self) -> impl Iterator<Item = &'e str> {
+        fn issuer<'c>(c: &'c CountedRecord<'_>) -> Option<&'c str> {
+            match &c.value {
+                Ok(IssueValueRef {
+                    issuer: Some(issuer),
+                    ..
+                }) => Some(issuer),
+                _ => None,
+            }
+        }
+        let counted = &self.0.counted;
+        counted.iter().enumerate().filter_map(move |(i, c)| {
+            let this = issuer(c)?;
+            // Skipped when an earlier record named it already.
+            (!counted[..i].iter().any(|e| issuer(e) == Some(this))).then_some(this)
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+impl fmt::Display for Issuers<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut written = false;
+        for issuer in self.iter() {
+            if written {
+                f.write_str(", ")?;
+            }
+            f.write_str(issuer)?;
+            written = true;
+        }
+        if !written {
+            f.write_str(self.1)?;
+        }
+        Ok(())
+    }
+}
+
+/// The CA's first issuer domain, for a suggested record.
+struct SuggestedIssuer<'q>(&'q IssuanceRequest);
+
+impl fmt::Display for SuggestedIssuer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            self.0
+                .issuer_domains
+                .first()
+                .map_or("ca.example", |d| d.as_str()),
+        )
+    }
+}
+
+/// The last label of `name`: the top of its climb.
+fn tld(name: &DomainName) -> &str {
+    name.as_str().rsplit('.').next().unwrap_or(name.as_str())
 }
 
 /// The subject of a sentence, never lower-cased or capitalised since it may
@@ -88,31 +177,51 @@ fn tld(name: &DomainName) -> DomainName {
 /// "www.example.com is an alias of
 /// x.github.io, whose CAA records" / "www.example.com has no CAA records;
 /// the relevant ones are its ancestor example.com's, which".
-fn whose_records(queried: &DomainName, relevant: &DomainName, chain: &[DomainName]) -> String {
-    let mut out = String::new();
-    if relevant != queried {
-        out.push_str(&format!("{queried} has no CAA records; "));
+fn whose_records<'a>(
+    queried: &'a DomainName,
+    relevant: &'a DomainName,
+    chain: &'a [DomainName],
+) -> Whose<'a> {
+    Whose {
+        queried,
+        relevant,
+        chain,
     }
-    match chain {
-        [_, .., target] => out.push_str(&format!(
-            "{}{relevant} is an alias of {target}{}, whose CAA records",
-            if relevant != queried {
-                "its ancestor "
-            } else {
-                ""
-            },
-            if chain.len() > 2 {
-                format!(" (via {})", chain_text(chain))
-            } else {
-                String::new()
-            }
-        )),
-        _ if relevant != queried => {
-            out.push_str(&format!("the CAA records of its ancestor {relevant}"))
+}
+
+/// [`whose_records`]: written into the reason that starts with it.
+#[derive(Clone, Copy)]
+struct Whose<'a> {
+    queried: &'a DomainName,
+    relevant: &'a DomainName,
+    chain: &'a [DomainName],
+}
+
+impl fmt::Display for Whose<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Whose {
+            queried,
+            relevant,
+            chain,
+        } = *self;
+        if relevant != queried {
+            write!(f, "{queried} has no CAA records; ")?;
         }
-        _ => out.push_str(&format!("The CAA records at {relevant}")),
+        match chain {
+            [_, .., target] => {
+                if relevant != queried {
+                    f.write_str("its ancestor ")?;
+                }
+                write!(f, "{relevant} is an alias of {target}")?;
+                if chain.len() > 2 {
+                    write!(f, " (via {})", Joined(chain, " -> "))?;
+                }
+                f.write_str(", whose CAA records")
+            }
+            _ if relevant != queried => write!(f, "the CAA records of its ancestor {relevant}"),
+            _ => write!(f, "The CAA records at {relevant}"),
+        }
     }
-    out
 }
 
 /// Verdict for a lookup that failed on this side: the configured resolver
@@ -252,7 +361,7 @@ fn error_verdict(
         verdict: CaaVerdictKind::Error,
         relevant_name: None,
         records: Vec::new(),
-        cname_chain: queried_chain(obs),
+        cname_chain: queried_chain(obs).to_vec(),
         reason,
         remedy: Some(remedy),
         lookup_error: Some((name.clone(), failure)),
@@ -262,18 +371,17 @@ fn error_verdict(
     }
 }
 
-fn queried_chain(obs: &CaaObservation) -> Vec<DomainName> {
+fn queried_chain(obs: &CaaObservation) -> &[DomainName] {
     obs.climb
         .first()
         .filter(|l| l.name == obs.queried)
-        .map(super::judge::chain_of)
-        .unwrap_or_else(|| vec![obs.queried.clone()])
+        .map_or(std::slice::from_ref(&obs.queried), super::judge::chain_of)
 }
 
 /// Verdict when no name up to the TLD has CAA records.
 pub(crate) fn no_records(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerdict {
     let chain = queried_chain(obs);
-    let alias = match chain.as_slice() {
+    let alias = match chain {
         [_, .., target] => format!(" (an alias of {target}, which has none either)"),
         _ => String::new(),
     };
@@ -281,13 +389,13 @@ pub(crate) fn no_records(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerd
         "No CAA records at {}{alias} or any parent up to {}, so CAA allows every CA, including {} (RFC 8659 §3).",
         obs.queried,
         tld(&obs.queried),
-        ca_phrase(req)
+        CaPhrase(req)
     );
     CaaVerdict {
         verdict: CaaVerdictKind::Allowed,
         relevant_name: None,
         records: Vec::new(),
-        cname_chain: chain,
+        cname_chain: chain.to_vec(),
         reason,
         remedy: None,
         lookup_error: None,
@@ -308,10 +416,10 @@ pub(crate) fn decided(
 ) -> CaaVerdict {
     let whose = whose_records(&obs.queried, relevant, chain);
     let (reason, remedy) = match eval.outcome {
-        SetOutcome::NotRestricted => not_restricted(req, &whose, eval),
-        SetOutcome::Authorized { index } => authorized(req, relevant, chain, &whose, eval, index),
-        SetOutcome::CriticalUnknown => critical_unknown(relevant, chain, &whose, eval),
-        SetOutcome::NotAuthorized => not_authorized(obs, req, relevant, chain, &whose, eval),
+        SetOutcome::NotRestricted => not_restricted(req, whose, eval),
+        SetOutcome::Authorized { index } => authorized(req, relevant, chain, whose, eval, index),
+        SetOutcome::CriticalUnknown => critical_unknown(relevant, chain, whose, eval),
+        SetOutcome::NotAuthorized => not_authorized(obs, req, relevant, chain, whose, eval),
     };
     CaaVerdict {
         verdict: kind_of(eval),
@@ -338,7 +446,7 @@ fn policy_target(chain: &[DomainName]) -> Option<&DomainName> {
 
 fn not_restricted(
     req: &IssuanceRequest,
-    whose: &str,
+    whose: Whose<'_>,
     eval: &SetEvaluation<'_>,
 ) -> (String, Option<String>) {
     let what = if !req.wildcard && eval.has_issuewild {
@@ -348,7 +456,7 @@ fn not_restricted(
     };
     let reason = format!(
         "{whose} contain {what}, so they do not restrict {} (RFC 8659 §4).",
-        ca_phrase(req)
+        CaPhrase(req)
     );
     with_caveats(reason, None, eval)
 }
@@ -357,7 +465,7 @@ fn authorized(
     req: &IssuanceRequest,
     relevant: &DomainName,
     chain: &[DomainName],
-    whose: &str,
+    whose: Whose<'_>,
     eval: &SetEvaluation<'_>,
     index: usize,
 ) -> (String, Option<String>) {
@@ -365,13 +473,13 @@ fn authorized(
     let scope = scope_phrase(req, eval);
     let mut reason = format!(
         "{whose} authorize {}{scope}; the record {} covers this CA.",
-        list_or_nobody(&eval.issuers()),
-        presentation(by.record)
+        Issuers(eval, "nobody"),
+        Presentation(by.record)
     );
     let mut remedy = None;
     // Boulder compares the issuer domain byte for byte; RFC 8659 does not
     // say so, but a record written "LetsEncrypt.org" fails there.
-    if let Ok(IssueValue {
+    if let Ok(IssueValueRef {
         issuer: Some(issuer),
         issuer_as_written: Some(written),
         ..
@@ -417,14 +525,14 @@ fn with_caveats(
     if let Some(record) = eval.flag_1_only.first() {
         reason.push_str(&format!(
             " Note: {} has flags {}; RFC 8659 §4.1 ignores every flag bit but 128, so by the RFC it is not critical and does not stop this CA. Let's Encrypt, as its own policy, treats bit value 1 as critical too and would refuse.",
-            presentation(record),
+            Presentation(record),
             record.flags
         ));
         add_fix(
             &mut remedy,
             format!(
                 "If Let's Encrypt may issue too, publish {} instead.",
-                presentation(&CaaRecord {
+                Presentation(&CaaRecord {
                     flags: 0,
                     ..(*record).clone()
                 })
@@ -434,13 +542,13 @@ fn with_caveats(
     if let Some(record) = eval.critical_optional.first() {
         reason.push_str(&format!(
             " Note: {} is marked critical; RFC 8659 allows that, but a CA that does not implement {} must refuse (Let's Encrypt, for one, recognises only issue, issuewild, iodef, issuemail and issuevmc).",
-            presentation(record),
+            Presentation(record),
             crate::redact::escape_controls(&record.tag)
         ));
         let fix = format!(
             "Clear the critical flag unless every CA you use implements {}: publish {} instead.",
             crate::redact::escape_controls(&record.tag),
-            presentation(&CaaRecord {
+            Presentation(&CaaRecord {
                 flags: 0,
                 ..(*record).clone()
             })
@@ -460,7 +568,7 @@ fn scope_phrase(req: &IssuanceRequest, eval: &SetEvaluation<'_>) -> &'static str
 fn critical_unknown(
     relevant: &DomainName,
     chain: &[DomainName],
-    whose: &str,
+    whose: Whose<'_>,
     eval: &SetEvaluation<'_>,
 ) -> (String, Option<String>) {
     let record = eval.critical_unknown[0];
@@ -469,20 +577,20 @@ fn critical_unknown(
         // Only Let's Encrypt's policy puts such a record here (`evaluate_set`).
         format!(
             "{whose} include {}, a property with a tag Let's Encrypt does not implement, with flags {}. RFC 8659 §4.1 defines only bit value 128 as critical and says the other bits are ignored, so by the RFC this record does not matter; but Let's Encrypt, as its own policy, also treats bit value 1 as critical, so Let's Encrypt refuses. CAs that follow the RFC to the letter may issue.",
-            presentation(record),
+            Presentation(record),
             record.flags
         )
     } else if known {
         // A registered tag Let's Encrypt does not implement (`evaluate_set`).
         format!(
             "{whose} include {}, a property Let's Encrypt does not implement, marked critical, so Let's Encrypt refuses (RFC 8659 §4.1: a critical property the CA does not support forbids issuance). CAs that implement {} may issue.",
-            presentation(record),
+            Presentation(record),
             crate::redact::escape_controls(&record.tag)
         )
     } else {
         format!(
             "{whose} include {}, a property with a tag CAs do not know, marked critical, so every CA must refuse (RFC 8659 §4.1).",
-            presentation(record)
+            Presentation(record)
         )
     };
     let cleared = CaaRecord {
@@ -492,11 +600,11 @@ fn critical_unknown(
     let remedy = match policy_target(chain) {
         None => format!(
             "Remove that record at {relevant}, or clear its flag:\n  {relevant}. CAA {}",
-            presentation(&cleared)
+            Presentation(&cleared)
         ),
         Some(target) => format!(
             "The record is at {target}; {relevant} is a CNAME and cannot carry CAA records of its own (RFC 1034 §3.6.2). Either:\n  - if you control {target}, remove it or clear its flag: {target}. CAA {}\n  - or replace the CNAME at {relevant} by A/AAAA records and publish your own CAA records there.",
-            presentation(&cleared)
+            Presentation(&cleared)
         ),
     };
     (reason, Some(remedy))
@@ -507,10 +615,10 @@ fn not_authorized(
     req: &IssuanceRequest,
     relevant: &DomainName,
     chain: &[DomainName],
-    whose: &str,
+    whose: Whose<'_>,
     eval: &SetEvaluation<'_>,
 ) -> (String, Option<String>) {
-    let issuers = eval.issuers();
+    let issuers = Issuers(eval, "");
     let scope = scope_phrase(req, eval);
     let bound = eval
         .counted
@@ -519,8 +627,8 @@ fn not_authorized(
     let mut reason = if let Some((c, mismatch)) = bound {
         format!(
             "{whose} name {} only under RFC 8657 conditions this order does not meet: the record {} names it, but {}.",
-            ca_phrase(req),
-            presentation(c.record),
+            CaPhrase(req),
+            Presentation(c.record),
             mismatch.describe()
         )
     } else if issuers.is_empty() {
@@ -531,14 +639,13 @@ fn not_authorized(
                 .map(|c| presentation(c.record))
                 .collect::<Vec<_>>()
                 .join(", "),
-            ca_phrase(req),
+            CaPhrase(req),
             cert_name(obs, req)
         )
     } else {
         format!(
-            "{whose} authorize only {}{scope}, not {}.",
-            issuers.join(", "),
-            ca_phrase(req)
+            "{whose} authorize only {issuers}{scope}, not {}.",
+            CaPhrase(req)
         )
     };
     if bound.is_some() {
@@ -550,36 +657,46 @@ fn not_authorized(
     {
         reason.push_str(&format!(
             " Record {} does not match the RFC 8659 §4.2 grammar ({}), so it authorizes nobody.",
-            presentation(record),
+            Presentation(record),
             e.problem
         ));
     }
     if req.wildcard && eval.counted_tag == CountedTag::IssueWild && eval.has_issue {
         reason.push_str(" For wildcard certificates only the issuewild records count while there are any (RFC 8659 §4.3).");
     }
-    let remedy = fix_for_unauthorized(obs, req, relevant, chain, eval, &issuers, bound);
+    let remedy = fix_for_unauthorized(obs, req, relevant, chain, eval, issuers, bound);
     (reason, Some(remedy))
 }
 
 /// The record value that would authorize this request: the CA's first
 /// issuer domain, bound to the request's account/method where the
 /// existing records use bindings.
-fn suggested_value(req: &IssuanceRequest, eval: &SetEvaluation<'_>) -> String {
-    let mut value = suggested_issuer(req);
-    let uses = |tag: &str| {
-        eval.counted.iter().any(|c: &CountedRecord<'_>| {
-            c.value
-                .as_ref()
-                .is_ok_and(|v| v.param_values(tag).next().is_some())
-        })
-    };
-    if let (true, Some(account)) = (uses("accounturi"), req.account_uris.first()) {
-        value.push_str(&format!("; accounturi={account}"));
+/// Written where it is quoted (a [`ZoneLine`]).
+#[derive(Clone, Copy)]
+struct SuggestedValue<'a, 'r> {
+    req: &'a IssuanceRequest,
+    eval: &'a SetEvaluation<'r>,
+}
+
+impl fmt::Display for SuggestedValue<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SuggestedValue { req, eval } = *self;
+        write!(f, "{}", SuggestedIssuer(req))?;
+        let uses = |tag: &str| {
+            eval.counted.iter().any(|c: &CountedRecord<'_>| {
+                c.value
+                    .as_ref()
+                    .is_ok_and(|v| v.param_values(tag).next().is_some())
+            })
+        };
+        if let (true, Some(account)) = (uses("accounturi"), req.account_uris.first()) {
+            write!(f, "; accounturi={account}")?;
+        }
+        if let (true, Some(method)) = (uses("validationmethods"), &req.validation_method) {
+            write!(f, "; validationmethods={method}")?;
+        }
+        Ok(())
     }
-    if let (true, Some(method)) = (uses("validationmethods"), &req.validation_method) {
-        value.push_str(&format!("; validationmethods={method}"));
-    }
-    value
 }
 
 fn fix_for_unauthorized(
@@ -588,22 +705,31 @@ fn fix_for_unauthorized(
     relevant: &DomainName,
     chain: &[DomainName],
     eval: &SetEvaluation<'_>,
-    issuers: &[&str],
+    issuers: Issuers<'_, '_>,
     bound: Option<(&CountedRecord<'_>, &BindingMismatch)>,
 ) -> String {
     // For a wildcard the fix must be an issuewild record when the set has
     // any, since those then shadow every issue record (RFC 8659 §4.3).
     let tag = eval.counted_tag.as_str();
-    let value = suggested_value(req, eval);
-    let mut out = String::new();
+    let value = SuggestedValue { req, eval };
+    // Written into one buffer as large as the usual remedy (~150 bytes)
+    // rather than pieced together from formatted parts.
+    let mut out = String::with_capacity(256);
+    // Writing into a String cannot fail: the results are ignored below.
     match bound {
-        Some((_, BindingMismatch::AccountNotGiven { bound_to })) => out.push_str(&format!(
-            "If you order with the account {bound_to}, give it (--account-uri, or account_uri in the config) and certvigil will check it. Otherwise:\n"
-        )),
-        Some((_, BindingMismatch::MethodNotGiven { allowed })) => out.push_str(&format!(
-            "If you validate with {}, give the method (--validation-method, or validation_method in the config). Otherwise:\n",
-            allowed.join(" or ")
-        )),
+        Some((_, BindingMismatch::AccountNotGiven { bound_to })) => {
+            let _ = writeln!(
+                out,
+                "If you order with the account {bound_to}, give it (--account-uri, or account_uri in the config) and certvigil will check it. Otherwise:"
+            );
+        }
+        Some((_, BindingMismatch::MethodNotGiven { allowed })) => {
+            let _ = writeln!(
+                out,
+                "If you validate with {}, give the method (--validation-method, or validation_method in the config). Otherwise:",
+                Joined(allowed, " or ")
+            );
+        }
         _ => {}
     }
     match policy_target(chain) {
@@ -613,35 +739,89 @@ fn fix_for_unauthorized(
                     "The existing record(s) forbid every CA, probably on purpose; adding this lifts that for this CA only. ",
                 );
             }
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "Add this record at {relevant} (CAA authorizations add up, RFC 8659 §4.2):\n  {}",
-                zone_line(relevant, tag, &value)
-            ));
+                ZoneLine {
+                    owner: relevant,
+                    tag,
+                    value
+                }
+            );
             // A set at the name itself replaces an ancestor's policy for it
             // (RFC 8659 §3) - the only way out when the ancestor is not the
             // user's (a TLD, a parent zone run by someone else). Impossible
             // at an alias owner, which can hold no CAA records.
             if relevant != &obs.queried && queried_chain(obs).len() == 1 {
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     "\nIf {relevant} is not yours to change, publish a policy of your own at {} instead; it replaces {relevant}'s for that name (and the names below it), so list every CA they need:\n  {}",
                     obs.queried,
-                    zone_line(&obs.queried, "issue", &suggested_issuer(req))
-                ));
+                    ZoneLine {
+                        owner: &obs.queried,
+                        tag: "issue",
+                        value: SuggestedIssuer(req)
+                    }
+                );
             }
         }
         Some(target) => {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "{relevant} is a CNAME to {target}, and a name with a CNAME can hold no other records (RFC 1034 §3.6.2), so its CAA policy is {target}'s. Either:\n  - if you control {target}, add there: {}\n  - or replace the CNAME at {relevant} by A/AAAA records and publish your own policy: {}",
-                zone_line(target, tag, &value),
-                zone_line(relevant, tag, &value)
-            ));
+                ZoneLine {
+                    owner: target,
+                    tag,
+                    value
+                },
+                ZoneLine {
+                    owner: relevant,
+                    tag,
+                    value
+                }
+            );
             if !issuers.is_empty() {
-                out.push_str(&format!(
-                    "\n  - or choose a CA that {target}'s records authorize: {}",
-                    issuers.join(", ")
-                ));
+                let _ = write!(
+                    out,
+                    "\n  - or choose a CA that {target}'s records authorize: {issuers}"
+                );
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::caa::value::QuotedValue;
+
+    /// The lines written in place read as the owned helpers always made
+    /// them, escapes included.
+    #[test]
+    fn written_in_place_escapes_like_a_quoted_value() {
+        let owner = DomainName::parse("example.com").unwrap();
+        let odd = "a\"b\\c\té";
+        assert_eq!(
+            zone_line(&owner, "is\nsue", odd),
+            format!(
+                "example.com. CAA 0 {} {}",
+                crate::redact::escape_controls("is\nsue"),
+                QuotedValue::new(odd.as_bytes())
+            )
+        );
+        let record = CaaRecord {
+            flags: 128,
+            tag: "t\u{7}g".into(),
+            value: b"x\xff\"y".to_vec(),
+        };
+        assert_eq!(
+            presentation(&record),
+            format!(
+                "128 {} {}",
+                crate::redact::escape_controls(&record.tag),
+                QuotedValue::new(&record.value)
+            )
+        );
+    }
 }

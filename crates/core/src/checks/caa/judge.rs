@@ -10,7 +10,7 @@
 //! 4. [`super::legacy`]: what a CA still using the pre-erratum RFC 6844
 //!    climb would decide, reported when it differs.
 
-use super::binding::{BindingMismatch, check_binding};
+use super::binding::{BindingMismatch, binding_of};
 use super::explain;
 use super::legacy;
 use super::model::{
@@ -18,7 +18,7 @@ use super::model::{
     LookupFailure,
 };
 use super::property::{LetsEncrypt, PropertyTag};
-use super::value::{IssueValue, IssueValueError, parse_issue_value};
+use super::value::{IssueValueError, IssueValueRef, parse_issue_value_ref};
 use crate::domain::DomainName;
 
 /// Judges whether the CA of `req` may issue for `obs.queried` (or its
@@ -28,9 +28,8 @@ pub fn judge(obs: &CaaObservation, req: &IssuanceRequest) -> CaaVerdict {
         Search::Failed { lookup, failure } => explain::lookup_failed(obs, lookup, failure),
         Search::Nothing => explain::no_records(obs, req),
         Search::Found { lookup, records } => {
-            let chain = chain_of(lookup);
             let eval = evaluate_set(records, req);
-            explain::decided(obs, req, &lookup.name, &chain, records, &eval)
+            explain::decided(obs, req, &lookup.name, chain_of(lookup), records, &eval)
         }
     };
     verdict.legacy_rfc6844 = legacy::compare(obs, req, &verdict);
@@ -121,11 +120,11 @@ pub(crate) fn locate(climb: &[CaaLookup]) -> Search<'_> {
 }
 
 /// The alias chain of a lookup, starting with its own name. A gatherer that
-/// left the chain empty means "no alias".
-pub(crate) fn chain_of(lookup: &CaaLookup) -> Vec<DomainName> {
+/// left the chain empty means "no alias". Borrowed: most callers only look.
+pub(crate) fn chain_of(lookup: &CaaLookup) -> &[DomainName] {
     match &lookup.result {
-        Ok(answer) if !answer.cname_chain.is_empty() => answer.cname_chain.clone(),
-        _ => vec![lookup.name.clone()],
+        Ok(answer) if !answer.cname_chain.is_empty() => &answer.cname_chain,
+        _ => std::slice::from_ref(&lookup.name),
     }
 }
 
@@ -149,7 +148,8 @@ impl CountedTag {
 #[derive(Debug)]
 pub(crate) struct CountedRecord<'r> {
     pub record: &'r CaaRecord,
-    pub value: Result<IssueValue, IssueValueError>,
+    /// Read in place from `record`.
+    pub value: Result<IssueValueRef<'r>, IssueValueError>,
     /// Whether its issuer domain is one of the CA's.
     pub names_ca: bool,
     /// For records that name the CA: whether the RFC 8657 binding holds.
@@ -207,11 +207,11 @@ impl SetEvaluation<'_> {
     pub(crate) fn issuers(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for c in &self.counted {
-            if let Ok(IssueValue {
+            if let Ok(IssueValueRef {
                 issuer: Some(issuer),
                 ..
             }) = &c.value
-                && !out.contains(&issuer.as_str())
+                && !out.contains(&issuer.as_ref())
             {
                 out.push(issuer);
             }
@@ -225,8 +225,8 @@ pub(crate) fn evaluate_set<'r>(
     records: &'r [CaaRecord],
     req: &IssuanceRequest,
 ) -> SetEvaluation<'r> {
-    let mut issue = Vec::new();
-    let mut issuewild = Vec::new();
+    let mut has_issue = false;
+    let mut has_issuewild = false;
     let mut critical_unknown = Vec::new();
     let mut critical_optional = Vec::new();
     let mut flag_1_only = Vec::new();
@@ -236,8 +236,8 @@ pub(crate) fn evaluate_set<'r>(
     for record in records {
         let tag = PropertyTag::classify(&record.tag);
         match tag {
-            PropertyTag::Issue => issue.push(record),
-            PropertyTag::IssueWild => issuewild.push(record),
+            PropertyTag::Issue => has_issue = true,
+            PropertyTag::IssueWild => has_issuewild = true,
             _ if lets_encrypt && LetsEncrypt::refuses_for(record) => critical_unknown.push(record),
             PropertyTag::Unknown if record.is_critical() => critical_unknown.push(record),
             _ if record.is_critical() && !tag.widely_recognized() => critical_optional.push(record),
@@ -249,13 +249,16 @@ pub(crate) fn evaluate_set<'r>(
     }
     // RFC 8659 §4.3: issuewild is ignored for a non-wildcard name; for a
     // wildcard, any issuewild property makes every issue property moot.
-    let (counted_tag, applicable) = if req.wildcard && !issuewild.is_empty() {
-        (CountedTag::IssueWild, &issuewild)
+    let (counted_tag, applicable) = if req.wildcard && has_issuewild {
+        (CountedTag::IssueWild, PropertyTag::IssueWild)
     } else {
-        (CountedTag::Issue, &issue)
+        (CountedTag::Issue, PropertyTag::Issue)
     };
-    let counted: Vec<CountedRecord<'r>> = applicable
+    // A second pass over the set rather than a list of each tag's records:
+    // only the counted ones are kept.
+    let counted: Vec<CountedRecord<'r>> = records
         .iter()
+        .filter(|record| PropertyTag::classify(&record.tag) == applicable)
         .map(|record| count_record(record, req))
         .collect();
     // RFC 8659 §4.1: "A CA MUST NOT issue certificates for any FQDN if the
@@ -277,25 +280,29 @@ pub(crate) fn evaluate_set<'r>(
         critical_unknown,
         critical_optional,
         flag_1_only,
-        has_issue: !issue.is_empty(),
-        has_issuewild: !issuewild.is_empty(),
+        has_issue,
+        has_issuewild,
     }
 }
 
 fn count_record<'r>(record: &'r CaaRecord, req: &IssuanceRequest) -> CountedRecord<'r> {
-    let value = parse_issue_value(&record.value);
+    let value = parse_issue_value_ref(&record.value);
     // Issuer domains compare as DNS names: case-insensitive, exact, no
     // subdomain match (a record for "example-ca.com" does not authorize
     // "sub.example-ca.com").
     let names_ca = match &value {
-        Ok(IssueValue {
+        Ok(IssueValueRef {
             issuer: Some(issuer),
             ..
         }) => req.issuer_domains.iter().any(|d| d.as_str() == issuer),
         _ => false,
     };
     let binding = match &value {
-        Ok(v) if names_ca => check_binding(v, req),
+        Ok(v) if names_ca => binding_of(
+            v.param_values("accounturi"),
+            v.param_values("validationmethods"),
+            req,
+        ),
         _ => Ok(()),
     };
     CountedRecord {

@@ -14,8 +14,6 @@
 //! owner's own tree counts. A few CAs took years to change; when the two
 //! searches disagree, the user deserves to know.
 
-use std::collections::{HashMap, HashSet};
-
 use super::judge::{chain_of, evaluate_set, kind_of};
 use super::model::{
     CaaLookup, CaaObservation, CaaRecord, CaaVerdict, CaaVerdictKind, IssuanceRequest,
@@ -23,69 +21,81 @@ use super::model::{
 };
 use crate::domain::DomainName;
 
-/// What R(queried) came to.
+/// What R(queried) came to. Names are borrowed from the observation: the
+/// search runs for every name judged, and usually agrees with RFC 8659.
 #[derive(Debug)]
 enum Relevant<'o> {
     Found {
         /// The X whose CAA(X) was non-empty.
-        owner: DomainName,
+        owner: &'o DomainName,
         records: &'o [CaaRecord],
-        /// The names visited from the queried name to `owner`, in order.
-        path: Vec<DomainName>,
     },
     Empty,
-    Failed(DomainName, &'o LookupFailure),
+    Failed(&'o DomainName, &'o LookupFailure),
     /// A lookup the search needs was not gathered: no conclusion.
     Unobserved,
 }
 
 struct Search<'o> {
-    lookups: HashMap<&'o DomainName, &'o CaaLookup>,
-    visited: HashSet<DomainName>,
-    path: Vec<DomainName>,
+    obs: &'o CaaObservation,
+    /// Every X visited, in order, and whether it is still on the path from
+    /// the queried name to the current X (one list for both, so one
+    /// allocation; the observation holds a handful of names).
+    visited: Vec<(&'o DomainName, bool)>,
 }
 
 impl<'o> Search<'o> {
     fn new(obs: &'o CaaObservation) -> Self {
-        let mut lookups = HashMap::new();
-        for lookup in obs.climb.iter().chain(&obs.alias_target_climb) {
-            lookups.entry(&lookup.name).or_insert(lookup);
-        }
         Self {
-            lookups,
-            visited: HashSet::new(),
-            path: Vec::new(),
+            obs,
+            visited: Vec::new(),
         }
     }
 
-    fn r_of_name(&mut self, name: &DomainName) -> Relevant<'o> {
-        let Some(lookup) = self.lookups.get(name).copied() else {
+    /// The names visited from the queried name to the owner, in order
+    /// (after a `Found`).
+    fn path(&self) -> impl Iterator<Item = &'o DomainName> + Clone + '_ {
+        self.visited
+            .iter()
+            .filter(|(_, on_path)| *on_path)
+            .map(|(name, _)| *name)
+    }
+
+    /// The lookup of `name`: the first of the climb, then of the alias
+    /// targets' climb (a scan: both are a few entries long).
+    fn lookup(&self, name: &str) -> Option<&'o CaaLookup> {
+        self.obs
+            .climb
+            .iter()
+            .chain(&self.obs.alias_target_climb)
+            .find(|lookup| lookup.name.as_str() == name)
+    }
+
+    fn r_of_name(&mut self, name: &str) -> Relevant<'o> {
+        let Some(lookup) = self.lookup(name) else {
             return Relevant::Unobserved;
         };
         match &lookup.result {
-            Err(failure) => Relevant::Failed(name.clone(), failure),
-            Ok(answer) => self.r_of_chain(&chain_of(lookup), &answer.records),
+            Err(failure) => Relevant::Failed(&lookup.name, failure),
+            Ok(answer) => self.r_of_chain(chain_of(lookup), &answer.records),
         }
     }
 
     /// R(chain[0]), where `records` is what a query for chain[0] returns
     /// (the resolver follows the whole chain, so every name of it gets the
     /// records of the last one).
-    fn r_of_chain(&mut self, chain: &[DomainName], records: &'o [CaaRecord]) -> Relevant<'o> {
+    fn r_of_chain(&mut self, chain: &'o [DomainName], records: &'o [CaaRecord]) -> Relevant<'o> {
         let x = &chain[0];
         // R(X) is a function of X: a second visit would return what the
         // first did, and the first can only have been Empty (otherwise the
         // search would have stopped). This also stops alias loops.
-        if !self.visited.insert(x.clone()) {
+        if self.visited.iter().any(|(seen, _)| *seen == x) {
             return Relevant::Empty;
         }
-        self.path.push(x.clone());
+        let at = self.visited.len();
+        self.visited.push((x, true));
         if !records.is_empty() {
-            return Relevant::Found {
-                owner: x.clone(),
-                records,
-                path: self.path.clone(),
-            };
+            return Relevant::Found { owner: x, records };
         }
         if chain.len() > 1 {
             match self.r_of_chain(&chain[1..], records) {
@@ -93,12 +103,13 @@ impl<'o> Search<'o> {
                 decided => return decided,
             }
         }
-        let result = match x.parent() {
+        // P(X), as a suffix of X: it is only looked up.
+        let result = match x.as_str().split_once('.') {
             None => Relevant::Empty,
-            Some(parent) => self.r_of_name(&parent),
+            Some((_, parent)) => self.r_of_name(parent),
         };
         if matches!(result, Relevant::Empty) {
-            self.path.pop();
+            self.visited[at].1 = false;
         }
         result
     }
@@ -113,26 +124,31 @@ pub(crate) fn compare(
     current: &CaaVerdict,
 ) -> Option<LegacyDecision> {
     let mut search = Search::new(obs);
-    let relevant = search.r_of_name(&obs.queried);
-    let (verdict, name, what) = match relevant {
+    let relevant = search.r_of_name(obs.queried.as_str());
+    // First only the verdict and the deciding name: the words are built
+    // only when they differ from RFC 8659's, which is rare.
+    let (verdict, name, eval) = match relevant {
         Relevant::Unobserved => return None,
-        Relevant::Empty => (
-            CaaVerdictKind::Allowed,
-            None,
-            "find no CAA records on that path and allow every CA".to_string(),
-        ),
-        Relevant::Failed(name, failure) => (
-            CaaVerdictKind::Error,
-            None,
-            format!("fail at {name} ({failure}) and refuse"),
-        ),
-        Relevant::Found {
-            owner,
-            records,
-            ref path,
-        } => {
+        Relevant::Empty => (CaaVerdictKind::Allowed, None, None),
+        Relevant::Failed(..) => (CaaVerdictKind::Error, None, None),
+        Relevant::Found { owner, records } => {
+            // The same records at the same name as RFC 8659's decision:
+            // the same set judged for the same request, so the same verdict.
+            if current.relevant_name.as_ref() == Some(owner) && current.records == records {
+                return None;
+            }
             let eval = evaluate_set(records, req);
-            let kind = kind_of(&eval);
+            (kind_of(&eval), Some(owner), Some(eval))
+        }
+    };
+    if verdict == current.verdict && name == current.relevant_name.as_ref() {
+        return None;
+    }
+    let what = match (&relevant, &eval) {
+        (Relevant::Failed(name, failure), _) => {
+            format!("fail at {name} ({failure}) and refuse")
+        }
+        (Relevant::Found { owner, .. }, Some(eval)) => {
             let issuers = eval.issuers();
             let whom = if issuers.is_empty() {
                 "no CA".to_string()
@@ -143,38 +159,30 @@ pub(crate) fn compare(
                 .issuer_domains
                 .first()
                 .map_or_else(|| "this CA".to_string(), |d| d.to_string());
-            let route = if path.len() > 1 {
+            let path = search.path();
+            let route = if path.clone().count() > 1 {
                 format!(
                     " (reached via {})",
-                    path.iter()
-                        .map(|d| d.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" -> ")
+                    path.map(|d| d.as_str()).collect::<Vec<_>>().join(" -> ")
                 )
             } else {
                 String::new()
             };
-            let outcome = if kind == CaaVerdictKind::Allowed {
+            let outcome = if verdict == CaaVerdictKind::Allowed {
                 format!("allow {ca}")
             } else {
                 format!("refuse {ca}")
             };
-            (
-                kind,
-                Some(owner.clone()),
-                format!(
-                    "decide from the CAA records at {owner}{route}, which authorize {whom}, and {outcome}"
-                ),
+            format!(
+                "decide from the CAA records at {owner}{route}, which authorize {whom}, and {outcome}"
             )
         }
+        _ => "find no CAA records on that path and allow every CA".to_string(),
     };
-    if verdict == current.verdict && name == current.relevant_name {
-        return None;
-    }
     let aliases: Vec<String> = obs
         .climb
         .iter()
-        .filter_map(|l| match chain_of(l).as_slice() {
+        .filter_map(|l| match chain_of(l) {
             [owner, .., target] => Some(format!("{owner} -> {target}")),
             _ => None,
         })
@@ -191,7 +199,7 @@ pub(crate) fn compare(
     );
     Some(LegacyDecision {
         verdict,
-        relevant_name: name,
+        relevant_name: name.cloned(),
         explanation,
     })
 }

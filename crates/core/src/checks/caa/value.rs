@@ -17,6 +17,7 @@
 //! "MUST be treated the same as one specifying an empty issuer-domain-name",
 //! i.e. it authorizes nobody, while the other records of the set still count.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use thiserror::Error;
@@ -44,6 +45,39 @@ impl IssueValue {
             .iter()
             .filter(move |(t, _)| t == tag)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An `issue`/`issuewild` value read in place, for the judge: every counted
+/// record of every name is parsed, and copying its text out each time was
+/// most of the judge's allocations. [`IssueValue`] is its owned form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IssueValueRef<'a> {
+    /// The issuer domain in lower case (borrowed when written so).
+    pub issuer: Option<Cow<'a, str>>,
+    pub issuer_as_written: Option<&'a str>,
+    pub params: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> IssueValueRef<'a> {
+    /// Every value of the parameters whose tag is exactly `tag`.
+    pub fn param_values<'s>(&'s self, tag: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.params
+            .iter()
+            .filter(move |(t, _)| *t == tag)
+            .map(|(_, v)| *v)
+    }
+
+    pub fn to_owned(&self) -> IssueValue {
+        IssueValue {
+            issuer: self.issuer.as_ref().map(|s| s.to_string()),
+            issuer_as_written: self.issuer_as_written.map(str::to_string),
+            params: self
+                .params
+                .iter()
+                .map(|(t, v)| (t.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 }
 
@@ -114,20 +148,31 @@ pub struct QuotedValue(pub String);
 impl QuotedValue {
     pub fn new(octets: &[u8]) -> Self {
         let mut out = String::with_capacity(octets.len() + 2);
-        out.push('"');
-        for &b in octets {
-            match b {
-                b'"' | b'\\' => {
-                    out.push('\\');
-                    out.push(b as char);
-                }
-                0x20..=0x7e => out.push(b as char),
-                _ => out.push_str(&format!("\\{b:03}")),
-            }
-        }
-        out.push('"');
+        write_quoted(octets, &mut out).expect("a String takes every write");
         Self(out)
     }
+}
+
+/// Writes what [`QuotedValue::new`] makes, for a caller writing a sentence.
+pub(crate) fn write_quoted(octets: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
+    out.write_char('"')?;
+    write_escaped(octets, out)?;
+    out.write_char('"')
+}
+
+/// The inside of [`write_quoted`]: octets escaped, no quotes.
+pub(crate) fn write_escaped(octets: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
+    for &b in octets {
+        match b {
+            b'"' | b'\\' => {
+                out.write_char('\\')?;
+                out.write_char(b as char)?;
+            }
+            0x20..=0x7e => out.write_char(b as char)?,
+            _ => write!(out, "\\{b:03}")?,
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Display for QuotedValue {
@@ -143,6 +188,12 @@ fn is_wsp(b: u8) -> bool {
 /// Parses an `issue`/`issuewild` value. An `Err` means the property
 /// authorizes no CA (RFC 8659 §4.2), not that the whole record set is bad.
 pub fn parse_issue_value(octets: &[u8]) -> Result<IssueValue, IssueValueError> {
+    parse_issue_value_ref(octets).map(|v| v.to_owned())
+}
+
+/// [`parse_issue_value`] without copying: the issuer and parameters are
+/// slices of `octets`.
+pub(crate) fn parse_issue_value_ref(octets: &[u8]) -> Result<IssueValueRef<'_>, IssueValueError> {
     Parser { octets, pos: 0 }
         .issue_value()
         .map_err(|(offset, problem)| IssueValueError {
@@ -159,7 +210,7 @@ struct Parser<'a> {
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.octets.get(self.pos).copied()
     }
@@ -175,16 +226,13 @@ impl Parser<'_> {
         (self.pos, GrammarProblem::UnexpectedOctet(b))
     }
 
-    fn issue_value(mut self) -> Step<IssueValue> {
+    fn issue_value(mut self) -> Step<IssueValueRef<'a>> {
         self.skip_wsp();
         let mut issuer = None;
         if self.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
             let start = self.pos;
             self.issuer_domain_name()?;
-            let text = std::str::from_utf8(&self.octets[start..self.pos])
-                .expect("the grammar admits only ASCII")
-                .to_string();
-            issuer = Some(text);
+            issuer = Some(ascii(&self.octets[start..self.pos]));
             self.skip_wsp();
         }
         let mut params = Vec::new();
@@ -199,8 +247,16 @@ impl Parser<'_> {
             }
             Some(_) => return Err(self.unexpected()),
         }
-        Ok(IssueValue {
-            issuer: issuer.as_ref().map(|s| s.to_ascii_lowercase()),
+        Ok(IssueValueRef {
+            // Issuer domains are almost always written in lower case:
+            // copied only when not.
+            issuer: issuer.map(|s: &str| {
+                if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(s.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(s)
+                }
+            }),
             issuer_as_written: issuer,
             params,
         })
@@ -249,7 +305,7 @@ impl Parser<'_> {
         }
     }
 
-    fn parameters(&mut self, params: &mut Vec<(String, String)>) -> Step<()> {
+    fn parameters(&mut self, params: &mut Vec<(&'a str, &'a str)>) -> Step<()> {
         loop {
             if !self.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
                 return Err((self.pos, GrammarProblem::ParameterTagExpected));
@@ -290,10 +346,8 @@ impl Parser<'_> {
     }
 }
 
-fn ascii(octets: &[u8]) -> String {
-    std::str::from_utf8(octets)
-        .expect("the grammar admits only ASCII")
-        .to_string()
+fn ascii(octets: &[u8]) -> &str {
+    std::str::from_utf8(octets).expect("the grammar admits only ASCII")
 }
 
 #[cfg(test)]
