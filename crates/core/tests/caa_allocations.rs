@@ -3,12 +3,8 @@
 //! 100,000 names spent ~30% of its instructions in malloc/free, and the CAA
 //! judge and its report were ~55 allocations a name (issue 15).
 //!
-//! Its own test binary, because the counter is the binary's global
-//! allocator: counting is switched on for the measuring thread only, so
-//! the harness's other threads do not disturb the figures.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! Its own test binary: its global allocator counts
+//! (`support/counting_alloc.rs`).
 
 use certvigil_core::ca::CaChoice;
 use certvigil_core::checks::caa::judge::judge;
@@ -18,54 +14,11 @@ use certvigil_core::checks::caa::{
 use certvigil_core::domain::{CertName, DomainName};
 use certvigil_core::report::CheckReport;
 
-struct Counting;
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the allocator may run while the thread's locals are torn down.
-    let _ = ON.try_with(|on| {
-        if on.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is passed on to `System` unchanged; the counter only
-// touches const-initialised thread locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // A growing Vec or String is one more trip to malloc.
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
-fn count<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    COUNT.with(|c| c.set(0));
-    ON.with(|on| on.set(true));
-    let out = f();
-    ON.with(|on| on.set(false));
-    (COUNT.with(Cell::get), out)
-}
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 fn dn(s: &str) -> DomainName {
     DomainName::parse(s).unwrap()
@@ -124,8 +77,9 @@ fn measure(obs: &CaaObservation, expect: CaaVerdictKind) -> (usize, usize) {
     let warm = judge(obs, &req);
     assert_eq!(warm.verdict, expect, "{}", warm.reason);
     drop(CheckReport::new(&name, &ca, &warm, Vec::new()));
-    let (judging, verdict) = count(|| judge(obs, &req));
-    let (reporting, report) = count(|| CheckReport::new(&name, &ca, &verdict, Vec::new()));
+    let (judging, verdict) = counting_alloc::allocations(|| judge(obs, &req));
+    let (reporting, report) =
+        counting_alloc::allocations(|| CheckReport::new(&name, &ca, &verdict, Vec::new()));
     drop(report);
     (judging, reporting)
 }

@@ -3,71 +3,24 @@
 //! about 30% of its user-space instructions, 60 allocations per name of
 //! them from `RiskModel::assess`'s scratch buffers.
 //!
-//! A test binary of its own, so that its counting allocator wraps no other
-//! test. The count is per thread, so tests running beside each other do
-//! not add to each other's figures.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! A test binary of its own: its global allocator counts
+//! (`support/counting_alloc.rs`).
 
 use certvigil_core::checks::risk::{RiskConfig, RiskLevel, RiskModel};
 use certvigil_core::domain::CertName;
 
-struct Counting;
-
-thread_local! {
-    // `const`: no lazy initialisation and no destructor, so reading it from
-    // inside the allocator cannot allocate or recurse.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: a thread being torn down still allocates; it is not counted.
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: every call is passed on to `System` unchanged; only counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    // A growing buffer is a call to the allocator each time, as heaptrack
-    // counts it.
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
-fn allocations_of(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// The allocations of assessing `name` once the model is warm (the first
 /// call may fill lazily built tables of the crates used).
-fn per_assessment(model: &RiskModel, name: &str) -> (u64, RiskLevel) {
+fn per_assessment(model: &RiskModel, name: &str) -> (usize, RiskLevel) {
     let name = CertName::parse(name).expect("test names are valid");
     let _ = model.assess(&name);
-    let mut level = RiskLevel::Low;
-    let n = allocations_of(|| level = model.assess(&name).level);
-    (n, level)
+    counting_alloc::allocations(|| model.assess(&name).level)
 }
 
 /// Names with nothing to report, of the shapes a large `check` holds:
@@ -83,7 +36,7 @@ const ORDINARY: [&str; 6] = [
 
 /// At most this many per ordinary name (measured: see the commit that
 /// added this test: 1 or 2, and 21 to 95 before).
-const MAX_PER_ORDINARY_NAME: u64 = 4;
+const MAX_PER_ORDINARY_NAME: usize = 4;
 
 #[test]
 fn an_ordinary_name_is_assessed_with_few_allocations() {
