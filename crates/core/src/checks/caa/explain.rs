@@ -97,56 +97,41 @@ struct Joined<'a, T>(&'a [T], &'static str);
 
 impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, item) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(self.1)?;
-            }
-            item.fmt(f)?;
-        }
-        Ok(())
+        write_joined(f, self.0.iter(), self.1).map(|_| ())
     }
 }
 
-/// The distinct issuer domains the counted records name, in order, joined
-/// by ", " ([`SetEvaluation::issuers`] without the list); `.1` when none.
+/// Writes `items` with `sep` between them; whether there was any.
+fn write_joined<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl Iterator<Item = T>,
+    sep: &str,
+) -> Result<bool, fmt::Error> {
+    let mut any = false;
+    for item in items {
+        if any {
+            f.write_str(sep)?;
+        }
+        item.fmt(f)?;
+        any = true;
+    }
+    Ok(any)
+}
+
+/// The distinct issuer domains the counted records name
+/// ([`SetEvaluation::issuers`]), joined by ", "; `.1` when none.
 #[derive(Clone, Copy)]
 struct Issuers<'e, 'r>(&'e SetEvaluation<'r>, &'static str);
 
-impl<'e> Issuers<'e, '_> {
-    fn iter(&self) -> impl Iterator<Item = &'e str> {
-        fn issuer<'c>(c: &'c CountedRecord<'_>) -> Option<&'c str> {
-            match &c.value {
-                Ok(IssueValueRef {
-                    issuer: Some(issuer),
-                    ..
-                }) => Some(issuer),
-                _ => None,
-            }
-        }
-        let counted = &self.0.counted;
-        counted.iter().enumerate().filter_map(move |(i, c)| {
-            let this = issuer(c)?;
-            // Skipped when an earlier record named it already.
-            (!counted[..i].iter().any(|e| issuer(e) == Some(this))).then_some(this)
-        })
-    }
-
+impl Issuers<'_, '_> {
     fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        self.0.issuers().next().is_none()
     }
 }
 
 impl fmt::Display for Issuers<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut written = false;
-        for issuer in self.iter() {
-            if written {
-                f.write_str(", ")?;
-            }
-            f.write_str(issuer)?;
-            written = true;
-        }
-        if !written {
+        if !write_joined(f, self.0.issuers(), ", ")? {
             f.write_str(self.1)?;
         }
         Ok(())

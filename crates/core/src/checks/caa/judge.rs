@@ -203,20 +203,24 @@ impl SetEvaluation<'_> {
         )
     }
 
-    /// The distinct issuer domains the counted records name, in order.
-    pub(crate) fn issuers(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for c in &self.counted {
-            if let Ok(IssueValueRef {
-                issuer: Some(issuer),
-                ..
-            }) = &c.value
-                && !out.contains(&issuer.as_ref())
-            {
-                out.push(issuer);
+    /// The distinct issuer domains the counted records name, in order
+    /// (read as needed: the judge's texts write them without a list).
+    pub(crate) fn issuers(&self) -> impl Iterator<Item = &str> {
+        fn issuer<'c>(c: &'c CountedRecord<'_>) -> Option<&'c str> {
+            match &c.value {
+                Ok(IssueValueRef {
+                    issuer: Some(issuer),
+                    ..
+                }) => Some(issuer),
+                _ => None,
             }
         }
-        out
+        let counted = &self.counted;
+        counted.iter().enumerate().filter_map(move |(i, c)| {
+            let this = issuer(c)?;
+            // Skipped when an earlier record named it already.
+            (!counted[..i].iter().any(|e| issuer(e) == Some(this))).then_some(this)
+        })
     }
 }
 

@@ -149,7 +149,7 @@ pub(crate) fn compare(
             format!("fail at {name} ({failure}) and refuse")
         }
         (Relevant::Found { owner, .. }, Some(eval)) => {
-            let issuers = eval.issuers();
+            let issuers: Vec<&str> = eval.issuers().collect();
             let whom = if issuers.is_empty() {
                 "no CA".to_string()
             } else {
