@@ -107,17 +107,16 @@ fn leet_fold_into(text: &str, out: &mut String) {
     }
 }
 
-/// UTS #39 skeleton, then without combining marks, lower-cased. The
-/// skeleton maps confusable characters to a prototype (Cyrillic "а" to
-/// Latin "a", "0" to "O", "m" to "rn"); the accents are dropped because
-/// `ġ` and `g` pass for each other in a browser's address bar although
-/// UTS #39 does not list them as confusable.
 #[cfg(test)]
 pub(super) fn visual_fold(text: &str) -> String {
     Fold::Visual.apply(text)
 }
 
-/// [`Fold::Visual`], appended to `out`.
+/// [`Fold::Visual`], appended to `out`: the UTS #39 skeleton, then without
+/// combining marks, lower-cased. The skeleton maps confusable characters
+/// to a prototype (Cyrillic "а" to Latin "a", "0" to "O", "m" to "rn"); the
+/// accents are dropped because `ġ` and `g` pass for each other in a
+/// browser's address bar although UTS #39 does not list them as confusable.
 fn visual_fold_into(text: &str, out: &mut String) {
     out.extend(
         skeleton(text)
