@@ -17,21 +17,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde_json::Value;
 use support::authdns;
 use support::daemon::DaemonBench;
-use support::dns::{Behaviour, TestDns, caa_rdata};
+use support::dns::{Behaviour, TestDns, caa_rdata, rtype};
 
 use certvigil::checks::caa::CaaRecord;
-
-const NS_TYPE: u16 = 2;
-
-fn name_rdata(name: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for label in name.split('.') {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out
-}
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
@@ -51,15 +39,17 @@ const OTHER_ZONE: &str = "$ORIGIN other.test.\n$TTL 60\n@ SOA ns hostmaster 1 36
 /// CAA set it resolved (from ns1).
 fn recursive() -> TestDns {
     let dns = TestDns::start_sync();
-    dns.set_records(
+    dns.set_ns(
         "example.test",
-        NS_TYPE,
-        ["ns1", "ns2", "ns3", "ns4", "ns5"]
-            .iter()
-            .map(|n| name_rdata(&format!("{n}.example.test")))
-            .collect(),
+        &[
+            "ns1.example.test",
+            "ns2.example.test",
+            "ns3.example.test",
+            "ns4.example.test",
+            "ns5.example.test",
+        ],
     );
-    dns.set_records("test", NS_TYPE, vec![name_rdata("ns.test")]);
+    dns.set_ns("test", &["ns.test"]);
     dns.set_a("ns.test", &[Ipv4Addr::new(127, 0, 0, 4)]);
     for (n, last) in [("ns1", 2), ("ns2", 3), ("ns3", 5), ("ns4", 6)] {
         dns.set_a(
@@ -288,7 +278,7 @@ fn a_delegation_that_cannot_be_found_is_a_warning_finding_not_silence() {
         (Behaviour::Refused, "REFUSED"),
     ] {
         lab.dns
-            .set_type_behaviour("example.test", NS_TYPE, behaviour);
+            .set_type_behaviour("example.test", rtype::NS, behaviour);
         for view in ["both", "authoritative"] {
             let (code, r) = check_json(&bench, &lab, view, "letsencrypt");
             assert_eq!(r["caa"]["verdict"], "allowed", "{view} {rcode}: {r}");
@@ -329,7 +319,7 @@ fn a_delegation_that_cannot_be_found_is_a_warning_finding_not_silence() {
 async fn the_daemon_keeps_an_unknown_delegation_in_its_state_and_warns_once_per_cycle() {
     let lab = lab("letsencrypt.org");
     lab.dns
-        .set_type_behaviour("example.test", NS_TYPE, Behaviour::Servfail);
+        .set_type_behaviour("example.test", rtype::NS, Behaviour::Servfail);
     let bench = DaemonBench::new();
     bench.write_config(
         lab.dns.addr(),

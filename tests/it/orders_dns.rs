@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use serde_json::Value;
 use support::authdns;
 use support::daemon::DaemonBench;
-use support::dns::{Behaviour, TestDns, caa_rdata};
+use support::dns::{Behaviour, TestDns, caa_rdata, rtype};
 use support::http::HttpReceiver;
 use support::signed_zones::SignedZones;
 
@@ -118,18 +118,6 @@ async fn an_order_record_in_a_zone_with_expired_signatures_is_blocked_with_the_c
     assert_eq!(daemon.terminate().await, Some(0));
 }
 
-const NS_TYPE: u16 = 2;
-
-fn name_rdata(name: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for label in name.split('.') {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out
-}
-
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
@@ -164,12 +152,8 @@ async fn an_authoritative_server_lacking_the_order_record_or_aliasing_elsewhere_
     // serves it (the resolver happened to ask ns1).
     let dns = TestDns::start_sync();
     dns.set_logging(false);
-    dns.set_records(
-        "shop.test",
-        NS_TYPE,
-        vec![name_rdata("ns1.shop.test"), name_rdata("ns2.shop.test")],
-    );
-    dns.set_records("test", NS_TYPE, vec![name_rdata("ns.test")]);
+    dns.set_ns("shop.test", &["ns1.shop.test", "ns2.shop.test"]);
+    dns.set_ns("test", &["ns.test"]);
     dns.set_a("ns.test", &[Ipv4Addr::new(127, 0, 0, 4)]);
     dns.set_a("ns1.shop.test", &[Ipv4Addr::new(127, 0, 0, 2)]);
     dns.set_a("ns2.shop.test", &[Ipv4Addr::new(127, 0, 0, 3)]);
@@ -248,7 +232,7 @@ async fn an_order_record_whose_zone_delegation_cannot_be_found_is_a_warning_not_
         vec![caa_rdata(&CaaRecord::new(0, "issue", "letsencrypt.org"))],
     );
     dns.set_txt("_dnsauth.shop.test", &["token-1"]);
-    dns.set_type_behaviour("shop.test", NS_TYPE, Behaviour::Servfail);
+    dns.set_type_behaviour("shop.test", rtype::NS, Behaviour::Servfail);
     for view in ["both", "authoritative"] {
         let hook = HttpReceiver::ok("{}").await;
         let bench = DaemonBench::new();

@@ -42,6 +42,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 /// Record type codes (IANA "Resource Record (RR) TYPEs").
 pub mod rtype {
     pub const A: u16 = 1;
+    pub const NS: u16 = 2;
     pub const CNAME: u16 = 5;
     pub const TXT: u16 = 16;
     pub const AAAA: u16 = 28;
@@ -249,6 +250,12 @@ impl TestDns {
     pub fn set_a(&self, name: &str, addrs: &[Ipv4Addr]) {
         let rdata = addrs.iter().map(|a| a.octets().to_vec()).collect();
         self.set_records(name, rtype::A, rdata);
+    }
+
+    /// Delegates `zone` to the name servers `servers` (its NS set).
+    pub fn set_ns(&self, zone: &str, servers: &[&str]) {
+        let rdata = servers.iter().map(|s| encode_name(s)).collect();
+        self.set_records(zone, rtype::NS, rdata);
     }
 
     /// Makes `name` an alias of `target`, dropping its other records (a
