@@ -85,13 +85,7 @@ async fn a_storage_outage_is_reported_and_survived_without_losing_the_alert() {
 
     limit_file_size(daemon.pid(), Some(4096));
     dns.set_caa("example.com", [issue("sectigo.com")]);
-    bench
-        .wait_for("STATUS= to say storage is failing", || {
-            notify
-                .last_status()
-                .filter(|s| s.starts_with("storage failing since"))
-        })
-        .await;
+    wait_storage_failing(&bench, &notify).await;
     let text = bench
         .wait_for("`status` to say storage is failing", || {
             bench
@@ -162,13 +156,7 @@ async fn failed_batches_of_several_domains_alert_each_change_once_after_recovery
     for d in &domains {
         dns.set_caa(d, [issue("sectigo.com")]);
     }
-    bench
-        .wait_for("STATUS= to say storage is failing", || {
-            notify
-                .last_status()
-                .filter(|s| s.starts_with("storage failing since"))
-        })
-        .await;
+    wait_storage_failing(&bench, &notify).await;
     // A few cycles of failed batches.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(hook.received().is_empty(), "nothing recorded, nothing sent");
@@ -589,4 +577,15 @@ async fn the_daemon_pings_the_systemd_watchdog_only_when_asked() {
         }
         drop(daemon);
     }
+}
+
+/// Waits for the daemon's sd-notify STATUS= to say storage is failing.
+async fn wait_storage_failing(bench: &DaemonBench, notify: &NotifyListener) {
+    bench
+        .wait_for("STATUS= to say storage is failing", || {
+            notify
+                .last_status()
+                .filter(|s| s.starts_with("storage failing since"))
+        })
+        .await;
 }
